@@ -1,0 +1,80 @@
+"""The asyncpg pool wrapper every service uses: open at start-up, short transactions, close on exit."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, Protocol
+
+import asyncpg
+
+from services.common.migrations import apply_migrations
+from services.common.settings import DatabaseSettings
+
+
+class Executor(Protocol):
+    """What stores need: a pool or a connection inside a transaction."""
+
+    async def execute(self, query: str, *args: Any) -> str: ...
+    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]: ...
+    async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None: ...
+    async def fetchval(self, query: str, *args: Any) -> Any: ...
+    async def executemany(self, query: str, args: Any) -> None: ...
+
+
+class DatabaseUnavailable(Exception):
+    pass
+
+
+class Database:
+    def __init__(self, settings: DatabaseSettings, *, migrate: bool = True) -> None:
+        self._settings = settings
+        self._migrate = migrate
+        self._pool: asyncpg.Pool | None = None
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError("database pool used before start-up opened it")
+        return self._pool
+
+    async def open(self) -> None:
+        s = self._settings
+        try:
+            self._pool = await asyncpg.create_pool(
+                host=s.host,
+                port=s.port,
+                user=s.username,
+                password=s.password.reveal() or None,
+                database=s.name,
+                min_size=1,
+                max_size=s.max_open_conns,
+                timeout=s.connect_timeout,
+                command_timeout=60,
+            )
+        except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+            raise DatabaseUnavailable(
+                f"cannot connect to PostgreSQL at {s.host}:{s.port} database {s.name!r} as {s.username!r}: "
+                f"{exc} (keys database.host, database.port, database.name, database.username)"
+            ) from exc
+        if self._migrate:
+            async with self.pool.acquire() as conn:
+                await apply_migrations(conn)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    async def lifespan(self, _app: object) -> AsyncIterator[None]:
+        """For `app.cleanup_ctx`."""
+        await self.open()
+        try:
+            yield
+        finally:
+            await self.close()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            yield conn

@@ -1,0 +1,215 @@
+"""Typed settings: `berth.yml` plus `BERTH_*` environment overrides → frozen dataclasses.
+
+The file is shaped like Harbor's `harbor.yml`. Every key has a default here and a one-line comment in
+`deploy/berth.yml.tmpl`. An override names a key path with double underscores, because keys contain
+single ones: `BERTH_DATABASE__MAX_OPEN_CONNS=40`. `BERTH_CONFIG` names the file.
+
+Unknown keys and wrong types are refused with one line naming the key and where it came from, so an
+operator can act on it; nothing is started from a half-understood configuration.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from services.common.secret import Secret
+
+ENV_PREFIX = "BERTH_"
+CONFIG_ENV = "BERTH_CONFIG"
+DEFAULT_CONFIG_PATHS = ("berth.yml", "/etc/berth/berth.yml")
+
+
+class SettingsError(Exception):
+    """A configuration the services cannot understand; the message names the key and the source."""
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    port: int = 8080
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    host: str = "127.0.0.1"
+    port: int = 5432
+    username: str = "postgres"
+    password: Secret = field(default_factory=lambda: Secret(""))
+    name: str = "berth"
+    max_open_conns: int = 20
+    connect_timeout: float = 10.0
+
+    def dsn(self) -> str:
+        return f"postgresql://{self.username}@{self.host}:{self.port}/{self.name}"
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    url: str = "redis://127.0.0.1:6379/0"
+    key_prefix: str = "berth:"
+
+
+@dataclass(frozen=True)
+class FilesystemStorageSettings:
+    rootdirectory: str = "/data/berth/registry"
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    filesystem: FilesystemStorageSettings = field(default_factory=FilesystemStorageSettings)
+
+
+@dataclass(frozen=True)
+class RegistrySettings:
+    host: str = "127.0.0.1"
+    port: int = 5000
+    # When nginx is in front, blob GETs answer X-Accel-Redirect to this internal location.
+    accel_redirect: bool = False
+    accel_prefix: str = "/_blobs/"
+    max_manifest_bytes: int = 4 * 1024 * 1024
+    # Uploads untouched for this long are removed by the janitor (and their files).
+    upload_ttl_hours: int = 168
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    level: str = "info"
+    # json for collectors and production; console for a person at a terminal.
+    format: str = "json"
+
+
+@dataclass(frozen=True)
+class Settings:
+    hostname: str = "127.0.0.1"
+    # The address clients use to reach Berth (through the proxy); empty means http://<hostname>:<http.port>.
+    external_url: str = ""
+    http: HttpSettings = field(default_factory=HttpSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    redis: RedisSettings = field(default_factory=RedisSettings)
+    storage: StorageSettings = field(default_factory=StorageSettings)
+    registry: RegistrySettings = field(default_factory=RegistrySettings)
+    log: LogSettings = field(default_factory=LogSettings)
+    # Where the settings came from, for messages; not a key of the file.
+    source: str = field(default="<defaults>", compare=False, metadata={"internal": True})
+
+    def public_url(self) -> str:
+        if self.external_url:
+            return self.external_url.rstrip("/")
+        return f"http://{self.hostname}:{self.http.port}"
+
+
+T = TypeVar("T")
+
+
+def load_settings(path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read the configuration once; the only function that touches the file and the environment."""
+    env = os.environ if environ is None else environ
+    chosen = path if path is not None else env.get(CONFIG_ENV)
+    data: dict[str, Any] = {}
+    source = "<defaults>"
+    if chosen is None:
+        for candidate in DEFAULT_CONFIG_PATHS:
+            if Path(candidate).is_file():
+                chosen = candidate
+                break
+    if chosen is not None:
+        source = str(chosen)
+        try:
+            text = Path(chosen).read_text()
+        except OSError as exc:
+            raise SettingsError(f"{source}: cannot read configuration file: {exc.strerror}") from exc
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise SettingsError(f"{source}: not valid YAML: {exc}") from exc
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise SettingsError(f"{source}: the top level must be a mapping of keys")
+        data = loaded
+    _apply_env(data, env)
+    settings = build(Settings, data, source=source, prefix="")
+    return dataclasses.replace(settings, source=source)
+
+
+def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
+    for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:
+            continue
+        parts = name[len(ENV_PREFIX) :].lower().split("__")
+        node = data
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise SettingsError(f"environment {name}: {'.'.join(parts[:-1])} is not a section")
+            node = child
+        # YAML scalars so `BERTH_REGISTRY__ACCEL_REDIRECT=true` is a bool and `...PORT=5001` an int.
+        try:
+            node[parts[-1]] = yaml.safe_load(raw) if raw != "" else ""
+        except yaml.YAMLError:
+            node[parts[-1]] = raw
+        node.setdefault("__env__", {})[parts[-1]] = name
+
+
+def build(cls: type[T], data: Any, *, source: str, prefix: str) -> T:
+    """Build dataclass `cls` from a mapping, refusing unknown keys and wrong types by name."""
+    where = prefix.rstrip(".") or "top level"
+    if not isinstance(data, dict):
+        raise SettingsError(f"{source}: {where} must be a mapping, got {type(data).__name__}")
+    env_names: dict[str, str] = data.pop("__env__", {})
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}  # type: ignore[arg-type]
+    for key in data:
+        if key not in fields:
+            known = ", ".join(sorted(fields))
+            raise SettingsError(f"{source}: unknown key '{prefix}{key}' (known here: {known})")
+    kwargs: dict[str, Any] = {}
+    for name, value in data.items():
+        origin = f"environment {env_names[name]}" if name in env_names else source
+        kwargs[name] = _convert(hints[name], value, source=origin, key=f"{prefix}{name}")
+    return cls(**kwargs)
+
+
+def _convert(hint: Any, value: Any, *, source: str, key: str) -> Any:
+    if dataclasses.is_dataclass(hint):
+        if value is None:
+            value = {}
+        return build(hint, value, source=source, prefix=f"{key}.")  # type: ignore[type-var]
+    if hint is Secret:
+        if value is None:
+            value = ""
+        if not isinstance(value, str | int):
+            raise SettingsError(f"{source}: key '{key}' must be a string")
+        return Secret(str(value))
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if value is None:
+            return None
+        hint = args[0]
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise SettingsError(f"{source}: key '{key}' must be true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SettingsError(f"{source}: key '{key}' must be an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise SettingsError(f"{source}: key '{key}' must be a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if value is None:
+            return ""
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise SettingsError(f"{source}: key '{key}' must be a string, got {value!r}")
+        return str(value)
+    raise SettingsError(f"{source}: key '{key}' has an unsupported type")  # pragma: no cover

@@ -1,0 +1,177 @@
+"""pytest plugin shared by every test: a PostgreSQL database per test (or module), a Redis key prefix,
+and a real registry process on a free port.
+
+PostgreSQL is the machine's (127.0.0.1:5432, trust auth) unless BERTH_TEST_PG_* say otherwise; each
+database is created fresh and dropped afterwards, so runs never collide.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+PG_HOST = os.environ.get("BERTH_TEST_PG_HOST", "127.0.0.1")
+PG_PORT = int(os.environ.get("BERTH_TEST_PG_PORT", "5432"))
+PG_USER = os.environ.get("BERTH_TEST_PG_USER", "postgres")
+REDIS_URL = os.environ.get("BERTH_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+def _psql(sql: str) -> None:
+    subprocess.run(
+        [
+            "psql",
+            "-h",
+            PG_HOST,
+            "-p",
+            str(PG_PORT),
+            "-U",
+            PG_USER,
+            "-d",
+            "postgres",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-qc",
+            sql,
+        ],
+        check=True,
+        capture_output=True,
+    )
+
+
+class TestDatabase:
+    def __init__(self) -> None:
+        self.name = f"berth_t_{uuid.uuid4().hex[:12]}"
+
+    def create(self) -> TestDatabase:
+        _psql(f'CREATE DATABASE "{self.name}"')
+        return self
+
+    def drop(self) -> None:
+        _psql(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+    def settings_dict(self) -> dict[str, object]:
+        return {"host": PG_HOST, "port": PG_PORT, "username": PG_USER, "name": self.name}
+
+    def dsn(self) -> str:
+        return f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{self.name}"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class RegistryProcess:
+    """`python -m services.registry` with its own berth.yml, database and storage directory."""
+
+    def __init__(self, workdir: Path, database: TestDatabase, **registry_overrides: object) -> None:
+        self.workdir = workdir
+        self.database = database
+        self.storage_root = workdir / "storage"
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = workdir / "registry.log"
+        self.config_path = workdir / "berth.yml"
+        config = {
+            "database": database.settings_dict(),
+            "redis": {"url": REDIS_URL, "key_prefix": f"berth-test-{uuid.uuid4().hex[:8]}:"},
+            "storage": {"filesystem": {"rootdirectory": str(self.storage_root)}},
+            "registry": {"host": "127.0.0.1", "port": self.port, **registry_overrides},
+            "log": {"level": "info", "format": "json"},
+        }
+        self.config_path.write_text(yaml.safe_dump(config))
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BERTH_")}
+        env["BERTH_CONFIG"] = str(self.config_path)
+        with self.log_path.open("ab") as log:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "services.registry"], cwd=REPO_ROOT, env=env, stdout=log, stderr=log
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise RuntimeError(f"registry exited with {self._proc.returncode}:\n{self.log_path.read_text()}")
+            try:
+                if httpx.get(self.url + "/v2/", timeout=1).status_code in (200, 401):
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"registry did not answer within 30 s:\n{self.log_path.read_text()}")
+
+    def stop(self, *, kill: bool = False) -> None:
+        if self._proc is None:
+            return
+        if kill:
+            self._proc.kill()
+        else:
+            self._proc.terminate()
+        try:
+            self._proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        self._proc = None
+
+    def restart(self, *, kill: bool = False) -> None:
+        self.stop(kill=kill)
+        self.start()
+
+    def logs(self) -> str:
+        return self.log_path.read_text()
+
+
+@pytest.fixture
+def pg_database() -> Iterator[TestDatabase]:
+    db = TestDatabase().create()
+    try:
+        yield db
+    finally:
+        db.drop()
+
+
+@pytest.fixture(scope="module")
+def module_database() -> Iterator[TestDatabase]:
+    db = TestDatabase().create()
+    try:
+        yield db
+    finally:
+        db.drop()
+
+
+@pytest.fixture(scope="module")
+def registry_server(
+    module_database: TestDatabase, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RegistryProcess]:
+    """One registry process per test module; tests keep apart by using their own repository names."""
+    proc = RegistryProcess(tmp_path_factory.mktemp("registry"), module_database)
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture
+def registry(registry_server: RegistryProcess) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=registry_server.url, timeout=60) as client:
+        yield client
+
+
+@pytest.fixture
+def repo_name() -> str:
+    return f"test/{uuid.uuid4().hex[:10]}"

@@ -1,0 +1,42 @@
+"""Running a service: check the port first (naming the config key), then serve until a signal."""
+
+from __future__ import annotations
+
+import errno
+import socket
+import sys
+
+from aiohttp import web
+
+
+class PortUnavailable(Exception):
+    pass
+
+
+def bind_socket(host: str, port: int, config_key: str) -> socket.socket:
+    """Bind before anything starts, so a taken port is one clear line, not a traceback mid-start."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            why = "is already in use by another process"
+        elif exc.errno == errno.EACCES:
+            why = "may not be bound by this user"
+        else:
+            why = f"cannot be bound ({exc.strerror})"
+        raise PortUnavailable(f"port {port} on {host} {why}; change '{config_key}' in berth.yml") from exc
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+def run_service(app: web.Application, sock: socket.socket) -> None:
+    try:
+        web.run_app(app, sock=sock, print=None, access_log=None, shutdown_timeout=10)
+    except Exception as exc:
+        print(f"berth: {exc}", file=sys.stderr)
+        raise SystemExit(1) from exc

@@ -1,0 +1,88 @@
+"""The registry's app factory: the only place its objects are wired."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import structlog
+from aiohttp import web
+
+from services.common.db import Database
+from services.common.errors import error_middleware, oci_envelope
+from services.common.logging import request_context
+from services.common.settings import Settings
+from services.registry.api.handlers import API_VERSION_HEADER, RegistryApi
+from services.registry.auth import Authorizer, OpenAccess, access_control
+from services.registry.blobs import BlobService
+from services.registry.errors import NotFound, Unsupported
+from services.registry.manifests import ManifestService
+from services.registry.storage import StorageDriver
+from services.registry.storage.filesystem import FilesystemDriver
+from services.registry.uploads import UploadService
+
+JANITOR_INTERVAL_S = 3600
+log = structlog.get_logger()
+
+
+def create_app(
+    settings: Settings, *, storage: StorageDriver | None = None, authorizer: Authorizer | None = None
+) -> web.Application:
+    db = Database(settings.database)
+    store = storage or FilesystemDriver(settings.storage.filesystem.rootdirectory)
+    authorizer = authorizer or OpenAccess()
+    blobs = BlobService(db, store)
+    uploads = UploadService(db, store, blobs)
+    api = RegistryApi(settings.registry, authorizer, blobs, uploads, ManifestService(db))
+
+    app = web.Application(
+        middlewares=[
+            # First, so every line logged below carries the request id.
+            request_context("registry"),
+            # Before access control, so a refused request is rendered in the OCI envelope too.
+            error_middleware(
+                oci_envelope,
+                not_found=lambda r: NotFound(f"no distribution API endpoint at {r.path}"),
+                method_not_allowed=lambda r: Unsupported(f"{r.method} is not supported on {r.path}"),
+            ),
+            # Resolves the endpoint and the access it needs; the token check plugs in here.
+            access_control(authorizer),
+        ],
+    )
+    app.on_response_prepare.append(_api_version_header)
+    app.router.add_route("*", "/v2", _redirect_base)
+    app.router.add_route("*", "/v2/{tail:.*}", api.dispatch)
+    app.cleanup_ctx.append(db.lifespan)
+    app.cleanup_ctx.append(_janitor(uploads, timedelta(hours=settings.registry.upload_ttl_hours)))
+    return app
+
+
+async def _redirect_base(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPMovedPermanently("/v2/")
+
+
+async def _api_version_header(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers[API_VERSION_HEADER[0]] = API_VERSION_HEADER[1]
+
+
+def _janitor(uploads: UploadService, ttl: timedelta):  # type: ignore[no-untyped-def]
+    """Removes uploads abandoned for longer than `registry.upload_ttl_hours`, hourly."""
+
+    async def lifespan(_app: web.Application) -> AsyncIterator[None]:
+        async def loop() -> None:
+            while True:
+                try:
+                    await uploads.purge_expired(ttl)
+                except Exception:
+                    log.exception("upload_janitor_failed")
+                await asyncio.sleep(JANITOR_INTERVAL_S)
+
+        task = asyncio.create_task(loop())
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    return lifespan

@@ -1,0 +1,49 @@
+"""Access control for /v2/: the one place where the bearer-token check plugs in.
+
+The middleware resolves which endpoint a request names and what access it needs (`Route.access`), then
+asks the configured `Authorizer`. Until the token service lands the registry runs with `OpenAccess`; the
+token issue supplies a JWT-verifying authorizer that raises `Unauthorized` (with the WWW-Authenticate
+challenge) or `Denied`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from aiohttp import web
+
+from services.registry.api.routes import Access, Route, resolve
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+ROUTE = "route"
+
+
+class Authorizer(Protocol):
+    async def authorize(self, request: web.Request, needed: list[Access]) -> None:
+        """Return if the request may proceed; raise Unauthorized or Denied otherwise."""
+
+    def allows(self, request: web.Request, access: Access) -> bool:
+        """Whether the already authorized request also holds `access` (the source of a blob mount)."""
+
+
+class OpenAccess:
+    async def authorize(self, request: web.Request, needed: list[Access]) -> None:
+        return None
+
+    def allows(self, request: web.Request, access: Access) -> bool:
+        return True
+
+
+def access_control(authorizer: Authorizer) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        tail = request.match_info.get("tail")
+        if tail is None:
+            return await handler(request)
+        route: Route = resolve(tail, request.method)
+        request[ROUTE] = route
+        await authorizer.authorize(request, route.access(request.method))
+        return await handler(request)
+
+    return middleware

@@ -1,0 +1,74 @@
+"""Blob rules: what a repository may serve, and how an uploaded file becomes a shared blob."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import structlog
+
+from services.common.db import Database
+from services.common.oci.digest import Digest, InvalidDigest, parse_digest
+from services.registry.errors import BlobUnknown, DigestInvalid
+from services.registry.metadata import blobs as blob_rows
+from services.registry.metadata import repositories
+from services.registry.metadata import uploads as upload_rows
+from services.registry.storage import PathNotFound, StorageDriver
+from services.registry.storage.paths import blob_path
+
+log = structlog.get_logger()
+
+
+def digest_param(value: str) -> Digest:
+    try:
+        return parse_digest(value)
+    except InvalidDigest as exc:
+        raise DigestInvalid(str(exc)) from None
+
+
+class BlobService:
+    def __init__(self, db: Database, storage: StorageDriver) -> None:
+        self._db = db
+        self._storage = storage
+
+    async def size(self, repository: str, digest: Digest) -> int:
+        size = await blob_rows.linked_size(self._db.pool, repository, str(digest))
+        if size is None:
+            raise BlobUnknown(f"blob {digest} unknown to repository {repository}")
+        return size
+
+    def path(self, digest: Digest) -> str:
+        return blob_path(digest)
+
+    def local_path(self, digest: Digest) -> Path | None:
+        return self._storage.local_path(blob_path(digest))
+
+    async def delete(self, repository: str, digest: Digest) -> None:
+        """Unlink from the repository only; the bytes stay until garbage collection finds them unused."""
+        if not await blob_rows.unlink(self._db.pool, repository, str(digest)):
+            raise BlobUnknown(f"blob {digest} unknown to repository {repository}")
+        log.info("blob_unlinked", repository=repository, digest=str(digest))
+
+    async def mount(self, repository: str, digest: Digest, source: str) -> bool:
+        """Link a blob the source repository holds; False if it does not (the client then uploads)."""
+        async with self._db.transaction() as tx:
+            if await blob_rows.linked_size(tx, source, str(digest)) is None:
+                return False
+            repo_id = await repositories.ensure(tx, repository)
+            await blob_rows.link(tx, repo_id, str(digest))
+        log.info("blob_mounted", repository=repository, digest=str(digest), source=source)
+        return True
+
+    async def commit(self, repository: str, upload_id: str, source: str, digest: Digest, size: int) -> None:
+        """Make a verified upload file the blob `digest`, durably, then record it in one transaction."""
+        if await blob_rows.size(self._db.pool, str(digest)) is None:
+            await self._storage.move(source, blob_path(digest))
+        async with self._db.transaction() as tx:
+            await blob_rows.record(tx, str(digest), size)
+            repo_id = await repositories.ensure(tx, repository)
+            await blob_rows.link(tx, repo_id, str(digest))
+            await upload_rows.delete(tx, upload_id)
+        try:
+            await self._storage.delete(source.rsplit("/", 1)[0])
+        except PathNotFound:
+            pass
+        log.info("blob_committed", repository=repository, digest=str(digest), size=size)

@@ -1,0 +1,131 @@
+"""Manifest rules: verify, check every reference, and write it all in one transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import structlog
+
+from services.common.db import Database
+from services.common.oci.digest import Digest, digest_bytes
+from services.common.oci.names import is_valid_tag, looks_like_digest
+from services.registry.blobs import digest_param
+from services.registry.errors import (
+    DigestInvalid,
+    ManifestBlobUnknown,
+    ManifestReferenced,
+    ManifestUnknown,
+    NameUnknown,
+    TagInvalid,
+)
+from services.registry.manifest_parse import parse_manifest
+from services.registry.metadata import artifacts, repositories
+from services.registry.metadata import blobs as blob_rows
+from services.registry.metadata.models import Manifest, NewManifest, Referrer
+
+log = structlog.get_logger()
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    tag: str | None
+    digest: Digest | None
+
+    @staticmethod
+    def parse(value: str) -> Reference:
+        if looks_like_digest(value):
+            return Reference(tag=None, digest=digest_param(value))
+        if not is_valid_tag(value):
+            raise TagInvalid(f"tag {value!r} does not match [a-zA-Z0-9_][a-zA-Z0-9._-]{{0,127}}")
+        return Reference(tag=value, digest=None)
+
+
+@dataclass(frozen=True, slots=True)
+class PushedManifest:
+    digest: str
+    subject_digest: str | None
+
+
+class ManifestService:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def get(self, repository: str, reference: str) -> Manifest:
+        try:
+            ref = Reference.parse(reference)
+        except TagInvalid:
+            raise ManifestUnknown(f"manifest {reference!r} unknown to repository {repository}") from None
+        found = (
+            await artifacts.by_tag(self._db.pool, repository, ref.tag)
+            if ref.tag is not None
+            else await artifacts.by_digest(self._db.pool, repository, str(ref.digest))
+        )
+        if found is None:
+            raise ManifestUnknown(f"manifest {reference} unknown to repository {repository}")
+        return found
+
+    async def put(self, repository: str, reference: str, content_type: str | None, body: bytes) -> PushedManifest:
+        ref = Reference.parse(reference)
+        algorithm = ref.digest.algorithm if ref.digest is not None else "sha256"
+        digest = digest_bytes(body, algorithm)
+        if ref.digest is not None and ref.digest != digest:
+            raise DigestInvalid(f"manifest digest is {digest}, not {ref.digest} as the URL says")
+        parsed = parse_manifest(body, content_type)
+        new = NewManifest(
+            repository=repository,
+            digest=str(digest),
+            media_type=parsed.media_type,
+            artifact_type=parsed.artifact_type,
+            content=body,
+            subject_digest=parsed.subject_digest,
+            annotations=parsed.annotations,
+            blob_digests=parsed.blob_digests,
+            child_digests=parsed.child_digests,
+            tag=ref.tag,
+        )
+        async with self._db.transaction() as tx:
+            repo_id = await repositories.ensure(tx, repository)
+            missing = await blob_rows.missing_links(tx, repo_id, list(new.blob_digests))
+            if missing:
+                raise ManifestBlobUnknown(
+                    f"manifest references blob {missing[0]} unknown to repository {repository}", detail=missing
+                )
+            missing = await artifacts.missing_children(tx, repo_id, [d for d, _ in new.child_digests])
+            if missing:
+                raise ManifestBlobUnknown(
+                    f"index references manifest {missing[0]} unknown to repository {repository}", detail=missing
+                )
+            await artifacts.insert(tx, repo_id, new)
+        log.info("manifest_pushed", repository=repository, digest=new.digest, tag=ref.tag)
+        return PushedManifest(digest=new.digest, subject_digest=new.subject_digest)
+
+    async def delete(self, repository: str, reference: str) -> None:
+        ref = Reference.parse(reference)
+        if ref.tag is not None:
+            if not await artifacts.delete_tag(self._db.pool, repository, ref.tag):
+                raise ManifestUnknown(f"tag {ref.tag} unknown to repository {repository}")
+            log.info("tag_deleted", repository=repository, tag=ref.tag)
+            return
+        async with self._db.transaction() as tx:
+            artifact_id = await artifacts.lock_for_delete(tx, repository, str(ref.digest))
+            if artifact_id is None:
+                raise ManifestUnknown(f"manifest {ref.digest} unknown to repository {repository}")
+            parents = await artifacts.referencing_parents(tx, artifact_id)
+            if parents:
+                raise ManifestReferenced(
+                    f"manifest {ref.digest} is referenced by index {parents[0]}; delete the index first"
+                )
+            await artifacts.delete(tx, artifact_id)
+        log.info("manifest_deleted", repository=repository, digest=str(ref.digest))
+
+    async def tags(self, repository: str, last: str, limit: int) -> list[str]:
+        repo_id = await repositories.find_id(self._db.pool, repository)
+        if repo_id is None:
+            raise NameUnknown(f"repository {repository} not known to registry")
+        return await artifacts.tags_page(self._db.pool, repo_id, last, limit)
+
+    async def catalog(self, last: str, limit: int) -> list[str]:
+        return await repositories.page(self._db.pool, last, limit)
+
+    async def referrers(self, repository: str, subject: Digest, artifact_type: str | None) -> list[Referrer]:
+        return await artifacts.referrers(self._db.pool, repository, str(subject), artifact_type)

@@ -1,0 +1,165 @@
+"""SQL: manifests (artifacts), their tags, blob and child references, and referrers."""
+
+from __future__ import annotations
+
+import json
+
+from services.common.db import Executor
+from services.registry.metadata.models import Manifest, NewManifest, Referrer
+
+_MANIFEST_COLUMNS = "a.id, a.digest, a.media_type, a.size, a.content, a.subject_digest"
+
+
+def _manifest(row: object) -> Manifest:
+    r = row  # asyncpg.Record
+    return Manifest(
+        id=r["id"],  # type: ignore[index]
+        digest=r["digest"],  # type: ignore[index]
+        media_type=r["media_type"],  # type: ignore[index]
+        size=r["size"],  # type: ignore[index]
+        content=r["content"],  # type: ignore[index]
+        subject_digest=r["subject_digest"],  # type: ignore[index]
+    )
+
+
+async def by_tag(db: Executor, repository: str, tag: str) -> Manifest | None:
+    row = await db.fetchrow(
+        f"SELECT {_MANIFEST_COLUMNS} FROM tags t JOIN repositories r ON r.id = t.repository_id"
+        " JOIN artifacts a ON a.id = t.artifact_id WHERE r.name = $1 AND t.name = $2",
+        repository,
+        tag,
+    )
+    return None if row is None else _manifest(row)
+
+
+async def by_digest(db: Executor, repository: str, digest: str) -> Manifest | None:
+    row = await db.fetchrow(
+        f"SELECT {_MANIFEST_COLUMNS} FROM artifacts a JOIN repositories r ON r.id = a.repository_id"
+        " WHERE r.name = $1 AND a.digest = $2",
+        repository,
+        digest,
+    )
+    return None if row is None else _manifest(row)
+
+
+async def missing_children(db: Executor, repository_id: int, digests: list[str]) -> list[str]:
+    rows = await db.fetch(
+        "SELECT digest FROM artifacts WHERE repository_id = $1 AND digest = ANY($2::text[]) FOR KEY SHARE",
+        repository_id,
+        digests,
+    )
+    present = {r["digest"] for r in rows}
+    return [d for d in digests if d not in present]
+
+
+async def insert(db: Executor, repository_id: int, m: NewManifest) -> int:
+    """Write the manifest with its references and tag; returns the artifact id. Idempotent."""
+    artifact_id: int | None = await db.fetchval(
+        "INSERT INTO artifacts (repository_id, digest, media_type, artifact_type, size, subject_digest,"
+        " annotations, content) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8)"
+        " ON CONFLICT (repository_id, digest) DO NOTHING RETURNING id",
+        repository_id,
+        m.digest,
+        m.media_type,
+        m.artifact_type,
+        len(m.content),
+        m.subject_digest,
+        None if m.annotations is None else json.dumps(m.annotations),
+        m.content,
+    )
+    if artifact_id is None:
+        artifact_id = await db.fetchval(
+            "SELECT id FROM artifacts WHERE repository_id = $1 AND digest = $2", repository_id, m.digest
+        )
+    else:
+        if m.blob_digests:
+            await db.execute(
+                "INSERT INTO artifact_blobs (artifact_id, digest) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING",
+                artifact_id,
+                list(m.blob_digests),
+            )
+        if m.child_digests:
+            await db.execute(
+                "INSERT INTO artifact_references (parent_id, child_id, platform)"
+                " SELECT $1, a.id, c.platform::jsonb FROM unnest($3::text[], $4::text[]) AS c(digest, platform)"
+                " JOIN artifacts a ON a.repository_id = $2 AND a.digest = c.digest ON CONFLICT DO NOTHING",
+                artifact_id,
+                repository_id,
+                [d for d, _ in m.child_digests],
+                [None if p is None else json.dumps(p) for _, p in m.child_digests],
+            )
+    assert artifact_id is not None
+    if m.tag is not None:
+        await db.execute(
+            "INSERT INTO tags (repository_id, artifact_id, name) VALUES ($1, $2, $3)"
+            " ON CONFLICT (repository_id, name) DO UPDATE SET artifact_id = EXCLUDED.artifact_id,"
+            " updated_at = now()",
+            repository_id,
+            artifact_id,
+            m.tag,
+        )
+    return artifact_id
+
+
+async def delete_tag(db: Executor, repository: str, tag: str) -> bool:
+    status = await db.execute(
+        "DELETE FROM tags t USING repositories r WHERE r.id = t.repository_id AND r.name = $1 AND t.name = $2",
+        repository,
+        tag,
+    )
+    return status != "DELETE 0"
+
+
+async def referencing_parents(db: Executor, artifact_id: int) -> list[str]:
+    rows = await db.fetch(
+        "SELECT p.digest FROM artifact_references ar JOIN artifacts p ON p.id = ar.parent_id"
+        " WHERE ar.child_id = $1 ORDER BY p.digest",
+        artifact_id,
+    )
+    return [r["digest"] for r in rows]
+
+
+async def lock_for_delete(db: Executor, repository: str, digest: str) -> int | None:
+    value: int | None = await db.fetchval(
+        "SELECT a.id FROM artifacts a JOIN repositories r ON r.id = a.repository_id"
+        " WHERE r.name = $1 AND a.digest = $2 FOR UPDATE OF a",
+        repository,
+        digest,
+    )
+    return value
+
+
+async def delete(db: Executor, artifact_id: int) -> None:
+    await db.execute("DELETE FROM artifacts WHERE id = $1", artifact_id)
+
+
+async def tags_page(db: Executor, repository_id: int, last: str, limit: int) -> list[str]:
+    rows = await db.fetch(
+        "SELECT name FROM tags WHERE repository_id = $1 AND name > $2 ORDER BY name LIMIT $3",
+        repository_id,
+        last,
+        limit,
+    )
+    return [r["name"] for r in rows]
+
+
+async def referrers(db: Executor, repository: str, subject: str, artifact_type: str | None) -> list[Referrer]:
+    rows = await db.fetch(
+        "SELECT a.digest, a.media_type, a.artifact_type, a.size, a.annotations FROM artifacts a"
+        " JOIN repositories r ON r.id = a.repository_id"
+        " WHERE r.name = $1 AND a.subject_digest = $2 AND ($3::text IS NULL OR a.artifact_type = $3)"
+        " ORDER BY a.created_at, a.id",
+        repository,
+        subject,
+        artifact_type,
+    )
+    return [
+        Referrer(
+            digest=r["digest"],
+            media_type=r["media_type"],
+            artifact_type=r["artifact_type"],
+            size=r["size"],
+            annotations=None if r["annotations"] is None else json.loads(r["annotations"]),
+        )
+        for r in rows
+    ]

@@ -1,0 +1,48 @@
+"""Rows of the registry's metadata, as the stores return them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    id: int
+    digest: str
+    media_type: str
+    size: int
+    content: bytes
+    subject_digest: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Referrer:
+    digest: str
+    media_type: str
+    artifact_type: str | None
+    size: int
+    annotations: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    id: str
+    repository: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class NewManifest:
+    """Everything written in the one transaction that makes a manifest visible."""
+
+    repository: str
+    digest: str
+    media_type: str
+    artifact_type: str | None
+    content: bytes
+    subject_digest: str | None
+    annotations: dict[str, Any] | None
+    blob_digests: tuple[str, ...]
+    child_digests: tuple[tuple[str, dict[str, Any] | None], ...]
+    tag: str | None
