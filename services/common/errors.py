@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 import structlog
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -57,16 +58,13 @@ def error_middleware(
     *,
     not_found: Callable[[web.Request], BerthError] | None = None,
     method_not_allowed: Callable[[web.Request], BerthError] | None = None,
-) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+) -> Middleware:
     log = structlog.get_logger()
 
     def render(err: BerthError, request: web.Request) -> web.Response:
         headers = {"Content-Type": "application/json; charset=utf-8", **err.headers}
-        body = b"" if request.method == "HEAD" else json.dumps(envelope(err)).encode()
-        resp = web.Response(status=err.status, body=body, headers=headers)
-        if request.method == "HEAD":
-            resp.content_length = 0
-        return resp
+        # For HEAD aiohttp sends the body's Content-Length and drops the body itself.
+        return web.Response(status=err.status, body=json.dumps(envelope(err)).encode(), headers=headers)
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from services.common.settings import LogSettings
 
@@ -42,7 +43,7 @@ def configure_logging(service: str, settings: LogSettings) -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(name)s %(levelname)s %(message)s")
 
 
-def request_context(service: str) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def request_context(service: str) -> Middleware:
     log = structlog.get_logger()
 
     @web.middleware

@@ -182,7 +182,7 @@ def _convert(hint: Any, value: Any, *, source: str, key: str) -> Any:
     if dataclasses.is_dataclass(hint):
         if value is None:
             value = {}
-        return build(hint, value, source=source, prefix=f"{key}.")  # type: ignore[type-var]
+        return build(typing.cast(type[Any], hint), value, source=source, prefix=f"{key}.")
     if hint is Secret:
         if value is None:
             value = ""

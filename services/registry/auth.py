@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from services.registry.api.routes import Access, Route, resolve
 
@@ -35,7 +36,7 @@ class OpenAccess:
         return True
 
 
-def access_control(authorizer: Authorizer) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def access_control(authorizer: Authorizer) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         tail = request.match_info.get("tail")

@@ -52,7 +52,7 @@ class UploadService:
         self._storage = storage
         self._blobs = blobs
         self._hashes: OrderedDict[str, tuple[int, Any]] = OrderedDict()
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
 
     async def start(self, repository: str) -> Upload:
         upload_id = str(uuid.uuid4())
@@ -76,13 +76,19 @@ class UploadService:
         start: int | None = None,
         length: int | None = None,
     ) -> Upload:
-        lock = self._locks.setdefault(upload_id, asyncio.Lock())
-        async with lock:
-            try:
+        # Serialise chunks of one upload within this process (the database check catches other replicas);
+        # the count lets the last user drop the lock so the table does not grow with every upload.
+        lock, users = self._locks.get(upload_id, (asyncio.Lock(), 0))
+        self._locks[upload_id] = (lock, users + 1)
+        try:
+            async with lock:
                 return await self._append(repository, upload_id, body, start=start, length=length)
-            finally:
-                if not lock._waiters:  # type: ignore[attr-defined]
-                    self._locks.pop(upload_id, None)
+        finally:
+            lock, users = self._locks[upload_id]
+            if users == 1:
+                del self._locks[upload_id]
+            else:
+                self._locks[upload_id] = (lock, users - 1)
 
     async def _append(
         self, repository: str, upload_id: str, body: AsyncIterable[bytes], *, start: int | None, length: int | None

@@ -108,9 +108,7 @@ class RegistryApi:
             "Cache-Control": "max-age=31536000",
         }
         if request.method == "HEAD":
-            resp = web.Response(status=200, headers=headers)
-            resp.content_length = size
-            return resp
+            return await head_response(request, headers, size)
         if self._settings.accel_redirect:
             # nginx streams the file itself (sendfile, ranges); Python never touches the bytes.
             headers["X-Accel-Redirect"] = self._settings.accel_prefix + self._blobs.path(digest)
@@ -198,10 +196,7 @@ class RegistryApi:
             "Content-Type": manifest.media_type,
             "ETag": f'"{manifest.digest}"',
         }
-        if request.method == "HEAD":
-            resp = web.Response(status=200, headers=headers)
-            resp.content_length = manifest.size
-            return resp
+        # aiohttp sends the headers and Content-Length of this body without the body itself for HEAD.
         return web.Response(status=200, body=manifest.content, headers=headers)
 
     async def put_manifest(self, request: web.Request, route: Route) -> web.StreamResponse:
@@ -253,6 +248,15 @@ class RegistryApi:
             headers["OCI-Filters-Applied"] = "artifactType"
         index = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": manifests}
         return web.Response(status=200, body=json.dumps(index).encode(), headers=headers)
+
+
+async def head_response(request: web.Request, headers: dict[str, str], length: int) -> web.StreamResponse:
+    """Headers, with the Content-Length of a body we do not send."""
+    resp = web.StreamResponse(status=200, headers=headers)
+    resp.content_length = length
+    await resp.prepare(request)
+    await resp.write_eof()
+    return resp
 
 
 def _accepted_types(request: web.Request) -> set[str] | None:
