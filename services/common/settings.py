@@ -126,6 +126,8 @@ def load_settings(path: str | os.PathLike[str] | None = None, environ: Mapping[s
             text = Path(chosen).read_text()
         except OSError as exc:
             raise SettingsError(f"{source}: cannot read configuration file: {exc.strerror}") from exc
+        except UnicodeDecodeError as exc:
+            raise SettingsError(f"{source}: not UTF-8 text (byte {exc.start})") from exc
         try:
             loaded = yaml.safe_load(text)
         except yaml.YAMLError as exc:
@@ -147,15 +149,14 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
         parts = name[len(ENV_PREFIX) :].lower().split("__")
         node = data
         for part in parts[:-1]:
-            child = node.setdefault(part, {})
+            if node.get(part) is None:  # absent, or a section whose keys are all commented out
+                node[part] = {}
+            child = node[part]
             if not isinstance(child, dict):
                 raise SettingsError(f"environment {name}: {'.'.join(parts[:-1])} is not a section")
             node = child
-        # YAML scalars so `BERTH_REGISTRY__ACCEL_REDIRECT=true` is a bool and `...PORT=5001` an int.
-        try:
-            node[parts[-1]] = yaml.safe_load(raw) if raw != "" else ""
-        except yaml.YAMLError:
-            node[parts[-1]] = raw
+        # Kept as text: `_convert` reads it by the key's type, so a password "0123" stays "0123".
+        node[parts[-1]] = raw
         node.setdefault("__env__", {})[parts[-1]] = name
 
 
@@ -167,15 +168,41 @@ def build(cls: type[T], data: Any, *, source: str, prefix: str) -> T:
     env_names: dict[str, str] = data.pop("__env__", {})
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}  # type: ignore[arg-type]
-    for key in data:
-        if key not in fields:
-            known = ", ".join(sorted(fields))
-            raise SettingsError(f"{source}: unknown key '{prefix}{key}' (known here: {known})")
     kwargs: dict[str, Any] = {}
     for name, value in data.items():
         origin = f"environment {env_names[name]}" if name in env_names else source
+        if name not in fields:
+            known = ", ".join(sorted(fields))
+            raise SettingsError(f"{origin}: unknown key '{prefix}{name}' (known here: {known})")
+        if name in env_names:
+            value = _from_env_text(hints[name], value, source=origin, key=f"{prefix}{name}")
         kwargs[name] = _convert(hints[name], value, source=origin, key=f"{prefix}{name}")
     return cls(**kwargs)
+
+
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+
+
+def _from_env_text(hint: Any, raw: str, *, source: str, key: str) -> Any:
+    """An environment value is text; read it as the key's type (an int for a port, and so on)."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    try:
+        if hint is bool:
+            lowered = raw.strip().lower()
+            if lowered in _TRUE | _FALSE:
+                return lowered in _TRUE
+            return raw
+        if hint is int:
+            return int(raw)
+        if hint is float:
+            return float(raw)
+    except ValueError:
+        return raw
+    if dataclasses.is_dataclass(hint):
+        raise SettingsError(f"{source}: '{key}' is a section; set its keys, e.g. {ENV_PREFIX}{key.upper()}__<KEY>")
+    return raw
 
 
 def _convert(hint: Any, value: Any, *, source: str, key: str) -> Any:

@@ -58,7 +58,7 @@ def _descriptor(value: Any, where: str) -> dict[str, Any]:
 def parse_manifest(body: bytes, content_type: str | None) -> ParsedManifest:
     try:
         doc = json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise ManifestInvalid(f"manifest is not valid JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise ManifestInvalid("manifest must be a JSON object")

@@ -50,6 +50,8 @@ def _psql(sql: str) -> None:
 
 
 class TestDatabase:
+    __test__ = False  # a fixture helper, not a test class
+
     def __init__(self) -> None:
         self.name = f"berth_t_{uuid.uuid4().hex[:12]}"
 

@@ -35,7 +35,7 @@ class FilesystemDriver:
         full = self._full(path)
         try:
             st = await asyncio.to_thread(full.stat)
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             raise PathNotFound(path) from None
         return FileInfo(path=path, size=st.st_size, modified=st.st_mtime, is_dir=full.is_dir())
 
@@ -43,7 +43,7 @@ class FilesystemDriver:
         full = self._full(path)
         try:
             f = await asyncio.to_thread(open, full, "rb")
-        except (FileNotFoundError, IsADirectoryError):
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise PathNotFound(path) from None
         try:
             await asyncio.to_thread(f.seek, offset)
@@ -129,7 +129,7 @@ class FilesystemDriver:
 
         try:
             await asyncio.to_thread(remove)
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             raise PathNotFound(path) from None
 
     async def list(self, path: str) -> list[str]:

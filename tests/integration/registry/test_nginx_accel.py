@@ -1,0 +1,141 @@
+"""Blob downloads through real nginx: the registry authorizes, nginx streams the file (X-Accel-Redirect)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from services.common.testing.oci import push_blob, push_image
+from services.common.testing.plugin import RegistryProcess, TestDatabase, free_port
+
+pytestmark = pytest.mark.integration
+
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+
+CONF = """
+worker_processes 1;
+# pytest temp dirs are private to their owner; as root, nginx would read them as nobody otherwise.
+user root;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 256; }}
+http {{
+    access_log {dir}/access.log;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    sendfile on;
+    upstream registry {{ server 127.0.0.1:{registry_port}; keepalive 16; }}
+    server {{
+        listen 127.0.0.1:{port};
+        client_max_body_size 0;
+        location /v2/ {{
+            proxy_pass http://registry;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_request_buffering off;
+            proxy_buffering off;
+        }}
+        location /_blobs/ {{
+            internal;
+            alias {storage}/;
+            default_type application/octet-stream;
+            add_header Docker-Content-Digest $upstream_http_docker_content_digest always;
+            add_header Docker-Distribution-API-Version registry/2.0 always;
+        }}
+    }}
+}}
+"""
+
+
+@pytest.fixture(scope="module")
+def nginx_url(module_database: TestDatabase, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    workdir = tmp_path_factory.mktemp("accel")
+    registry = RegistryProcess(workdir, module_database, accel_redirect=True, accel_prefix="/_blobs/")
+    registry.storage_root.mkdir(parents=True, exist_ok=True)
+    registry.start()
+    port = free_port()
+    conf = workdir / "nginx.conf"
+    conf.write_text(CONF.format(dir=workdir, port=port, registry_port=registry.port, storage=registry.storage_root))
+    proc = subprocess.Popen([NGINX, "-p", str(workdir), "-c", str(conf), "-g", "daemon off;"])
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                httpx.get(url + "/v2/", timeout=1)
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError((Path(workdir) / "error.log").read_text()) from None
+                time.sleep(0.05)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        registry.stop()
+
+
+@pytest.fixture
+def client(nginx_url: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=nginx_url, timeout=60) as c:
+        yield c
+
+
+def test_blob_bytes_come_from_nginx_with_digest_header(client: httpx.Client, repo_name: str) -> None:
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    digest = push_blob(client, repo_name, data)
+
+    r = client.get(f"/v2/{repo_name}/blobs/{digest}")
+
+    assert r.status_code == 200
+    assert r.headers["Docker-Content-Digest"] == digest
+    assert int(r.headers["Content-Length"]) == len(data)
+    assert hashlib.sha256(r.content).hexdigest() == digest.split(":")[1]
+    # The registry answered with a redirect inside nginx: the client never sees it.
+    assert "X-Accel-Redirect" not in r.headers
+
+
+def test_range_through_nginx(client: httpx.Client, repo_name: str) -> None:
+    data = os.urandom(100_000)
+    digest = push_blob(client, repo_name, data)
+
+    r = client.get(f"/v2/{repo_name}/blobs/{digest}", headers={"Range": "bytes=1000-1999"})
+
+    assert r.status_code == 206
+    assert r.headers["Content-Range"] == f"bytes 1000-1999/{len(data)}"
+    assert r.content == data[1000:2000]
+
+
+def test_access_is_still_checked_by_the_registry(client: httpx.Client, repo_name: str) -> None:
+    """A blob held by another repository is refused: nginx serves only what the registry authorized."""
+    digest = push_blob(client, repo_name, b"owned by one repository")
+
+    r = client.get(f"/v2/{repo_name}-other/blobs/{digest}")
+
+    assert r.status_code == 404
+    assert r.json()["errors"][0]["code"] == "BLOB_UNKNOWN"
+    # The internal location is not reachable from outside.
+    assert client.get("/_blobs/blobs/").status_code == 404
+
+
+def test_manifest_and_head_pass_through(client: httpx.Client, repo_name: str) -> None:
+    manifest, digest = push_image(client, repo_name, "v1")
+
+    r = client.get(f"/v2/{repo_name}/manifests/v1")
+    assert r.status_code == 200
+    assert r.content == manifest
+    assert r.headers["Docker-Content-Digest"] == digest
+    head = client.head(f"/v2/{repo_name}/blobs/{push_blob(client, repo_name, b'abc')}")
+    assert head.status_code == 200
+    assert head.headers["Content-Length"] == "3"

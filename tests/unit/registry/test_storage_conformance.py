@@ -1,0 +1,413 @@
+"""The storage-driver conformance suite: every driver behaves as services/registry/storage/driver.py says.
+
+Each test runs against every driver; a new driver joins by adding itself to the `driver` fixture.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
+
+import pytest
+
+from services.registry.storage import FileInfo, PathNotFound, StorageDriver
+from services.registry.storage.filesystem import WRITE_BUFFER, FilesystemDriver
+from services.registry.storage.memory import MemoryDriver
+
+MIB = 1 << 20
+
+
+@pytest.fixture(params=["filesystem", "memory"])
+def driver(request: pytest.FixtureRequest, tmp_path: Path) -> StorageDriver:
+    if request.param == "filesystem":
+        return FilesystemDriver(tmp_path / "root")
+    return MemoryDriver()
+
+
+async def chunks(*parts: bytes) -> AsyncIterator[bytes]:
+    for part in parts:
+        yield part
+
+
+async def stream(parts: Iterable[bytes]) -> AsyncIterator[bytes]:
+    for part in parts:
+        yield part
+
+
+class Broken(Exception):
+    pass
+
+
+async def failing(*parts: bytes) -> AsyncIterator[bytes]:
+    for part in parts:
+        yield part
+    raise Broken("the client went away")
+
+
+async def read_all(driver: StorageDriver, path: str, offset: int = 0, length: int | None = None) -> bytes:
+    return b"".join([chunk async for chunk in driver.read(path, offset, length)])
+
+
+def pattern(n: int, seed: int = 0) -> bytes:
+    """n bytes that are not all alike, so misplaced bytes show."""
+    return bytes((i * 31 + seed) % 251 for i in range(n))
+
+
+# --- write, stat, read --------------------------------------------------------------------------------
+
+
+async def test_write_then_stat_and_read(driver: StorageDriver) -> None:
+    size = await driver.write("a/b/data", chunks(b"hello ", b"world"))
+    assert size == 11
+    info = await driver.stat("a/b/data")
+    assert isinstance(info, FileInfo)
+    assert info.path == "a/b/data"
+    assert info.size == 11
+    assert info.is_dir is False
+    assert info.modified > 0
+    assert await read_all(driver, "a/b/data") == b"hello world"
+
+
+async def test_write_empty_stream_creates_empty_file(driver: StorageDriver) -> None:
+    assert await driver.write("uploads/x/data", chunks()) == 0
+    info = await driver.stat("uploads/x/data")
+    assert (info.size, info.is_dir) == (0, False)
+    assert await read_all(driver, "uploads/x/data") == b""
+
+
+async def test_write_replaces_existing_file(driver: StorageDriver) -> None:
+    await driver.write("f", chunks(b"a long first version"))
+    assert await driver.write("f", chunks(b"short")) == 5
+    assert await read_all(driver, "f") == b"short"
+
+
+async def test_read_with_offset_and_length(driver: StorageDriver) -> None:
+    await driver.write("f", chunks(b"0123456789"))
+    assert await read_all(driver, "f", 2, 3) == b"234"
+    assert await read_all(driver, "f", 0, 10) == b"0123456789"
+    assert await read_all(driver, "f", 0, 0) == b""
+
+
+async def test_read_with_offset_only(driver: StorageDriver) -> None:
+    await driver.write("f", chunks(b"0123456789"))
+    assert await read_all(driver, "f", 7) == b"789"
+    assert await read_all(driver, "f", 10) == b""
+
+
+async def test_read_length_beyond_the_end(driver: StorageDriver) -> None:
+    await driver.write("f", chunks(b"0123456789"))
+    assert await read_all(driver, "f", 8, 100) == b"89"
+    assert await read_all(driver, "f", 0, 1000) == b"0123456789"
+    assert await read_all(driver, "f", 20, 5) == b""
+
+
+async def test_read_large_file_in_pieces(driver: StorageDriver) -> None:
+    data = pattern(3 * MIB + 17)
+    await driver.write("big", chunks(data))
+    pieces = [chunk async for chunk in driver.read("big")]
+    assert b"".join(pieces) == data
+    assert all(pieces)  # no empty chunks
+    assert await read_all(driver, "big", MIB - 3, MIB + 6) == data[MIB - 3 : 2 * MIB + 3]
+
+
+async def test_write_at_offset_truncates_and_appends(driver: StorageDriver) -> None:
+    await driver.write("f", chunks(b"0123456789"))
+    size = await driver.write("f", chunks(b"abc"), offset=4)
+    assert size == 4 + 3
+    assert (await driver.stat("f")).size == 7
+    assert await read_all(driver, "f") == b"0123abc"
+
+
+async def test_write_at_offset_with_nothing_truncates(driver: StorageDriver) -> None:
+    await driver.write("f", chunks(b"0123456789"))
+    assert await driver.write("f", chunks(), offset=4) == 4
+    assert await read_all(driver, "f") == b"0123"
+
+
+async def test_write_at_end_appends(driver: StorageDriver) -> None:
+    await driver.write("f", chunks(b"01234"))
+    assert await driver.write("f", chunks(b"56789"), offset=5) == 10
+    assert await read_all(driver, "f") == b"0123456789"
+
+
+async def test_write_at_offset_large(driver: StorageDriver) -> None:
+    first = pattern(2 * MIB + 5, seed=1)
+    second = pattern(MIB + 9, seed=2)
+    await driver.write("f", chunks(first))
+    offset = MIB + 1
+    assert await driver.write("f", chunks(second), offset=offset) == offset + len(second)
+    assert await read_all(driver, "f") == first[:offset] + second
+
+
+# --- observe ------------------------------------------------------------------------------------------
+
+
+async def test_observe_sees_every_byte_in_order(driver: StorageDriver) -> None:
+    small = [pattern(n, seed=n) for n in range(1, 2000)]  # ~2 MB in small, uneven chunks
+    large = [pattern(MIB + 123, seed=7), pattern(2 * MIB + 1, seed=8)]
+    parts = [*small[:1000], large[0], *small[1000:], large[1], b"", b"tail"]
+    expected = b"".join(parts)
+    seen: list[bytes] = []
+
+    size = await driver.write("uploads/u/data", stream(parts), observe=seen.append)
+
+    assert size == len(expected)
+    assert b"".join(seen) == expected
+    assert await read_all(driver, "uploads/u/data") == expected
+
+
+async def test_observe_with_offset_sees_only_new_bytes(driver: StorageDriver) -> None:
+    await driver.write("f", chunks(b"0123456789"))
+    seen: list[bytes] = []
+    await driver.write("f", chunks(b"ab", b"cd"), offset=3, observe=seen.append)
+    assert b"".join(seen) == b"abcd"
+    assert await read_all(driver, "f") == b"012abcd"
+
+
+async def test_observe_exactly_one_buffer(driver: StorageDriver) -> None:
+    parts = [b"x" * (WRITE_BUFFER // 2), b"y" * (WRITE_BUFFER // 2), b"z"]
+    seen: list[bytes] = []
+    await driver.write("f", stream(parts), observe=seen.append)
+    assert b"".join(seen) == b"".join(parts)
+
+
+# --- a failing stream ---------------------------------------------------------------------------------
+
+
+async def test_failing_stream_propagates(driver: StorageDriver) -> None:
+    with pytest.raises(Broken):
+        await driver.write("f", failing(b"abc", b"def"))
+
+
+async def test_failing_stream_keeps_what_was_observed(driver: StorageDriver) -> None:
+    # Whatever part of the stream reached the file, the observer saw exactly that part: an upload's
+    # hash and its bytes never disagree.
+    await driver.write("f", chunks(b"0123456789"))
+    seen: list[bytes] = []
+    parts = [pattern(MIB + 1, seed=3), b"more", b"and more"]
+    with pytest.raises(Broken):
+        await driver.write("f", failing(*parts), offset=4, observe=seen.append)
+    observed = b"".join(seen)
+    assert b"".join(parts).startswith(observed)
+    assert await read_all(driver, "f") == b"0123" + observed
+    assert (await driver.stat("f")).size == 4 + len(observed)
+
+
+async def test_failing_stream_at_once(driver: StorageDriver) -> None:
+    with pytest.raises(Broken):
+        await driver.write("f", failing())
+
+
+# --- missing paths ------------------------------------------------------------------------------------
+
+
+async def test_stat_missing(driver: StorageDriver) -> None:
+    with pytest.raises(PathNotFound) as info:
+        await driver.stat("nope/data")
+    assert info.value.path == "nope/data"
+
+
+async def test_read_missing(driver: StorageDriver) -> None:
+    with pytest.raises(PathNotFound):
+        await read_all(driver, "nope/data")
+
+
+async def test_delete_missing(driver: StorageDriver) -> None:
+    with pytest.raises(PathNotFound):
+        await driver.delete("nope/data")
+
+
+async def test_move_missing(driver: StorageDriver) -> None:
+    with pytest.raises(PathNotFound):
+        await driver.move("nope/data", "elsewhere/data")
+
+
+async def test_list_missing(driver: StorageDriver) -> None:
+    with pytest.raises(PathNotFound):
+        await driver.list("nope")
+
+
+async def test_read_of_a_directory_is_not_found(driver: StorageDriver) -> None:
+    await driver.write("dir/file", chunks(b"x"))
+    with pytest.raises(PathNotFound):
+        await read_all(driver, "dir")
+
+
+async def test_list_of_a_file_is_not_found(driver: StorageDriver) -> None:
+    await driver.write("dir/file", chunks(b"x"))
+    with pytest.raises(PathNotFound):
+        await driver.list("dir/file")
+
+
+@pytest.mark.parametrize("operation", ["stat", "read", "delete", "list", "move"])
+async def test_paths_beneath_a_file_are_not_found(driver: StorageDriver, operation: str) -> None:
+    await driver.write("dir/file", chunks(b"x"))
+    path = "dir/file/child"
+    with pytest.raises(PathNotFound):
+        if operation == "stat":
+            await driver.stat(path)
+        elif operation == "read":
+            await read_all(driver, path)
+        elif operation == "delete":
+            await driver.delete(path)
+        elif operation == "list":
+            await driver.list(path)
+        else:
+            await driver.move(path, "elsewhere")
+
+
+async def test_prefix_of_a_name_is_not_a_directory(driver: StorageDriver) -> None:
+    await driver.write("blobs/abc/data", chunks(b"x"))
+    for path in ("blobs/ab", "blobs/abc/dat"):
+        with pytest.raises(PathNotFound):
+            await driver.stat(path)
+        with pytest.raises(PathNotFound):
+            await driver.list(path)
+
+
+# --- move ---------------------------------------------------------------------------------------------
+
+
+async def test_move(driver: StorageDriver) -> None:
+    await driver.write("uploads/u/data", chunks(b"blob bytes"))
+    await driver.move("uploads/u/data", "blobs/sha256/ab/abcd/data")
+    assert await read_all(driver, "blobs/sha256/ab/abcd/data") == b"blob bytes"
+    with pytest.raises(PathNotFound):
+        await driver.stat("uploads/u/data")
+
+
+async def test_move_replaces_destination(driver: StorageDriver) -> None:
+    await driver.write("src", chunks(b"new"))
+    await driver.write("dst", chunks(b"old and longer"))
+    await driver.move("src", "dst")
+    assert await read_all(driver, "dst") == b"new"
+    assert (await driver.stat("dst")).size == 3
+    with pytest.raises(PathNotFound):
+        await driver.stat("src")
+
+
+# --- delete -------------------------------------------------------------------------------------------
+
+
+async def test_delete_file(driver: StorageDriver) -> None:
+    await driver.write("d/a", chunks(b"a"))
+    await driver.write("d/b", chunks(b"b"))
+    await driver.delete("d/a")
+    with pytest.raises(PathNotFound):
+        await driver.stat("d/a")
+    assert await read_all(driver, "d/b") == b"b"
+
+
+async def test_delete_directory_removes_its_tree(driver: StorageDriver) -> None:
+    await driver.write("uploads/u1/data", chunks(b"1"))
+    await driver.write("uploads/u1/extra/deeper/file", chunks(b"2"))
+    await driver.write("uploads/u2/data", chunks(b"3"))
+    await driver.write("uploads/u10/data", chunks(b"4"))  # shares a name prefix with u1
+    await driver.delete("uploads/u1")
+    for path in ("uploads/u1", "uploads/u1/data", "uploads/u1/extra/deeper/file"):
+        with pytest.raises(PathNotFound):
+            await driver.stat(path)
+    assert await read_all(driver, "uploads/u2/data") == b"3"
+    assert await read_all(driver, "uploads/u10/data") == b"4"
+    assert await driver.list("uploads") == ["uploads/u10", "uploads/u2"]
+
+
+# --- list and directories -----------------------------------------------------------------------------
+
+
+async def test_list_direct_children_sorted(driver: StorageDriver) -> None:
+    for path in ("r/b/data", "r/a", "r/c/d/e", "r/c/f", "r/B", "other/x"):
+        await driver.write(path, chunks(b"x"))
+    assert await driver.list("r") == ["r/B", "r/a", "r/b", "r/c"]
+    assert await driver.list("r/c") == ["r/c/d", "r/c/f"]
+    assert await driver.list("r/c/d") == ["r/c/d/e"]
+
+
+async def test_list_with_trailing_slash(driver: StorageDriver) -> None:
+    await driver.write("r/a", chunks(b"x"))
+    assert await driver.list("r/") == ["r/a"]
+
+
+async def test_list_root(driver: StorageDriver) -> None:
+    await driver.write("blobs/x", chunks(b"x"))
+    await driver.write("uploads/y", chunks(b"y"))
+    assert await driver.list("") == ["blobs", "uploads"]
+
+
+async def test_stat_directory(driver: StorageDriver) -> None:
+    await driver.write("blobs/sha256/ab/abcd/data", chunks(b"x"))
+    for path in ("blobs", "blobs/sha256", "blobs/sha256/ab/abcd"):
+        info = await driver.stat(path)
+        assert info.is_dir is True
+        assert info.path == path
+
+
+# --- driver specifics ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["../x", "a/../../x", "..", "/etc/passwd"])
+async def test_filesystem_refuses_paths_outside_the_root(tmp_path: Path, path: str) -> None:
+    fs = FilesystemDriver(tmp_path / "root")
+    with pytest.raises(ValueError):
+        await fs.write(path, chunks(b"x"))
+    with pytest.raises(ValueError):
+        await fs.stat(path)
+    with pytest.raises(ValueError):
+        await read_all(fs, path)
+    with pytest.raises(ValueError):
+        await fs.delete(path)
+    with pytest.raises(ValueError):
+        await fs.list(path)
+    with pytest.raises(ValueError):
+        await fs.move("a", path)
+    with pytest.raises(ValueError):
+        fs.local_path(path)
+    assert not (tmp_path / "x").exists()
+
+
+async def test_filesystem_refuses_symlink_out_of_the_root(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "link").symlink_to(outside)
+    fs = FilesystemDriver(root)
+    with pytest.raises(ValueError):
+        await fs.write("link/x", chunks(b"x"))
+    assert not (outside / "x").exists()
+
+
+async def test_filesystem_dots_inside_the_root_are_fine(tmp_path: Path) -> None:
+    fs = FilesystemDriver(tmp_path / "root")
+    await fs.write("a/../b/data", chunks(b"x"))
+    assert await read_all(fs, "b/data") == b"x"
+
+
+async def test_filesystem_local_path(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    fs = FilesystemDriver(root)
+    await fs.write("blobs/sha256/ab/abcd/data", chunks(b"bytes"))
+    local = fs.local_path("blobs/sha256/ab/abcd/data")
+    assert local is not None
+    assert local == root.resolve() / "blobs/sha256/ab/abcd/data"
+    assert root.resolve() in local.parents
+    assert local.read_bytes() == b"bytes"
+
+
+async def test_filesystem_files_are_plain_files(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    fs = FilesystemDriver(root)
+    await fs.write("x/y", chunks(b"on disk"))
+    assert (root / "x" / "y").read_bytes() == b"on disk"
+    assert os.stat(root / "x" / "y").st_mode & 0o777 == 0o644 & ~_umask()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_memory_local_path_is_none() -> None:
+    assert MemoryDriver().local_path("blobs/x/data") is None
