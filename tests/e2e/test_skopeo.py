@@ -87,9 +87,7 @@ def skopeo_bin() -> str:
 
 
 @pytest.fixture(scope="module")
-def skopeo(
-    skopeo_bin: str, registry_server: RegistryProcess, tmp_path_factory: pytest.TempPathFactory
-) -> Skopeo:
+def skopeo(skopeo_bin: str, registry_server: RegistryProcess, tmp_path_factory: pytest.TempPathFactory) -> Skopeo:
     policy = tmp_path_factory.mktemp("skopeo") / "policy.json"
     policy.write_text(json.dumps({"default": [{"type": "insecureAcceptAnything"}]}))
     return Skopeo(skopeo_bin, policy, registry_server)
@@ -168,9 +166,7 @@ def test_copy_multi_arch_index_roundtrip(skopeo: Skopeo, registry: httpx.Client,
         config = skopeo.inspect_raw(dest, "--config", "--override-arch", arch, "--override-os", "linux")
         assert config == layout.raw(child.config.digest)
         # The child is addressable by digest in the same (multi-level) repository.
-        assert skopeo.inspect_raw(skopeo.host_ref(repo, child.manifest.digest)) == layout.raw(
-            child.manifest.digest
-        )
+        assert skopeo.inspect_raw(skopeo.host_ref(repo, child.manifest.digest)) == layout.raw(child.manifest.digest)
 
     r = registry.get(f"/v2/{repo}/tags/list")
     assert r.status_code == 200, r.text

@@ -63,7 +63,8 @@ class TestDatabase:
         _psql(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
     def settings_dict(self) -> dict[str, object]:
-        return {"host": PG_HOST, "port": PG_PORT, "username": PG_USER, "name": self.name}
+        # A small pool: many test processes share one server's connection limit.
+        return {"host": PG_HOST, "port": PG_PORT, "username": PG_USER, "name": self.name, "max_open_conns": 8}
 
     def dsn(self) -> str:
         return f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{self.name}"
