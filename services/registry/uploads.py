@@ -131,6 +131,7 @@ class UploadService:
             if body is not None
             else await self.status(repository, upload_id)
         )
+        await self._trim(upload)
         actual = await self._digest_of(upload, digest.algorithm)
         if actual != digest.hex:
             await self.cancel(repository, upload.id)
@@ -168,6 +169,13 @@ class UploadService:
         if ids:
             log.info("uploads_purged", count=len(ids))
         return len(ids)
+
+    async def _trim(self, upload: Upload) -> None:
+        """Drop bytes past the acknowledged size: a chunk cut off mid-stream (or by a crash) may have
+        left some on disk, and they must not become part of the blob."""
+        path = upload_path(upload.id)
+        if (await self._storage.stat(path)).size != upload.size:
+            await self._storage.write(path, _nothing(), offset=upload.size)
 
     def _state_headers(self, upload: Upload) -> dict[str, str]:
         return {

@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from services.common.oci import mediatypes as mt
+from services.common.oci.digest import Digest, InvalidDigest, parse_digest
 from services.common.oci.names import is_valid_name
 from services.common.settings import RegistrySettings
 from services.registry.api import body
@@ -129,9 +130,12 @@ class RegistryApi:
             raise BlobUploadInvalid("POST starts an upload at /blobs/uploads/; PATCH or PUT an existing one")
         mount, source = request.query.get("mount"), request.query.get("from")
         if mount is not None and source:
-            digest = digest_param(mount)
+            # Any mount that cannot be done (bad digest or name, no access, blob not there) falls back to
+            # a normal upload (202), as the spec asks.
+            digest = _digest_or_none(mount)
             if (
-                is_valid_name(source)
+                digest is not None
+                and is_valid_name(source)
                 and self._authorizer.allows(request, Access("repository", source, "pull"))
                 and await self._blobs.mount(route.name, digest, source)
             ):
@@ -248,6 +252,13 @@ class RegistryApi:
             headers["OCI-Filters-Applied"] = "artifactType"
         index = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": manifests}
         return web.Response(status=200, body=json.dumps(index).encode(), headers=headers)
+
+
+def _digest_or_none(value: str) -> Digest | None:
+    try:
+        return parse_digest(value)
+    except InvalidDigest:
+        return None
 
 
 async def head_response(request: web.Request, headers: dict[str, str], length: int) -> web.StreamResponse:

@@ -247,13 +247,19 @@ def test_blob_in_unknown_repository_is_404(registry: httpx.Client, repo_name: st
         "sha256" + "a" * 64,  # no separator
     ],
 )
-def test_malformed_digest_is_400_digest_invalid(
-    registry: httpx.Client, repo_name: str, bad_digest: str
-) -> None:
+def test_malformed_digest_is_400_digest_invalid(registry: httpx.Client, repo_name: str, bad_digest: str) -> None:
     push_blob(registry, repo_name, random_blob())
     assert_error(registry.get(blob_url(repo_name, bad_digest)), 400, "DIGEST_INVALID")
     assert registry.head(blob_url(repo_name, bad_digest)).status_code == 400
     assert_error(registry.delete(blob_url(repo_name, bad_digest)), 400, "DIGEST_INVALID")
+
+
+@pytest.mark.parametrize("name", ["Test/UPPER", "test/Upper"])
+def test_invalid_repository_name_on_blob_endpoints_is_400_name_invalid(registry: httpx.Client, name: str) -> None:
+    digest = digest_of(random_blob())
+    assert_error(registry.get(blob_url(name, digest)), 400, "NAME_INVALID")
+    assert registry.head(blob_url(name, digest)).status_code == 400
+    assert_error(registry.delete(blob_url(name, digest)), 400, "NAME_INVALID")
 
 
 def test_blobs_are_linked_per_repository(registry: httpx.Client, repo_name: str) -> None:

@@ -12,6 +12,7 @@ import os
 import socket
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
@@ -29,9 +30,7 @@ OCTET = {"Content-Type": "application/octet-stream"}
 MIB = 1024 * 1024
 
 
-def assert_error(
-    resp: httpx.Response, status: int | tuple[int, ...], code: str | tuple[str, ...]
-) -> dict[str, Any]:
+def assert_error(resp: httpx.Response, status: int | tuple[int, ...], code: str | tuple[str, ...]) -> dict[str, Any]:
     """`resp` has (one of) `status` and the OCI error envelope `{"errors": [{"code", "message", ...}]}`
     naming `code` (or one of several acceptable codes). Returns the matching error entry."""
     statuses = (status,) if isinstance(status, int) else status
@@ -83,9 +82,7 @@ def assert_upload_location(resp: httpx.Response, repo: str) -> str:
 
 
 def assert_empty_range(resp: httpx.Response) -> None:
-    assert resp.headers.get("Range") in (None, "0-0"), (
-        f"fresh upload reports Range {resp.headers.get('Range')!r}"
-    )
+    assert resp.headers.get("Range") in (None, "0-0"), f"fresh upload reports Range {resp.headers.get('Range')!r}"
 
 
 def blob_url(repo: str, digest: str) -> str:
@@ -128,9 +125,7 @@ def test_monolithic_post_with_digest_creates_the_blob(registry: httpx.Client, re
     data = random_bytes(2048)
     digest = digest_of(data)
 
-    r = registry.post(
-        f"/v2/{repo_name}/blobs/uploads/", params={"digest": digest}, content=data, headers=OCTET
-    )
+    r = registry.post(f"/v2/{repo_name}/blobs/uploads/", params={"digest": digest}, content=data, headers=OCTET)
 
     assert r.status_code == 201, r.text
     assert_api_version(r)
@@ -145,9 +140,7 @@ def test_monolithic_post_with_wrong_digest_is_rejected(registry: httpx.Client, r
     data = random_bytes()
     claimed = digest_of(random_bytes())
 
-    r = registry.post(
-        f"/v2/{repo_name}/blobs/uploads/", params={"digest": claimed}, content=data, headers=OCTET
-    )
+    r = registry.post(f"/v2/{repo_name}/blobs/uploads/", params={"digest": claimed}, content=data, headers=OCTET)
 
     assert_error(r, 400, "DIGEST_INVALID")
     assert_not_visible(registry, repo_name, claimed)
@@ -156,9 +149,7 @@ def test_monolithic_post_with_wrong_digest_is_rejected(registry: httpx.Client, r
 
 def test_monolithic_post_with_malformed_digest_is_400(registry: httpx.Client, repo_name: str) -> None:
     data = random_bytes()
-    r = registry.post(
-        f"/v2/{repo_name}/blobs/uploads/", params={"digest": "sha256:xyz"}, content=data, headers=OCTET
-    )
+    r = registry.post(f"/v2/{repo_name}/blobs/uploads/", params={"digest": "sha256:xyz"}, content=data, headers=OCTET)
     assert_error(r, 400, "DIGEST_INVALID")
     assert_not_visible(registry, repo_name, digest_of(data))
 
@@ -180,9 +171,7 @@ def test_monolithic_sha512_post(registry: httpx.Client, repo_name: str) -> None:
     data = random_bytes(3000)
     digest = digest_of(data, "sha512")
 
-    r = registry.post(
-        f"/v2/{repo_name}/blobs/uploads/", params={"digest": digest}, content=data, headers=OCTET
-    )
+    r = registry.post(f"/v2/{repo_name}/blobs/uploads/", params={"digest": digest}, content=data, headers=OCTET)
 
     assert r.status_code == 201, r.text
     assert r.headers["Docker-Content-Digest"] == digest
@@ -353,12 +342,83 @@ def test_medium_sized_chunked_upload_round_trips(registry: httpx.Client, repo_na
     assert tail.content == data[2 * MIB - 5 : 2 * MIB + 5]
 
 
+def test_monolithic_post_with_chunked_transfer_encoding(registry: httpx.Client, repo_name: str) -> None:
+    parts = [random_bytes(3000) for _ in range(4)]
+    data = b"".join(parts)
+    digest = digest_of(data)
+
+    def body() -> Iterator[bytes]:
+        yield from parts
+
+    r = registry.post(f"/v2/{repo_name}/blobs/uploads/", params={"digest": digest}, content=body(), headers=OCTET)
+
+    assert r.status_code == 201, r.text
+    assert_blob(registry, repo_name, digest, data)
+
+
+def test_put_with_a_chunked_transfer_encoding_body(registry: httpx.Client, repo_name: str) -> None:
+    first, parts = random_bytes(500), [random_bytes(2000) for _ in range(3)]
+    data = first + b"".join(parts)
+    digest = digest_of(data)
+    url = start_upload(registry, repo_name)
+    url = assert_upload_location(patch_chunk(registry, url, first, 0), repo_name)
+
+    def body() -> Iterator[bytes]:
+        yield from parts
+
+    r = registry.put(url, params={"digest": digest}, content=body(), headers=OCTET)
+
+    assert r.status_code == 201, r.text
+    assert_blob(registry, repo_name, digest, data)
+
+
+def test_concurrent_pushes_of_the_same_blob_all_succeed(registry_server: RegistryProcess, repo_name: str) -> None:
+    data = random_bytes(256 * 1024)
+    digest = digest_of(data)
+
+    def push(_: int) -> int:
+        with httpx.Client(base_url=registry_server.url, timeout=60) as client:
+            r = client.post(f"/v2/{repo_name}/blobs/uploads/", params={"digest": digest}, content=data, headers=OCTET)
+            return r.status_code
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        statuses = list(pool.map(push, range(6)))
+
+    assert statuses == [201] * 6
+    with httpx.Client(base_url=registry_server.url, timeout=60) as client:
+        assert_blob(client, repo_name, digest, data)
+
+
+def test_racing_chunks_for_the_same_range_are_accepted_once(
+    registry_server: RegistryProcess, registry: httpx.Client, repo_name: str
+) -> None:
+    # Chunks MUST arrive in order: of two chunks both claiming 0-<n>, exactly one can be the first.
+    candidates = [random_bytes(2 * MIB), random_bytes(2 * MIB)]
+    url = start_upload(registry, repo_name)
+
+    def send(chunk: bytes) -> httpx.Response:
+        with httpx.Client(timeout=60) as client:
+            return patch_chunk(client, url, chunk, 0)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        responses = list(pool.map(send, candidates))
+
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [202, 416], [(r.status_code, r.text) for r in responses]
+    winner = candidates[[r.status_code for r in responses].index(202)]
+    loser = next(r for r in responses if r.status_code == 416)
+    assert_error(loser, 416, "BLOB_UPLOAD_INVALID")
+    status = registry.get(url)
+    assert status.headers.get("Range") == f"0-{2 * MIB - 1}"
+    r = registry.put(url, params={"digest": digest_of(winner)})
+    assert r.status_code == 201, r.text
+    assert_blob(registry, repo_name, digest_of(winner), winner)
+
+
 # --- chunk order and Content-Range validation ---------------------------------------------------------
 
 
-def test_out_of_order_chunk_is_416_and_the_upload_stays_usable(
-    registry: httpx.Client, repo_name: str
-) -> None:
+def test_out_of_order_chunk_is_416_and_the_upload_stays_usable(registry: httpx.Client, repo_name: str) -> None:
     chunks = [random_bytes(10), random_bytes(10), random_bytes(10)]
     data = b"".join(chunks)
     digest = digest_of(data)
@@ -370,6 +430,7 @@ def test_out_of_order_chunk_is_416_and_the_upload_stays_usable(
     assert_error(r, 416, "BLOB_UPLOAD_INVALID")
     assert_api_version(r)
     assert r.headers.get("Range") == "0-9"
+    assert_upload_location(r, repo_name)
 
     # An overlap: the first chunk again.
     r = patch_chunk(registry, url, chunks[0], 0)
@@ -409,9 +470,7 @@ def test_first_chunk_not_starting_at_zero_is_416(registry: httpx.Client, repo_na
 
 
 @pytest.mark.parametrize("content_range", ["abc", "10-5", "0-", "-9", "5", "0-9-10"])
-def test_malformed_content_range_is_rejected(
-    registry: httpx.Client, repo_name: str, content_range: str
-) -> None:
+def test_malformed_content_range_is_rejected(registry: httpx.Client, repo_name: str, content_range: str) -> None:
     first = random_bytes(10)
     url = start_upload(registry, repo_name)
     url = assert_upload_location(patch_chunk(registry, url, first, 0), repo_name)
@@ -419,6 +478,8 @@ def test_malformed_content_range_is_rejected(
     r = registry.patch(url, content=random_bytes(6), headers={**OCTET, "Content-Range": content_range})
 
     assert_error(r, (400, 416), ("BLOB_UPLOAD_INVALID", "SIZE_INVALID"))
+    if r.status_code == 416:  # the client resumes from the Range a 416 carries
+        assert r.headers.get("Range") == "0-9"
     status = registry.get(url)
     if status.status_code == 204:
         assert status.headers.get("Range") == "0-9", "a rejected chunk was appended"
@@ -426,9 +487,7 @@ def test_malformed_content_range_is_rejected(
         assert_error(status, 404, "BLOB_UPLOAD_UNKNOWN")
 
 
-def test_content_range_disagreeing_with_the_body_length_is_rejected(
-    registry: httpx.Client, repo_name: str
-) -> None:
+def test_content_range_disagreeing_with_the_body_length_is_rejected(registry: httpx.Client, repo_name: str) -> None:
     url = start_upload(registry, repo_name)
     chunk = random_bytes(10)
 
@@ -441,6 +500,36 @@ def test_content_range_disagreeing_with_the_body_length_is_rejected(
         assert_empty_range(status)
     else:
         assert_error(status, 404, "BLOB_UPLOAD_UNKNOWN")
+
+
+def test_put_with_an_out_of_order_last_chunk_is_416(registry: httpx.Client, repo_name: str) -> None:
+    first, last = random_bytes(100), random_bytes(50)
+    data = first + last
+    digest = digest_of(data)
+    url = start_upload(registry, repo_name)
+    url = assert_upload_location(patch_chunk(registry, url, first, 0), repo_name)
+
+    r = registry.put(url, params={"digest": digest}, content=last, headers={**OCTET, "Content-Range": "150-199"})
+
+    assert_error(r, 416, "BLOB_UPLOAD_INVALID")
+    assert r.headers.get("Range") == "0-99"
+    assert_not_visible(registry, repo_name, digest)
+    # A 416 leaves the upload usable.
+    r = registry.put(url, params={"digest": digest}, content=last, headers={**OCTET, "Content-Range": "100-149"})
+    assert r.status_code == 201, r.text
+    assert_blob(registry, repo_name, digest, data)
+
+
+def test_empty_upload_completed_by_put(registry: httpx.Client, repo_name: str) -> None:
+    digest = digest_of(b"")
+    url = start_upload(registry, repo_name)
+
+    r = registry.put(url, params={"digest": digest})
+
+    assert r.status_code == 201, r.text
+    assert r.headers["Docker-Content-Digest"] == digest
+    assert_blob_location(r, repo_name, digest)
+    assert_blob(registry, repo_name, digest, b"")
 
 
 # --- completing with the wrong digest -----------------------------------------------------------------
@@ -470,9 +559,7 @@ def test_monolithic_put_with_wrong_digest_commits_nothing(registry: httpx.Client
     claimed = digest_of(data + b"!")
     url = start_upload(registry, repo_name)
 
-    assert_error(
-        registry.put(url, params={"digest": claimed}, content=data, headers=OCTET), 400, "DIGEST_INVALID"
-    )
+    assert_error(registry.put(url, params={"digest": claimed}, content=data, headers=OCTET), 400, "DIGEST_INVALID")
 
     assert_not_visible(registry, repo_name, claimed)
     assert_not_visible(registry, repo_name, digest_of(data))
@@ -483,9 +570,7 @@ def test_put_with_malformed_digest_is_400(registry: httpx.Client, repo_name: str
     url = start_upload(registry, repo_name)
     url = assert_upload_location(patch_chunk(registry, url, data, 0), repo_name)
 
-    assert_error(
-        registry.put(url, params={"digest": "md5:d41d8cd98f00b204e9800998ecf8427e"}), 400, "DIGEST_INVALID"
-    )
+    assert_error(registry.put(url, params={"digest": "md5:d41d8cd98f00b204e9800998ecf8427e"}), 400, "DIGEST_INVALID")
     assert_not_visible(registry, repo_name, digest_of(data))
 
 
@@ -549,9 +634,7 @@ def test_cancelled_upload_is_gone(registry: httpx.Client, repo_name: str) -> Non
 
 
 @pytest.mark.parametrize("upload_id", [str(uuid.uuid4()), "not-a-uuid", "0" * 200])
-def test_unknown_upload_id_is_404_blob_upload_unknown(
-    registry: httpx.Client, repo_name: str, upload_id: str
-) -> None:
+def test_unknown_upload_id_is_404_blob_upload_unknown(registry: httpx.Client, repo_name: str, upload_id: str) -> None:
     start_upload(registry, repo_name)  # the repository has uploads, just not this one
     url = f"/v2/{repo_name}/blobs/uploads/{upload_id}"
     data = random_bytes(10)
@@ -583,6 +666,7 @@ def test_upload_is_bound_to_its_repository(registry: httpx.Client, repo_name: st
         404,
         "BLOB_UPLOAD_UNKNOWN",
     )
+    assert_error(registry.delete(url_b), 404, "BLOB_UPLOAD_UNKNOWN")
     assert_not_visible(registry, repo_b, digest_of(data))
 
     # The upload itself is untouched in repository A.
@@ -648,15 +732,11 @@ def test_mount_from_a_repository_without_the_blob_falls_back_to_an_upload(
     _complete_fallback_upload(registry, r, repo_b, data)
 
 
-def test_mount_from_a_nonexistent_repository_falls_back_to_an_upload(
-    registry: httpx.Client, repo_name: str
-) -> None:
+def test_mount_from_a_nonexistent_repository_falls_back_to_an_upload(registry: httpx.Client, repo_name: str) -> None:
     data = random_bytes(400)
     digest = push_blob(registry, f"{repo_name}/a", data)
 
-    r = registry.post(
-        f"/v2/{repo_name}/b/blobs/uploads/", params={"mount": digest, "from": f"{repo_name}/nowhere"}
-    )
+    r = registry.post(f"/v2/{repo_name}/b/blobs/uploads/", params={"mount": digest, "from": f"{repo_name}/nowhere"})
 
     _complete_fallback_upload(registry, r, f"{repo_name}/b", data)
 
@@ -682,6 +762,31 @@ def test_mount_of_a_blob_deleted_from_the_source_falls_back(registry: httpx.Clie
     _complete_fallback_upload(registry, r, repo_b, data)
 
 
+@pytest.mark.parametrize(
+    ("mount", "source"),
+    [
+        ("sha256:xyz", "a"),
+        ("md5:d41d8cd98f00b204e9800998ecf8427e", "a"),
+        (None, "Not/A/Valid/NAME"),
+        (None, "a//b"),
+    ],
+)
+def test_mount_with_invalid_arguments_falls_back_to_an_upload(
+    registry: httpx.Client, repo_name: str, mount: str | None, source: str
+) -> None:
+    # Spec: "If a mount fails due to invalid repository or digest arguments, the registry will fall back
+    # to the standard upload behavior and return a 202 Accepted with the upload URL in the Location header."
+    repo_a, repo_b = f"{repo_name}/a", f"{repo_name}/b"
+    existing = random_bytes(200)
+    digest = push_blob(registry, repo_a, existing)
+    params = {"mount": mount or digest, "from": repo_a if source == "a" else source}
+
+    r = registry.post(f"/v2/{repo_b}/blobs/uploads/", params=params)
+
+    _complete_fallback_upload(registry, r, repo_b, random_bytes(300))
+    assert_not_visible(registry, repo_b, digest)
+
+
 def test_mount_without_from(registry: httpx.Client, repo_name: str) -> None:
     repo_a, repo_b = f"{repo_name}/a", f"{repo_name}/b"
     data = random_bytes(300)
@@ -701,9 +806,7 @@ def test_mount_without_from(registry: httpx.Client, repo_name: str) -> None:
 
 
 @pytest.mark.parametrize("kill", [False, True], ids=["sigterm", "sigkill"])
-def test_upload_resumes_after_a_registry_restart(
-    registry_server: RegistryProcess, repo_name: str, kill: bool
-) -> None:
+def test_upload_resumes_after_a_registry_restart(registry_server: RegistryProcess, repo_name: str, kill: bool) -> None:
     chunks = [random_bytes(64 * 1024), random_bytes(1000)]
     data = b"".join(chunks)
     digest = digest_of(data)
@@ -758,11 +861,17 @@ def _send_truncated(base_url: str, method: str, target: str, promised: int, sent
 
 
 @pytest.mark.parametrize("digest_covers", ["promised_body", "bytes_sent"])
+@pytest.mark.parametrize(("promised", "sent_size"), [(1000, 10), (3 * MIB, MIB + MIB // 2)], ids=["small", "large"])
 def test_truncated_monolithic_post_commits_nothing(
-    registry_server: RegistryProcess, registry: httpx.Client, repo_name: str, digest_covers: str
+    registry_server: RegistryProcess,
+    registry: httpx.Client,
+    repo_name: str,
+    digest_covers: str,
+    promised: int,
+    sent_size: int,
 ) -> None:
-    full = random_bytes(1000)
-    sent = full[:10]
+    full = random_bytes(promised)
+    sent = full[:sent_size]
     # A registry that took the early end of the body for its end would find `bytes_sent` verified.
     digest = digest_of(full if digest_covers == "promised_body" else sent)
     push_blob(registry, repo_name, random_bytes())  # the repository exists
@@ -795,6 +904,74 @@ def test_truncated_put_commits_nothing(
     assert_not_visible(registry, repo_name, digest_of(full))
 
 
+@pytest.mark.parametrize("method", ["PATCH", "PUT"])
+def test_upload_after_a_truncated_chunk_holds_only_acknowledged_bytes(
+    registry_server: RegistryProcess, registry: httpx.Client, repo_name: str, method: str
+) -> None:
+    """A chunk cut off mid-body (the client vanished) must not leave bytes in the blob that the upload never
+    acknowledged. Whatever `Range` the registry reports afterwards is what a resuming client relies on:
+    completing with the digest of exactly those bytes must give a blob of exactly those bytes."""
+    first = random_bytes(100)
+    second = random_bytes(3 * MIB)
+    sent = second[: MIB + MIB // 2]  # more than any sensible write buffer, less than promised
+    url = start_upload(registry, repo_name)
+    url = assert_upload_location(patch_chunk(registry, url, first, 0), repo_name)
+    parts = urlsplit(url)
+    query = f"{parts.query}&" if parts.query else ""
+    if method == "PATCH":
+        target = f"{parts.path}?{parts.query}" if parts.query else parts.path
+    else:
+        target = f"{parts.path}?{query}digest={digest_of(first + second)}"
+
+    _send_truncated(registry_server.url, method, target, promised=len(second), sent=sent)
+
+    status = registry.get(url)
+    if status.status_code == 404:  # a failed final PUT may end the upload; then nothing may be visible
+        assert method == "PUT", "a truncated PATCH must not end the upload"
+        assert_error(status, 404, "BLOB_UPLOAD_UNKNOWN")
+        assert_not_visible(registry, repo_name, digest_of(first + second))
+        assert_not_visible(registry, repo_name, digest_of(first + sent))
+        return
+    assert status.status_code == 204, status.text
+    received = status.headers.get("Range")
+    assert received is not None and received.startswith("0-"), received
+    size = int(received[2:]) + 1
+    assert len(first) <= size <= len(first) + len(sent), f"Range {received} after a truncated chunk"
+    expected = (first + sent)[:size]
+
+    r = registry.put(url, params={"digest": digest_of(expected)})
+
+    assert r.status_code == 201, r.text
+    assert_blob(registry, repo_name, digest_of(expected), expected)
+    assert_not_visible(registry, repo_name, digest_of(first + second))
+
+
+def test_upload_resumed_after_a_truncated_chunk(
+    registry_server: RegistryProcess, registry: httpx.Client, repo_name: str
+) -> None:
+    first, second, tail = random_bytes(100), random_bytes(3 * MIB), random_bytes(10)
+    sent = second[: MIB + MIB // 2]
+    url = start_upload(registry, repo_name)
+    url = assert_upload_location(patch_chunk(registry, url, first, 0), repo_name)
+
+    _send_truncated(registry_server.url, "PATCH", urlsplit(url).path, promised=len(second), sent=sent)
+
+    status = registry.get(url)
+    assert status.status_code == 204, status.text
+    size = int(status.headers["Range"].removeprefix("0-")) + 1
+    assert len(first) <= size <= len(first) + len(sent)
+    # Resume from where the registry says, with a short tail this time.
+    r = patch_chunk(registry, url, tail, size)
+    assert r.status_code == 202, r.text
+    url = assert_upload_location(r, repo_name)
+    expected = (first + sent)[:size] + tail
+
+    r = registry.put(url, params={"digest": digest_of(expected)})
+
+    assert r.status_code == 201, r.text
+    assert_blob(registry, repo_name, digest_of(expected), expected)
+
+
 # --- repository names ---------------------------------------------------------------------------------
 
 
@@ -802,9 +979,7 @@ def test_truncated_put_commits_nothing(
 def test_uppercase_repository_name_is_400_name_invalid(registry: httpx.Client, name: str) -> None:
     data = random_bytes()
     assert_error(registry.post(f"/v2/{name}/blobs/uploads/"), 400, "NAME_INVALID")
-    r = registry.post(
-        f"/v2/{name}/blobs/uploads/", params={"digest": digest_of(data)}, content=data, headers=OCTET
-    )
+    r = registry.post(f"/v2/{name}/blobs/uploads/", params={"digest": digest_of(data)}, content=data, headers=OCTET)
     assert_error(r, 400, "NAME_INVALID")
 
 
@@ -820,7 +995,14 @@ def test_invalid_repository_name_is_rejected(registry: httpx.Client, repo_name: 
 
 
 def test_multi_level_repository_names_work(registry: httpx.Client, repo_name: str) -> None:
-    for repo in (f"{repo_name}/library/team/app", f"{repo_name}/a.b/c_d/e-f__g/h--i"):
+    for repo in (
+        f"{repo_name}/library/team/app",
+        f"{repo_name}/a.b/c_d/e-f__g/h--i",
+        # Path words of the API are fine as name components.
+        f"{repo_name}/blobs/uploads",
+        f"{repo_name}/blobs",
+        f"{repo_name}/manifests/tags/list",
+    ):
         data = random_bytes(256)
         digest = push_blob(registry, repo, data)
         assert_blob(registry, repo, digest, data)
