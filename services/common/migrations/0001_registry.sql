@@ -1,9 +1,11 @@
 -- The registry's metadata. Blob bytes live in the storage driver, content-addressed; every row here that
 -- names a blob is written only after the blob is durable in storage, so the two never disagree.
+-- Names and tags use the "C" collation: the spec lists them in byte order, and `last` pagination must
+-- follow that order whatever the server's default collation is.
 
 CREATE TABLE repositories (
     id          bigserial PRIMARY KEY,
-    name        text NOT NULL UNIQUE,
+    name        text COLLATE "C" NOT NULL UNIQUE,
     created_at  timestamptz NOT NULL DEFAULT now(),
     updated_at  timestamptz NOT NULL DEFAULT now()
 );
@@ -44,7 +46,7 @@ CREATE TABLE tags (
     id            bigserial PRIMARY KEY,
     repository_id bigint NOT NULL REFERENCES repositories (id) ON DELETE CASCADE,
     artifact_id   bigint NOT NULL REFERENCES artifacts (id) ON DELETE CASCADE,
-    name          text NOT NULL,
+    name          text COLLATE "C" NOT NULL,
     created_at    timestamptz NOT NULL DEFAULT now(),
     updated_at    timestamptz NOT NULL DEFAULT now(),
     UNIQUE (repository_id, name)

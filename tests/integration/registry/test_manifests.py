@@ -226,6 +226,17 @@ def build_index_artifact(client: httpx.Client, repo: str) -> tuple[bytes, str]:
     return index_manifest(children, artifact_type="application/vnd.example.bundle.v1"), mt.OCI_INDEX
 
 
+def build_nested_index(client: httpx.Client, repo: str) -> tuple[bytes, str]:
+    """An index whose entries are an index and an image manifest."""
+    inner, _ = build_oci_index(client, repo)
+    r = push_manifest(client, repo, digest_of(inner), inner, mt.OCI_INDEX)
+    assert r.status_code == 201, r.text
+    image, _ = build_oci_image(client, repo)
+    r = push_manifest(client, repo, digest_of(image), image, mt.OCI_MANIFEST)
+    assert r.status_code == 201, r.text
+    return index_manifest([(inner, mt.OCI_INDEX, None), (image, mt.OCI_MANIFEST, None)]), mt.OCI_INDEX
+
+
 BUILDERS: dict[str, Callable[[httpx.Client, str], tuple[bytes, str]]] = {
     "oci-image": build_oci_image,
     "docker-image": build_docker_image,
@@ -234,6 +245,7 @@ BUILDERS: dict[str, Callable[[httpx.Client, str], tuple[bytes, str]]] = {
     "artifact": build_artifact,
     "artifact-empty-layer": build_artifact_empty_layer,
     "index-artifact": build_index_artifact,
+    "nested-index": build_nested_index,
 }
 
 
@@ -297,11 +309,10 @@ def test_pull_returns_exact_bytes_not_reserialized(registry: httpx.Client, repo_
     push_blob(registry, repo_name, layer)
     c, lyr = descriptor(mt.OCI_CONFIG, config), descriptor(mt.OCI_LAYER, layer)
     data = (
-        '{\t"layers" : [ {"size":%d,"digest":"%s","mediaType":"%s"} ],\n'
+        f'{{\t"layers" : [ {{"size":{lyr["size"]},"digest":"{lyr["digest"]}","mediaType":"{lyr["mediaType"]}"}} ],\n'
         '  "annotations": {"org.example.note": "caf\u00e9 \\u00e9 \\/ \\"q\\"", "z": "1", "a": "2"},\n'
-        '"config":{"digest":"%s","mediaType":"%s","size":%d},\r\n'
-        '     "mediaType": "%s",  "schemaVersion" :2 }\n\n'
-        % (lyr["size"], lyr["digest"], lyr["mediaType"], c["digest"], c["mediaType"], c["size"], mt.OCI_MANIFEST)
+        f'"config":{{"digest":"{c["digest"]}","mediaType":"{c["mediaType"]}","size":{c["size"]}}},\r\n'
+        f'     "mediaType": "{mt.OCI_MANIFEST}",  "schemaVersion" :2 }}\n\n'
     ).encode()
     json.loads(data)  # still valid JSON
     r = push_manifest(registry, repo_name, "exact", data, mt.OCI_MANIFEST)
@@ -481,11 +492,23 @@ def test_index_with_missing_child(registry: httpx.Client, repo_name: str, media_
     child_type = mt.OCI_MANIFEST if media_type == mt.OCI_INDEX else mt.DOCKER_MANIFEST
     present = _push_children(registry, repo_name, child_type)[0]
     ghost = image_manifest(default_config("ghost"), [b"ghost layer"], media_type=child_type)
-    data = index_manifest([present, (ghost, child_type, {"architecture": "s390x", "os": "linux"})], media_type=media_type)
+    data = index_manifest(
+        [present, (ghost, child_type, {"architecture": "s390x", "os": "linux"})], media_type=media_type
+    )
     r = push_manifest(registry, repo_name, "v1", data, media_type)
     assert_error(r, 400, {"MANIFEST_BLOB_UNKNOWN", "MANIFEST_UNKNOWN"})
     assert_absent(registry, repo_name, "v1")
     assert_absent(registry, repo_name, digest_of(data))
+
+
+def test_index_child_that_is_only_a_blob(registry: httpx.Client, repo_name: str) -> None:
+    """A child digest that names a blob of the repository, not a manifest, does not satisfy an index."""
+    child = image_manifest(default_config("blob child"), [b"blob child layer"])
+    push_blob(registry, repo_name, child)
+    data = index_manifest([(child, mt.OCI_MANIFEST, None)])
+    r = push_manifest(registry, repo_name, "v1", data, mt.OCI_INDEX)
+    assert_error(r, 400, {"MANIFEST_BLOB_UNKNOWN", "MANIFEST_UNKNOWN"})
+    assert_absent(registry, repo_name, "v1")
 
 
 def test_index_child_in_another_repository_does_not_count(registry: httpx.Client, repo_name: str) -> None:
@@ -535,6 +558,11 @@ INVALID_OCI_MANIFESTS: dict[str, Callable[[dict[str, Any]], bytes]] = {
     "layer-without-digest": lambda b: _mutate(b, lambda d: d["layers"][0].pop("digest")),
     "layer-without-size": lambda b: _mutate(b, lambda d: d["layers"][0].pop("size")),
     "config-without-media-type": lambda b: _mutate(b, lambda d: d["config"].pop("mediaType")),
+    "annotation-not-string": lambda b: _mutate(b, lambda d: d.update(annotations={"org.example.n": 1})),
+    "subject-not-object": lambda b: _mutate(b, lambda d: d.update(subject="sha256:" + "a" * 64)),
+    "subject-bad-digest": lambda b: _mutate(
+        b, lambda d: d.update(subject={"mediaType": mt.OCI_MANIFEST, "digest": "sha256:zz", "size": 2})
+    ),
 }
 
 
@@ -589,6 +617,16 @@ def test_body_media_type_disagrees_with_content_type(
     assert_absent(registry, repo_name, "bad")
 
 
+def test_no_media_type_anywhere(registry: httpx.Client, repo_name: str) -> None:
+    """Neither a Content-Type nor a `mediaType` in the body: the registry cannot know what it holds."""
+    body = _valid_oci_body(registry, repo_name)
+    del body["mediaType"]
+    r = registry.put(f"/v2/{repo_name}/manifests/bad", content=json.dumps(body).encode())
+    assert "content-type" not in r.request.headers
+    assert_error(r, 400, "MANIFEST_INVALID")
+    assert_absent(registry, repo_name, "bad")
+
+
 def test_index_body_sent_as_image_manifest(registry: httpx.Client, repo_name: str) -> None:
     data = index_manifest(_push_children(registry, repo_name, mt.OCI_MANIFEST))
     r = push_manifest(registry, repo_name, "bad", data, mt.OCI_MANIFEST)
@@ -621,6 +659,31 @@ def test_manifest_over_4_mib_is_refused(registry: httpx.Client, repo_name: str) 
         {"SIZE_INVALID", "MANIFEST_INVALID"},
     )
     assert_absent(registry, repo_name, digest_of(data))
+
+
+def _chunks(data: bytes, size: int = 64 * 1024) -> Iterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+def test_manifest_over_4_mib_without_content_length_is_refused(registry: httpx.Client, repo_name: str) -> None:
+    """Sent chunked, with no Content-Length to reject up front: the limit still holds."""
+    data = _padded_manifest(registry, repo_name, FOUR_MIB + 1)
+    r = registry.put(f"/v2/{repo_name}/manifests/big", content=_chunks(data), headers={"Content-Type": mt.OCI_MANIFEST})
+    assert "content-length" not in r.request.headers
+    assert_error(r, 413, {"SIZE_INVALID", "MANIFEST_INVALID"})
+    assert_absent(registry, repo_name, "big")
+    assert_absent(registry, repo_name, digest_of(data))
+
+
+def test_manifest_sent_chunked_is_accepted(registry: httpx.Client, repo_name: str) -> None:
+    data, media_type = build_oci_index(registry, repo_name)
+    r = registry.put(
+        f"/v2/{repo_name}/manifests/chunked", content=_chunks(data, 100), headers={"Content-Type": media_type}
+    )
+    assert "content-length" not in r.request.headers
+    assert_pushed(r, repo_name, data)
+    assert_manifest_served(registry, repo_name, "chunked", data, media_type)
 
 
 def test_manifest_of_exactly_4_mib_is_accepted(registry: httpx.Client, repo_name: str) -> None:
@@ -734,7 +797,7 @@ def test_delete_by_tag(registry: httpx.Client, repo_name: str) -> None:
 def test_delete_by_digest_removes_manifest_and_its_tags(registry: httpx.Client, repo_name: str) -> None:
     data, digest = push_image(registry, repo_name, "v1")
     assert_pushed(push_manifest(registry, repo_name, "v2", data, mt.OCI_MANIFEST), repo_name, data)
-    other, other_digest = push_image(registry, repo_name, "other", layers=[b"other layer"])
+    other, _ = push_image(registry, repo_name, "other", layers=[b"other layer"])
     r = registry.delete(f"/v2/{repo_name}/manifests/{digest}")
     assert r.status_code == 202, r.text
     assert_absent(registry, repo_name, digest)
@@ -806,3 +869,21 @@ def test_manifest_of_another_repository_is_not_visible(registry: httpx.Client, r
     push_image(registry, repo_name, "mine")
     assert_absent(registry, repo_name, digest)
     assert_absent(registry, repo_name, "v1")
+
+
+def test_blob_digest_is_not_a_manifest(registry: httpx.Client, repo_name: str) -> None:
+    """The config and layers are blobs of the repository; they are not manifests to GET, HEAD or DELETE."""
+    data, _ = push_image(registry, repo_name, "v1")
+    body = json.loads(data)
+    for blob_digest in (body["config"]["digest"], body["layers"][0]["digest"]):
+        assert_absent(registry, repo_name, blob_digest)
+        assert_error(registry.head(f"/v2/{repo_name}/manifests/{blob_digest}"), 404, "MANIFEST_UNKNOWN")
+        assert_error(registry.delete(f"/v2/{repo_name}/manifests/{blob_digest}"), 404, "MANIFEST_UNKNOWN")
+        assert registry.get(f"/v2/{repo_name}/blobs/{blob_digest}").status_code == 200
+
+
+@pytest.mark.parametrize("name", ["Upper/case", "double//slash", "trailing-/x", "a/-lead"])
+def test_invalid_repository_name(registry: httpx.Client, name: str) -> None:
+    data = image_manifest(default_config("name"), [b"name layer"])
+    assert_error(push_manifest(registry, name, "v1", data, mt.OCI_MANIFEST), 400, "NAME_INVALID")
+    assert_error(registry.get(f"/v2/{name}/manifests/v1"), 400, "NAME_INVALID")

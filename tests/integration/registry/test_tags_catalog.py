@@ -2,11 +2,17 @@
 
 The registry process is shared by the module, so catalog tests only assert on repositories they create,
 which share a unique prefix, and reach them with `last`.
+
+"Lexically" means byte (code point) order, as distribution sorts. Most production PostgreSQL servers
+default to a natural-language collation (en_US), under which `ORDER BY name` puts "a" before "B" and
+ignores punctuation; so this module's database deliberately uses an en-US ICU collation, and the order
+the registry answers with must not depend on it.
 """
 
 from __future__ import annotations
 
 import re
+import subprocess
 import uuid
 from collections.abc import Iterator
 from urllib.parse import parse_qs, urlparse
@@ -16,6 +22,7 @@ import pytest
 
 from services.common.oci import mediatypes as mt
 from services.common.testing.oci import push_image, push_manifest
+from services.common.testing.plugin import TestDatabase, _psql
 
 pytestmark = pytest.mark.integration
 
@@ -56,6 +63,30 @@ def _api_version_on_every_response(registry: httpx.Client) -> Iterator[None]:
     registry.event_hooks["response"].append(check)
     yield
     registry.event_hooks["response"].remove(check)
+
+
+class NaturalCollationDatabase(TestDatabase):
+    """A fresh database whose default collation is ICU en-US (falls back to the server default)."""
+
+    def create(self) -> NaturalCollationDatabase:
+        try:
+            _psql(
+                f"CREATE DATABASE \"{self.name}\" TEMPLATE template0 ENCODING 'UTF8' "
+                "LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"
+            )
+        except subprocess.CalledProcessError:
+            super().create()
+        return self
+
+
+@pytest.fixture(scope="module")
+def module_database() -> Iterator[TestDatabase]:
+    """Overrides the plugin's: the registry of this module runs on a natural-language collation."""
+    db = NaturalCollationDatabase().create()
+    try:
+        yield db
+    finally:
+        db.drop()
 
 
 def next_link(resp: httpx.Response) -> str | None:
@@ -251,7 +282,9 @@ def make_repos(client: httpx.Client, prefix: str, suffixes: list[str]) -> list[s
 
 
 def test_catalog_lists_repositories_sorted(registry: httpx.Client, catalog_prefix: str) -> None:
-    ours = make_repos(registry, catalog_prefix, ["zeta", "alpha", "mid/deep/name", "beta"])
+    ours = make_repos(
+        registry, catalog_prefix, ["zeta", "alpha", "mid/deep/name", "ab", "a_b", "a.b", "a-b", "a0", "a__b", "a/b"]
+    )
     r = registry.get("/v2/_catalog", params={"n": len(ours), "last": catalog_prefix})
     assert r.status_code == 200, r.text
     assert r.headers["Content-Type"].startswith("application/json")
