@@ -7,44 +7,14 @@ blob once; a test never depends on another test's pushes.
 from __future__ import annotations
 
 import os
-from typing import Any
 
 import httpx
 import pytest
 
 from services.common.testing.oci import digest_of, push_blob
+from tests.integration.registry.helpers import assert_api_version, assert_error
 
 pytestmark = pytest.mark.integration
-
-API_VERSION_HEADER = "Docker-Distribution-API-Version"
-API_VERSION = "registry/2.0"
-
-
-def assert_error(resp: httpx.Response, status: int, code: str | tuple[str, ...]) -> dict[str, Any]:
-    """`resp` is `status` with the OCI error envelope `{"errors": [{"code", "message", ...}]}` naming `code`
-    (or one of several acceptable codes). Returns the matching error entry."""
-    codes = (code,) if isinstance(code, str) else code
-    assert resp.status_code == status, f"expected {status} {codes}, got {resp.status_code}: {resp.text!r}"
-    content_type = resp.headers.get("Content-Type", "")
-    assert content_type.startswith("application/json"), f"error body is not JSON: {content_type!r}"
-    body = resp.json()
-    assert isinstance(body, dict), body
-    errors = body.get("errors")
-    assert isinstance(errors, list) and errors, f"no 'errors' list in {body!r}"
-    for entry in errors:
-        assert isinstance(entry, dict), body
-        assert isinstance(entry.get("code"), str), f"error entry without a code: {entry!r}"
-        assert isinstance(entry.get("message"), str), f"error entry without a message: {entry!r}"
-    matching = [entry for entry in errors if entry["code"] in codes]
-    assert matching, f"expected an error code in {codes}, got {[e['code'] for e in errors]}"
-    return matching[0]
-
-
-def assert_api_version(resp: httpx.Response) -> None:
-    assert resp.headers.get(API_VERSION_HEADER) == API_VERSION, (
-        f"{resp.request.method} {resp.request.url.path} -> {resp.status_code} lacks "
-        f"{API_VERSION_HEADER}: {API_VERSION} (headers {dict(resp.headers)})"
-    )
 
 
 def random_blob(size: int = 100) -> bytes:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -26,10 +25,10 @@ from services.common.testing.oci import (
     push_image,
     push_manifest,
 )
+from tests.integration.registry.helpers import assert_error
 
 pytestmark = pytest.mark.integration
 
-API_VERSION = "registry/2.0"
 EMPTY_DESCRIPTOR = {"mediaType": mt.OCI_EMPTY, "digest": mt.EMPTY_JSON_DIGEST, "size": 2}
 LINK_RE = re.compile(r'^\s*<([^>]+)>\s*;\s*rel="?next"?\s*$')
 
@@ -37,42 +36,6 @@ SBOM = "application/vnd.example.sbom.v1+json"
 SIGNATURE = "application/vnd.example.signature.v1"
 BUNDLE = "application/vnd.example.bundle.v1"
 CUSTOM_CONFIG = "application/vnd.example.config.v1+json"
-
-
-def assert_error(resp: httpx.Response, status: int | set[int], code: str | set[str] | None) -> None:
-    """`resp` is an error with one of `status` and, first in the OCI envelope, one of `code` (None: any)."""
-    statuses = {status} if isinstance(status, int) else status
-    assert resp.status_code in statuses, f"expected {statuses}, got {resp.status_code}: {resp.text[:500]}"
-    assert resp.headers.get("Docker-Distribution-API-Version") == API_VERSION
-    if resp.request.method == "HEAD":
-        assert resp.content == b""
-        return
-    assert resp.headers.get("Content-Type", "").startswith("application/json"), resp.headers
-    body = resp.json()
-    assert isinstance(body, dict), body
-    errors = body.get("errors")
-    assert isinstance(errors, list) and errors, body
-    for entry in errors:
-        assert isinstance(entry, dict), body
-        assert isinstance(entry.get("code"), str), body
-        assert isinstance(entry.get("message"), str), body
-    if code is not None:
-        codes = {code} if isinstance(code, str) else code
-        assert errors[0]["code"] in codes, f"expected code in {codes}, got {body}"
-
-
-@pytest.fixture(autouse=True)
-def _api_version_on_every_response(registry: httpx.Client) -> Iterator[None]:
-    def check(resp: httpx.Response) -> None:
-        got = resp.headers.get("Docker-Distribution-API-Version")
-        assert got == API_VERSION, (
-            f"{resp.request.method} {resp.request.url.path} -> {resp.status_code} lacks "
-            f"Docker-Distribution-API-Version: {API_VERSION} (got {got!r})"
-        )
-
-    registry.event_hooks["response"].append(check)
-    yield
-    registry.event_hooks["response"].remove(check)
 
 
 def subject_of(data: bytes, media_type: str = mt.OCI_MANIFEST) -> dict[str, Any]:

@@ -23,46 +23,11 @@ import pytest
 from services.common.oci import mediatypes as mt
 from services.common.testing.oci import push_image, push_manifest
 from services.common.testing.plugin import TestDatabase, _psql
+from tests.integration.registry.helpers import assert_error
 
 pytestmark = pytest.mark.integration
 
-API_VERSION = "registry/2.0"
 LINK_RE = re.compile(r'^\s*<([^>]+)>\s*;\s*rel="?next"?\s*$')
-
-
-def assert_error(resp: httpx.Response, status: int | set[int], code: str | set[str]) -> None:
-    """`resp` is an error with one of `status` and, first in the OCI envelope, one of `code`."""
-    statuses = {status} if isinstance(status, int) else status
-    codes = {code} if isinstance(code, str) else code
-    assert resp.status_code in statuses, f"expected {statuses}, got {resp.status_code}: {resp.text[:500]}"
-    assert resp.headers.get("Docker-Distribution-API-Version") == API_VERSION
-    if resp.request.method == "HEAD":
-        assert resp.content == b""
-        return
-    assert resp.headers.get("Content-Type", "").startswith("application/json"), resp.headers
-    body = resp.json()
-    assert isinstance(body, dict), body
-    errors = body.get("errors")
-    assert isinstance(errors, list) and errors, body
-    for entry in errors:
-        assert isinstance(entry, dict), body
-        assert isinstance(entry.get("code"), str), body
-        assert isinstance(entry.get("message"), str), body
-    assert errors[0]["code"] in codes, f"expected code in {codes}, got {body}"
-
-
-@pytest.fixture(autouse=True)
-def _api_version_on_every_response(registry: httpx.Client) -> Iterator[None]:
-    def check(resp: httpx.Response) -> None:
-        got = resp.headers.get("Docker-Distribution-API-Version")
-        assert got == API_VERSION, (
-            f"{resp.request.method} {resp.request.url.path} -> {resp.status_code} lacks "
-            f"Docker-Distribution-API-Version: {API_VERSION} (got {got!r})"
-        )
-
-    registry.event_hooks["response"].append(check)
-    yield
-    registry.event_hooks["response"].remove(check)
 
 
 class NaturalCollationDatabase(TestDatabase):

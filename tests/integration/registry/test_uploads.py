@@ -13,7 +13,6 @@ import socket
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
@@ -21,40 +20,12 @@ import pytest
 
 from services.common.testing.oci import digest_of, push_blob
 from services.common.testing.plugin import RegistryProcess
+from tests.integration.registry.helpers import assert_api_version, assert_error
 
 pytestmark = pytest.mark.integration
 
-API_VERSION_HEADER = "Docker-Distribution-API-Version"
-API_VERSION = "registry/2.0"
 OCTET = {"Content-Type": "application/octet-stream"}
 MIB = 1024 * 1024
-
-
-def assert_error(resp: httpx.Response, status: int | tuple[int, ...], code: str | tuple[str, ...]) -> dict[str, Any]:
-    """`resp` has (one of) `status` and the OCI error envelope `{"errors": [{"code", "message", ...}]}`
-    naming `code` (or one of several acceptable codes). Returns the matching error entry."""
-    statuses = (status,) if isinstance(status, int) else status
-    codes = (code,) if isinstance(code, str) else code
-    assert resp.status_code in statuses, f"expected {statuses} {codes}, got {resp.status_code}: {resp.text!r}"
-    content_type = resp.headers.get("Content-Type", "")
-    assert content_type.startswith("application/json"), f"error body is not JSON: {content_type!r}"
-    body = resp.json()
-    assert isinstance(body, dict), body
-    errors = body.get("errors")
-    assert isinstance(errors, list) and errors, f"no 'errors' list in {body!r}"
-    for entry in errors:
-        assert isinstance(entry, dict), body
-        assert isinstance(entry.get("code"), str), f"error entry without a code: {entry!r}"
-        assert isinstance(entry.get("message"), str), f"error entry without a message: {entry!r}"
-    matching = [entry for entry in errors if entry["code"] in codes]
-    assert matching, f"expected an error code in {codes}, got {[e['code'] for e in errors]}"
-    return matching[0]
-
-
-def assert_api_version(resp: httpx.Response) -> None:
-    assert resp.headers.get(API_VERSION_HEADER) == API_VERSION, (
-        f"{resp.request.method} {resp.request.url.path} -> {resp.status_code} lacks {API_VERSION_HEADER}"
-    )
 
 
 def location_of(resp: httpx.Response) -> str:
