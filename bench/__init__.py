@@ -1,0 +1,1 @@
+"""Benchmarks for Berth; see bench/README.md. Not tests: they print figures."""
