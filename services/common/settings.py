@@ -77,6 +77,8 @@ class RegistrySettings:
     max_manifest_bytes: int = 4 * 1024 * 1024
     # Uploads untouched for this long are removed by the janitor (and their files).
     upload_ttl_hours: int = 168
+    # Memory for cached manifest and blob lookups, kept exact by database notifications; 0 turns it off.
+    cache_mb: int = 64
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from services.common.settings import Settings
 from services.registry.api.handlers import API_VERSION_HEADER, RegistryApi
 from services.registry.auth import Authorizer, OpenAccess, access_control
 from services.registry.blobs import BlobService
+from services.registry.cache import ChangeListener, LookupCache
 from services.registry.errors import NotFound, Unsupported
 from services.registry.manifests import ManifestService
 from services.registry.storage import StorageDriver
@@ -33,9 +34,10 @@ def create_app(
     db = Database(settings.database)
     store = storage or FilesystemDriver(settings.storage.filesystem.rootdirectory)
     authorizer = authorizer or OpenAccess()
-    blobs = BlobService(db, store)
+    cache = LookupCache(settings.registry.cache_mb * 1024 * 1024)
+    blobs = BlobService(db, store, cache)
     uploads = UploadService(db, store, blobs)
-    api = RegistryApi(settings.registry, authorizer, blobs, uploads, ManifestService(db))
+    api = RegistryApi(settings.registry, authorizer, blobs, uploads, ManifestService(db, cache))
 
     app = web.Application(
         middlewares=[
@@ -55,6 +57,8 @@ def create_app(
     app.router.add_route("*", "/v2", _redirect_base)
     app.router.add_route("*", "/v2/{tail:.*}", api.dispatch)
     app.cleanup_ctx.append(db.lifespan)
+    if settings.registry.cache_mb > 0:
+        app.cleanup_ctx.append(ChangeListener(settings.database, cache).lifespan)
     app.cleanup_ctx.append(_janitor(uploads, timedelta(hours=settings.registry.upload_ttl_hours)))
     return app
 

@@ -8,6 +8,7 @@ import structlog
 
 from services.common.db import Database
 from services.common.oci.digest import Digest, InvalidDigest, parse_digest
+from services.registry.cache import LookupCache
 from services.registry.errors import BlobUnknown, DigestInvalid
 from services.registry.metadata import blobs as blob_rows
 from services.registry.metadata import repositories
@@ -16,6 +17,8 @@ from services.registry.storage import PathNotFound, StorageDriver
 from services.registry.storage.paths import blob_path
 
 log = structlog.get_logger()
+# What one cached blob lookup costs in memory, roughly: the key and a few small objects.
+CACHED_BLOB_ENTRY_BYTES = 400
 
 
 def digest_param(value: str) -> Digest:
@@ -26,14 +29,22 @@ def digest_param(value: str) -> Digest:
 
 
 class BlobService:
-    def __init__(self, db: Database, storage: StorageDriver) -> None:
+    def __init__(self, db: Database, storage: StorageDriver, cache: LookupCache) -> None:
         self._db = db
         self._storage = storage
+        self._cache = cache
 
     async def size(self, repository: str, digest: Digest) -> int:
-        size = await blob_rows.linked_size(self._db.pool, repository, str(digest))
-        if size is None:
+        key = ("blob", repository, digest)
+        cached: int | None = self._cache.get(key)
+        if cached is not None:
+            return cached
+        generation = self._cache.generation
+        found = await blob_rows.linked_size(self._db.pool, repository, str(digest))
+        if found is None:
             raise BlobUnknown(f"blob {digest} unknown to repository {repository}")
+        repository_id, size = found
+        self._cache.put(key, repository_id, size, CACHED_BLOB_ENTRY_BYTES, generation)
         return size
 
     def path(self, digest: Digest) -> str:
@@ -44,8 +55,11 @@ class BlobService:
 
     async def delete(self, repository: str, digest: Digest) -> None:
         """Unlink from the repository only; the bytes stay until garbage collection finds them unused."""
-        if not await blob_rows.unlink(self._db.pool, repository, str(digest)):
+        repository_id = await blob_rows.unlink(self._db.pool, repository, str(digest))
+        if repository_id is None:
             raise BlobUnknown(f"blob {digest} unknown to repository {repository}")
+        # Our own client may ask again before the database's notification reaches this process.
+        self._cache.invalidate(repository_id)
         log.info("blob_unlinked", repository=repository, digest=str(digest))
 
     async def mount(self, repository: str, digest: Digest, source: str) -> bool:

@@ -10,6 +10,7 @@ from services.common.db import Database
 from services.common.oci.digest import Digest, digest_bytes
 from services.common.oci.names import is_valid_tag, looks_like_digest
 from services.registry.blobs import digest_param
+from services.registry.cache import LookupCache
 from services.registry.errors import (
     DigestInvalid,
     ManifestBlobUnknown,
@@ -47,14 +48,20 @@ class PushedManifest:
 
 
 class ManifestService:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, cache: LookupCache) -> None:
         self._db = db
+        self._cache = cache
 
     async def get(self, repository: str, reference: str) -> Manifest:
+        key = ("manifest", repository, reference)
+        cached: Manifest | None = self._cache.get(key)
+        if cached is not None:
+            return cached
         try:
             ref = Reference.parse(reference)
         except TagInvalid:
             raise ManifestUnknown(f"manifest {reference!r} unknown to repository {repository}") from None
+        generation = self._cache.generation
         found = (
             await artifacts.by_tag(self._db.pool, repository, ref.tag)
             if ref.tag is not None
@@ -62,6 +69,7 @@ class ManifestService:
         )
         if found is None:
             raise ManifestUnknown(f"manifest {reference} unknown to repository {repository}")
+        self._cache.put(key, found.repository_id, found, found.size, generation)
         return found
 
     async def put(self, repository: str, reference: str, content_type: str | None, body: bytes) -> PushedManifest:
@@ -96,26 +104,32 @@ class ManifestService:
                     f"index references manifest {missing[0]} unknown to repository {repository}", detail=missing
                 )
             await artifacts.insert(tx, repo_id, new)
+        # A moved tag: our own client may read it back before the notification reaches this process.
+        self._cache.invalidate(repo_id)
         log.info("manifest_pushed", repository=repository, digest=new.digest, tag=ref.tag)
         return PushedManifest(digest=new.digest, subject_digest=new.subject_digest)
 
     async def delete(self, repository: str, reference: str) -> None:
         ref = Reference.parse(reference)
         if ref.tag is not None:
-            if not await artifacts.delete_tag(self._db.pool, repository, ref.tag):
+            repository_id = await artifacts.delete_tag(self._db.pool, repository, ref.tag)
+            if repository_id is None:
                 raise ManifestUnknown(f"tag {ref.tag} unknown to repository {repository}")
+            self._cache.invalidate(repository_id)
             log.info("tag_deleted", repository=repository, tag=ref.tag)
             return
         async with self._db.transaction() as tx:
-            artifact_id = await artifacts.lock_for_delete(tx, repository, str(ref.digest))
-            if artifact_id is None:
+            found = await artifacts.lock_for_delete(tx, repository, str(ref.digest))
+            if found is None:
                 raise ManifestUnknown(f"manifest {ref.digest} unknown to repository {repository}")
+            artifact_id, repository_id = found
             parents = await artifacts.referencing_parents(tx, artifact_id)
             if parents:
                 raise ManifestReferenced(
                     f"manifest {ref.digest} is referenced by index {parents[0]}; delete the index first"
                 )
             await artifacts.delete(tx, artifact_id)
+        self._cache.invalidate(repository_id)
         log.info("manifest_deleted", repository=repository, digest=str(ref.digest))
 
     async def tags(self, repository: str, last: str, limit: int) -> list[str]:

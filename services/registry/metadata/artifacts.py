@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import json
 
+import asyncpg
+
 from services.common.db import Executor
 from services.registry.metadata.models import Manifest, NewManifest, Referrer
 
-_MANIFEST_COLUMNS = "a.id, a.digest, a.media_type, a.size, a.content, a.subject_digest"
+_MANIFEST_COLUMNS = "a.id, a.repository_id, a.digest, a.media_type, a.size, a.content, a.subject_digest"
 
 
-def _manifest(row: object) -> Manifest:
-    r = row  # asyncpg.Record
+def _manifest(r: asyncpg.Record) -> Manifest:
     return Manifest(
-        id=r["id"],  # type: ignore[index]
-        digest=r["digest"],  # type: ignore[index]
-        media_type=r["media_type"],  # type: ignore[index]
-        size=r["size"],  # type: ignore[index]
-        content=r["content"],  # type: ignore[index]
-        subject_digest=r["subject_digest"],  # type: ignore[index]
+        id=r["id"],
+        repository_id=r["repository_id"],
+        digest=r["digest"],
+        media_type=r["media_type"],
+        size=r["size"],
+        content=r["content"],
+        subject_digest=r["subject_digest"],
     )
 
 
@@ -101,13 +103,15 @@ async def insert(db: Executor, repository_id: int, m: NewManifest) -> int:
     return artifact_id
 
 
-async def delete_tag(db: Executor, repository: str, tag: str) -> bool:
-    status = await db.execute(
-        "DELETE FROM tags t USING repositories r WHERE r.id = t.repository_id AND r.name = $1 AND t.name = $2",
+async def delete_tag(db: Executor, repository: str, tag: str) -> int | None:
+    """Remove the tag; returns its repository's id, or None if there was no such tag."""
+    value: int | None = await db.fetchval(
+        "DELETE FROM tags t USING repositories r WHERE r.id = t.repository_id AND r.name = $1 AND t.name = $2"
+        " RETURNING t.repository_id",
         repository,
         tag,
     )
-    return status != "DELETE 0"
+    return value
 
 
 async def referencing_parents(db: Executor, artifact_id: int) -> list[str]:
@@ -119,14 +123,15 @@ async def referencing_parents(db: Executor, artifact_id: int) -> list[str]:
     return [r["digest"] for r in rows]
 
 
-async def lock_for_delete(db: Executor, repository: str, digest: str) -> int | None:
-    value: int | None = await db.fetchval(
-        "SELECT a.id FROM artifacts a JOIN repositories r ON r.id = a.repository_id"
+async def lock_for_delete(db: Executor, repository: str, digest: str) -> tuple[int, int] | None:
+    """(artifact id, repository id), row-locked until the transaction ends."""
+    row = await db.fetchrow(
+        "SELECT a.id, a.repository_id FROM artifacts a JOIN repositories r ON r.id = a.repository_id"
         " WHERE r.name = $1 AND a.digest = $2 FOR UPDATE OF a",
         repository,
         digest,
     )
-    return value
+    return None if row is None else (row["id"], row["repository_id"])
 
 
 async def delete(db: Executor, artifact_id: int) -> None:

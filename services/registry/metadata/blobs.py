@@ -5,16 +5,16 @@ from __future__ import annotations
 from services.common.db import Executor
 
 
-async def linked_size(db: Executor, repository: str, digest: str) -> int | None:
-    """Size of `digest` if `repository` may serve it."""
-    value: int | None = await db.fetchval(
-        "SELECT b.size FROM repository_blobs rb"
+async def linked_size(db: Executor, repository: str, digest: str) -> tuple[int, int] | None:
+    """(repository id, size) of `digest` if `repository` may serve it."""
+    row = await db.fetchrow(
+        "SELECT rb.repository_id, b.size FROM repository_blobs rb"
         " JOIN repositories r ON r.id = rb.repository_id JOIN blobs b ON b.digest = rb.digest"
         " WHERE r.name = $1 AND rb.digest = $2",
         repository,
         digest,
     )
-    return value
+    return None if row is None else (row["repository_id"], row["size"])
 
 
 async def size(db: Executor, digest: str) -> int | None:
@@ -34,14 +34,15 @@ async def link(db: Executor, repository_id: int, digest: str) -> None:
     )
 
 
-async def unlink(db: Executor, repository: str, digest: str) -> bool:
-    status = await db.execute(
+async def unlink(db: Executor, repository: str, digest: str) -> int | None:
+    """Remove the repository's link; returns the repository id, or None if there was none."""
+    value: int | None = await db.fetchval(
         "DELETE FROM repository_blobs rb USING repositories r"
-        " WHERE r.id = rb.repository_id AND r.name = $1 AND rb.digest = $2",
+        " WHERE r.id = rb.repository_id AND r.name = $1 AND rb.digest = $2 RETURNING rb.repository_id",
         repository,
         digest,
     )
-    return status != "DELETE 0"
+    return value
 
 
 async def missing_links(db: Executor, repository_id: int, digests: list[str]) -> list[str]:

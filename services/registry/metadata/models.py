@@ -9,6 +9,7 @@ from typing import Any
 @dataclass(frozen=True, slots=True)
 class Manifest:
     id: int
+    repository_id: int
     digest: str
     media_type: str
     size: int

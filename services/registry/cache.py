@@ -1,0 +1,150 @@
+"""A read-through cache of manifest and blob lookups, kept exact by PostgreSQL notifications.
+
+A manifest GET by tag is the registry's hottest request; one database round trip costs more than the
+rest of the request. Entries are dropped when the database says their repository changed (the triggers
+of migration 0002, fired by any process that writes, sent at commit). While the listening connection is
+down the cache is bypassed and emptied, so a lost notification can never leave a stale answer.
+
+The generation counter closes the one race left: a lookup that read the database before a change and
+stores its result after the change's notification arrived would put back the old answer. A lookup stores
+only if no notification arrived while it was reading.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Hashable
+from typing import Any
+
+import asyncpg
+import structlog
+
+from services.common.settings import DatabaseSettings
+
+CHANNEL = "berth_registry"
+RECONNECT_DELAY_S = 1.0
+KEEPALIVE_S = 5.0
+# How the listening connection shows in pg_stat_activity.
+LISTENER_APPLICATION_NAME = "berth-registry-cache"
+log = structlog.get_logger()
+
+
+class LookupCache:
+    def __init__(self, max_bytes: int) -> None:
+        self._max_bytes = max_bytes
+        self._entries: OrderedDict[Hashable, tuple[int, Any, int]] = OrderedDict()
+        self._by_repository: dict[int, set[Hashable]] = {}
+        self._bytes = 0
+        self.generation = 0
+        self.live = False  # True only while notifications are being received
+
+    def get(self, key: Hashable) -> Any | None:
+        if not self.live:
+            return None
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        self._entries.move_to_end(key)
+        return entry[1]
+
+    def put(self, key: Hashable, repository_id: int, value: Any, size: int, generation: int) -> None:
+        if not self.live or generation != self.generation or size > self._max_bytes // 8:
+            return
+        self._drop(key)
+        self._entries[key] = (repository_id, value, size)
+        self._by_repository.setdefault(repository_id, set()).add(key)
+        self._bytes += size
+        while self._bytes > self._max_bytes:
+            self._drop(next(iter(self._entries)))
+
+    def invalidate(self, repository_id: int) -> None:
+        self.generation += 1
+        for key in self._by_repository.pop(repository_id, set()):
+            entry = self._entries.pop(key, None)
+            if entry is not None:
+                self._bytes -= entry[2]
+
+    def clear(self) -> None:
+        self.generation += 1
+        self._entries.clear()
+        self._by_repository.clear()
+        self._bytes = 0
+
+    def _drop(self, key: Hashable) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is None:
+            return
+        self._bytes -= entry[2]
+        keys = self._by_repository.get(entry[0])
+        if keys is not None:
+            keys.discard(key)
+            if not keys:
+                del self._by_repository[entry[0]]
+
+
+class ChangeListener:
+    """Keeps one connection LISTENing on the change channel and feeds the cache; reconnects when lost."""
+
+    def __init__(self, settings: DatabaseSettings, cache: LookupCache) -> None:
+        self._settings = settings
+        self._cache = cache
+
+    async def lifespan(self, _app: object) -> AsyncIterator[None]:
+        task = asyncio.create_task(self._run())
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        self._cache.live = False
+
+    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        try:
+            self._cache.invalidate(int(payload))
+        except ValueError:
+            self._cache.clear()
+
+    async def _watch(self, conn: asyncpg.Connection, lost: asyncio.Event) -> None:
+        """Until the connection ends; a ping finds a connection that died without saying so."""
+        while not lost.is_set():
+            try:
+                await asyncio.wait_for(lost.wait(), KEEPALIVE_S)
+            except TimeoutError:
+                try:
+                    await conn.fetchval("SELECT 1", timeout=KEEPALIVE_S)
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+                    return
+
+    async def _run(self) -> None:
+        s = self._settings
+        while True:
+            lost = asyncio.Event()
+            try:
+                conn = await asyncpg.connect(
+                    host=s.host,
+                    port=s.port,
+                    user=s.username,
+                    password=s.password.reveal() or None,
+                    database=s.name,
+                    timeout=s.connect_timeout,
+                    server_settings={"application_name": LISTENER_APPLICATION_NAME},
+                )
+            except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+                log.warning("cache_listener_connect_failed", error=str(exc))
+                await asyncio.sleep(RECONNECT_DELAY_S)
+                continue
+            try:
+                conn.add_termination_listener(lambda _c, lost=lost: lost.set())
+                await conn.add_listener(CHANNEL, self._on_notify)
+                # Anything cached before this point may have missed a notification.
+                self._cache.clear()
+                self._cache.live = True
+                await self._watch(conn, lost)
+                log.warning("cache_listener_lost")
+            finally:
+                self._cache.live = False
+                self._cache.clear()
+                if not conn.is_closed():
+                    await conn.close(timeout=5)
+            await asyncio.sleep(RECONNECT_DELAY_S)
