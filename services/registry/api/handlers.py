@@ -104,12 +104,11 @@ class RegistryApi:
         headers = {
             "Docker-Content-Digest": str(digest),
             "Content-Type": "application/octet-stream",
-            "Accept-Ranges": "bytes",
             "ETag": f'"{digest}"',
             "Cache-Control": "max-age=31536000",
         }
         if request.method == "HEAD":
-            return await head_response(request, headers, size)
+            return await head_response(request, {**headers, "Accept-Ranges": "bytes"}, size)
         if self._settings.accel_redirect:
             # nginx streams the file itself (sendfile, ranges); Python never touches the bytes.
             headers["X-Accel-Redirect"] = self._settings.accel_prefix + self._blobs.path(digest)

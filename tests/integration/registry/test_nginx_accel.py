@@ -52,6 +52,7 @@ http {{
             default_type application/octet-stream;
             add_header Docker-Content-Digest $upstream_http_docker_content_digest always;
             add_header Docker-Distribution-API-Version registry/2.0 always;
+            add_header X-Request-Id $upstream_http_x_request_id always;
         }}
     }}
 }}
@@ -104,6 +105,9 @@ def test_blob_bytes_come_from_nginx_with_digest_header(client: httpx.Client, rep
     assert hashlib.sha256(r.content).hexdigest() == digest.split(":")[1]
     # The registry answered with a redirect inside nginx: the client never sees it.
     assert "X-Accel-Redirect" not in r.headers
+    assert r.headers.get_list("Accept-Ranges") == ["bytes"]
+    # The request id the registry logged travels back to the client through the internal redirect.
+    assert r.headers["X-Request-Id"]
 
 
 def test_range_through_nginx(client: httpx.Client, repo_name: str) -> None:
