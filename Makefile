@@ -35,15 +35,20 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.registry_bench
+	$(BIN)/python -m bench.log_bench
 
-# The registry alone for now; the whole stack (proxy, token, core, ...) arrives with the launcher.
+# The log collector and the registry for now; the whole stack (proxy, token, core, ...) arrives with the
+# launcher. Ctrl-C stops both.
 run: $(STAMP)
-	@test -f berth.yml || cp deploy/berth.yml.tmpl berth.yml
-	@mkdir -p .berth/storage
+	@test -f berth.yml || sed -e 's|rootdirectory: /data/berth/registry|rootdirectory: $(CURDIR)/.berth/storage|' \
+		-e 's|location: /var/log/berth|location: $(CURDIR)/.berth/logs|' deploy/berth.yml.tmpl > berth.yml
 	@psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='berth'" | grep -q 1 \
 		|| psql -h 127.0.0.1 -U postgres -qc 'CREATE DATABASE berth'
-	BERTH_CONFIG=berth.yml BERTH_STORAGE__FILESYSTEM__ROOTDIRECTORY=$(CURDIR)/.berth/storage \
-		BERTH_LOG__FORMAT=console $(BIN)/python -m services.registry
+	@export BERTH_CONFIG=berth.yml; \
+	$(BIN)/python -m services.log & collector=$$!; \
+	trap 'kill $$collector 2>/dev/null; wait $$collector' EXIT; \
+	echo "registry: http://127.0.0.1:5000/v2/   logs of every service: $(BIN)/berth logs -f"; \
+	$(BIN)/python -m services.registry
 
 clean:
 	rm -rf $(VENV) .berth .pytest_cache .ruff_cache

@@ -2,26 +2,73 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import TextIO
 
 import structlog
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from services.common.logship import LogShipper
 from services.common.settings import LogSettings
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 REQUEST_ID_HEADER = "X-Request-Id"
 
 
-def configure_logging(service: str, settings: LogSettings) -> None:
-    level = logging.getLevelNamesMapping().get(settings.level.upper())
-    if level is None:
-        raise ValueError(f"log.level: unknown level {settings.level!r} (use debug, info, warning, error)")
+class TeeLogger:
+    """structlog's final logger: each rendered line to stdout and, when configured, to the collector."""
+
+    def __init__(self, out: TextIO, shipper: LogShipper | None) -> None:
+        self._out = out
+        self._shipper = shipper
+
+    def _emit(self, severity: int, message: str) -> None:
+        self._out.write(message + "\n")
+        self._out.flush()
+        if self._shipper is not None:
+            self._shipper.send(severity, message)
+
+    def debug(self, message: str) -> None:
+        self._emit(7, message)
+
+    def info(self, message: str) -> None:
+        self._emit(6, message)
+
+    msg = info
+
+    def warning(self, message: str) -> None:
+        self._emit(4, message)
+
+    warn = warning
+
+    def error(self, message: str) -> None:
+        self._emit(3, message)
+
+    exception = error
+
+    def critical(self, message: str) -> None:
+        self._emit(2, message)
+
+    fatal = critical
+
+
+def configure_logging(service: str, settings: LogSettings, *, ship: bool = True) -> LogShipper | None:
+    """JSON lines to stdout and (unless `ship` is off or log.collector.protocol is none) to the collector.
+    Returns the shipper, already started and flushed at exit."""
+    level = logging.getLevelNamesMapping()[settings.level.upper()]
+    shipper = None
+    collector = settings.collector
+    if ship and collector.protocol != "none":
+        shipper = LogShipper(service, collector.host, collector.port, collector.protocol)
+        shipper.start()
+        atexit.register(shipper.close)
+    tee = TeeLogger(sys.stdout, shipper)
     renderer: structlog.types.Processor = (
         structlog.dev.ConsoleRenderer() if settings.format == "console" else structlog.processors.JSONRenderer()
     )
@@ -34,13 +81,14 @@ def configure_logging(service: str, settings: LogSettings) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        logger_factory=lambda *_args: tee,
         cache_logger_on_first_use=True,
     )
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(service=service)
     # Libraries that use stdlib logging (asyncpg, aiohttp) go to stderr at warning and above.
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(name)s %(levelname)s %(message)s")
+    return shipper
 
 
 def request_context(service: str) -> Middleware:

@@ -82,10 +82,45 @@ class RegistrySettings:
 
 
 @dataclass(frozen=True)
+class LogLocalSettings:
+    # Directory where the log service writes one file per program.
+    location: str = "/var/log/berth"
+    # Rotated files kept per program (Harbor's log.local.rotate_count).
+    rotate_count: int = 50
+    # Size at which a program's file is rotated: bytes, or with K, M or G (Harbor's log.local.rotate_size).
+    rotate_size: str = field(default="200M", metadata={"size": True})
+
+
+@dataclass(frozen=True)
+class LogCollectorSettings:
+    # Where every service sends its log lines: the log service's address.
+    host: str = "127.0.0.1"
+    port: int = 1514
+    # tcp, udp, or none (stdout only).
+    protocol: str = field(default="tcp", metadata={"choices": ("tcp", "udp", "none")})
+    # Address the log service listens on, UDP and TCP.
+    bind: str = "127.0.0.1"
+    # Longer messages are cut to this length (and counted).
+    max_message_bytes: int = 65536
+
+
+@dataclass(frozen=True)
+class LogExternalSettings:
+    # Forward every message to another syslog server as well (Harbor's log.external_endpoint); empty host: off.
+    host: str = ""
+    port: int = 5140
+    # tcp or udp.
+    protocol: str = field(default="tcp", metadata={"choices": ("tcp", "udp")})
+
+
+@dataclass(frozen=True)
 class LogSettings:
-    level: str = "info"
+    level: str = field(default="info", metadata={"choices": ("debug", "info", "warning", "error")})
     # json for collectors and production; console for a person at a terminal.
-    format: str = "json"
+    format: str = field(default="json", metadata={"choices": ("json", "console")})
+    local: LogLocalSettings = field(default_factory=LogLocalSettings)
+    collector: LogCollectorSettings = field(default_factory=LogCollectorSettings)
+    external_endpoint: LogExternalSettings = field(default_factory=LogExternalSettings)
 
 
 @dataclass(frozen=True)
@@ -179,7 +214,31 @@ def build(cls: type[T], data: Any, *, source: str, prefix: str) -> T:
         if name in env_names:
             value = _from_env_text(hints[name], value, source=origin, key=f"{prefix}{name}")
         kwargs[name] = _convert(hints[name], value, source=origin, key=f"{prefix}{name}")
+        _check(fields[name], kwargs[name], source=origin, key=f"{prefix}{name}")
     return cls(**kwargs)
+
+
+def _check(f: dataclasses.Field[Any], value: Any, *, source: str, key: str) -> None:
+    choices = f.metadata.get("choices")
+    if choices is not None and value not in choices:
+        raise SettingsError(f"{source}: key '{key}' must be one of {', '.join(choices)}, got {value!r}")
+    if f.metadata.get("size"):
+        try:
+            parse_size(value)
+        except ValueError as exc:
+            raise SettingsError(f"{source}: key '{key}': {exc}") from None
+
+
+_SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+
+
+def parse_size(value: str) -> int:
+    """'200M' → bytes; units K, M, G (powers of 1024), optionally followed by B."""
+    text = value.strip().upper().removesuffix("B")
+    number, unit = (text[:-1], text[-1]) if text and text[-1] in "KMG" else (text, "")
+    if not number.isdigit() or int(number) <= 0:
+        raise ValueError(f"{value!r} is not a size such as 200M, 1G, 512K or a number of bytes")
+    return int(number) * _SIZE_UNITS[unit]
 
 
 _TRUE = {"true", "yes", "on", "1"}

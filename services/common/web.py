@@ -13,11 +13,12 @@ class PortUnavailable(Exception):
     pass
 
 
-def bind_socket(host: str, port: int, config_key: str) -> socket.socket:
+def bind_socket(host: str, port: int, config_key: str, *, udp: bool = False) -> socket.socket:
     """Bind before anything starts, so a taken port is one clear line, not a traceback mid-start."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock = socket.socket(family, socket.SOCK_DGRAM if udp else socket.SOCK_STREAM)
+    if not udp:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
     except OSError as exc:
@@ -28,8 +29,10 @@ def bind_socket(host: str, port: int, config_key: str) -> socket.socket:
             why = "may not be bound by this user"
         else:
             why = f"cannot be bound ({exc.strerror})"
-        raise PortUnavailable(f"port {port} on {host} {why}; change '{config_key}' in berth.yml") from exc
-    sock.listen(1024)
+        proto = "UDP" if udp else "TCP"
+        raise PortUnavailable(f"{proto} port {port} on {host} {why}; change '{config_key}' in berth.yml") from exc
+    if not udp:
+        sock.listen(1024)
     sock.setblocking(False)
     return sock
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -14,6 +13,7 @@ from services.common.db import Database
 from services.common.errors import error_middleware, oci_envelope
 from services.common.logging import request_context
 from services.common.settings import Settings
+from services.common.tasks import background
 from services.registry.api.handlers import API_VERSION_HEADER, RegistryApi
 from services.registry.auth import Authorizer, OpenAccess, access_control
 from services.registry.blobs import BlobService
@@ -83,10 +83,7 @@ def _janitor(uploads: UploadService, ttl: timedelta):  # type: ignore[no-untyped
                     log.exception("upload_janitor_failed")
                 await asyncio.sleep(JANITOR_INTERVAL_S)
 
-        task = asyncio.create_task(loop())
-        yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        async with background(loop()):
+            yield
 
     return lifespan

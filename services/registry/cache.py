@@ -13,7 +13,6 @@ only if no notification arrived while it was reading.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Hashable
 from typing import Any
@@ -22,6 +21,7 @@ import asyncpg
 import structlog
 
 from services.common.settings import DatabaseSettings
+from services.common.tasks import background
 
 CHANNEL = "berth_registry"
 RECONNECT_DELAY_S = 1.0
@@ -92,11 +92,8 @@ class ChangeListener:
         self._cache = cache
 
     async def lifespan(self, _app: object) -> AsyncIterator[None]:
-        task = asyncio.create_task(self._run())
-        yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        async with background(self._run()):
+            yield
         self._cache.live = False
 
     def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:

@@ -8,12 +8,13 @@ database is created fresh and dropped afterwards, so runs never collide.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -70,6 +71,32 @@ class TestDatabase:
         return f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{self.name}"
 
 
+def start_service(module: str, config_path: Path, output: Path, ready: Callable[[], bool]) -> subprocess.Popen[bytes]:
+    """`python -m <module>` with only `config_path` as configuration; returns once `ready()` holds."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BERTH_")}
+    env["BERTH_CONFIG"] = str(config_path)
+    with output.open("ab") as out:
+        proc = subprocess.Popen([sys.executable, "-m", module], cwd=REPO_ROOT, env=env, stdout=out, stderr=out)
+    deadline = time.monotonic() + 30
+    while not ready():
+        if proc.poll() is not None:
+            raise RuntimeError(f"{module} exited with {proc.returncode}:\n{output.read_text()}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"{module} was not ready within 30 s:\n{output.read_text()}")
+        time.sleep(0.05)
+    return proc
+
+
+def stop_service(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> int:
+    proc.send_signal(sig)
+    try:
+        return proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -79,8 +106,16 @@ def free_port() -> int:
 class RegistryProcess:
     """`python -m services.registry` with its own berth.yml, database and storage directory."""
 
-    def __init__(self, workdir: Path, database: TestDatabase, **registry_overrides: object) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        database: TestDatabase,
+        *,
+        log_collector: dict[str, object] | None = None,
+        **registry_overrides: object,
+    ) -> None:
         self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
         self.database = database
         self.storage_root = workdir / "storage"
         self.port = free_port()
@@ -92,43 +127,25 @@ class RegistryProcess:
             "redis": {"url": REDIS_URL, "key_prefix": f"berth-test-{uuid.uuid4().hex[:8]}:"},
             "storage": {"filesystem": {"rootdirectory": str(self.storage_root)}},
             "registry": {"host": "127.0.0.1", "port": self.port, **registry_overrides},
-            "log": {"level": "info", "format": "json"},
+            # Tests read the registry's stdout; the log collector's own tests turn shipping on.
+            "log": {"level": "info", "format": "json", "collector": log_collector or {"protocol": "none"}},
         }
         self.config_path.write_text(yaml.safe_dump(config))
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("BERTH_")}
-        env["BERTH_CONFIG"] = str(self.config_path)
-        with self.log_path.open("ab") as log:
-            self._proc = subprocess.Popen(
-                [sys.executable, "-m", "services.registry"], cwd=REPO_ROOT, env=env, stdout=log, stderr=log
-            )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise RuntimeError(f"registry exited with {self._proc.returncode}:\n{self.log_path.read_text()}")
+        def ready() -> bool:
             try:
-                if httpx.get(self.url + "/v2/", timeout=1).status_code in (200, 401):
-                    return
+                return httpx.get(self.url + "/v2/", timeout=1).status_code in (200, 401)
             except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"registry did not answer within 30 s:\n{self.log_path.read_text()}")
+                return False
+
+        self._proc = start_service("services.registry", self.config_path, self.log_path, ready)
 
     def stop(self, *, kill: bool = False) -> None:
-        if self._proc is None:
-            return
-        if kill:
-            self._proc.kill()
-        else:
-            self._proc.terminate()
-        try:
-            self._proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
-        self._proc = None
+        if self._proc is not None:
+            stop_service(self._proc, signal.SIGKILL if kill else signal.SIGTERM)
+            self._proc = None
 
     def restart(self, *, kill: bool = False) -> None:
         self.stop(kill=kill)

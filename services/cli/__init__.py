@@ -1,0 +1,1 @@
+"""The `berth` operator command: one module per subcommand, wired together in `main`."""
