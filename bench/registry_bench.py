@@ -37,6 +37,7 @@ import httpx
 from yarl import URL
 
 from services.common.oci import mediatypes as mt
+from services.common.testing.logcollector import LogCollectorProcess
 from services.common.testing.oci import push_image
 from services.common.testing.plugin import REPO_ROOT, RegistryProcess, TestDatabase, free_port
 
@@ -270,8 +271,16 @@ def running_stack(with_direct: bool) -> Iterator[Stack]:
         db = TestDatabase().create()
         stack.callback(db.drop)
 
+        # As in production, the registry ships every log line to a running collector.
+        collector = LogCollectorProcess(tmp / "logs")
+        stack.callback(collector.stop)
+        collector.start()
+        shipping = {"host": "127.0.0.1", "port": collector.port, "protocol": "tcp"}
+
         (tmp / "registry").mkdir()
-        registry = RegistryProcess(tmp / "registry", db, accel_redirect=True, accel_prefix="/_blobs/")
+        registry = RegistryProcess(
+            tmp / "registry", db, log_collector=shipping, accel_redirect=True, accel_prefix="/_blobs/"
+        )
         registry.storage_root.mkdir(parents=True)
         stack.callback(registry.stop)
         registry.start()
@@ -279,7 +288,7 @@ def running_stack(with_direct: bool) -> Iterator[Stack]:
         direct = None
         if with_direct:
             (tmp / "direct").mkdir()
-            direct = RegistryProcess(tmp / "direct", db)
+            direct = RegistryProcess(tmp / "direct", db, log_collector=shipping)
             direct.storage_root.symlink_to(registry.storage_root)  # same blobs, same database
             stack.callback(direct.stop)
             direct.start()

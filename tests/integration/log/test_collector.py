@@ -10,6 +10,8 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -160,6 +162,42 @@ def test_restart_loses_nothing_already_sent_over_tcp(tmp_path: Path) -> None:
     got = texts(lines)
     assert got[:total] == [f"message {i}" for i in range(total)]
     assert got[total:] == ["after restart"]
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_memory_stays_bounded_under_a_burst(tmp_path: Path) -> None:
+    """Senders far faster than the disk path: TCP holds them back instead of the collector buffering."""
+    collector = LogCollectorProcess(tmp_path, local={"rotate_size": "1G"})
+    collector.start()
+    idle = rss_kib(collector.pid)
+    per_sender, senders = 150_000, 4
+    message = b"<14>1 - h burst - - - " + b"y" * 380 + b"\n"
+    peak = idle
+
+    def send() -> None:
+        with socket.create_connection(("127.0.0.1", collector.port)) as s:
+            for _ in range(per_sender // 1000):
+                s.sendall(message * 1000)
+
+    threads = [threading.Thread(target=send) for _ in range(senders)]
+    for t in threads:
+        t.start()
+    while any(t.is_alive() for t in threads):
+        peak = max(peak, rss_kib(collector.pid))
+        time.sleep(0.01)
+    for t in threads:
+        t.join()
+    lines = collector.wait_for_lines("burst", per_sender * senders, timeout=60)
+    collector.stop()
+
+    assert len(lines) == per_sender * senders  # 240 MB sent, every message kept
+    assert peak - idle < 30 * 1024, f"collector grew by {(peak - idle) // 1024} MiB under the burst"
 
 
 def test_udp_drops_are_counted_and_reported(tmp_path: Path) -> None:
