@@ -82,6 +82,21 @@ class RegistrySettings:
 
 
 @dataclass(frozen=True)
+class TokenSettings:
+    # Address the token service listens on (behind the proxy, at /service/token).
+    host: str = "127.0.0.1"
+    port: int = 5001
+    # Lifetime of an issued token.
+    expiration_minutes: int = 30
+    # The `iss` claim, and the `service` (audience) the registry announces in its challenge.
+    issuer: str = "berth-token-issuer"
+    service: str = "berth-registry"
+    # Signing key and certificate; generated at the token service's first start when absent.
+    private_key: str = "/data/berth/secret/token/private_key.pem"
+    certificate: str = "/data/berth/secret/token/root.crt"
+
+
+@dataclass(frozen=True)
 class LogLocalSettings:
     # Directory where the log service writes one file per program.
     location: str = "/var/log/berth"
@@ -126,6 +141,12 @@ class LogSettings:
 @dataclass(frozen=True)
 class Settings:
     hostname: str = "127.0.0.1"
+    # Initial password of the admin user, set at first start only; empty: a random one, printed once.
+    admin_password: Secret = field(default_factory=lambda: Secret("Harbor12345"))
+    # db_auth (users in the database) or ldap_auth (users in a directory; admin still from the database).
+    auth_mode: str = field(default="db_auth", metadata={"choices": ("db_auth", "ldap_auth")})
+    # Whether people may create their own accounts (never as administrators).
+    self_registration: bool = False
     # The address clients use to reach Berth (through the proxy); empty means http://<hostname>:<http.port>.
     external_url: str = ""
     http: HttpSettings = field(default_factory=HttpSettings)
@@ -133,6 +154,7 @@ class Settings:
     redis: RedisSettings = field(default_factory=RedisSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
     registry: RegistrySettings = field(default_factory=RegistrySettings)
+    token: TokenSettings = field(default_factory=TokenSettings)
     log: LogSettings = field(default_factory=LogSettings)
     # Where the settings came from, for messages; not a key of the file.
     source: str = field(default="<defaults>", compare=False, metadata={"internal": True})
