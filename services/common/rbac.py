@@ -1,0 +1,344 @@
+"""Harbor's project roles and what each may do: the one table the token service and core both ask.
+
+The table follows ``shared/reference/harbor-rbac.md``, which was read from Harbor's
+``src/common/rbac/project`` and ``src/common/rbac/system/policies.go``. A policy is a
+``(Resource, Action)`` pair inside one project; which project is the caller's business.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import IntEnum, StrEnum
+from types import MappingProxyType
+
+__all__ = [
+    "PROJECT_POLICIES",
+    "PUBLIC_PROJECT_POLICIES",
+    "SYSTEM_ROBOT_RESOURCES",
+    "Action",
+    "Permission",
+    "Policy",
+    "Resource",
+    "Role",
+    "best_role",
+    "policies_of",
+    "registry_actions",
+    "robot_project_policies",
+    "role_allows",
+]
+
+
+class Role(IntEnum):
+    """A project role. The values are Harbor's ``role_id``s, which the API and the database carry."""
+
+    PROJECT_ADMIN = 1
+    DEVELOPER = 2
+    GUEST = 3
+    MAINTAINER = 4
+    LIMITED_GUEST = 5
+
+    @property
+    def harbor_name(self) -> str:
+        return _HARBOR_NAMES[self]
+
+    @classmethod
+    def from_name(cls, name: str) -> Role:
+        """The role Harbor calls ``name`` (``projectAdmin``, ``maintainer``, …)."""
+        for role, harbor_name in _HARBOR_NAMES.items():
+            if harbor_name == name:
+                return role
+        raise ValueError(f"unknown project role {name!r}; expected one of {', '.join(_HARBOR_NAMES.values())}")
+
+
+# Outside the enum body: a dict assigned inside an Enum class would become a member.
+_HARBOR_NAMES: Mapping[Role, str] = MappingProxyType(
+    {
+        Role.PROJECT_ADMIN: "projectAdmin",
+        Role.DEVELOPER: "developer",
+        Role.GUEST: "guest",
+        Role.MAINTAINER: "maintainer",
+        Role.LIMITED_GUEST: "limitedGuest",
+    }
+)
+
+# The role ids are not a ranking (maintainer is 4, after guest), so never compare roles with
+# < or max(); this order, strongest first, is the one Harbor's UI shows.
+_PRECEDENCE: tuple[Role, ...] = (
+    Role.PROJECT_ADMIN,
+    Role.MAINTAINER,
+    Role.DEVELOPER,
+    Role.GUEST,
+    Role.LIMITED_GUEST,
+)
+
+
+class Resource(StrEnum):
+    """A project sub-resource, spelled as Harbor's ``rbac.Resource*`` constants."""
+
+    # Harbor's role table names the project itself "" (ResourceSelf), but its robot permission
+    # API spells it "project"; we use the spelling clients send.
+    PROJECT = "project"
+    MEMBER = "member"
+    METADATA = "metadata"
+    LOG = "log"
+    LABEL = "label"
+    QUOTA = "quota"
+    REPOSITORY = "repository"
+    TAG_RETENTION = "tag-retention"
+    IMMUTABLE_TAG = "immutable-tag"
+    CONFIGURATION = "configuration"
+    ROBOT = "robot"
+    NOTIFICATION_POLICY = "notification-policy"
+    SCAN = "scan"
+    SBOM = "sbom"
+    SCANNER = "scanner"
+    ARTIFACT = "artifact"
+    ARTIFACT_ADDITION = "artifact-addition"
+    TAG = "tag"
+    ACCESSORY = "accessory"
+    ARTIFACT_LABEL = "artifact-label"
+    PREHEAT_POLICY = "preheat-policy"
+    EXPORT_CVE = "export-cve"
+
+
+class Action(StrEnum):
+    CREATE = "create"
+    READ = "read"
+    UPDATE = "update"
+    DELETE = "delete"
+    LIST = "list"
+    PULL = "pull"
+    PUSH = "push"
+    OPERATE = "operate"
+    STOP = "stop"
+    # Harbor gives this only to the robot its scanner creates, to pull past the vulnerability and
+    # signature policies; no role holds it.
+    SCANNER_PULL = "scanner-pull"
+
+
+Policy = tuple[Resource, Action]
+
+_C, _R, _U, _D, _L = Action.CREATE, Action.READ, Action.UPDATE, Action.DELETE, Action.LIST
+_CRUDL = (_C, _R, _U, _D, _L)
+
+
+def _grants(table: Mapping[Resource, Iterable[Action]]) -> frozenset[Policy]:
+    return frozenset((resource, action) for resource, actions in table.items() for action in actions)
+
+
+# One row per resource, in the order of harbor-rbac.md, so a reviewer can hold the two side by side.
+PROJECT_POLICIES: Mapping[Role, frozenset[Policy]] = MappingProxyType(
+    {
+        Role.PROJECT_ADMIN: _grants(
+            {
+                Resource.PROJECT: (_R, _U, _D),
+                Resource.MEMBER: _CRUDL,
+                Resource.METADATA: (_C, _R, _U, _D),
+                Resource.LOG: (_L,),
+                Resource.LABEL: _CRUDL,
+                Resource.QUOTA: (_R,),  # changing a quota is for the sysadmin only
+                Resource.REPOSITORY: (*_CRUDL, Action.PULL, Action.PUSH),
+                Resource.TAG_RETENTION: (*_CRUDL, Action.OPERATE),
+                Resource.IMMUTABLE_TAG: (_C, _U, _D, _L),
+                Resource.CONFIGURATION: (_R, _U),
+                Resource.ROBOT: _CRUDL,
+                Resource.NOTIFICATION_POLICY: _CRUDL,
+                Resource.SCAN: (_C, _R, Action.STOP),
+                Resource.SBOM: (_C, _R, Action.STOP),
+                Resource.SCANNER: (_R, _C),  # choose the project's scanner; adding one is sysadmin only
+                Resource.ARTIFACT: (_C, _R, _D, _L),
+                Resource.ARTIFACT_ADDITION: (_R,),
+                Resource.TAG: (_C, _D, _L),
+                Resource.ACCESSORY: (_L,),
+                Resource.ARTIFACT_LABEL: (_C, _D),
+                Resource.PREHEAT_POLICY: _CRUDL,
+                Resource.EXPORT_CVE: (_C, _R, _L),
+            }
+        ),
+        Role.MAINTAINER: _grants(
+            {
+                Resource.PROJECT: (_R,),
+                Resource.MEMBER: (_R, _L),
+                # Read only: write access here was CVE-2024-22278 (maintainers could change project settings).
+                Resource.METADATA: (_R,),
+                Resource.LABEL: _CRUDL,
+                Resource.QUOTA: (_R,),
+                Resource.REPOSITORY: (*_CRUDL, Action.PULL, Action.PUSH),
+                Resource.TAG_RETENTION: (*_CRUDL, Action.OPERATE),
+                Resource.IMMUTABLE_TAG: (_C, _U, _D, _L),
+                Resource.CONFIGURATION: (_R,),
+                Resource.ROBOT: (_R, _L),
+                Resource.NOTIFICATION_POLICY: (_R, _L),
+                Resource.SCAN: (_C, _R, Action.STOP),
+                Resource.SBOM: (_C, _R, Action.STOP),
+                Resource.SCANNER: (_R,),
+                Resource.ARTIFACT: (_C, _R, _D, _L),
+                Resource.ARTIFACT_ADDITION: (_R,),
+                Resource.TAG: (_C, _D, _L),
+                Resource.ACCESSORY: (_L,),
+                Resource.ARTIFACT_LABEL: (_C, _D),
+                Resource.EXPORT_CVE: (_C, _R, _L),
+            }
+        ),
+        Role.DEVELOPER: _grants(
+            {
+                Resource.PROJECT: (_R,),
+                Resource.MEMBER: (_R, _L),
+                Resource.LABEL: (_R, _L),
+                Resource.QUOTA: (_R,),
+                # No delete anywhere below: a developer pushes but cannot remove what is there.
+                Resource.REPOSITORY: (_C, _R, _U, _L, Action.PULL, Action.PUSH),
+                Resource.TAG_RETENTION: (*_CRUDL, Action.OPERATE),
+                Resource.CONFIGURATION: (_R,),
+                Resource.ROBOT: (_R, _L),
+                Resource.SCAN: (_R,),
+                Resource.SBOM: (_R,),
+                Resource.SCANNER: (_R,),
+                Resource.ARTIFACT: (_C, _R, _L),
+                Resource.ARTIFACT_ADDITION: (_R,),
+                Resource.TAG: (_C, _L),
+                Resource.ACCESSORY: (_L,),
+                Resource.ARTIFACT_LABEL: (_C, _D),
+                Resource.EXPORT_CVE: (_C, _R, _L),
+            }
+        ),
+        Role.GUEST: _grants(
+            {
+                Resource.PROJECT: (_R,),
+                Resource.MEMBER: (_R, _L),
+                Resource.LABEL: (_R, _L),
+                Resource.QUOTA: (_R,),
+                Resource.REPOSITORY: (_R, _L, Action.PULL),
+                Resource.CONFIGURATION: (_R,),
+                Resource.ROBOT: (_R, _L),
+                Resource.SCAN: (_R,),
+                Resource.SBOM: (_R,),
+                Resource.SCANNER: (_R,),
+                Resource.ARTIFACT: (_R, _L),
+                Resource.ARTIFACT_ADDITION: (_R,),
+                Resource.TAG: (_L,),
+                Resource.ACCESSORY: (_L,),
+            }
+        ),
+        # A guest who must not learn who else is in the project: no member, robot, label or log rows.
+        Role.LIMITED_GUEST: _grants(
+            {
+                Resource.PROJECT: (_R,),
+                Resource.QUOTA: (_R,),
+                Resource.REPOSITORY: (_R, _L, Action.PULL),
+                Resource.CONFIGURATION: (_R,),
+                Resource.SCAN: (_R,),
+                Resource.SBOM: (_R,),
+                Resource.SCANNER: (_R,),
+                Resource.ARTIFACT: (_R, _L),
+                Resource.ARTIFACT_ADDITION: (_R,),
+                Resource.TAG: (_L,),
+                Resource.ACCESSORY: (_L,),
+            }
+        ),
+    }
+)
+
+# What anyone, even anonymous, may do in a public project (Harbor's publicProjectPolicies). It is
+# added to a member's own policies, never instead of them.
+PUBLIC_PROJECT_POLICIES: frozenset[Policy] = _grants(
+    {
+        Resource.PROJECT: (_R,),
+        Resource.LABEL: (_R, _L),
+        Resource.REPOSITORY: (_L, Action.PULL),
+        Resource.SCAN: (_R,),
+        Resource.SCANNER: (_R,),
+        Resource.TAG: (_L,),
+        Resource.ARTIFACT: (_R, _L),
+        Resource.ARTIFACT_ADDITION: (_R,),
+        Resource.ACCESSORY: (_L,),
+    }
+)
+
+# Every project policy some role holds: the vocabulary a project robot's permissions are drawn from.
+_GRANTABLE: frozenset[Policy] = frozenset().union(*PROJECT_POLICIES.values())
+
+# System-level resources a system robot may be given (Harbor's system/policies.go). They are not
+# project resources, so they are plain strings rather than members of Resource.
+SYSTEM_ROBOT_RESOURCES: Mapping[str, frozenset[Action]] = MappingProxyType(
+    {
+        "catalog": frozenset({_R}),
+        "audit-log": frozenset({_L}),
+        "project": frozenset(_CRUDL),
+        "user": frozenset(_CRUDL),
+        "user-group": frozenset(_CRUDL),
+        "registry": frozenset(_CRUDL),
+        "replication": frozenset(_CRUDL),
+        "distribution": frozenset(_CRUDL),
+        "garbage-collection": frozenset(_CRUDL),
+        "scan-all": frozenset({*_CRUDL, Action.STOP}),
+        "system-volumes": frozenset({_R}),
+        "ldap-user": frozenset({_C, _L}),
+        "configuration": frozenset({_R, _U}),
+        "jobservice-monitor": frozenset({_R, _L, Action.STOP}),
+        "security-hub": frozenset({_R, _L}),
+    }
+)
+
+
+def role_allows(role: Role, resource: Resource, action: Action) -> bool:
+    return (resource, action) in PROJECT_POLICIES[role]
+
+
+def policies_of(roles: Iterable[Role]) -> frozenset[Policy]:
+    """The union of the policies of every role a user holds in one project.
+
+    A user can hold a role directly and others through groups; Harbor grants all of them at once,
+    so the answer is a union, not the policies of the strongest role.
+    """
+    return frozenset().union(*(PROJECT_POLICIES[role] for role in roles))
+
+
+def best_role(roles: Iterable[Role]) -> Role | None:
+    """The strongest of ``roles``, for display only: decide access with ``policies_of``."""
+    return min(roles, key=_PRECEDENCE.index, default=None)
+
+
+def registry_actions(policies: frozenset[Policy]) -> frozenset[str]:
+    """The Docker token actions on a repository these policies allow, as in ``repository:<name>:pull,push``."""
+    actions: set[str] = set()
+    if (Resource.REPOSITORY, Action.PULL) in policies:
+        actions.add("pull")
+    if (Resource.REPOSITORY, Action.PUSH) in policies:
+        actions.add("push")
+    if (Resource.ARTIFACT, Action.DELETE) in policies:
+        actions.add("delete")
+    return frozenset(actions)
+
+
+@dataclass(frozen=True)
+class Permission:
+    """One entry of a robot account's ``access`` list, as the API receives it."""
+
+    resource: str
+    action: str
+
+
+def robot_project_policies(access: Iterable[Permission]) -> frozenset[Policy]:
+    """The project policies a robot holds: exactly those listed, each checked against the role table.
+
+    A robot is given no role, so nothing is implied; an entry no role could hold is refused
+    rather than dropped, so a typo fails at creation instead of as a silent 403 later.
+    """
+    policies: set[Policy] = set()
+    for permission in access:
+        try:
+            resource = Resource(permission.resource)
+        except ValueError:
+            raise ValueError(f"unknown robot permission resource {permission.resource!r}") from None
+        try:
+            action = Action(permission.action)
+        except ValueError:
+            raise ValueError(
+                f"unknown robot permission action {permission.action!r} on resource {permission.resource!r}"
+            ) from None
+        if (resource, action) not in _GRANTABLE:
+            raise ValueError(f"robot permission {action.value!r} on {resource.value!r} is not a project permission")
+        policies.add((resource, action))
+    return frozenset(policies)
