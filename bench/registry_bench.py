@@ -34,12 +34,14 @@ from typing import Any
 
 import aiohttp
 import httpx
+from services.common.testing.token import TokenServiceProcess, add_project
 from yarl import URL
 
 from services.common.oci import mediatypes as mt
 from services.common.testing.logcollector import LogCollectorProcess
 from services.common.testing.oci import push_image
 from services.common.testing.plugin import REPO_ROOT, RegistryProcess, TestDatabase, free_port
+from services.common.testing.registry_auth import fetch_token
 
 MiB = 1 << 20
 BLOB_COUNT = 32
@@ -252,6 +254,7 @@ class Stack:
     nginx: subprocess.Popen[bytes]
     proxy_url: str
     files_url: str
+    token_url: str
     bare: subprocess.Popen[bytes] | None = None
     bare_url: str = ""
 
@@ -271,6 +274,12 @@ def running_stack(with_direct: bool) -> Iterator[Stack]:
         db = TestDatabase().create()
         stack.callback(db.drop)
 
+        # As in production: tokens from a token service, and a project to push into.
+        token = TokenServiceProcess(tmp / "token", db)
+        stack.callback(token.stop)
+        token.start()
+        add_project(db, "bench")
+
         # As in production, the registry ships every log line to a running collector.
         collector = LogCollectorProcess(tmp / "logs")
         stack.callback(collector.stop)
@@ -279,7 +288,7 @@ def running_stack(with_direct: bool) -> Iterator[Stack]:
 
         (tmp / "registry").mkdir()
         registry = RegistryProcess(
-            tmp / "registry", db, log_collector=shipping, accel_redirect=True, accel_prefix="/_blobs/"
+            tmp / "registry", db, token=token, log_collector=shipping, accel_redirect=True, accel_prefix="/_blobs/"
         )
         registry.storage_root.mkdir(parents=True)
         stack.callback(registry.stop)
@@ -288,7 +297,7 @@ def running_stack(with_direct: bool) -> Iterator[Stack]:
         direct = None
         if with_direct:
             (tmp / "direct").mkdir()
-            direct = RegistryProcess(tmp / "direct", db, log_collector=shipping)
+            direct = RegistryProcess(tmp / "direct", db, token=token, log_collector=shipping)
             direct.storage_root.symlink_to(registry.storage_root)  # same blobs, same database
             stack.callback(direct.stop)
             direct.start()
@@ -328,6 +337,7 @@ def running_stack(with_direct: bool) -> Iterator[Stack]:
             nginx=nginx,
             proxy_url=f"http://127.0.0.1:{proxy_port}",
             files_url=f"http://127.0.0.1:{files_port}",
+            token_url=f"{token.url}/service/token",
         )
         stack.callback(lambda: s.bare is not None and stop_process(s.bare))
         yield s
@@ -380,8 +390,11 @@ def registry_pid(proc: RegistryProcess) -> int:
 # --- client --------------------------------------------------------------------------------------------
 
 
-def new_session(concurrency: int) -> aiohttp.ClientSession:
+def new_session(concurrency: int, headers: dict[str, str] | None = None) -> aiohttp.ClientSession:
+    # Every session carries the bench's bearer token; nginx and the bare server ignore it, so both sides
+    # of each comparison send the same bytes.
     return aiohttp.ClientSession(
+        headers=headers,
         connector=aiohttp.TCPConnector(limit=concurrency, force_close=False, keepalive_timeout=60),
         timeout=aiohttp.ClientTimeout(total=300),
         auto_decompress=False,
@@ -395,7 +408,7 @@ class Blob:
     digest: str
 
 
-async def push(base: str, repo: str, blobs: list[Blob], meter: CpuMeter) -> Result:
+async def push(base: str, repo: str, blobs: list[Blob], headers: dict[str, str], meter: CpuMeter) -> Result:
     """Chunked uploads: POST, PATCH 5 MiB chunks with Content-Range, PUT ?digest=; PUSH_CLIENTS at once."""
     result = Result("push")
     queue: asyncio.Queue[Blob] = asyncio.Queue()
@@ -431,7 +444,7 @@ async def push(base: str, repo: str, blobs: list[Blob], meter: CpuMeter) -> Resu
             result.requests += 1
             result.nbytes += len(blob.data)
 
-    async with new_session(PUSH_CLIENTS) as session:
+    async with new_session(PUSH_CLIENTS, headers) as session:
         before = meter.snapshot()
         t0 = time.perf_counter()
         await asyncio.gather(*(worker(session) for _ in range(PUSH_CLIENTS)))
@@ -569,8 +582,9 @@ def manifest_check(manifest: bytes, media_type: str) -> Callable[[int, aiohttp.C
     return check
 
 
-async def workload(stack: Stack, args: argparse.Namespace, manifest: bytes, manifest_url_path: str) -> Figures:
-    repo = f"bench/{uuid.uuid4().hex[:8]}"
+async def workload(
+    stack: Stack, args: argparse.Namespace, manifest: bytes, manifest_url_path: str, repo: str, headers: dict[str, str]
+) -> Figures:
     reg_pid = registry_pid(stack.registry)
     ngx_pid = nginx_worker_pid(stack.nginx)
     say = print
@@ -582,7 +596,7 @@ async def workload(stack: Stack, args: argparse.Namespace, manifest: bytes, mani
         data = os.urandom(BLOB_SIZE)
         blobs.append(Blob(data, "sha256:" + hashlib.sha256(data).hexdigest()))
     say(f"push: {BLOB_COUNT} blobs, {CHUNK_SIZE // MiB} MiB chunks, {PUSH_CLIENTS} clients, via nginx", flush=True)
-    pushed = await push(stack.proxy_url, repo, blobs, CpuMeter({"registry": reg_pid, "nginx": ngx_pid}))
+    pushed = await push(stack.proxy_url, repo, blobs, headers, CpuMeter({"registry": reg_pid, "nginx": ngx_pid}))
     say(f"  {pushed.mb_s:.0f} MB/s   per blob p50 {pushed.pct(50):.0f} ms p99 {pushed.pct(99):.0f} ms", flush=True)
 
     # 2. pull ---------------------------------------------------------------------------------------
@@ -616,7 +630,7 @@ async def workload(stack: Stack, args: argparse.Namespace, manifest: bytes, mani
     )
     async with contextlib.AsyncExitStack() as sessions:
         for t in pull_targets:
-            t.session = await sessions.enter_async_context(new_session(t.concurrency))
+            t.session = await sessions.enter_async_context(new_session(t.concurrency, headers))
             await verify(t, blob_check(blobs, digest_header=not t.label.startswith("baseline")))
         say("  verified: every blob's sha256 (and Docker-Content-Digest from the registry) matches", flush=True)
         log_offset = stack.access_log.stat().st_size
@@ -649,7 +663,7 @@ async def workload(stack: Stack, args: argparse.Namespace, manifest: bytes, mani
     )
     async with contextlib.AsyncExitStack() as sessions:
         for t in manifest_targets:
-            t.session = await sessions.enter_async_context(new_session(t.concurrency))
+            t.session = await sessions.enter_async_context(new_session(t.concurrency, headers))
             t.urls = t.urls * MANIFEST_CLIENTS
             await verify(t, manifest_check(manifest, mt.OCI_MANIFEST))
             await slice_(t, min(1.0, args.manifest_seconds / 5))  # warm-up, discarded
@@ -775,10 +789,15 @@ def main() -> None:
         print("starting PostgreSQL database, registry processes, nginx ...", flush=True)
         with running_stack(with_direct=not args.no_direct) as stack:
             repo, tag = f"bench/manifest-{uuid.uuid4().hex[:6]}", "latest"
-            with httpx.Client(base_url=stack.registry.url, timeout=60) as client:
+            push_repo = f"bench/{uuid.uuid4().hex[:8]}"
+            scopes = [f"repository:{repo}:pull,push", f"repository:{push_repo}:pull,push"]
+            token = fetch_token(stack.token_url, "berth-registry", scopes, ("admin", "Harbor12345"))
+            headers = {"Authorization": f"Bearer {token}"}
+            with httpx.Client(base_url=stack.registry.url, timeout=60, headers=headers) as client:
                 manifest, _ = push_image(client, repo, tag)
             start_bare(stack, manifest, mt.OCI_MANIFEST)
-            figures = asyncio.run(interruptible(workload(stack, args, manifest, f"/v2/{repo}/manifests/{tag}")))
+            manifest_path = f"/v2/{repo}/manifests/{tag}"
+            figures = asyncio.run(interruptible(workload(stack, args, manifest, manifest_path, push_repo, headers)))
             for sig in (signal.SIGINT, signal.SIGTERM):  # the loop's handlers are gone with it
                 signal.signal(sig, _interrupt)
             ok = report(figures)

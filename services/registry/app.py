@@ -15,13 +15,14 @@ from services.common.logging import request_context
 from services.common.settings import Settings
 from services.common.tasks import background
 from services.registry.api.handlers import API_VERSION_HEADER, RegistryApi
-from services.registry.auth import Authorizer, OpenAccess, access_control
+from services.registry.auth import Authorizer, access_control
 from services.registry.blobs import BlobService
 from services.registry.cache import ChangeListener, LookupCache
 from services.registry.errors import NotFound, Unsupported
 from services.registry.manifests import ManifestService
 from services.registry.storage import StorageDriver
 from services.registry.storage.filesystem import FilesystemDriver
+from services.registry.token_auth import CertificateSource, TokenAuthorizer
 from services.registry.uploads import UploadService
 
 JANITOR_INTERVAL_S = 3600
@@ -33,7 +34,12 @@ def create_app(
 ) -> web.Application:
     db = Database(settings.database)
     store = storage or FilesystemDriver(settings.storage.filesystem.rootdirectory)
-    authorizer = authorizer or OpenAccess()
+    authorizer = authorizer or TokenAuthorizer(
+        CertificateSource(settings.token.certificate, issuer=settings.token.issuer, audience=settings.token.service),
+        realm=settings.public_url() + "/service/token",
+        service=settings.token.service,
+        db=db,
+    )
     cache = LookupCache(settings.registry.cache_mb * 1024 * 1024)
     blobs = BlobService(db, store, cache)
     uploads = UploadService(db, store, blobs)

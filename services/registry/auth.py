@@ -1,9 +1,8 @@
-"""Access control for /v2/: the one place where the bearer-token check plugs in.
+"""Access control for /v2/: the one place where every request's access is checked.
 
 The middleware resolves which endpoint a request names and what access it needs (`Route.access`), then
-asks the configured `Authorizer`. Until the token service lands the registry runs with `OpenAccess`; the
-token issue supplies a JWT-verifying authorizer that raises `Unauthorized` (with the WWW-Authenticate
-challenge) or `Denied`.
+asks the `Authorizer` (`token_auth.TokenAuthorizer`: bearer tokens from the token service), which raises
+`Unauthorized` (with the WWW-Authenticate challenge) or `Denied`.
 """
 
 from __future__ import annotations
@@ -26,14 +25,6 @@ class Authorizer(Protocol):
 
     def allows(self, request: web.Request, access: Access) -> bool:
         """Whether the already authorized request also holds `access` (the source of a blob mount)."""
-
-
-class OpenAccess:
-    async def authorize(self, request: web.Request, needed: list[Access]) -> None:
-        return None
-
-    def allows(self, request: web.Request, access: Access) -> bool:
-        return True
 
 
 def access_control(authorizer: Authorizer) -> Middleware:

@@ -32,11 +32,16 @@ MIB = 1024 * 1024
 # --------------------------------------------------------------------------------------------- skopeo
 
 
+ADMIN_CREDENTIALS = "admin:Harbor12345"
+
+
 @dataclass
 class Skopeo:
     binary: str
     policy: Path
     registry: RegistryProcess
+    # skopeo runs the token flow itself: 401 challenge, token from the realm, retry.
+    creds: str = ADMIN_CREDENTIALS
 
     def host_ref(self, repo: str, reference: str) -> str:
         """`docker://127.0.0.1:<port>/<repo>:<tag>` or `...@sha256:...`."""
@@ -60,16 +65,16 @@ class Skopeo:
     def copy(self, src: str, dest: str, *extra: str) -> subprocess.CompletedProcess[bytes]:
         tls = []
         if src.startswith("docker://"):
-            tls.append("--src-tls-verify=false")
+            tls += ["--src-tls-verify=false", f"--src-creds={self.creds}"]
         if dest.startswith("docker://"):
-            tls.append("--dest-tls-verify=false")
+            tls += ["--dest-tls-verify=false", f"--dest-creds={self.creds}"]
         return self.run("copy", *tls, *extra, src, dest)
 
     def inspect(self, ref: str, *extra: str) -> dict[str, Any]:
-        return json.loads(self.run("inspect", "--tls-verify=false", *extra, ref).stdout)
+        return json.loads(self.run("inspect", "--tls-verify=false", f"--creds={self.creds}", *extra, ref).stdout)
 
     def inspect_raw(self, ref: str, *extra: str) -> bytes:
-        return self.run("inspect", "--tls-verify=false", "--raw", *extra, ref).stdout
+        return self.run("inspect", "--tls-verify=false", f"--creds={self.creds}", "--raw", *extra, ref).stdout
 
 
 @pytest.fixture(scope="module")

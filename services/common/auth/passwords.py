@@ -35,6 +35,7 @@ class PasswordHasher:
     def __init__(self, *, max_concurrent: int = 2, hasher: argon2.PasswordHasher | None = None) -> None:
         self._hasher = hasher or argon2.PasswordHasher()
         self._slots = asyncio.Semaphore(max_concurrent)
+        self._decoy: str | None = None
 
     async def hash(self, password: str) -> str:
         async with self._slots:
@@ -44,6 +45,19 @@ class PasswordHasher:
         """Whether `password` matches; a stored value that is not an argon2 hash never matches."""
         async with self._slots:
             return await asyncio.to_thread(self.verify_blocking, password_hash, password)
+
+    async def verify_absent(self, password: str) -> bool:
+        """Spend what a real check costs, and fail: for unknown accounts, so that response times do not
+        tell which account names exist."""
+        async with self._slots:
+            return await asyncio.to_thread(self._verify_decoy, password)
+
+    def _verify_decoy(self, password: str) -> bool:
+        if self._decoy is None:
+            # Same parameters as real hashes, so it costs the same; made once, on first need.
+            self._decoy = self._hasher.hash(secrets.token_hex(32))
+        self.verify_blocking(self._decoy, password)
+        return False
 
     def verify_blocking(self, password_hash: str, password: str) -> bool:
         try:

@@ -16,16 +16,25 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 import yaml
+
+from services.common.testing.registry_auth import RegistryTokenAuth, fetch_token
+
+if TYPE_CHECKING:
+    from services.common.testing.token import TokenServiceProcess
 
 PG_HOST = os.environ.get("BERTH_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("BERTH_TEST_PG_PORT", "5432"))
 PG_USER = os.environ.get("BERTH_TEST_PG_USER", "postgres")
 REDIS_URL = os.environ.get("BERTH_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 REPO_ROOT = Path(__file__).resolve().parents[3]
+ADMIN_CREDENTIALS = ("admin", "Harbor12345")
+# The project every test repository lives in (`library` is created by the token service at first start).
+TEST_PROJECT = "test"
 
 
 def _psql(sql: str) -> None:
@@ -111,18 +120,25 @@ class RegistryProcess:
         workdir: Path,
         database: TestDatabase,
         *,
+        token: TokenServiceProcess | None = None,
         log_collector: dict[str, object] | None = None,
         **registry_overrides: object,
     ) -> None:
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
+        self.token = token
         self.database = database
         self.storage_root = workdir / "storage"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = workdir / "registry.log"
         self.config_path = workdir / "berth.yml"
+        # The registry verifies tokens with the token service's certificate and sends clients to its realm;
+        # without one every request is refused (401), as a registry whose token service is missing.
+        certificate = token.certificate_path if token is not None else workdir / "no-token-service.crt"
         config = {
+            "external_url": token.url if token is not None else "http://127.0.0.1:1",
+            "token": {"certificate": str(certificate)},
             "database": database.settings_dict(),
             "redis": {"url": REDIS_URL, "key_prefix": f"berth-test-{uuid.uuid4().hex[:8]}:"},
             "storage": {"filesystem": {"rootdirectory": str(self.storage_root)}},
@@ -146,6 +162,16 @@ class RegistryProcess:
         if self._proc is not None:
             stop_service(self._proc, signal.SIGKILL if kill else signal.SIGTERM)
             self._proc = None
+
+    def client(self, base_url: str | None = None) -> httpx.Client:
+        """A client of this registry (or of a proxy in front of it) running the token flow as admin."""
+        assert self.token is not None, "this registry has no token service"
+        return admin_client(base_url or self.url, self.token)
+
+    def bearer(self, *scopes: str) -> str:
+        """An admin token for `scopes`, for requests made without httpx."""
+        assert self.token is not None, "this registry has no token service"
+        return fetch_token(f"{self.token.url}/service/token", "berth-registry", list(scopes), ADMIN_CREDENTIALS)
 
     def restart(self, *, kill: bool = False) -> None:
         self.stop(kill=kill)
@@ -174,11 +200,27 @@ def module_database() -> Iterator[TestDatabase]:
 
 
 @pytest.fixture(scope="module")
-def registry_server(
+def token_server(
     module_database: TestDatabase, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TokenServiceProcess]:
+    """The token service of the module's registry; it also creates the admin user and `library`."""
+    from services.common.testing.token import TokenServiceProcess, add_project
+
+    proc = TokenServiceProcess(tmp_path_factory.mktemp("token"), module_database)
+    proc.start()
+    add_project(module_database, TEST_PROJECT)
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="module")
+def registry_server(
+    module_database: TestDatabase, token_server: TokenServiceProcess, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RegistryProcess]:
     """One registry process per test module; tests keep apart by using their own repository names."""
-    proc = RegistryProcess(tmp_path_factory.mktemp("registry"), module_database)
+    proc = RegistryProcess(tmp_path_factory.mktemp("registry"), module_database, token=token_server)
     proc.start()
     try:
         yield proc
@@ -186,12 +228,18 @@ def registry_server(
         proc.stop()
 
 
+def admin_client(base_url: str, token: TokenServiceProcess) -> httpx.Client:
+    """An httpx client that runs the Docker token flow as the admin user."""
+    auth = RegistryTokenAuth(f"{token.url}/service/token", "berth-registry", ADMIN_CREDENTIALS)
+    return httpx.Client(base_url=base_url, timeout=60, auth=auth)
+
+
 @pytest.fixture
 def registry(registry_server: RegistryProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=registry_server.url, timeout=60) as client:
+    with registry_server.client() as client:
         yield client
 
 
 @pytest.fixture
 def repo_name() -> str:
-    return f"test/{uuid.uuid4().hex[:10]}"
+    return f"{TEST_PROJECT}/{uuid.uuid4().hex[:10]}"

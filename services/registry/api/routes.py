@@ -57,6 +57,9 @@ class Route:
             return [Access("registry", "catalog", "*")]
         # Cancelling an upload is part of pushing, not a delete of content.
         action = "push" if self.endpoint == "upload" else _ACTION[method]
+        if action == "push":
+            # As distribution does: writing needs pull too, so the challenge asks for both at once.
+            return [Access("repository", self.name, "pull"), Access("repository", self.name, "push")]
         return [Access("repository", self.name, action)]
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
+from services.common.testing.token import TokenServiceProcess
 
 from services.common.oci import mediatypes as mt
 from services.common.testing.oci import push_blob, push_image, push_manifest
@@ -24,10 +25,10 @@ DEADLINE_S = 20
 
 @pytest.fixture(scope="module")
 def replicas(
-    module_database: TestDatabase, tmp_path_factory: pytest.TempPathFactory
+    module_database: TestDatabase, token_server: TokenServiceProcess, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[RegistryProcess, RegistryProcess]]:
-    a = RegistryProcess(tmp_path_factory.mktemp("replica-a"), module_database)
-    b = RegistryProcess(tmp_path_factory.mktemp("replica-b"), module_database)
+    a = RegistryProcess(tmp_path_factory.mktemp("replica-a"), module_database, token=token_server)
+    b = RegistryProcess(tmp_path_factory.mktemp("replica-b"), module_database, token=token_server)
     a.start()
     b.start()
     try:
@@ -40,7 +41,7 @@ def replicas(
 @pytest.fixture
 def clients(replicas: tuple[RegistryProcess, RegistryProcess]) -> Iterator[tuple[httpx.Client, httpx.Client]]:
     a, b = replicas
-    with httpx.Client(base_url=a.url, timeout=30) as ca, httpx.Client(base_url=b.url, timeout=30) as cb:
+    with a.client() as ca, b.client() as cb:
         yield ca, cb
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from services.common.testing.token import TokenServiceProcess
 
 from services.common.testing.oci import push_blob, push_image
 from services.common.testing.plugin import RegistryProcess, TestDatabase, free_port
@@ -60,9 +61,13 @@ http {{
 
 
 @pytest.fixture(scope="module")
-def nginx_url(module_database: TestDatabase, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def proxied(
+    module_database: TestDatabase, token_server: TokenServiceProcess, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[RegistryProcess, str]]:
     workdir = tmp_path_factory.mktemp("accel")
-    registry = RegistryProcess(workdir, module_database, accel_redirect=True, accel_prefix="/_blobs/")
+    registry = RegistryProcess(
+        workdir, module_database, token=token_server, accel_redirect=True, accel_prefix="/_blobs/"
+    )
     registry.storage_root.mkdir(parents=True, exist_ok=True)
     registry.start()
     port = free_port()
@@ -80,7 +85,7 @@ def nginx_url(module_database: TestDatabase, tmp_path_factory: pytest.TempPathFa
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise RuntimeError((Path(workdir) / "error.log").read_text()) from None
                 time.sleep(0.05)
-        yield url
+        yield registry, url
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -88,8 +93,9 @@ def nginx_url(module_database: TestDatabase, tmp_path_factory: pytest.TempPathFa
 
 
 @pytest.fixture
-def client(nginx_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=nginx_url, timeout=60) as c:
+def client(proxied: tuple[RegistryProcess, str]) -> Iterator[httpx.Client]:
+    registry, url = proxied
+    with registry.client(url) as c:
         yield c
 
 

@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, urlparse
 
 import httpx
 import pytest
+from services.common.testing.token import TokenServiceProcess, add_project
 
 from services.common.oci import mediatypes as mt
 from services.common.testing.oci import push_image, push_manifest
@@ -235,8 +236,11 @@ def test_tags_list_unknown_repository(registry: httpx.Client, repo_name: str) ->
 
 
 @pytest.fixture
-def catalog_prefix() -> str:
-    return f"catalog{uuid.uuid4().hex[:10]}"
+def catalog_prefix(module_database: TestDatabase, token_server: TokenServiceProcess) -> str:
+    """A fresh project, so its repositories sort together in the catalog."""
+    name = f"catalog{uuid.uuid4().hex[:10]}"
+    add_project(module_database, name)
+    return name
 
 
 def make_repos(client: httpx.Client, prefix: str, suffixes: list[str]) -> list[str]:

@@ -348,7 +348,7 @@ def test_concurrent_pushes_of_the_same_blob_all_succeed(registry_server: Registr
     digest = digest_of(data)
 
     def push(_: int) -> int:
-        with httpx.Client(base_url=registry_server.url, timeout=60) as client:
+        with registry_server.client() as client:
             r = client.post(f"/v2/{repo_name}/blobs/uploads/", params={"digest": digest}, content=data, headers=OCTET)
             return r.status_code
 
@@ -356,7 +356,7 @@ def test_concurrent_pushes_of_the_same_blob_all_succeed(registry_server: Registr
         statuses = list(pool.map(push, range(6)))
 
     assert statuses == [201] * 6
-    with httpx.Client(base_url=registry_server.url, timeout=60) as client:
+    with registry_server.client() as client:
         assert_blob(client, repo_name, digest, data)
 
 
@@ -368,7 +368,7 @@ def test_racing_chunks_for_the_same_range_are_accepted_once(
     url = start_upload(registry, repo_name)
 
     def send(chunk: bytes) -> httpx.Response:
-        with httpx.Client(timeout=60) as client:
+        with registry_server.client() as client:
             return patch_chunk(client, url, chunk, 0)
 
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -782,7 +782,7 @@ def test_upload_resumes_after_a_registry_restart(registry_server: RegistryProces
     data = b"".join(chunks)
     digest = digest_of(data)
 
-    with httpx.Client(base_url=registry_server.url, timeout=60) as before:
+    with registry_server.client() as before:
         url = start_upload(before, repo_name)
         r = patch_chunk(before, url, chunks[0], 0)
         assert r.status_code == 202, r.text
@@ -790,7 +790,7 @@ def test_upload_resumes_after_a_registry_restart(registry_server: RegistryProces
 
     registry_server.restart(kill=kill)
 
-    with httpx.Client(base_url=registry_server.url, timeout=60) as after:
+    with registry_server.client() as after:
         status = after.get(url)
         assert status.status_code == 204, status.text
         assert status.headers.get("Range") == f"0-{len(chunks[0]) - 1}"
@@ -809,14 +809,16 @@ def test_upload_resumes_after_a_registry_restart(registry_server: RegistryProces
 # --- truncated request bodies -------------------------------------------------------------------------
 
 
-def _send_truncated(base_url: str, method: str, target: str, promised: int, sent: bytes) -> None:
+def _send_truncated(server: RegistryProcess, method: str, target: str, promised: int, sent: bytes) -> None:
     """`method target` promising `promised` body bytes, sending only `sent`, then no more. Waits for the
     registry to answer or close the connection (the wait only orders the steps; nothing is timed)."""
-    parts = urlsplit(base_url)
+    parts = urlsplit(server.url)
     assert parts.hostname and parts.port
+    repository = target.removeprefix("/v2/").split("/blobs/")[0]
     head = (
         f"{method} {target} HTTP/1.1\r\n"
         f"Host: {parts.hostname}:{parts.port}\r\n"
+        f"Authorization: Bearer {server.bearer(f'repository:{repository}:pull,push')}\r\n"
         "Content-Type: application/octet-stream\r\n"
         f"Content-Length: {promised}\r\n"
         "\r\n"
@@ -848,7 +850,7 @@ def test_truncated_monolithic_post_commits_nothing(
     push_blob(registry, repo_name, random_bytes())  # the repository exists
 
     target = f"/v2/{repo_name}/blobs/uploads/?digest={digest}"
-    _send_truncated(registry_server.url, "POST", target, promised=len(full), sent=sent)
+    _send_truncated(registry_server, "POST", target, promised=len(full), sent=sent)
 
     assert registry.get("/v2/").status_code == 200
     assert_not_visible(registry, repo_name, digest_of(sent))
@@ -868,7 +870,7 @@ def test_truncated_put_commits_nothing(
     url = urlsplit(start_upload(registry, repo_name))
     target = f"{url.path}?{url.query}&digest={digest}" if url.query else f"{url.path}?digest={digest}"
 
-    _send_truncated(registry_server.url, "PUT", target, promised=len(full), sent=sent)
+    _send_truncated(registry_server, "PUT", target, promised=len(full), sent=sent)
 
     assert registry.get("/v2/").status_code == 200
     assert_not_visible(registry, repo_name, digest_of(sent))
@@ -894,7 +896,7 @@ def test_upload_after_a_truncated_chunk_holds_only_acknowledged_bytes(
     else:
         target = f"{parts.path}?{query}digest={digest_of(first + second)}"
 
-    _send_truncated(registry_server.url, method, target, promised=len(second), sent=sent)
+    _send_truncated(registry_server, method, target, promised=len(second), sent=sent)
 
     status = registry.get(url)
     if status.status_code == 404:  # a failed final PUT may end the upload; then nothing may be visible
@@ -925,7 +927,7 @@ def test_upload_resumed_after_a_truncated_chunk(
     url = start_upload(registry, repo_name)
     url = assert_upload_location(patch_chunk(registry, url, first, 0), repo_name)
 
-    _send_truncated(registry_server.url, "PATCH", urlsplit(url).path, promised=len(second), sent=sent)
+    _send_truncated(registry_server, "PATCH", urlsplit(url).path, promised=len(second), sent=sent)
 
     status = registry.get(url)
     assert status.status_code == 204, status.text

@@ -1,0 +1,1 @@
+"""Users, groups, projects, members and robot accounts: models, their SQL, and the first-start bootstrap."""

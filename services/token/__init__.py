@@ -1,0 +1,1 @@
+"""The token service: Docker registry bearer tokens for users, robots and anonymous clients."""

@@ -1,0 +1,65 @@
+"""The token service's app factory: the only place its objects are wired."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+
+from aiohttp import web
+
+from services.common.auth.passwords import CredentialCache, PasswordHasher
+from services.common.db import Database
+from services.common.errors import error_middleware, harbor_envelope
+from services.common.identity.bootstrap import bootstrap
+from services.common.logging import request_context
+from services.common.settings import Settings
+from services.token.authenticate import Authentication, Authenticator, default_authenticators
+from services.token.authorize import Authorizer
+from services.token.errors import MethodNotAllowed, NotFound
+from services.token.handler import TokenHandler, setup_routes
+from services.token.keys import SigningKey
+
+
+def create_app(
+    settings: Settings,
+    *,
+    extra_authenticators: Sequence[Authenticator] = (),
+    hasher: PasswordHasher | None = None,
+    clock: Callable[[], float] = time.time,
+) -> web.Application:
+    db = Database(settings.database)
+    hasher = hasher or PasswordHasher()
+    cache = CredentialCache()
+    # The LDAP authenticator plugs in here (asked after robots and the database's admin).
+    authenticators = [*default_authenticators(db, hasher, cache, auth_mode=settings.auth_mode), *extra_authenticators]
+    key = SigningKey(settings.token)
+    handler = TokenHandler(settings.token, Authentication(authenticators, hasher), Authorizer(db), key, clock=clock)
+
+    app = web.Application(
+        middlewares=[
+            # First, so every line logged below carries the request id.
+            request_context("token"),
+            # Every refusal, routing ones included, in Harbor's error envelope.
+            error_middleware(
+                harbor_envelope,
+                not_found=lambda r: NotFound(f"no token service endpoint at {r.path}"),
+                method_not_allowed=lambda r: MethodNotAllowed(f"{r.method} is not supported on {r.path}"),
+            ),
+        ],
+    )
+    setup_routes(app, handler)
+    # Key before database: a missing half of a key pair is reported without waiting on PostgreSQL.
+    app.cleanup_ctx.extend([key.lifespan, db.lifespan, _bootstrap(db, settings, hasher)])
+    return app
+
+
+def _bootstrap(
+    db: Database, settings: Settings, hasher: PasswordHasher
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The admin and `library` at first start; the default-password warning at every start."""
+
+    async def lifespan(_app: web.Application) -> AsyncIterator[None]:
+        await bootstrap(db, settings, hasher=hasher)
+        yield
+
+    return lifespan
