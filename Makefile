@@ -37,17 +37,20 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.registry_bench
 	$(BIN)/python -m bench.log_bench
 
-# The log collector and the registry for now; the whole stack (proxy, token, core, ...) arrives with the
-# launcher. Ctrl-C stops both.
+# The log collector, the token service and the registry, as local processes; the proxy, core and the
+# supervisor arrive with the launcher. Until the proxy exists, clients reach the token service directly
+# (external_url). Ctrl-C stops everything.
 run: $(STAMP)
-	@test -f berth.yml || sed -e 's|rootdirectory: /data/berth/registry|rootdirectory: $(CURDIR)/.berth/storage|' \
-		-e 's|location: /var/log/berth|location: $(CURDIR)/.berth/logs|' deploy/berth.yml.tmpl > berth.yml
+	@test -f berth.yml || sed -e 's|/data/berth|$(CURDIR)/.berth|' -e 's|/var/log/berth|$(CURDIR)/.berth/logs|' \
+		-e 's|^external_url: ""|external_url: "http://127.0.0.1:5001"|' deploy/berth.yml.tmpl > berth.yml
 	@psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='berth'" | grep -q 1 \
 		|| psql -h 127.0.0.1 -U postgres -qc 'CREATE DATABASE berth'
 	@export BERTH_CONFIG=berth.yml; \
-	$(BIN)/python -m services.log & collector=$$!; \
-	trap 'kill $$collector 2>/dev/null; wait $$collector' EXIT; \
-	echo "registry: http://127.0.0.1:5000/v2/   logs of every service: $(BIN)/berth logs -f"; \
+	$(BIN)/python -m services.log & log=$$!; \
+	$(BIN)/python -m services.token & token=$$!; \
+	trap 'kill $$log $$token 2>/dev/null; wait' EXIT; \
+	echo "registry: http://127.0.0.1:5000/v2/ (login admin, password admin_password in berth.yml)"; \
+	echo "logs of every service: $(BIN)/berth logs -f"; \
 	$(BIN)/python -m services.registry
 
 clean:

@@ -189,9 +189,11 @@ async def reporting(server: SyslogServer, udp_sock: socket.socket) -> AsyncItera
         while True:
             await asyncio.sleep(STATS_INTERVAL_S)
             stats = server.report(udp_sock)
-            if stats != last:
+            # Our own stats line is written too: counting it as a change would report forever.
+            changed = {k: v for k, v in stats.items() if k != "lines_written"}
+            if changed != last:
                 server.collector.note("log_stats", **stats)
-                last = stats
+                last = changed
 
     async with background(loop()):
         yield
