@@ -34,7 +34,6 @@ from typing import Any
 
 import aiohttp
 import httpx
-from services.common.testing.token import TokenServiceProcess, add_project
 from yarl import URL
 
 from services.common.oci import mediatypes as mt
@@ -42,6 +41,7 @@ from services.common.testing.logcollector import LogCollectorProcess
 from services.common.testing.oci import push_image
 from services.common.testing.plugin import REPO_ROOT, RegistryProcess, TestDatabase, free_port
 from services.common.testing.registry_auth import fetch_token
+from services.common.testing.token import TokenServiceProcess, add_project
 
 MiB = 1 << 20
 BLOB_COUNT = 32

@@ -12,11 +12,11 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
-from services.common.testing.token import TokenServiceProcess
 
 from services.common.oci import mediatypes as mt
 from services.common.testing.oci import push_blob, push_image, push_manifest
 from services.common.testing.plugin import PG_HOST, PG_PORT, PG_USER, RegistryProcess, TestDatabase
+from services.common.testing.token import TokenServiceProcess
 from services.registry.cache import LISTENER_APPLICATION_NAME
 
 pytestmark = pytest.mark.integration

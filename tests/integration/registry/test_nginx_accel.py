@@ -12,10 +12,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from services.common.testing.token import TokenServiceProcess
 
 from services.common.testing.oci import push_blob, push_image
 from services.common.testing.plugin import RegistryProcess, TestDatabase, free_port
+from services.common.testing.token import TokenServiceProcess
 
 pytestmark = pytest.mark.integration
 

@@ -9,13 +9,13 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from services.common.testing.token import TokenServiceProcess, add_member, add_project, add_user
 
 from services.common.auth.scopes import Access
 from services.common.auth.tokens import TokenSigner, generate_key_and_certificate
 from services.common.testing.oci import push_image
 from services.common.testing.plugin import RegistryProcess, TestDatabase
 from services.common.testing.registry_auth import RegistryTokenAuth, fetch_token
+from services.common.testing.token import TokenServiceProcess, add_member, add_project, add_user
 from tests.integration.registry.helpers import assert_error
 
 pytestmark = pytest.mark.integration
