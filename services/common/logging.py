@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import sys
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import TextIO
 
+import orjson
 import structlog
 from aiohttp import web
 from aiohttp.typedefs import Middleware
@@ -19,6 +20,10 @@ from services.common.settings import LogSettings
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 REQUEST_ID_HEADER = "X-Request-Id"
+
+
+def _orjson_text(value: object, **_kw: object) -> str:
+    return orjson.dumps(value, default=str).decode()
 
 
 class TeeLogger:
@@ -69,8 +74,12 @@ def configure_logging(service: str, settings: LogSettings, *, ship: bool = True)
         shipper.start()
         atexit.register(shipper.close)
     tee = TeeLogger(sys.stdout, shipper)
+    # orjson: one request line is rendered per request, and the stdlib encoder was a visible share of a
+    # manifest GET's time.
     renderer: structlog.types.Processor = (
-        structlog.dev.ConsoleRenderer() if settings.format == "console" else structlog.processors.JSONRenderer()
+        structlog.dev.ConsoleRenderer()
+        if settings.format == "console"
+        else structlog.processors.JSONRenderer(serializer=_orjson_text)
     )
     structlog.configure(
         processors=[
@@ -96,7 +105,7 @@ def request_context(service: str) -> Middleware:
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        request_id = request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
+        request_id = request.headers.get(REQUEST_ID_HEADER) or os.urandom(16).hex()
         request["request_id"] = request_id
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(
