@@ -97,6 +97,50 @@ class TokenSettings:
 
 
 @dataclass(frozen=True)
+class LdapSettings:
+    """The directory for `auth_mode: ldap_auth` (Harbor's ldap_* keys, without the prefix)."""
+
+    # ldap://host:389 or ldaps://host:636.
+    url: str = ""
+    # The service account that searches for users and groups; empty: anonymous search.
+    search_dn: str = ""
+    search_password: Secret = field(default_factory=lambda: Secret(""))
+    # Where users are searched.
+    base_dn: str = ""
+    # Extra filter users must match, e.g. (objectClass=person); empty: none.
+    filter: str = ""
+    # The attribute that holds the login name.
+    uid: str = "uid"
+    scope: str = field(default="subtree", metadata={"choices": ("base", "onelevel", "subtree")})
+    # Seconds to wait for the directory (connecting, and each answer).
+    timeout: float = 5.0
+    # Check the server's certificate (LDAPS and StartTLS).
+    verify_cert: bool = True
+    # Upgrade an ldap:// connection with StartTLS.
+    start_tls: bool = False
+    # CA bundle (PEM) to verify the server's certificate with; empty: the system's.
+    ca_file: str = ""
+    # Where groups are searched; empty: LDAP groups are not used.
+    group_base_dn: str = ""
+    # Filter groups must match, e.g. (objectClass=groupOfNames); empty: (objectClass=*).
+    group_filter: str = ""
+    # The attribute that names a group.
+    group_gid: str = "cn"
+    # The user attribute listing the user's groups; users without it: groups whose `member` is the user.
+    group_membership_attribute: str = "memberOf"
+    group_scope: str = field(default="subtree", metadata={"choices": ("base", "onelevel", "subtree")})
+    # Seconds a successful directory login is remembered; 0: ask the directory every time.
+    cache_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
+class CoreSettings:
+    # Address the core service (the REST API at /api/v2.0, later the UI) listens on, behind the proxy.
+    host: str = "127.0.0.1"
+    port: int = 5002
+
+
+@dataclass(frozen=True)
 class LogLocalSettings:
     # Directory where the log service writes one file per program.
     location: str = "/var/log/berth"
@@ -155,6 +199,8 @@ class Settings:
     storage: StorageSettings = field(default_factory=StorageSettings)
     registry: RegistrySettings = field(default_factory=RegistrySettings)
     token: TokenSettings = field(default_factory=TokenSettings)
+    ldap: LdapSettings = field(default_factory=LdapSettings)
+    core: CoreSettings = field(default_factory=CoreSettings)
     log: LogSettings = field(default_factory=LogSettings)
     # Where the settings came from, for messages; not a key of the file.
     source: str = field(default="<defaults>", compare=False, metadata={"internal": True})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from services.common.ldap.directory import DirectoryConfigError
 from services.common.logging import configure_logging
 from services.common.settings import SettingsError, load_settings
 from services.common.web import PortUnavailable, bind_socket, run_service
@@ -14,11 +15,12 @@ def main() -> None:
     try:
         settings = load_settings()
         configure_logging("token", settings.log)
+        app = create_app(settings)
         sock = bind_socket(settings.token.host, settings.token.port, "token.port")
-    except (SettingsError, PortUnavailable, ValueError) as exc:
+    except (SettingsError, PortUnavailable, DirectoryConfigError, ValueError) as exc:
         print(f"berth token: {exc}", file=sys.stderr)
         raise SystemExit(2) from exc
-    run_service(create_app(settings), sock)
+    run_service(app, sock)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ from services.common.auth.passwords import CredentialCache, PasswordHasher
 from services.common.db import Database
 from services.common.errors import error_middleware, harbor_envelope
 from services.common.identity.bootstrap import bootstrap
+from services.common.ldap.directory import Directory, UnconfiguredDirectory
+from services.common.ldap.ldap3_directory import Ldap3Directory
 from services.common.logging import request_context
 from services.common.settings import Settings
 from services.token.authenticate import Authentication, Authenticator, default_authenticators
@@ -18,6 +20,7 @@ from services.token.authorize import Authorizer
 from services.token.errors import MethodNotAllowed, NotFound
 from services.token.handler import TokenHandler, setup_routes
 from services.token.keys import SigningKey
+from services.token.ldap import LdapAuthenticator
 
 
 def create_app(
@@ -26,12 +29,20 @@ def create_app(
     extra_authenticators: Sequence[Authenticator] = (),
     hasher: PasswordHasher | None = None,
     clock: Callable[[], float] = time.time,
+    directory: Directory | None = None,
 ) -> web.Application:
     db = Database(settings.database)
     hasher = hasher or PasswordHasher()
     cache = CredentialCache()
-    # The LDAP authenticator plugs in here (asked after robots and the database's admin).
-    authenticators = [*default_authenticators(db, hasher, cache, auth_mode=settings.auth_mode), *extra_authenticators]
+    authenticators = default_authenticators(db, hasher, cache, auth_mode=settings.auth_mode)
+    if settings.auth_mode == "ldap_auth":
+        # After robots and the database's admin: every other name is the directory's.
+        ldap_cache = CredentialCache(ttl_seconds=settings.ldap.cache_seconds)
+        if directory is None:
+            # Without a url the mode is chosen but the directory not yet set up: logins say so (a 401).
+            directory = Ldap3Directory(settings.ldap) if settings.ldap.url else UnconfiguredDirectory()
+        authenticators.append(LdapAuthenticator(db, directory, ldap_cache))
+    authenticators.extend(extra_authenticators)
     key = SigningKey(settings.token)
     handler = TokenHandler(settings.token, Authentication(authenticators, hasher), Authorizer(db), key, clock=clock)
 

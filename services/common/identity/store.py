@@ -163,6 +163,68 @@ async def add_user_to_group(ex: Executor, user_id: int, group_id: int) -> None:
     )
 
 
+# --- directory (LDAP) accounts and groups ------------------------------------------------------------
+
+
+async def upsert_ldap_user(ex: Executor, username: str, *, ldap_dn: str, email: str | None, realname: str) -> User:
+    """The LDAP account `username`, created at its first login and refreshed from the directory at the
+    next ones. An e-mail another account already has is left out rather than refused (it is unique
+    here, not in every directory). A name held by a database account, or a deleted one, is returned
+    untouched: the caller refuses it."""
+    try:
+        row = await ex.fetchrow(
+            "INSERT INTO users (username, email, realname, password_hash, auth_source, ldap_dn)"
+            " VALUES ($1, (SELECT $3::text WHERE NOT EXISTS"
+            " (SELECT 1 FROM users WHERE email = $3::text AND username <> $1)), $4, NULL, 'ldap', $2)"
+            " ON CONFLICT (username) DO UPDATE SET ldap_dn = EXCLUDED.ldap_dn, email = EXCLUDED.email,"
+            " realname = EXCLUDED.realname, updated_at = now()"
+            " WHERE users.auth_source = 'ldap' AND NOT users.deleted"
+            " AND (users.ldap_dn, users.email, users.realname)"
+            " IS DISTINCT FROM (EXCLUDED.ldap_dn, EXCLUDED.email, EXCLUDED.realname)"
+            f" RETURNING {_USER_COLUMNS}",
+            username,
+            ldap_dn,
+            email,
+            realname,
+        )
+    except asyncpg.UniqueViolationError as exc:
+        raise Conflict(_clash("user", exc)) from None
+    if row is None:  # unchanged, or not an LDAP account: as it is
+        row = await ex.fetchrow(f"SELECT {_USER_COLUMNS} FROM users WHERE username = $1", username)
+    assert row is not None
+    return _user(row)
+
+
+async def upsert_ldap_groups(ex: Executor, groups: Sequence[tuple[str, str]]) -> list[int]:
+    """The ids of LDAP groups given as (name, dn), created when first seen; one statement."""
+    if not groups:
+        return []
+    rows = await ex.fetch(
+        "INSERT INTO user_groups (name, group_type, ldap_dn)"
+        " SELECT name, 1, dn FROM unnest($1::text[], $2::text[]) AS g(name, dn)"
+        " ON CONFLICT (ldap_dn) DO UPDATE SET name = EXCLUDED.name"
+        " RETURNING id",
+        [name for name, _ in groups],
+        [dn for _, dn in groups],
+    )
+    return [r["id"] for r in rows]
+
+
+async def set_ldap_group_memberships(ex: Executor, user_id: int, group_ids: Sequence[int]) -> None:
+    """Make the user's LDAP group memberships exactly `group_ids` (other kinds of group are kept)."""
+    await ex.execute(
+        "DELETE FROM user_group_members m USING user_groups g"
+        " WHERE m.user_id = $1 AND g.id = m.group_id AND g.group_type = 1 AND NOT (g.id = ANY($2::bigint[]))",
+        user_id,
+        list(group_ids),
+    )
+    await ex.execute(
+        "INSERT INTO user_group_members (user_id, group_id) SELECT $1, unnest($2::bigint[]) ON CONFLICT DO NOTHING",
+        user_id,
+        list(group_ids),
+    )
+
+
 # --- projects ----------------------------------------------------------------------------------------
 
 

@@ -180,6 +180,21 @@ def add_group_member(db: TestDatabase, project: str, group: str, users: Iterable
     _run(db, work)
 
 
+def add_group_role(db: TestDatabase, project: str, group: str, ldap_dn: str, role: int | Role) -> int:
+    """An LDAP group (by DN, created here as an administrator would add it) holding `role` in `project`;
+    its members come from the directory at each login. Returns the group's id."""
+
+    async def work(conn: asyncpg.Connection) -> int:
+        p = await store.project_by_name(conn, project)
+        if p is None:
+            raise RuntimeError(f"no project {project}")
+        (group_id,) = await store.upsert_ldap_groups(conn, [(group, ldap_dn)])
+        await store.add_member(conn, p.id, "g", group_id, Role(role))
+        return group_id
+
+    return _run(db, work)
+
+
 def add_robot(
     db: TestDatabase,
     name: str,

@@ -1,0 +1,69 @@
+"""What Berth asks of a directory: check a login, and search users and groups (for core's API).
+
+Implementations translate their library's exceptions into the three below, so callers never see ldap3.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class DirectoryError(Exception):
+    """A failure of the directory or of its configuration; the message is safe to show an operator."""
+
+
+class InvalidCredentials(DirectoryError):
+    """No single user of that name, or the password is wrong, empty or refused."""
+
+
+class DirectoryUnavailable(DirectoryError):
+    """The directory cannot be asked: down, too slow, TLS refused, or the search account rejected."""
+
+
+class DirectoryConfigError(DirectoryError):
+    """The `ldap` settings cannot work; the message names the key."""
+
+
+@dataclass(frozen=True, slots=True)
+class LdapGroup:
+    dn: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class LdapUser:
+    dn: str
+    username: str  # as the directory spells it (the uid attribute's value)
+    email: str | None
+    realname: str
+    groups: tuple[LdapGroup, ...] = ()
+
+    @property
+    def group_dns(self) -> tuple[str, ...]:
+        return tuple(g.dn for g in self.groups)
+
+
+class Directory(Protocol):
+    async def authenticate(self, username: str, password: str) -> LdapUser:
+        """The user these credentials prove, with the groups it belongs to; raises `InvalidCredentials`
+        or `DirectoryUnavailable`."""
+
+    async def search_users(self, query: str) -> list[LdapUser]:
+        """Users whose uid contains `query` (any user for ""); their groups are not looked up."""
+
+    async def search_groups(self, query: str) -> list[LdapGroup]:
+        """Groups whose name contains `query` (any group for "")."""
+
+
+class UnconfiguredDirectory:
+    """`auth_mode: ldap_auth` before `ldap.url` is set: nobody but the admin can log in, and says why."""
+
+    async def authenticate(self, username: str, password: str) -> LdapUser:
+        raise InvalidCredentials("no LDAP directory is configured (ldap.url is empty); only the admin can log in")
+
+    async def search_users(self, query: str) -> list[LdapUser]:
+        raise DirectoryUnavailable("no LDAP directory is configured (ldap.url is empty)")
+
+    async def search_groups(self, query: str) -> list[LdapGroup]:
+        raise DirectoryUnavailable("no LDAP directory is configured (ldap.url is empty)")

@@ -1,0 +1,33 @@
+"""Harbor's REST API, one module per API group; `setup_routes` is the whole URL map."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from services.core.api.common import API
+from services.core.api.members import MembersApi
+from services.core.api.projects import ProjectsApi
+from services.core.api.system import SystemApi, healthz
+
+
+def setup_routes(app: web.Application, *, system: SystemApi, projects: ProjectsApi, members: MembersApi) -> None:
+    r = app.router
+    r.add_get("/healthz", healthz)
+    r.add_get(f"{API}/health", system.health)
+    r.add_get(f"{API}/systeminfo", system.systeminfo)
+    r.add_get(f"{API}/users/current", system.current_user)
+
+    r.add_get(f"{API}/projects", projects.list, allow_head=False)
+    r.add_head(f"{API}/projects", projects.head_by_name)
+    r.add_post(f"{API}/projects", projects.create)
+    one = f"{API}/projects/{{project_name_or_id}}"
+    # GET answers HEAD too (aiohttp's allow_head): same checks, no body, as Harbor does.
+    r.add_get(one, projects.get)
+    r.add_put(one, projects.update)
+    r.add_delete(one, projects.delete)
+
+    r.add_get(f"{one}/members", members.list, allow_head=False)
+    r.add_post(f"{one}/members", members.create)
+    r.add_get(f"{one}/members/{{mid}}", members.get, allow_head=False)
+    r.add_put(f"{one}/members/{{mid}}", members.update)
+    r.add_delete(f"{one}/members/{{mid}}", members.delete)

@@ -1,0 +1,57 @@
+"""Helpers every API module shares: the project in the path, pagination headers, Harbor's time format."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from aiohttp import web
+from multidict import MultiDict
+
+from services.core.errors import BadRequest
+from services.core.listing import Page, clean_text, parse_bool
+from services.core.projects.models import ProjectRef
+
+API = "/api/v2.0"
+IS_RESOURCE_NAME = "X-Is-Resource-Name"
+
+
+def project_ref(request: web.Request) -> ProjectRef:
+    """Harbor's rule: with `X-Is-Resource-Name: true` the path names the project; otherwise a number is
+    an id and anything else a name."""
+    text = clean_text(request.match_info["project_name_or_id"], "project_name_or_id")
+    flag = request.headers.get(IS_RESOURCE_NAME)
+    is_name = parse_bool(flag, IS_RESOURCE_NAME) if flag else False
+    if not is_name and text.isascii() and text.isdigit() and len(text) <= 18:
+        return ProjectRef(id=int(text))
+    return ProjectRef(name=text)
+
+
+def path_int(request: web.Request, key: str) -> int:
+    text = request.match_info[key]
+    if not text.isascii() or not text.isdigit() or len(text) > 18:
+        raise BadRequest(f"{key} must be an integer")
+    return int(text)
+
+
+def harbor_time(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def page_headers(request: web.Request, page: Page, total: int) -> dict[str, str]:
+    """X-Total-Count, and Link with rel="prev"/"next" (Harbor's format), keeping the other parameters."""
+    headers = {"X-Total-Count": str(total)}
+    links = []
+
+    def url(number: int) -> str:
+        query = MultiDict(request.query)
+        query["page"] = str(number)
+        query["page_size"] = str(page.size)
+        return str(request.rel_url.with_query(query))
+
+    if page.number > 1:
+        links.append(f'<{url(page.number - 1)}>; rel="prev"')
+    if page.number * page.size < total:
+        links.append(f'<{url(page.number + 1)}>; rel="next"')
+    if links:
+        headers["Link"] = " , ".join(links)
+    return headers

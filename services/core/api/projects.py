@@ -1,0 +1,118 @@
+"""/api/v2.0/projects: parse, call the project service, render Harbor's Project model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from services.common.auth.authenticate import Principal
+from services.common.rbac import Action, Resource, best_role
+from services.core.api.body import opt_bool, opt_object, opt_str, read_object
+from services.core.api.common import API, harbor_time, page_headers, project_ref
+from services.core.errors import BadRequest
+from services.core.listing import Term, clean_text, parse_bool, parse_page, parse_q, parse_sort
+from services.core.projects.models import BOOL_METADATA, SEVERITIES, TEXT_METADATA, ProjectChanges, ProjectView
+from services.core.projects.service import ProjectService
+from services.core.projects.store import SORT_COLUMNS
+from services.core.security.access import ProjectAccess
+from services.core.security.middleware import principal_of
+
+Q_KEYS: dict[str, Any] = {"name": "str", "public": "bool", "owner": "str", "project_id": "int"}
+SORT_KEYS = frozenset(SORT_COLUMNS)
+
+
+def parse_changes(data: dict[str, Any]) -> ProjectChanges:
+    """ProjectReq → changes. `metadata.public` ("true"/"false") wins over the deprecated `public` flag."""
+    public = opt_bool(data, "public")
+    metadata: dict[str, str] = {}
+    given = opt_object(data, "metadata") or {}
+    for key, value in given.items():
+        if key not in BOOL_METADATA and key not in TEXT_METADATA:
+            continue  # unknown keys are ignored, like unknown fields
+        if not isinstance(value, str):
+            raise BadRequest(f"metadata.{key} must be a string")
+        if key in BOOL_METADATA:
+            flag = parse_bool(value, f"metadata.{key}")
+            if key == "public":
+                public = flag
+            else:
+                metadata[key] = "true" if flag else "false"
+        elif key == "severity" and value not in SEVERITIES:
+            raise BadRequest(f"metadata.severity must be one of {', '.join(SEVERITIES)}")
+        else:
+            metadata[key] = clean_text(value, f"metadata.{key}")[:255]
+    return ProjectChanges(public=public, metadata=metadata)
+
+
+def render(view: ProjectView, access: ProjectAccess) -> dict[str, Any]:
+    role = best_role(view.roles)
+    return {
+        "project_id": view.id,
+        "owner_id": view.owner_id,
+        "name": view.name,
+        "creation_time": harbor_time(view.created_at),
+        "update_time": harbor_time(view.updated_at),
+        "deleted": False,
+        "owner_name": view.owner_name,
+        "togglable": access.allows(Resource.PROJECT, Action.UPDATE),
+        "current_user_role_id": int(role) if role is not None else 0,
+        "current_user_role_ids": sorted(int(r) for r in view.roles),
+        "repo_count": view.repo_count,
+        "metadata": {**view.metadata, "public": "true" if view.public else "false"},
+    }
+
+
+class ProjectsApi:
+    def __init__(self, projects: ProjectService) -> None:
+        self._projects = projects
+
+    async def list(self, request: web.Request) -> web.Response:
+        q = request.query
+        terms = parse_q(q.get("q"), Q_KEYS)
+        # The dedicated parameters are q terms by another name: exact name, public flag, owner name.
+        if (name := q.get("name")) is not None:
+            terms.append(Term("name", "eq", clean_text(name, "name")))
+        if (public := q.get("public")) is not None:
+            terms.append(Term("public", "eq", parse_bool(public, "public")))
+        if (owner := q.get("owner")) is not None:
+            terms.append(Term("owner", "eq", clean_text(owner, "owner")))
+        sort = parse_sort(q.get("sort"), SORT_KEYS)
+        page = parse_page(q.get("page"), q.get("page_size"))
+        rows, total = await self._projects.list(principal_of(request), terms, sort, page)
+        return web.json_response([render(v, a) for v, a in rows], headers=page_headers(request, page, total))
+
+    async def head_by_name(self, request: web.Request) -> web.Response:
+        # Harbor's name check for the "new project" form: existence only, whoever asks.
+        name = request.query.get("project_name")
+        if not name:
+            raise BadRequest("the project_name parameter is required")
+        found = await self._projects.exists(clean_text(name, "project_name"))
+        return web.Response(status=200 if found else 404)
+
+    async def create(self, request: web.Request) -> web.Response:
+        principal: Principal = principal_of(request)
+        data = await read_object(request)
+        name = opt_str(data, "project_name")
+        if name is None:
+            raise BadRequest("project_name is required")
+        project = await self._projects.create(principal, name, parse_changes(data))
+        in_location = request.headers.get("X-Resource-Name-In-Location", "")
+        ident = project.name if in_location and parse_bool(in_location, "X-Resource-Name-In-Location") else project.id
+        return web.Response(status=201, headers={"Location": f"{API}/projects/{ident}"})
+
+    async def get(self, request: web.Request) -> web.Response:
+        view, access = await self._projects.resolve(
+            principal_of(request), project_ref(request), Resource.PROJECT, Action.READ
+        )
+        return web.json_response(render(view, access))
+
+    async def update(self, request: web.Request) -> web.Response:
+        ref = project_ref(request)
+        data = await read_object(request)
+        await self._projects.update(principal_of(request), ref, parse_changes(data))
+        return web.Response(status=200)
+
+    async def delete(self, request: web.Request) -> web.Response:
+        await self._projects.delete(principal_of(request), project_ref(request))
+        return web.Response(status=200)

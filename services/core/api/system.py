@@ -1,0 +1,55 @@
+"""/api/v2.0/health, /api/v2.0/systeminfo and /api/v2.0/users/current."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from services.core.api.common import harbor_time
+from services.core.security.middleware import principal_of
+from services.core.system import SystemService
+from services.core.users.service import UserService
+
+
+class SystemApi:
+    def __init__(self, system: SystemService, users: UserService) -> None:
+        self._system = system
+        self._users = users
+
+    async def health(self, request: web.Request) -> web.Response:
+        components = await self._system.health()
+        body = {
+            "status": "healthy" if all(c.healthy for c in components) else "unhealthy",
+            "components": [
+                {
+                    "name": c.name,
+                    "status": "healthy" if c.healthy else "unhealthy",
+                    **({"error": c.error} if c.error else {}),
+                }
+                for c in components
+            ],
+        }
+        return web.json_response(body)
+
+    async def systeminfo(self, request: web.Request) -> web.Response:
+        return web.json_response(self._system.info(logged_in=principal_of(request).kind != "anonymous"))
+
+    async def current_user(self, request: web.Request) -> web.Response:
+        user = await self._users.current(principal_of(request))
+        return web.json_response(
+            {
+                "user_id": user.id,
+                "username": user.username,
+                "email": user.email or "",
+                "realname": user.realname,
+                "comment": user.comment,
+                "sysadmin_flag": user.sysadmin,
+                "admin_role_in_auth": False,
+                "creation_time": harbor_time(user.created_at),
+                "update_time": harbor_time(user.updated_at),
+            }
+        )
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """The process is up (for the launcher and tests); /api/v2.0/health also checks the database."""
+    return web.json_response({"status": "ok"})

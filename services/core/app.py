@@ -1,0 +1,80 @@
+"""Core's app factory: the only place its objects are wired."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+
+from aiohttp import web
+
+from services.common.auth.authenticate import Authentication, default_authenticators
+from services.common.auth.passwords import CredentialCache, PasswordHasher
+from services.common.db import Database
+from services.common.errors import error_middleware, harbor_envelope
+from services.common.identity.bootstrap import bootstrap
+from services.common.logging import request_context
+from services.common.settings import Settings
+from services.core.api import setup_routes
+from services.core.api.body import MAX_BODY_BYTES
+from services.core.api.members import MembersApi
+from services.core.api.projects import ProjectsApi
+from services.core.api.system import SystemApi
+from services.core.errors import MethodNotAllowed, NotFound
+from services.core.members.service import MemberService
+from services.core.projects.service import ProjectService
+from services.core.security.authenticators import BasicAuthenticator, RequestAuthenticator
+from services.core.security.middleware import authentication
+from services.core.system import SystemService
+from services.core.users.service import UserService
+
+
+def create_app(
+    settings: Settings,
+    *,
+    hasher: PasswordHasher | None = None,
+    extra_authenticators: Sequence[RequestAuthenticator] = (),
+) -> web.Application:
+    db = Database(settings.database)
+    hasher = hasher or PasswordHasher()
+    cache = CredentialCache()
+    basic = BasicAuthenticator(
+        Authentication(default_authenticators(db, hasher, cache, auth_mode=settings.auth_mode), hasher)
+    )
+    # First match wins, then anonymous. The session-cookie authenticator (/c/login) goes before Basic.
+    authenticators: list[RequestAuthenticator] = [*extra_authenticators, basic]
+    projects = ProjectService(db)
+
+    app = web.Application(
+        middlewares=[
+            # First, so every line logged below carries the request id (and the access line is written).
+            request_context("core"),
+            # Before authentication, so a 401 for wrong credentials is rendered in Harbor's envelope too.
+            error_middleware(
+                harbor_envelope,
+                not_found=lambda r: NotFound(f"no API endpoint at {r.path[:200]}"),
+                method_not_allowed=lambda r: MethodNotAllowed(f"{r.method} is not supported on {r.path[:200]}"),
+            ),
+            # Last: every handler receives a Principal (anonymous when nothing was presented).
+            authentication(authenticators),
+        ],
+        client_max_size=MAX_BODY_BYTES,
+    )
+    setup_routes(
+        app,
+        system=SystemApi(SystemService(db, settings), UserService(db)),
+        projects=ProjectsApi(projects),
+        members=MembersApi(MemberService(db, projects)),
+    )
+    app.cleanup_ctx.extend([db.lifespan, _bootstrap(db, settings, hasher)])
+    return app
+
+
+def _bootstrap(
+    db: Database, settings: Settings, hasher: PasswordHasher
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The admin and `library` at first start (idempotent; token may be doing the same right now)."""
+
+    async def lifespan(_app: web.Application) -> AsyncIterator[None]:
+        await bootstrap(db, settings, hasher=hasher)
+        yield
+
+    return lifespan

@@ -1,0 +1,55 @@
+"""What a REST API client can be told: one class per failure, Harbor's codes, Harbor's envelope.
+
+Services raise these (they carry no aiohttp); `error_middleware(harbor_envelope)` renders them.
+"""
+
+from __future__ import annotations
+
+from services.common.auth.errors import Unauthorized
+from services.common.errors import BerthError
+from services.common.identity.store import Conflict
+
+__all__ = [
+    "BadRequest",
+    "Conflict",
+    "Forbidden",
+    "MemberNotFound",
+    "MethodNotAllowed",
+    "NotFound",
+    "PayloadTooLarge",
+    "ProjectNotEmpty",
+    "ProjectNotFound",
+    "Unauthorized",
+]
+
+
+class BadRequest(BerthError):
+    code, status, default_message = "BAD_REQUEST", 400, "bad request"
+
+
+class Forbidden(BerthError):
+    code, status, default_message = "FORBIDDEN", 403, "forbidden"
+
+
+class NotFound(BerthError):
+    code, status, default_message = "NOT_FOUND", 404, "not found"
+
+
+class ProjectNotFound(NotFound):
+    default_message = "project not found"
+
+
+class MemberNotFound(NotFound):
+    default_message = "project member not found"
+
+
+class MethodNotAllowed(BerthError):
+    code, status, default_message = "METHOD_NOT_ALLOWED", 405, "method not allowed"
+
+
+class ProjectNotEmpty(BerthError):
+    code, status, default_message = "PRECONDITION", 412, "the project still contains repositories"
+
+
+class PayloadTooLarge(BerthError):
+    code, status, default_message = "PAYLOAD_TOO_LARGE", 413, "the request body is too large"

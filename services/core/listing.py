@@ -1,0 +1,139 @@
+"""Harbor's list parameters, parsed against a whitelist: `q`, `sort`, `page`, `page_size`.
+
+`q` is Harbor's query syntax, comma-separated `key=value` (exact) or `key=~value` (substring) terms; the
+range and set forms (`[a~b]`, `{a b}`, `(a b)`) are refused. `sort` is comma-separated keys, `-` for
+descending. Unknown keys are a 400, so nothing a caller types reaches SQL except as a parameter.
+Pure: no aiohttp, no SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from services.core.errors import BadRequest
+
+DEFAULT_PAGE_SIZE = 10
+MAX_PAGE_SIZE = 100
+MAX_PARAM_LENGTH = 1024
+
+ValueType = Literal["str", "bool", "int"]
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    key: str
+    op: Literal["eq", "like"]
+    value: str | bool | int
+
+
+@dataclass(frozen=True, slots=True)
+class SortKey:
+    key: str
+    descending: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    number: int
+    size: int
+
+    @property
+    def offset(self) -> int:
+        return (self.number - 1) * self.size
+
+
+def parse_bool(text: str, what: str) -> bool:
+    """Go's strconv.ParseBool, which Harbor uses for its "true"/"false" strings."""
+    if text in ("1", "t", "T", "true", "TRUE", "True"):
+        return True
+    if text in ("0", "f", "F", "false", "FALSE", "False"):
+        return False
+    raise BadRequest(f"{what} must be true or false, not {text[:50]!r}")
+
+
+def clean_text(text: str, what: str) -> str:
+    """`text` as PostgreSQL can hold it: no NUL, valid UTF-8 (a 400 otherwise, never a driver error)."""
+    if "\x00" in text:
+        raise BadRequest(f"{what} must not contain NUL characters")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequest(f"{what} is not valid UTF-8") from None
+    return text
+
+
+def _value(kind: ValueType, text: str, key: str) -> str | bool | int:
+    text = clean_text(text, key)
+    if kind == "bool":
+        return parse_bool(text, key)
+    if kind == "int":
+        if not text.isascii() or not text.isdigit() or len(text) > 18:
+            raise BadRequest(f"{key} must be an integer, not {text[:50]!r}")
+        return int(text)
+    return text
+
+
+def parse_q(q: str | None, allowed: Mapping[str, ValueType]) -> list[Term]:
+    if not q:
+        return []
+    if len(q) > MAX_PARAM_LENGTH:
+        raise BadRequest("the q parameter is too long")
+    terms = []
+    for item in q.split(","):
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep:
+            raise BadRequest(f"q term {item[:50]!r} is not key=value or key=~value")
+        if key not in allowed:
+            raise BadRequest(f"unknown q key {key[:50]!r}; known: {', '.join(sorted(allowed))}")
+        op: Literal["eq", "like"] = "eq"
+        if raw.startswith("~"):
+            op, raw = "like", raw[1:]
+            if allowed[key] != "str":
+                raise BadRequest(f"q key {key!r} does not support =~")
+        if raw[:1] in ("[", "{", "("):
+            raise BadRequest(f"q key {key!r}: ranges and sets are not supported")
+        terms.append(Term(key, op, _value(allowed[key], raw, key)))
+    return terms
+
+
+def parse_sort(sort: str | None, allowed: frozenset[str]) -> list[SortKey]:
+    if not sort:
+        return []
+    if len(sort) > MAX_PARAM_LENGTH:
+        raise BadRequest("the sort parameter is too long")
+    keys = []
+    for item in sort.split(","):
+        item = item.strip()
+        descending = item.startswith("-")
+        key = item.removeprefix("-")
+        if key not in allowed:
+            raise BadRequest(f"unknown sort key {key[:50]!r}; known: {', '.join(sorted(allowed))}")
+        keys.append(SortKey(key, descending))
+    return keys
+
+
+def parse_page(page: str | None, page_size: str | None) -> Page:
+    number = _positive(page, "page", 1)
+    size = _positive(page_size, "page_size", DEFAULT_PAGE_SIZE)
+    if size > MAX_PAGE_SIZE:
+        raise BadRequest(f"page_size must be at most {MAX_PAGE_SIZE}")
+    if number > 1_000_000_000:
+        raise BadRequest("page is too large")
+    return Page(number, size)
+
+
+def _positive(text: str | None, name: str, default: int) -> int:
+    if text is None or text == "":
+        return default
+    if not text.isascii() or not text.isdigit() or len(text) > 10 or int(text) < 1:
+        raise BadRequest(f"{name} must be a positive integer, not {text[:50]!r}")
+    return int(text)
+
+
+def like_pattern(text: str) -> str:
+    """A LIKE pattern matching `text` anywhere, its own % and _ taken literally (ESCAPE '\\')."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"

@@ -1,0 +1,1 @@
+"""Project members: users and groups holding one of Harbor's roles in a project."""

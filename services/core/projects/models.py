@@ -1,0 +1,67 @@
+"""A project as one caller sees it: the row, its owner's name, its repository count, the caller's roles."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from services.common.rbac import Role
+
+# Harbor's project name rule (src/common/utils: `^[a-z0-9]+(?:[._-][a-z0-9]+)*$`, at most 255).
+PROJECT_NAME = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*")
+MAX_PROJECT_NAME = 255
+
+# ProjectMetadata keys of Harbor's API that Berth stores (as strings, as Harbor does); `public` is a
+# column of its own. Keys whose value must be "true"/"false":
+BOOL_METADATA = frozenset(
+    {
+        "public",
+        "enable_content_trust",
+        "enable_content_trust_cosign",
+        "prevent_vul",
+        "auto_scan",
+        "auto_sbom_generation",
+        "reuse_sys_cve_allowlist",
+    }
+)
+SEVERITIES = ("none", "low", "medium", "high", "critical")
+TEXT_METADATA = frozenset({"severity", "retention_id", "proxy_speed_kb", "max_upstream_conn"})
+
+
+def valid_project_name(name: str) -> bool:
+    return 0 < len(name) <= MAX_PROJECT_NAME and PROJECT_NAME.fullmatch(name) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectRef:
+    """A project named in a path: by id, or by name (Harbor's X-Is-Resource-Name rule decides)."""
+
+    id: int | None = None
+    name: str | None = None
+
+    def __str__(self) -> str:
+        return self.name if self.name is not None else str(self.id)
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectView:
+    id: int
+    name: str
+    owner_id: int
+    owner_name: str
+    public: bool
+    metadata: dict[str, Any]
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    repo_count: int
+    roles: frozenset[Role]  # the caller's, directly and through groups
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectChanges:
+    """What a ProjectReq asks for: the public flag (None: unchanged) and other metadata strings."""
+
+    public: bool | None
+    metadata: dict[str, str]

@@ -1,0 +1,107 @@
+"""Project rules: who sees what (invisible means 404), who may change what (403), and the transactions.
+
+No aiohttp here; handlers pass a `Principal` and parsed values in, and render what comes back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import structlog
+
+from services.common.auth.authenticate import Principal
+from services.common.db import Database
+from services.common.identity import store as identity
+from services.common.identity.models import ADMIN_USER_ID, Project
+from services.common.rbac import Action, Resource, Role
+from services.core.errors import BadRequest, Forbidden, ProjectNotEmpty, ProjectNotFound, Unauthorized
+from services.core.listing import Page, SortKey, Term
+from services.core.projects import store
+from services.core.projects.models import ProjectChanges, ProjectRef, ProjectView, valid_project_name
+from services.core.security.access import ProjectAccess, Viewer, project_access, robot_may
+
+log = structlog.get_logger()
+
+
+def refuse(principal: Principal, what: str) -> Exception:
+    """Anonymous callers are asked to authenticate; known ones are told no."""
+    if principal.kind == "anonymous":
+        return Unauthorized(f"authentication is required to {what}")
+    return Forbidden(f"{principal.name} may not {what}")
+
+
+class ProjectService:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def list(
+        self, principal: Principal, terms: Sequence[Term], sort: Sequence[SortKey], page: Page
+    ) -> tuple[list[tuple[ProjectView, ProjectAccess]], int]:
+        views, total = await store.list_projects(self._db.pool, Viewer.of(principal), terms, sort, page)
+        return [(v, self.access(principal, v)) for v in views], total
+
+    def access(self, principal: Principal, view: ProjectView) -> ProjectAccess:
+        return project_access(
+            principal, project_id=view.id, project_name=view.name, public=view.public, roles=view.roles
+        )
+
+    async def resolve(
+        self, principal: Principal, ref: ProjectRef, resource: Resource, action: Action
+    ) -> tuple[ProjectView, ProjectAccess]:
+        """The project if the principal may do `action` on `resource` there.
+
+        A project it cannot see is a 404, exactly like one that does not exist; a visible one where the
+        action is not allowed is a 401 (anonymous) or 403."""
+        if principal.kind == "anonymous" and action not in (Action.READ, Action.LIST):
+            # Nothing but reading is ever open to anonymous callers: ask for credentials, reveal nothing.
+            raise Unauthorized(f"authentication is required to {action.value} {resource.value}")
+        view = await store.project_view(self._db.pool, principal.user_id, project_id=ref.id, name=ref.name)
+        if view is None:
+            raise ProjectNotFound(f"project {str(ref)[:100]} not found")
+        access = self.access(principal, view)
+        if not access.visible:
+            raise ProjectNotFound(f"project {str(ref)[:100]} not found")
+        if not access.allows(resource, action):
+            raise refuse(principal, f"{action.value} {resource.value} in project {view.name}")
+        return view, access
+
+    async def exists(self, name: str) -> bool:
+        return await store.project_exists(self._db.pool, name)
+
+    async def create(self, principal: Principal, name: str, changes: ProjectChanges) -> Project:
+        if principal.kind == "anonymous":
+            raise Unauthorized("authentication is required to create a project")
+        if principal.robot is not None and not robot_may(principal.robot, "project", Action.CREATE):
+            raise Forbidden(f"{principal.name} may not create projects")
+        if not valid_project_name(name):
+            raise BadRequest(
+                "project_name must be 1 to 255 characters of lowercase letters, digits and . _ -,"
+                " starting and ending with a letter or digit, with no two separators in a row"
+            )
+        # A robot owns nothing: its projects belong to the admin, as Harbor's do to the robot's creator.
+        owner_id = principal.user_id if principal.user_id is not None else ADMIN_USER_ID
+        async with self._db.transaction() as tx:
+            project = await identity.create_project(
+                tx, name, owner_id=owner_id, public=bool(changes.public), metadata=changes.metadata
+            )
+            if principal.user_id is not None:
+                await identity.add_member(tx, project.id, "u", principal.user_id, Role.PROJECT_ADMIN)
+        log.info("project_created", project_id=project.id, project=name)
+        return project
+
+    async def update(self, principal: Principal, ref: ProjectRef, changes: ProjectChanges) -> None:
+        # Project (self) update is projectAdmin's alone: maintainers writing it was CVE-2024-22278.
+        view, _ = await self.resolve(principal, ref, Resource.PROJECT, Action.UPDATE)
+        await store.update_project(self._db.pool, view.id, changes.public, changes.metadata)
+        log.info("project_updated", project_id=view.id, project=view.name)
+
+    async def delete(self, principal: Principal, ref: ProjectRef) -> None:
+        view, _ = await self.resolve(principal, ref, Resource.PROJECT, Action.DELETE)
+        async with self._db.transaction() as tx:
+            count = await store.lock_repo_count(tx, view.id)
+            if count is None:
+                raise ProjectNotFound(f"project {view.name} not found")
+            if count:
+                raise ProjectNotEmpty(f"project {view.name} still contains {count} repositories; delete them first")
+            await store.delete_project(tx, view.id)
+        log.info("project_deleted", project_id=view.id, project=view.name)

@@ -1,0 +1,137 @@
+"""SQL for projects as a caller sees them. `$n` parameters only; column and order fragments come from
+fixed tables here, never from the request.
+
+A list is two statements (the page, then the count) whatever the page size: owner names, repository
+counts and the caller's roles are joined or sub-selected in the page query, not fetched per row.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from services.common.db import Executor
+from services.common.rbac import Role
+from services.core.listing import Page, SortKey, Term, like_pattern
+from services.core.projects.models import ProjectView
+from services.core.security.access import Viewer
+
+# Filterable and sortable keys → SQL expressions (a fixed table: request text never becomes SQL).
+FILTER_COLUMNS = {"name": "p.name", "public": "p.public", "owner": "o.username", "project_id": "p.id"}
+SORT_COLUMNS = {
+    "name": "p.name",
+    "project_id": "p.id",
+    "creation_time": "p.created_at",
+    "update_time": "p.updated_at",
+}
+
+# The roles user $1 holds in project p, directly or through a group.
+_ROLES = (
+    "COALESCE((SELECT array_agg(m.role) FROM project_members m WHERE m.project_id = p.id AND $1::bigint IS NOT NULL"
+    " AND ((m.entity_type = 'u' AND m.entity_id = $1)"
+    " OR (m.entity_type = 'g' AND m.entity_id IN (SELECT group_id FROM user_group_members WHERE user_id = $1)))),"
+    " '{}')"
+)
+# Repositories named "<project>/...": a range over the C-collated unique index ('0' follows '/').
+_REPO_COUNT = "(SELECT count(*) FROM repositories r WHERE r.name >= p.name || '/' AND r.name < p.name || '0')"
+_SELECT = (
+    "SELECT p.id, p.name, p.owner_id, COALESCE(o.username, '') AS owner_name, p.public, p.metadata,"
+    f" p.created_at, p.updated_at, {_REPO_COUNT} AS repo_count, {_ROLES} AS roles"
+    " FROM projects p LEFT JOIN users o ON o.id = p.owner_id"
+)
+# Parameters $1 (user id), $2 (sees everything), $3 (robot namespaces): what the caller may see.
+_VISIBLE = (
+    "($2::bool OR p.public OR p.name = ANY($3::text[]) OR ($1::bigint IS NOT NULL AND EXISTS ("
+    "SELECT 1 FROM project_members m WHERE m.project_id = p.id AND ((m.entity_type = 'u' AND m.entity_id = $1)"
+    " OR (m.entity_type = 'g' AND m.entity_id IN (SELECT group_id FROM user_group_members WHERE user_id = $1))))))"
+)
+
+
+def _view(row: asyncpg.Record) -> ProjectView:
+    metadata = row["metadata"]
+    return ProjectView(
+        id=row["id"],
+        name=row["name"],
+        owner_id=row["owner_id"],
+        owner_name=row["owner_name"],
+        public=row["public"],
+        metadata=json.loads(metadata) if isinstance(metadata, str) else dict(metadata),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        repo_count=row["repo_count"],
+        roles=frozenset(Role(r) for r in row["roles"]),
+    )
+
+
+def _viewer_args(viewer: Viewer) -> list[Any]:
+    return [viewer.user_id, viewer.sees_all, list(viewer.namespaces)]
+
+
+def _where(terms: Sequence[Term], args: list[Any]) -> str:
+    clauses = [_VISIBLE]
+    for term in terms:
+        column = FILTER_COLUMNS[term.key]
+        if term.op == "like":
+            args.append(like_pattern(str(term.value)))
+            clauses.append(f"{column} LIKE ${len(args)} ESCAPE '\\'")
+        else:
+            args.append(term.value)
+            clauses.append(f"{column} = ${len(args)}")
+    return " WHERE " + " AND ".join(clauses)
+
+
+async def list_projects(
+    ex: Executor, viewer: Viewer, terms: Sequence[Term], sort: Sequence[SortKey], page: Page
+) -> tuple[list[ProjectView], int]:
+    """One page of the projects `viewer` may see that match every term, and how many match in all."""
+    args = _viewer_args(viewer)
+    where = _where(terms, args)
+    order = [f"{SORT_COLUMNS[k.key]} {'DESC' if k.descending else 'ASC'}" for k in sort] or ["p.name ASC"]
+    order.append("p.id ASC")  # a total order, so pages never overlap
+    n = len(args)
+    rows = await ex.fetch(
+        f"{_SELECT}{where} ORDER BY {', '.join(order)} LIMIT ${n + 1} OFFSET ${n + 2}", *args, page.size, page.offset
+    )
+    total = await ex.fetchval(f"SELECT count(*) FROM projects p LEFT JOIN users o ON o.id = p.owner_id{where}", *args)
+    return [_view(r) for r in rows], int(total)
+
+
+async def project_view(
+    ex: Executor, user_id: int | None, *, project_id: int | None = None, name: str | None = None
+) -> ProjectView | None:
+    """One project by id or name with the roles `user_id` holds there; visibility is the caller's call."""
+    if project_id is not None:
+        row = await ex.fetchrow(f"{_SELECT} WHERE p.id = $2", user_id, project_id)
+    else:
+        row = await ex.fetchrow(f"{_SELECT} WHERE p.name = $2", user_id, name)
+    return None if row is None else _view(row)
+
+
+async def project_exists(ex: Executor, name: str) -> bool:
+    return bool(await ex.fetchval("SELECT EXISTS (SELECT 1 FROM projects WHERE name = $1)", name))
+
+
+async def update_project(ex: Executor, project_id: int, public: bool | None, metadata: dict[str, str]) -> None:
+    await ex.execute(
+        "UPDATE projects SET public = COALESCE($2, public), metadata = metadata || $3::jsonb, updated_at = now()"
+        " WHERE id = $1",
+        project_id,
+        public,
+        json.dumps(metadata),
+    )
+
+
+async def lock_repo_count(ex: Executor, project_id: int) -> int | None:
+    """Lock the project row (a concurrent delete waits) and count its repositories; None: it is gone."""
+    row = await ex.fetchrow(
+        f"SELECT {_REPO_COUNT} AS repo_count FROM projects p WHERE p.id = $1 FOR UPDATE", project_id
+    )
+    return None if row is None else int(row["repo_count"])
+
+
+async def delete_project(ex: Executor, project_id: int) -> None:
+    # Members and robots go with it (ON DELETE CASCADE).
+    await ex.execute("DELETE FROM projects WHERE id = $1", project_id)

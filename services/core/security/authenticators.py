@@ -1,0 +1,39 @@
+"""Request authenticators: asked in order, the first that recognizes the request names its principal.
+
+The seam for the next slice: a session-cookie authenticator (`/c/login`, with its CSRF check) goes in
+front of `BasicAuthenticator` in `create_app`'s list. Anything no authenticator recognizes is anonymous.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from aiohttp import web
+
+from services.common.auth.authenticate import Authentication, Principal
+from services.common.auth.errors import InvalidCredentials, MalformedCredentials
+
+
+class RequestAuthenticator(Protocol):
+    async def authenticate(self, request: web.Request) -> Principal | None:
+        """The principal the request proves; None when it carries nothing this authenticator reads.
+        Raise `Unauthorized` when it does and the proof fails."""
+
+
+class BasicAuthenticator:
+    """HTTP Basic for database users and robot accounts: the token service's authenticators, shared."""
+
+    def __init__(self, authentication: Authentication) -> None:
+        self._authentication = authentication
+
+    async def authenticate(self, request: web.Request) -> Principal | None:
+        header = request.headers.get("Authorization")
+        if header is None:
+            return None
+        try:
+            # No project list: core looks projects up per request, with the principal's roles.
+            identified = await self._authentication.identify(header, ())
+        except MalformedCredentials as exc:
+            # For the REST API garbled credentials are wrong credentials: a 401 with the challenge.
+            raise InvalidCredentials(exc.message) from None
+        return identified.principal

@@ -1,0 +1,1 @@
+"""Users as the REST API shows them (the current user, for now)."""
