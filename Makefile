@@ -37,8 +37,8 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.registry_bench
 	$(BIN)/python -m bench.log_bench
 
-# The log collector, the token service and the registry, as local processes; the proxy, core and the
-# supervisor arrive with the launcher. Until the proxy exists, clients reach the token service directly
+# The log collector, the token service, core (REST API) and the registry, as local processes; the proxy
+# and the supervisor arrive with the launcher. Until the proxy exists, clients reach the token service directly
 # (external_url). Ctrl-C stops everything.
 run: $(STAMP)
 	@test -f berth.yml || sed -e 's|/data/berth|$(CURDIR)/.berth|' -e 's|/var/log/berth|$(CURDIR)/.berth/logs|' \
@@ -48,8 +48,10 @@ run: $(STAMP)
 	@export BERTH_CONFIG=berth.yml; \
 	$(BIN)/python -m services.log & log=$$!; \
 	$(BIN)/python -m services.token & token=$$!; \
-	trap 'kill $$log $$token 2>/dev/null; wait' EXIT; \
+	$(BIN)/python -m services.core & core=$$!; \
+	trap 'kill $$log $$token $$core 2>/dev/null; wait' EXIT; \
 	echo "registry: http://127.0.0.1:5000/v2/ (login admin, password admin_password in berth.yml)"; \
+	echo "REST API: http://127.0.0.1:5002/api/v2.0/ (e.g. curl -u admin:... .../projects)"; \
 	echo "logs of every service: $(BIN)/berth logs -f"; \
 	$(BIN)/python -m services.registry
 

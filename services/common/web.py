@@ -5,8 +5,12 @@ from __future__ import annotations
 import errno
 import socket
 import sys
+from collections.abc import Callable
 
 from aiohttp import web
+
+from services.common.logging import configure_logging
+from services.common.settings import Settings, SettingsError, load_settings
 
 
 class PortUnavailable(Exception):
@@ -35,6 +39,26 @@ def bind_socket(host: str, port: int, config_key: str, *, udp: bool = False) -> 
         sock.listen(1024)
     sock.setblocking(False)
     return sock
+
+
+def serve(
+    service: str,
+    create_app: Callable[[Settings], web.Application],
+    listen: Callable[[Settings], tuple[str, int]],
+    port_key: str,
+) -> None:
+    """Every HTTP service's `main`: settings → logging → app (which validates its own configuration) →
+    bind → serve. Anything wrong before serving is one line naming what to change, and exit code 2."""
+    try:
+        settings = load_settings()
+        configure_logging(service, settings.log)
+        app = create_app(settings)
+        host, port = listen(settings)
+        sock = bind_socket(host, port, port_key)
+    except (SettingsError, PortUnavailable, ValueError) as exc:
+        print(f"berth {service}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
+    run_service(app, sock)
 
 
 def run_service(app: web.Application, sock: socket.socket) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Sequence
 
 from aiohttp import web
 
@@ -10,7 +10,7 @@ from services.common.auth.authenticate import Authentication, default_authentica
 from services.common.auth.passwords import CredentialCache, PasswordHasher
 from services.common.db import Database
 from services.common.errors import error_middleware, harbor_envelope
-from services.common.identity.bootstrap import bootstrap
+from services.common.identity.bootstrap import bootstrap_lifespan
 from services.common.logging import request_context
 from services.common.settings import Settings
 from services.core.api import setup_routes
@@ -64,17 +64,5 @@ def create_app(
         projects=ProjectsApi(projects),
         members=MembersApi(MemberService(db, projects)),
     )
-    app.cleanup_ctx.extend([db.lifespan, _bootstrap(db, settings, hasher)])
+    app.cleanup_ctx.extend([db.lifespan, bootstrap_lifespan(db, settings, hasher)])
     return app
-
-
-def _bootstrap(
-    db: Database, settings: Settings, hasher: PasswordHasher
-) -> Callable[[web.Application], AsyncIterator[None]]:
-    """The admin and `library` at first start (idempotent; token may be doing the same right now)."""
-
-    async def lifespan(_app: web.Application) -> AsyncIterator[None]:
-        await bootstrap(db, settings, hasher=hasher)
-        yield
-
-    return lifespan

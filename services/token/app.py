@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from aiohttp import web
 
 from services.common.auth.passwords import CredentialCache, PasswordHasher
 from services.common.db import Database
 from services.common.errors import error_middleware, harbor_envelope
-from services.common.identity.bootstrap import bootstrap
+from services.common.identity.bootstrap import bootstrap_lifespan
 from services.common.ldap.directory import Directory, UnconfiguredDirectory
 from services.common.ldap.ldap3_directory import Ldap3Directory
 from services.common.logging import request_context
@@ -60,17 +60,5 @@ def create_app(
     )
     setup_routes(app, handler)
     # Key before database: a missing half of a key pair is reported without waiting on PostgreSQL.
-    app.cleanup_ctx.extend([key.lifespan, db.lifespan, _bootstrap(db, settings, hasher)])
+    app.cleanup_ctx.extend([key.lifespan, db.lifespan, bootstrap_lifespan(db, settings, hasher)])
     return app
-
-
-def _bootstrap(
-    db: Database, settings: Settings, hasher: PasswordHasher
-) -> Callable[[web.Application], AsyncIterator[None]]:
-    """The admin and `library` at first start; the default-password warning at every start."""
-
-    async def lifespan(_app: web.Application) -> AsyncIterator[None]:
-        await bootstrap(db, settings, hasher=hasher)
-        yield
-
-    return lifespan

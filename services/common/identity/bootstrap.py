@@ -9,6 +9,7 @@ deleted `library` stays deleted across restarts.
 from __future__ import annotations
 
 import sys
+from collections.abc import AsyncIterator, Callable
 from typing import TextIO
 
 import structlog
@@ -77,3 +78,15 @@ def _warn_default_password() -> None:
         user=ADMIN_USERNAME,
         message="the admin password is still the well-known default from the template; change it",
     )
+
+
+def bootstrap_lifespan(
+    db: Database, settings: Settings, hasher: PasswordHasher
+) -> Callable[[object], AsyncIterator[None]]:
+    """For `app.cleanup_ctx` of every service that owns identity (token, core): run `bootstrap` at start."""
+
+    async def lifespan(_app: object) -> AsyncIterator[None]:
+        await bootstrap(db, settings, hasher=hasher)
+        yield
+
+    return lifespan

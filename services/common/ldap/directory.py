@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from services.common.settings import SettingsError
+
 
 class DirectoryError(Exception):
     """A failure of the directory or of its configuration; the message is safe to show an operator."""
@@ -21,7 +23,7 @@ class DirectoryUnavailable(DirectoryError):
     """The directory cannot be asked: down, too slow, TLS refused, or the search account rejected."""
 
 
-class DirectoryConfigError(DirectoryError):
+class DirectoryConfigError(DirectoryError, SettingsError):
     """The `ldap` settings cannot work; the message names the key."""
 
 

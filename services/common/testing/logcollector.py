@@ -2,53 +2,35 @@
 
 from __future__ import annotations
 
-import signal
 import socket
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from services.common.testing.plugin import free_port, start_service, stop_service
+from services.common.testing.plugin import ServiceProcess, free_port
 
 
-class LogCollectorProcess:
+class LogCollectorProcess(ServiceProcess):
+    module = "services.log"
+    output_name = "collector.out"
+
     def __init__(self, workdir: Path, **log_overrides: Any) -> None:
-        self.workdir = workdir
-        workdir.mkdir(parents=True, exist_ok=True)
+        super().__init__(workdir)
+        self.stdout_path = self.log_path
         self.location = workdir / "logs"
         self.port = free_port()
-        self.stdout_path = workdir / "collector.out"
-        self.config_path = workdir / "berth.yml"
         local = {"location": str(self.location), **log_overrides.pop("local", {})}
         collector = {"bind": "127.0.0.1", "port": self.port, "protocol": "none", **log_overrides.pop("collector", {})}
-        config = {"log": {"level": "info", "format": "json", "local": local, "collector": collector, **log_overrides}}
-        self.config_path.write_text(yaml.safe_dump(config))
-        self._proc: subprocess.Popen[bytes] | None = None
+        self.write_config(
+            {"log": {"level": "info", "format": "json", "local": local, "collector": collector, **log_overrides}}
+        )
 
-    @property
-    def pid(self) -> int:
-        assert self._proc is not None
-        return self._proc.pid
-
-    def start(self) -> None:
-        def ready() -> bool:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return True
-            except OSError:
-                return False
-
-        self._proc = start_service("services.log", self.config_path, self.stdout_path, ready)
-
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        if self._proc is None:
-            return 0
-        code = stop_service(self._proc, sig)
-        self._proc = None
-        return code
+    def ready(self) -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+            return True
+        except OSError:
+            return False
 
     def lines(self, program: str) -> list[str]:
         """Every line of the program's files, oldest rotated file first."""

@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -112,8 +112,65 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class RegistryProcess:
+def http_ready(url: str, *statuses: int) -> Callable[[], bool]:
+    def ready() -> bool:
+        try:
+            return httpx.get(url, timeout=1).status_code in statuses
+        except httpx.HTTPError:
+            return False
+
+    return ready
+
+
+class ServiceProcess:
+    """One Berth service as a real process, configured by its own berth.yml in `workdir`."""
+
+    module = ""
+    output_name = "service.log"
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.config_path = workdir / "berth.yml"
+        self.log_path = workdir / self.output_name
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def write_config(self, config: dict[str, Any]) -> None:
+        # Tests read a service's stdout; tests of the log collector turn shipping on themselves.
+        config.setdefault("log", {"level": "info", "format": "json", "collector": {"protocol": "none"}})
+        self.config_path.write_text(yaml.safe_dump(config))
+
+    def ready(self) -> bool:
+        raise NotImplementedError
+
+    @property
+    def pid(self) -> int:
+        assert self._proc is not None
+        return self._proc.pid
+
+    def start(self) -> None:
+        self._proc = start_service(self.module, self.config_path, self.log_path, self.ready)
+
+    def stop(self, sig: int | None = None, *, kill: bool = False) -> int:
+        if self._proc is None:
+            return 0
+        code = stop_service(self._proc, sig or (signal.SIGKILL if kill else signal.SIGTERM))
+        self._proc = None
+        return code
+
+    def restart(self, *, kill: bool = False) -> None:
+        self.stop(kill=kill)
+        self.start()
+
+    def logs(self) -> str:
+        return self.log_path.read_text() if self.log_path.exists() else ""
+
+
+class RegistryProcess(ServiceProcess):
     """`python -m services.registry` with its own berth.yml, database and storage directory."""
+
+    module = "services.registry"
+    output_name = "registry.log"
 
     def __init__(
         self,
@@ -124,15 +181,12 @@ class RegistryProcess:
         log_collector: dict[str, object] | None = None,
         **registry_overrides: object,
     ) -> None:
-        self.workdir = workdir
-        workdir.mkdir(parents=True, exist_ok=True)
+        super().__init__(workdir)
         self.token = token
         self.database = database
         self.storage_root = workdir / "storage"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = workdir / "registry.log"
-        self.config_path = workdir / "berth.yml"
         # The registry verifies tokens with the token service's certificate and sends clients to its realm;
         # without one every request is refused (401), as a registry whose token service is missing.
         certificate = token.certificate_path if token is not None else workdir / "no-token-service.crt"
@@ -143,25 +197,13 @@ class RegistryProcess:
             "redis": {"url": REDIS_URL, "key_prefix": f"berth-test-{uuid.uuid4().hex[:8]}:"},
             "storage": {"filesystem": {"rootdirectory": str(self.storage_root)}},
             "registry": {"host": "127.0.0.1", "port": self.port, **registry_overrides},
-            # Tests read the registry's stdout; the log collector's own tests turn shipping on.
-            "log": {"level": "info", "format": "json", "collector": log_collector or {"protocol": "none"}},
         }
-        self.config_path.write_text(yaml.safe_dump(config))
-        self._proc: subprocess.Popen[bytes] | None = None
+        if log_collector is not None:
+            config["log"] = {"level": "info", "format": "json", "collector": log_collector}
+        self.write_config(config)
 
-    def start(self) -> None:
-        def ready() -> bool:
-            try:
-                return httpx.get(self.url + "/v2/", timeout=1).status_code in (200, 401)
-            except httpx.HTTPError:
-                return False
-
-        self._proc = start_service("services.registry", self.config_path, self.log_path, ready)
-
-    def stop(self, *, kill: bool = False) -> None:
-        if self._proc is not None:
-            stop_service(self._proc, signal.SIGKILL if kill else signal.SIGTERM)
-            self._proc = None
+    def ready(self) -> bool:
+        return http_ready(self.url + "/v2/", 200, 401)()
 
     def client(self, base_url: str | None = None) -> httpx.Client:
         """A client of this registry (or of a proxy in front of it) running the token flow as admin."""
@@ -172,13 +214,6 @@ class RegistryProcess:
         """An admin token for `scopes`, for requests made without httpx."""
         assert self.token is not None, "this registry has no token service"
         return fetch_token(f"{self.token.url}/service/token", "berth-registry", list(scopes), ADMIN_CREDENTIALS)
-
-    def restart(self, *, kill: bool = False) -> None:
-        self.stop(kill=kill)
-        self.start()
-
-    def logs(self) -> str:
-        return self.log_path.read_text()
 
 
 @pytest.fixture

@@ -5,15 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import signal
-import subprocess
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
-import httpx
-import yaml
 from argon2 import PasswordHasher as Argon2Hasher
 
 from services.common.identity import store
@@ -28,13 +24,16 @@ from services.common.identity.models import (
 )
 from services.common.migrations import apply_migrations
 from services.common.rbac import Permission, Role
-from services.common.testing.plugin import TestDatabase, free_port, start_service, stop_service
+from services.common.testing.plugin import ServiceProcess, TestDatabase, free_port, http_ready
 
 T = TypeVar("T")
 
 
-class TokenServiceProcess:
+class TokenServiceProcess(ServiceProcess):
     """`python -m services.token` with its own berth.yml and key pair paths in `workdir`."""
+
+    module = "services.token"
+    output_name = "token.log"
 
     def __init__(
         self,
@@ -49,15 +48,12 @@ class TokenServiceProcess:
         settings: dict[str, Any] | None = None,
         **token_overrides: object,
     ) -> None:
-        self.workdir = workdir
-        workdir.mkdir(parents=True, exist_ok=True)
+        super().__init__(workdir)
         self.database = database
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.private_key_path = private_key or workdir / "keys" / "private_key.pem"
         self.certificate_path = certificate or workdir / "keys" / "root.crt"
-        self.log_path = workdir / "token.log"
-        self.config_path = workdir / "berth.yml"
         config: dict[str, Any] = {
             "admin_password": admin_password,
             "database": database.settings_dict(),
@@ -68,40 +64,14 @@ class TokenServiceProcess:
                 "certificate": str(self.certificate_path),
                 **token_overrides,
             },
-            # Tests read the service's stdout; the log collector's own tests turn shipping on.
-            "log": {"level": "info", "format": "json", "collector": log_collector or {"protocol": "none"}},
             **(settings or {}),
         }
-        self.config_path.write_text(yaml.safe_dump(config))
-        self._proc: subprocess.Popen[bytes] | None = None
+        if log_collector is not None:
+            config["log"] = {"level": "info", "format": "json", "collector": log_collector}
+        self.write_config(config)
 
-    @property
-    def pid(self) -> int:
-        assert self._proc is not None
-        return self._proc.pid
-
-    def start(self) -> None:
-        def ready() -> bool:
-            try:
-                return httpx.get(self.url + "/healthz", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        self._proc = start_service("services.token", self.config_path, self.log_path, ready)
-
-    def stop(self, *, kill: bool = False) -> int:
-        if self._proc is None:
-            return 0
-        code = stop_service(self._proc, signal.SIGKILL if kill else signal.SIGTERM)
-        self._proc = None
-        return code
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
-    def logs(self) -> str:
-        return self.log_path.read_text() if self.log_path.exists() else ""
+    def ready(self) -> bool:
+        return http_ready(self.url + "/healthz", 200)()
 
     def token_url(self) -> str:
         return f"{self.url}/service/token"
