@@ -44,8 +44,8 @@ class DatabaseSettings:
     username: str = "postgres"
     password: Secret = field(default_factory=lambda: Secret(""))
     name: str = "berth"
-    max_open_conns: int = 20
-    connect_timeout: float = 10.0
+    max_open_conns: int = field(default=20, metadata={"min": 1})
+    connect_timeout: float = field(default=10.0, metadata={"min": 0.1})
 
     def dsn(self) -> str:
         return f"postgresql://{self.username}@{self.host}:{self.port}/{self.name}"
@@ -74,11 +74,11 @@ class RegistrySettings:
     # When nginx is in front, blob GETs answer X-Accel-Redirect to this internal location.
     accel_redirect: bool = False
     accel_prefix: str = "/_blobs/"
-    max_manifest_bytes: int = 4 * 1024 * 1024
+    max_manifest_bytes: int = field(default=4 * 1024 * 1024, metadata={"min": 1024})
     # Uploads untouched for this long are removed by the janitor (and their files).
-    upload_ttl_hours: int = 168
+    upload_ttl_hours: int = field(default=168, metadata={"min": 1})
     # Memory for cached manifest and blob lookups, kept exact by database notifications; 0 turns it off.
-    cache_mb: int = 64
+    cache_mb: int = field(default=64, metadata={"min": 0})
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ class TokenSettings:
     host: str = "127.0.0.1"
     port: int = 5001
     # Lifetime of an issued token.
-    expiration_minutes: int = 30
+    expiration_minutes: int = field(default=30, metadata={"min": 1})
     # The `iss` claim, and the `service` (audience) the registry announces in its challenge.
     issuer: str = "berth-token-issuer"
     service: str = "berth-registry"
@@ -113,7 +113,7 @@ class LdapSettings:
     uid: str = "uid"
     scope: str = field(default="subtree", metadata={"choices": ("base", "onelevel", "subtree")})
     # Seconds to wait for the directory (connecting, and each answer).
-    timeout: float = 5.0
+    timeout: float = field(default=5.0, metadata={"min": 0.1})
     # Check the server's certificate (LDAPS and StartTLS).
     verify_cert: bool = True
     # Upgrade an ldap:// connection with StartTLS.
@@ -130,7 +130,7 @@ class LdapSettings:
     group_membership_attribute: str = "memberOf"
     group_scope: str = field(default="subtree", metadata={"choices": ("base", "onelevel", "subtree")})
     # Seconds a successful directory login is remembered; 0: ask the directory every time.
-    cache_seconds: float = 60.0
+    cache_seconds: float = field(default=60.0, metadata={"min": 0})
 
 
 @dataclass(frozen=True)
@@ -145,7 +145,7 @@ class LogLocalSettings:
     # Directory where the log service writes one file per program.
     location: str = "/var/log/berth"
     # Rotated files kept per program (Harbor's log.local.rotate_count).
-    rotate_count: int = 50
+    rotate_count: int = field(default=50, metadata={"min": 0})
     # Size at which a program's file is rotated: bytes, or with K, M or G (Harbor's log.local.rotate_size).
     rotate_size: str = field(default="200M", metadata={"size": True})
 
@@ -160,7 +160,7 @@ class LogCollectorSettings:
     # Address the log service listens on, UDP and TCP.
     bind: str = "127.0.0.1"
     # Longer messages are cut to this length (and counted).
-    max_message_bytes: int = 65536
+    max_message_bytes: int = field(default=65536, metadata={"min": 480})
 
 
 @dataclass(frozen=True)
@@ -287,6 +287,11 @@ def build(cls: type[T], data: Any, *, source: str, prefix: str) -> T:
 
 
 def _check(f: dataclasses.Field[Any], value: Any, *, source: str, key: str) -> None:
+    if f.name == "port" and not 1 <= value <= 65535:
+        raise SettingsError(f"{source}: key '{key}' must be a port number from 1 to 65535, got {value}")
+    minimum = f.metadata.get("min")
+    if minimum is not None and value < minimum:
+        raise SettingsError(f"{source}: key '{key}' must be at least {minimum}, got {value}")
     choices = f.metadata.get("choices")
     if choices is not None and value not in choices:
         raise SettingsError(f"{source}: key '{key}' must be one of {', '.join(choices)}, got {value!r}")

@@ -400,3 +400,21 @@ def test_template_lists_every_key_with_its_default() -> None:
     assert settings.source == str(TEMPLATE)
     # equal values are not enough: a key left out of the template would also take its default
     assert _keys_in(yaml.safe_load(TEMPLATE.read_text())) == _keys_of(Settings)
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "key"),
+    [
+        ("registry: {port: 0}", "registry.port"),
+        ("http: {port: 70000}", "http.port"),
+        ("token: {expiration_minutes: 0}", "token.expiration_minutes"),
+        ("database: {max_open_conns: -1}", "database.max_open_conns"),
+        ("log: {collector: {max_message_bytes: 10}}", "log.collector.max_message_bytes"),
+    ],
+)
+def test_values_out_of_range_name_the_key(tmp_path: Path, yaml_text: str, key: str) -> None:
+    path = tmp_path / "berth.yml"
+    path.write_text(yaml_text)
+    with pytest.raises(SettingsError, match=re.escape(f"'{key}'")) as err:
+        load_settings(path, environ={})
+    assert str(path) in str(err.value)
