@@ -42,7 +42,6 @@ def test_a_scope_outside_the_choices_is_refused_by_name() -> None:
         ({"group_gid": "cn*"}, r"ldap\.group_gid"),
         ({"filter": "(objectClass=person"}, r"ldap\.filter"),
         ({"group_filter": "(&(a=b)"}, r"ldap\.group_filter"),
-        ({"timeout": 0}, r"ldap\.timeout"),
     ],
 )
 def test_settings_that_cannot_work_are_refused_naming_the_key(values: dict[str, Any], message: str) -> None:
