@@ -36,6 +36,7 @@ test: lint
 bench: $(STAMP)
 	$(BIN)/python -m bench.registry_bench
 	$(BIN)/python -m bench.log_bench
+	$(BIN)/python -m bench.token_bench
 
 # The log collector, the token service, core (REST API) and the registry, as local processes; the proxy
 # and the supervisor arrive with the launcher. Until the proxy exists, clients reach the token service directly
