@@ -18,6 +18,7 @@ from services.core.api.body import MAX_BODY_BYTES
 from services.core.api.members import MembersApi
 from services.core.api.projects import ProjectsApi
 from services.core.api.system import SystemApi
+from services.core.api.users import UsersApi
 from services.core.errors import MethodNotAllowed, NotFound
 from services.core.members.service import MemberService
 from services.core.projects.service import ProjectService
@@ -42,6 +43,9 @@ def create_app(
     # First match wins, then anonymous. The session-cookie authenticator (/c/login) goes before Basic.
     authenticators: list[RequestAuthenticator] = [*extra_authenticators, basic]
     projects = ProjectService(db)
+    users = UserService(
+        db, hasher, self_registration=settings.self_registration, ldap_auth=settings.auth_mode == "ldap_auth"
+    )
 
     app = web.Application(
         middlewares=[
@@ -60,9 +64,10 @@ def create_app(
     )
     setup_routes(
         app,
-        system=SystemApi(SystemService(db, settings), UserService(db)),
+        system=SystemApi(SystemService(db, settings), users),
         projects=ProjectsApi(projects),
         members=MembersApi(MemberService(db, projects)),
+        users=UsersApi(users),
     )
     app.cleanup_ctx.extend([db.lifespan, bootstrap_lifespan(db, settings, hasher)])
     return app

@@ -20,6 +20,7 @@ __all__ = [
     "ProjectNotEmpty",
     "ProjectNotFound",
     "Unauthorized",
+    "UserNotFound",
 ]
 
 
@@ -41,6 +42,10 @@ class ProjectNotFound(NotFound):
 
 class MemberNotFound(NotFound):
     default_message = "project member not found"
+
+
+class UserNotFound(NotFound):
+    default_message = "user not found"
 
 
 class MethodNotAllowed(BerthError):

@@ -8,14 +8,27 @@ from services.core.api.common import API
 from services.core.api.members import MembersApi
 from services.core.api.projects import ProjectsApi
 from services.core.api.system import SystemApi, healthz
+from services.core.api.users import UsersApi
 
 
-def setup_routes(app: web.Application, *, system: SystemApi, projects: ProjectsApi, members: MembersApi) -> None:
+def setup_routes(
+    app: web.Application, *, system: SystemApi, projects: ProjectsApi, members: MembersApi, users: UsersApi
+) -> None:
     r = app.router
     r.add_get("/healthz", healthz)
     r.add_get(f"{API}/health", system.health)
     r.add_get(f"{API}/systeminfo", system.systeminfo)
+    # The fixed /users/... paths before /users/{user_id}, which would take them (and answer 400).
     r.add_get(f"{API}/users/current", system.current_user)
+    r.add_get(f"{API}/users/search", users.search, allow_head=False)
+    r.add_get(f"{API}/users", users.list, allow_head=False)
+    r.add_post(f"{API}/users", users.create)
+    user = f"{API}/users/{{user_id}}"
+    r.add_get(user, users.get, allow_head=False)
+    r.add_put(user, users.update)
+    r.add_delete(user, users.delete)
+    r.add_put(f"{user}/password", users.change_password)
+    r.add_put(f"{user}/sysadmin", users.set_sysadmin)
 
     r.add_get(f"{API}/projects", projects.list, allow_head=False)
     r.add_head(f"{API}/projects", projects.head_by_name)

@@ -1,17 +1,70 @@
-"""The current user's profile; user management comes with the next slices."""
+"""User rules: who may list, read, create, change and delete accounts, and the transactions.
+
+Harbor's rules: the user management API is the sysadmin's, except that users read and edit their own
+profile and password, and that anyone may register when `self_registration` is on. Self-registration
+never creates an administrator (Harbor's CVE class "a user registering themselves as administrator").
+With `auth_mode: ldap_auth` accounts come from the directory, so none are created here.
+No aiohttp here.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import structlog
+
 from services.common.auth.authenticate import Principal
+from services.common.auth.passwords import PasswordHasher
 from services.common.db import Database
 from services.common.identity import store as identity
-from services.common.identity.models import User
-from services.core.errors import Forbidden, Unauthorized
+from services.common.identity.models import ADMIN_USER_ID, User
+from services.core.errors import BadRequest, Forbidden, Unauthorized, UserNotFound
+from services.core.listing import Page, SortKey, Term
+from services.core.users import store
+from services.core.users.models import (
+    NewUser,
+    ProfileChanges,
+    UserRef,
+    UserView,
+    password_problem,
+    profile_problem,
+    username_problem,
+)
+
+log = structlog.get_logger()
+
+
+def _refuse(principal: Principal, what: str) -> Exception:
+    if principal.kind == "anonymous":
+        return Unauthorized(f"authentication is required to {what}")
+    return Forbidden(f"{principal.name} may not {what}")
+
+
+def _require_admin(principal: Principal, what: str) -> None:
+    if not principal.sysadmin:
+        raise _refuse(principal, what)
+
+
+def _require_self_or_admin(principal: Principal, user_id: int, what: str) -> None:
+    if principal.sysadmin:
+        return
+    if principal.kind != "user" or principal.user_id != user_id:
+        raise _refuse(principal, what)
 
 
 class UserService:
-    def __init__(self, db: Database) -> None:
+    def __init__(
+        self,
+        db: Database,
+        hasher: PasswordHasher | None = None,
+        *,
+        self_registration: bool = False,
+        ldap_auth: bool = False,
+    ) -> None:
         self._db = db
+        self._hasher = hasher or PasswordHasher()
+        self._self_registration = self_registration
+        self._ldap_auth = ldap_auth
 
     async def current(self, principal: Principal) -> User:
         if principal.kind == "anonymous":
@@ -23,3 +76,103 @@ class UserService:
         if user is None or user.deleted:
             raise Unauthorized("the account no longer exists")
         return user
+
+    async def list_users(
+        self, principal: Principal, terms: Sequence[Term], sort: Sequence[SortKey], page: Page
+    ) -> tuple[list[UserView], int]:
+        _require_admin(principal, "list users")
+        return await store.list_users(self._db.pool, terms, sort, page)
+
+    async def search(self, principal: Principal, username: str, page: Page) -> tuple[list[UserRef], int]:
+        if principal.kind == "anonymous":
+            raise Unauthorized("authentication is required to search users")
+        return await store.search_users(self._db.pool, username, page)
+
+    async def get(self, principal: Principal, user_id: int) -> UserView:
+        _require_self_or_admin(principal, user_id, f"read user {user_id}")
+        return await self._view(user_id)
+
+    async def _view(self, user_id: int) -> UserView:
+        view = await store.user_view(self._db.pool, user_id)
+        if view is None:
+            raise UserNotFound(f"user {user_id} not found")
+        return view
+
+    async def create(self, principal: Principal, new: NewUser) -> User:
+        if self._ldap_auth:
+            raise Forbidden("users come from the LDAP directory in ldap_auth mode; none can be created here")
+        if not principal.sysadmin:
+            if not self._self_registration:
+                raise _refuse(principal, "create users")
+            if new.sysadmin:
+                # Refused, not ignored: the attempt is logged and the caller learns it did not work.
+                log.warning("user_self_registration_as_admin_refused", username=new.username[:255])
+                raise Forbidden("only a system administrator may create an administrator")
+        problem = (
+            username_problem(new.username)
+            or profile_problem(new.email, new.realname, new.comment)
+            or password_problem(new.password)
+        )
+        if problem:
+            raise BadRequest(problem)
+        password_hash = await self._hasher.hash(new.password)
+        user = await identity.create_user(
+            self._db.pool,
+            new.username,
+            password_hash=password_hash,
+            email=new.email,
+            realname=new.realname,
+            comment=new.comment,
+            sysadmin=new.sysadmin and principal.sysadmin,
+        )
+        log.info("user_created", user_id=user.id, username=user.username, by=principal.name or "self-registration")
+        return user
+
+    async def update_profile(self, principal: Principal, user_id: int, changes: ProfileChanges) -> None:
+        _require_self_or_admin(principal, user_id, f"change user {user_id}")
+        if problem := profile_problem(changes.email, changes.realname, changes.comment):
+            raise BadRequest(problem)
+        if not await store.update_profile(self._db.pool, user_id, changes.email, changes.realname, changes.comment):
+            raise UserNotFound(f"user {user_id} not found")
+        log.info("user_profile_updated", user_id=user_id)
+
+    async def change_password(
+        self, principal: Principal, user_id: int, old_password: str | None, new_password: str
+    ) -> None:
+        _require_self_or_admin(principal, user_id, f"change the password of user {user_id}")
+        user = await identity.user_by_id(self._db.pool, user_id)
+        if user is None or user.deleted:
+            raise UserNotFound(f"user {user_id} not found")
+        if user.auth_source != "db" or user.password_hash is None:
+            raise Forbidden(f"user {user.username} authenticates with LDAP; change the password in the directory")
+        if problem := password_problem(new_password):
+            raise BadRequest(problem)
+        # Your own password needs the old one, even as sysadmin: a stolen session cannot lock you out.
+        if principal.user_id == user_id:
+            if not old_password or not await self._hasher.verify(user.password_hash, old_password):
+                raise Forbidden("the old password is not correct")
+            if old_password == new_password:
+                raise BadRequest("the new password must differ from the old one")
+        await identity.set_password(self._db.pool, user_id, await self._hasher.hash(new_password))
+        log.info("user_password_changed", user_id=user_id, by=principal.name)
+
+    async def set_sysadmin(self, principal: Principal, user_id: int, sysadmin: bool) -> None:
+        _require_admin(principal, "change a user's administrator flag")
+        if principal.user_id == user_id:
+            raise Forbidden("you may not change your own administrator flag")
+        if user_id == ADMIN_USER_ID:
+            raise Forbidden("the admin account (id 1) always is an administrator")
+        if not await store.set_sysadmin(self._db.pool, user_id, sysadmin):
+            raise UserNotFound(f"user {user_id} not found")
+        log.info("user_sysadmin_changed", user_id=user_id, sysadmin=sysadmin, by=principal.name)
+
+    async def delete(self, principal: Principal, user_id: int) -> None:
+        _require_admin(principal, "delete users")
+        if user_id == ADMIN_USER_ID:
+            raise Forbidden("the admin account (id 1) cannot be deleted")
+        if principal.user_id == user_id:
+            raise Forbidden("you may not delete your own account")
+        async with self._db.transaction() as tx:
+            if not await store.delete_user(tx, user_id):
+                raise UserNotFound(f"user {user_id} not found")
+        log.info("user_deleted", user_id=user_id, by=principal.name)

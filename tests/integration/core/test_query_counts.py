@@ -15,6 +15,7 @@ from services.core.listing import Page, SortKey, Term
 from services.core.members.store import list_members
 from services.core.projects.store import list_projects
 from services.core.security.access import Viewer
+from services.core.users.store import list_users, search_users
 
 pytestmark = pytest.mark.integration
 
@@ -84,5 +85,15 @@ async def test_list_statement_counts(pg_database: TestDatabase) -> None:
             ex = Counting(conn)
             members, total = await list_members(ex, first.id, None, Page(1, size))
             assert ex.count == 2 and total == 42 and len(members) == min(size, 42)
+        # 41 users (owner, u0..u39): a user list and a search are two statements at any page size.
+        for size in (1, 10, 100):
+            ex = Counting(conn)
+            users, total = await list_users(
+                ex, [Term("username", "like", "u")], [SortKey("username", True)], Page(1, size)
+            )
+            assert ex.count == 2 and total == 40 and len(users) == min(size, 40)
+            ex = Counting(conn)
+            refs, total = await search_users(ex, "u", Page(1, size))
+            assert ex.count == 2 and total == 40 and len(refs) == min(size, 40)
     finally:
         await conn.close()
