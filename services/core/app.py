@@ -17,11 +17,13 @@ from services.core.api import setup_routes
 from services.core.api.body import MAX_BODY_BYTES
 from services.core.api.members import MembersApi
 from services.core.api.projects import ProjectsApi
+from services.core.api.robots import RobotsApi
 from services.core.api.system import SystemApi
 from services.core.api.users import UsersApi
 from services.core.errors import MethodNotAllowed, NotFound
 from services.core.members.service import MemberService
 from services.core.projects.service import ProjectService
+from services.core.robots.service import RobotService
 from services.core.security.authenticators import BasicAuthenticator, RequestAuthenticator
 from services.core.security.middleware import authentication
 from services.core.system import SystemService
@@ -68,6 +70,7 @@ def create_app(
         projects=ProjectsApi(projects),
         members=MembersApi(MemberService(db, projects)),
         users=UsersApi(users),
+        robots=RobotsApi(RobotService(db, projects, hasher)),
     )
     app.cleanup_ctx.extend([db.lifespan, bootstrap_lifespan(db, settings, hasher)])
     return app

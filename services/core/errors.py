@@ -19,6 +19,7 @@ __all__ = [
     "PayloadTooLarge",
     "ProjectNotEmpty",
     "ProjectNotFound",
+    "RobotNotFound",
     "Unauthorized",
     "UserNotFound",
 ]
@@ -58,3 +59,7 @@ class ProjectNotEmpty(BerthError):
 
 class PayloadTooLarge(BerthError):
     code, status, default_message = "PAYLOAD_TOO_LARGE", 413, "the request body is too large"
+
+
+class RobotNotFound(NotFound):
+    default_message = "robot account not found"

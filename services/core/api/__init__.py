@@ -7,12 +7,19 @@ from aiohttp import web
 from services.core.api.common import API
 from services.core.api.members import MembersApi
 from services.core.api.projects import ProjectsApi
+from services.core.api.robots import RobotsApi
 from services.core.api.system import SystemApi, healthz
 from services.core.api.users import UsersApi
 
 
 def setup_routes(
-    app: web.Application, *, system: SystemApi, projects: ProjectsApi, members: MembersApi, users: UsersApi
+    app: web.Application,
+    *,
+    system: SystemApi,
+    projects: ProjectsApi,
+    members: MembersApi,
+    users: UsersApi,
+    robots: RobotsApi,
 ) -> None:
     r = app.router
     r.add_get("/healthz", healthz)
@@ -44,3 +51,11 @@ def setup_routes(
     r.add_get(f"{one}/members/{{mid}}", members.get, allow_head=False)
     r.add_put(f"{one}/members/{{mid}}", members.update)
     r.add_delete(f"{one}/members/{{mid}}", members.delete)
+
+    r.add_get(f"{API}/robots", robots.list, allow_head=False)
+    r.add_post(f"{API}/robots", robots.create)
+    robot = f"{API}/robots/{{robot_id}}"
+    r.add_get(robot, robots.get, allow_head=False)
+    r.add_put(robot, robots.update)
+    r.add_patch(robot, robots.refresh_secret)
+    r.add_delete(robot, robots.delete)

@@ -1,0 +1,1 @@
+"""Robot accounts: Harbor's /robots API (models, SQL, rules)."""
