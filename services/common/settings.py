@@ -138,6 +138,8 @@ class CoreSettings:
     # Address the core service (the REST API at /api/v2.0, later the UI) listens on, behind the proxy.
     host: str = "127.0.0.1"
     port: int = 5002
+    # Minutes a UI session (/c/login cookie) lives without use; every request with it starts them again.
+    session_timeout_minutes: int = field(default=60, metadata={"min": 1})
 
 
 @dataclass(frozen=True)

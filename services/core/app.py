@@ -12,9 +12,11 @@ from services.common.db import Database
 from services.common.errors import error_middleware, harbor_envelope
 from services.common.identity.bootstrap import bootstrap_lifespan
 from services.common.logging import request_context
+from services.common.redis import RedisClient
 from services.common.settings import Settings
 from services.core.api import setup_routes
 from services.core.api.body import MAX_BODY_BYTES
+from services.core.api.login import LoginApi
 from services.core.api.members import MembersApi
 from services.core.api.projects import ProjectsApi
 from services.core.api.robots import RobotsApi
@@ -25,7 +27,10 @@ from services.core.members.service import MemberService
 from services.core.projects.service import ProjectService
 from services.core.robots.service import RobotService
 from services.core.security.authenticators import BasicAuthenticator, RequestAuthenticator
+from services.core.security.csrf import csrf_protection
 from services.core.security.middleware import authentication
+from services.core.security.session import SessionAuthenticator
+from services.core.sessions.service import SessionService, SessionStore
 from services.core.system import SystemService
 from services.core.users.service import UserService
 
@@ -39,11 +44,18 @@ def create_app(
     db = Database(settings.database)
     hasher = hasher or PasswordHasher()
     cache = CredentialCache()
-    basic = BasicAuthenticator(
-        Authentication(default_authenticators(db, hasher, cache, auth_mode=settings.auth_mode), hasher)
+    redis = RedisClient(settings.redis)
+    credentials = Authentication(default_authenticators(db, hasher, cache, auth_mode=settings.auth_mode), hasher)
+    sessions = SessionService(
+        db, credentials, SessionStore(redis, timeout_minutes=settings.core.session_timeout_minutes)
     )
-    # First match wins, then anonymous. The session-cookie authenticator (/c/login) goes before Basic.
-    authenticators: list[RequestAuthenticator] = [*extra_authenticators, basic]
+    # First match wins, then anonymous. The session cookie before Basic: a browser holding a session
+    # is that session (and so CSRF-checked); a stale cookie falls through to Basic, then anonymous.
+    authenticators: list[RequestAuthenticator] = [
+        *extra_authenticators,
+        SessionAuthenticator(sessions),
+        BasicAuthenticator(credentials),
+    ]
     projects = ProjectService(db)
     users = UserService(
         db, hasher, self_registration=settings.self_registration, ldap_auth=settings.auth_mode == "ldap_auth"
@@ -59,8 +71,12 @@ def create_app(
                 not_found=lambda r: NotFound(f"no API endpoint at {r.path[:200]}"),
                 method_not_allowed=lambda r: MethodNotAllowed(f"{r.method} is not supported on {r.path[:200]}"),
             ),
-            # Last: every handler receives a Principal (anonymous when nothing was presented).
+            # Every handler receives a Principal (anonymous when nothing was presented).
             authentication(authenticators),
+            # After authentication: whether the check applies depends on *how* the request was
+            # authenticated (session cookie: yes; Basic: no). Inside the error middleware, so its 403
+            # is rendered in Harbor's envelope.
+            csrf_protection(),
         ],
         client_max_size=MAX_BODY_BYTES,
     )
@@ -71,6 +87,7 @@ def create_app(
         members=MembersApi(MemberService(db, projects)),
         users=UsersApi(users),
         robots=RobotsApi(RobotService(db, projects, hasher)),
+        login=LoginApi(sessions),
     )
-    app.cleanup_ctx.extend([db.lifespan, bootstrap_lifespan(db, settings, hasher)])
+    app.cleanup_ctx.extend([db.lifespan, redis.lifespan, bootstrap_lifespan(db, settings, hasher)])
     return app

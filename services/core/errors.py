@@ -12,7 +12,9 @@ from services.common.identity.store import Conflict
 __all__ = [
     "BadRequest",
     "Conflict",
+    "CsrfFailed",
     "Forbidden",
+    "LoginFailed",
     "MemberNotFound",
     "MethodNotAllowed",
     "NotFound",
@@ -63,3 +65,14 @@ class PayloadTooLarge(BerthError):
 
 class RobotNotFound(NotFound):
     default_message = "robot account not found"
+
+
+class LoginFailed(BerthError):
+    """A refused /c/login. Unlike `Unauthorized` it carries no Basic challenge: a browser's login form
+    answered with one would open the browser's own password dialog."""
+
+    code, status, default_message = "UNAUTHORIZED", 401, "invalid user name or password"
+
+
+class CsrfFailed(Forbidden):
+    default_message = "CSRF token invalid: send the X-Harbor-CSRF-Token header the API gave you"

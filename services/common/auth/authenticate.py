@@ -87,6 +87,11 @@ def parse_authorization(header: str | None) -> Credentials | None:
     username, sep, password = decoded.partition(":")
     if not sep:
         raise MalformedCredentials("the Basic credentials have no ':' between user name and password")
+    return checked_credentials(username, password)
+
+
+def checked_credentials(username: str, password: str) -> Credentials:
+    """A name and password as any login form gives them, refused before any lookup when impossible."""
     if not username:
         raise InvalidCredentials("the user name is empty")
     if len(username) > MAX_NAME_LENGTH or len(password) > MAX_PASSWORD_LENGTH:
@@ -180,6 +185,10 @@ class Authentication:
         credentials = parse_authorization(authorization)
         if credentials is None:
             return Identified(ANONYMOUS)
+        return await self.verify(credentials, projects)
+
+    async def verify(self, credentials: Credentials, projects: Sequence[str] = ()) -> Identified:
+        """The principal these credentials prove (Basic header or login form alike), or a 401."""
         for authenticator in self._authenticators:
             identified = await authenticator.authenticate(credentials, projects)
             if identified is not None:

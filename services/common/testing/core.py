@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +31,12 @@ class CoreProcess(ServiceProcess):
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.api = f"{self.url}/api/v2.0"
+        # Its own Redis keys (sessions), so processes and test runs never see each other's.
+        self.redis_prefix = f"berth-test-core-{uuid.uuid4().hex[:8]}:"
         config: dict[str, Any] = {
             "admin_password": admin_password,
             "database": database.settings_dict(),
-            "redis": {"url": REDIS_URL},
+            "redis": {"url": REDIS_URL, "key_prefix": self.redis_prefix},
             "core": {"host": "127.0.0.1", "port": self.port},
             **(settings or {}),
         }

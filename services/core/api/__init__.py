@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from services.core.api.common import API
+from services.core.api.login import LoginApi
 from services.core.api.members import MembersApi
 from services.core.api.projects import ProjectsApi
 from services.core.api.robots import RobotsApi
@@ -20,9 +21,13 @@ def setup_routes(
     members: MembersApi,
     users: UsersApi,
     robots: RobotsApi,
+    login: LoginApi,
 ) -> None:
     r = app.router
     r.add_get("/healthz", healthz)
+    # Harbor's UI session paths, outside /api/v2.0.
+    r.add_post("/c/login", login.login)
+    r.add_get("/c/log_out", login.logout, allow_head=False)
     r.add_get(f"{API}/health", system.health)
     r.add_get(f"{API}/systeminfo", system.systeminfo)
     # The fixed /users/... paths before /users/{user_id}, which would take them (and answer 400).

@@ -1,7 +1,7 @@
 """Request authenticators: asked in order, the first that recognizes the request names its principal.
 
-The seam for the next slice: a session-cookie authenticator (`/c/login`, with its CSRF check) goes in
-front of `BasicAuthenticator` in `create_app`'s list. Anything no authenticator recognizes is anonymous.
+`create_app` puts the session cookie (`security/session.py`, from /c/login; CSRF-checked in
+`security/csrf.py`) in front of `BasicAuthenticator`. Anything no authenticator recognizes is anonymous.
 """
 
 from __future__ import annotations
