@@ -8,9 +8,9 @@ Pure: no aiohttp, no SQL.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from services.core.errors import BadRequest
 
@@ -137,3 +137,18 @@ def like_pattern(text: str) -> str:
     """A LIKE pattern matching `text` anywhere, its own % and _ taken literally (ESCAPE '\\')."""
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
+
+
+def where_clause(base: str, terms: Sequence[Term], columns: Mapping[str, str], args: list[Any]) -> str:
+    """` WHERE <base> AND ...` for the filter terms, each value a $n parameter appended to `args`;
+    `columns` maps the (already allow-listed) term keys to SQL columns."""
+    clauses = [base]
+    for term in terms:
+        column = columns[term.key]
+        if term.op == "like":
+            args.append(like_pattern(str(term.value)))
+            clauses.append(f"{column} LIKE ${len(args)} ESCAPE '\\'")
+        else:
+            args.append(term.value)
+            clauses.append(f"{column} = ${len(args)}")
+    return " WHERE " + " AND ".join(clauses)

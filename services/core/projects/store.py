@@ -15,7 +15,7 @@ import asyncpg
 
 from services.common.db import Executor
 from services.common.rbac import Role
-from services.core.listing import Page, SortKey, Term, like_pattern
+from services.core.listing import Page, SortKey, Term, where_clause
 from services.core.projects.models import ProjectView
 from services.core.security.access import Viewer
 
@@ -71,16 +71,7 @@ def _viewer_args(viewer: Viewer) -> list[Any]:
 
 
 def _where(terms: Sequence[Term], args: list[Any]) -> str:
-    clauses = [_VISIBLE]
-    for term in terms:
-        column = FILTER_COLUMNS[term.key]
-        if term.op == "like":
-            args.append(like_pattern(str(term.value)))
-            clauses.append(f"{column} LIKE ${len(args)} ESCAPE '\\'")
-        else:
-            args.append(term.value)
-            clauses.append(f"{column} = ${len(args)}")
-    return " WHERE " + " AND ".join(clauses)
+    return where_clause(_VISIBLE, terms, FILTER_COLUMNS, args)
 
 
 async def list_projects(

@@ -14,7 +14,7 @@ import asyncpg
 
 from services.common.db import Executor
 from services.common.identity.store import Conflict
-from services.core.listing import Page, SortKey, Term, like_pattern
+from services.core.listing import Page, SortKey, Term, like_pattern, where_clause
 from services.core.users.models import UserRef, UserView
 
 FILTER_COLUMNS = {"username": "u.username", "email": "u.email"}
@@ -41,16 +41,7 @@ def _view(row: asyncpg.Record) -> UserView:
 
 
 def _where(terms: Sequence[Term], args: list[Any]) -> str:
-    clauses = ["NOT u.deleted"]
-    for term in terms:
-        column = FILTER_COLUMNS[term.key]
-        if term.op == "like":
-            args.append(like_pattern(str(term.value)))
-            clauses.append(f"{column} LIKE ${len(args)} ESCAPE '\\'")
-        else:
-            args.append(term.value)
-            clauses.append(f"{column} = ${len(args)}")
-    return " WHERE " + " AND ".join(clauses)
+    return where_clause("NOT u.deleted", terms, FILTER_COLUMNS, args)
 
 
 async def list_users(
