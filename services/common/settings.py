@@ -34,7 +34,21 @@ class SettingsError(Exception):
 
 @dataclass(frozen=True)
 class HttpSettings:
+    # Port of the proxy (nginx) that fronts every service.
     port: int = 8080
+
+
+@dataclass(frozen=True)
+class HttpsSettings:
+    # Port of the proxy's TLS listener; used only when certificate and private_key are set.
+    port: int = 443
+    # PEM certificate (chain) and its key; both empty: no HTTPS. `berth prepare --self-signed` makes a pair.
+    certificate: str = ""
+    private_key: str = ""
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.certificate or self.private_key)
 
 
 @dataclass(frozen=True)
@@ -195,7 +209,10 @@ class Settings:
     self_registration: bool = False
     # The address clients use to reach Berth (through the proxy); empty means http://<hostname>:<http.port>.
     external_url: str = ""
+    # Where the launcher keeps what it owns: rendered configurations, the embedded PostgreSQL and Redis.
+    data_volume: str = "/data/berth"
     http: HttpSettings = field(default_factory=HttpSettings)
+    https: HttpsSettings = field(default_factory=HttpsSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     redis: RedisSettings = field(default_factory=RedisSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
@@ -210,6 +227,9 @@ class Settings:
     def public_url(self) -> str:
         if self.external_url:
             return self.external_url.rstrip("/")
+        if self.https.enabled:
+            port = "" if self.https.port == 443 else f":{self.https.port}"
+            return f"https://{self.hostname}{port}"
         return f"http://{self.hostname}:{self.http.port}"
 
 
