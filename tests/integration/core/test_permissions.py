@@ -16,6 +16,21 @@ pytestmark = pytest.mark.integration
 
 PW = "pw-Secret1"
 ROLES = {1: "padmin", 2: "dev", 3: "guest", 4: "maint", 5: "lguest"}
+ROBOT_SECRET = "robot-Secret1"
+ROBOT_A_ACCESS = [
+    ("project", "read"),
+    ("member", "list"),
+    ("member", "create"),
+    ("member", "update"),
+    ("member", "delete"),
+    ("robot", "list"),
+    ("robot", "read"),
+    ("robot", "create"),
+    ("robot", "update"),
+    ("robot", "delete"),
+    ("repository", "pull"),
+    ("repository", "push"),
+]
 WHO = ["anonymous", "outsider", *ROLES.values(), "admin"]
 
 
@@ -24,6 +39,8 @@ class World:
     core: CoreProcess
     a_member: int  # a member id (of `victim`) in project A
     b_member: int  # a member id in project B
+    b_id: int  # project B's id
+    b_robot: int  # a robot of project B
 
 
 @pytest.fixture(scope="module")
@@ -48,12 +65,18 @@ def world(core: CoreProcess) -> Iterator[World]:
         " WHERE u.username IN ('victim', 'bowner')",
     )
     ids = {r["name"]: r["id"] for r in rows}
-    yield World(core, ids["proj-a"], ids["proj-b"])
+    b_robot = add_robot(db, "bbot", ROBOT_SECRET, project="proj-b", access=[("repository", "pull")])
+    # A robot of A holding every project permission a robot can hold that reaches members and robots.
+    add_robot(db, "all", ROBOT_SECRET, project="proj-a", access=ROBOT_A_ACCESS)
+    (b_project,) = query(db, "SELECT id FROM projects WHERE name = 'proj-b'")
+    yield World(core, ids["proj-a"], ids["proj-b"], b_project["id"], b_robot.id)
 
 
 def client(core: CoreProcess, who: str) -> httpx.Client:
     if who == "anonymous":
         return core.client()
+    if who == "robot-a":
+        return core.client(("robot$proj-a+all", ROBOT_SECRET))
     return core.client(("admin", "Harbor12345") if who == "admin" else (who, PW))
 
 
@@ -128,9 +151,17 @@ def test_change_members(world: World, who: str) -> None:
             assert c.delete(f"/projects/proj-a/members/{mid}").status_code == denied
 
 
-@pytest.mark.parametrize("who", [*ROLES.values(), "outsider", "grouped"])
+@pytest.mark.parametrize("who", [*ROLES.values(), "outsider", "grouped", "robot-a"])
 def test_member_of_a_cannot_touch_b(world: World, who: str) -> None:
-    b = world.b_member
+    b, bot = world.b_member, world.b_robot
+    b_robot_body = {
+        "name": f"from-{who}",
+        "level": "project",
+        "duration": -1,
+        "permissions": [
+            {"kind": "project", "namespace": "proj-b", "access": [{"resource": "repository", "action": "pull"}]}
+        ],
+    }
     with client(world.core, who) as c:
         statuses = [
             c.get("/projects/proj-b").status_code,
@@ -146,6 +177,13 @@ def test_member_of_a_cannot_touch_b(world: World, who: str) -> None:
             c.get(f"/projects/proj-a/members/{b}").status_code,
             c.put(f"/projects/proj-a/members/{b}", json={"role_id": 5}).status_code,
             c.delete(f"/projects/proj-a/members/{b}").status_code,
+            # B's robots: neither listed, read, changed, refreshed, deleted, nor created in B.
+            c.get("/robots", params={"q": f"Level=project,ProjectID={world.b_id}"}).status_code,
+            c.get(f"/robots/{bot}").status_code,
+            c.put(f"/robots/{bot}", json={"disable": True}).status_code,
+            c.patch(f"/robots/{bot}", json={}).status_code,
+            c.delete(f"/robots/{bot}").status_code,
+            c.post("/robots", json=b_robot_body).status_code,
         ]
         names = [p["name"] for p in c.get("/projects", params={"page_size": 100}).json()]
     assert all(s in (403, 404) for s in statuses), statuses
@@ -153,6 +191,11 @@ def test_member_of_a_cannot_touch_b(world: World, who: str) -> None:
     assert "proj-b" not in names
     with client(world.core, "bowner") as c:
         assert c.get(f"/projects/proj-b/members/{b}").json()["role_id"] == 1
+    with client(world.core, "admin") as c:
+        robot = c.get(f"/robots/{bot}").json()
+        assert robot["disable"] is False
+        names = {r["name"] for r in c.get("/robots", params={"q": f"Level=project,ProjectID={world.b_id}"}).json()}
+        assert names == {"robot$proj-b+bbot"}, "nothing was created in B"
 
 
 @pytest.mark.parametrize("who", WHO)
