@@ -8,56 +8,27 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
+from services.common.settings import (
+    FilesystemStorageSettings,
+    HttpSettings,
+    LogCollectorSettings,
+    LogSettings,
+    RegistrySettings,
+    Settings,
+    StorageSettings,
+)
 from services.common.testing.oci import push_blob, push_image
 from services.common.testing.plugin import RegistryProcess, TestDatabase, free_port
 from services.common.testing.token import TokenServiceProcess
+from services.proxy.prepare import Upstreams, prepare_proxy
 
 pytestmark = pytest.mark.integration
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-
-CONF = """
-worker_processes 1;
-# pytest temp dirs are private to their owner; as root, nginx would read them as nobody otherwise.
-user root;
-pid {dir}/nginx.pid;
-error_log {dir}/error.log warn;
-events {{ worker_connections 256; }}
-http {{
-    access_log {dir}/access.log;
-    client_body_temp_path {dir}/body;
-    proxy_temp_path {dir}/proxy;
-    fastcgi_temp_path {dir}/fastcgi;
-    uwsgi_temp_path {dir}/uwsgi;
-    scgi_temp_path {dir}/scgi;
-    sendfile on;
-    upstream registry {{ server 127.0.0.1:{registry_port}; keepalive 16; }}
-    server {{
-        listen 127.0.0.1:{port};
-        client_max_body_size 0;
-        location /v2/ {{
-            proxy_pass http://registry;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_request_buffering off;
-            proxy_buffering off;
-        }}
-        location /_blobs/ {{
-            internal;
-            alias {storage}/;
-            default_type application/octet-stream;
-            add_header Docker-Content-Digest $upstream_http_docker_content_digest always;
-            add_header Docker-Distribution-API-Version registry/2.0 always;
-            add_header X-Request-Id $upstream_http_x_request_id always;
-        }}
-    }}
-}}
-"""
 
 
 @pytest.fixture(scope="module")
@@ -71,9 +42,23 @@ def proxied(
     registry.storage_root.mkdir(parents=True, exist_ok=True)
     registry.start()
     port = free_port()
-    conf = workdir / "nginx.conf"
-    conf.write_text(CONF.format(dir=workdir, port=port, registry_port=registry.port, storage=registry.storage_root))
-    proc = subprocess.Popen([NGINX, "-p", str(workdir), "-c", str(conf), "-g", "daemon off;"])
+    # The proxy's own configuration (services.proxy), with only the registry behind it.
+    files = prepare_proxy(
+        Settings(
+            data_volume=str(workdir),
+            http=HttpSettings(port=port),
+            storage=StorageSettings(filesystem=FilesystemStorageSettings(rootdirectory=str(registry.storage_root))),
+            registry=RegistrySettings(accel_redirect=True, accel_prefix="/_blobs/"),
+            log=LogSettings(collector=LogCollectorSettings(protocol="none")),
+        ),
+        Upstreams(
+            registry=f"127.0.0.1:{registry.port}",
+            token=f"127.0.0.1:{token_server.port}",
+            core=f"127.0.0.1:{free_port()}",
+            log_collector="127.0.0.1:1",
+        ),
+    )
+    proc = subprocess.Popen(files.command(NGINX))
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 15
@@ -83,7 +68,7 @@ def proxied(
                 break
             except httpx.HTTPError:
                 if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError((Path(workdir) / "error.log").read_text()) from None
+                    raise RuntimeError(files.error_log.read_text()) from None
                 time.sleep(0.05)
         yield registry, url
     finally:

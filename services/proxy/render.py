@@ -1,0 +1,214 @@
+"""The nginx configuration of the proxy, rendered from berth.yml: a pure function of the settings.
+
+What goes where (as Harbor's proxy): /v2/ to the registry, /service/token to the token service, /api/, /c/
+and everything else to core. Blob downloads come back from the registry as `X-Accel-Redirect` to an
+internal location aliased to the storage directory, so nginx streams the file with sendfile.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from services.common.settings import Settings
+    from services.proxy.prepare import Upstreams
+
+# Temporary directories nginx would otherwise create under its compiled-in prefix (/var/lib/nginx, root's).
+TEMP_PATHS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+PID_FILE = "nginx.pid"
+ERROR_LOG = "error.log"
+ACCESS_LOG = "access.log"
+SYSLOG_TAG = "proxy"
+# Long pushes and pulls of big layers: nginx must not cut a slow but live transfer (Harbor uses 900 s).
+TRANSFER_TIMEOUT = "900s"
+
+
+@dataclass(frozen=True)
+class Worker:
+    """The account nginx's workers switch to when the master runs as root (`user` directive)."""
+
+    user: str
+    group: str
+
+
+def quote(value: str) -> str:
+    """A string as one nginx token. Paths are checked by `prepare` for `$` (nginx would expand it)."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def render_nginx_conf(
+    settings: Settings, upstreams: Upstreams, directory: Path, *, worker: Worker | None = None
+) -> str:
+    """nginx.conf for `settings`, connecting to `upstreams`, keeping its pid, temp files and (without a
+    collector) logs in `directory`. `worker`: see `prepare.worker_account` (None: no `user` line)."""
+    d = directory
+    out: list[str] = [
+        "# Rendered by `python -m services.proxy prepare` from " + settings.source + "; edits are overwritten.",
+        "daemon off;",
+        "worker_processes auto;",
+        f"pid {quote(str(d / PID_FILE))};",
+    ]
+    if worker is not None:
+        # The master starts as root; the workers, which open the blob files, run as the owner of the blob
+        # store (the registry's account): they need exactly the registry's read access. `nobody`, nginx's
+        # default, cannot traverse a private storage directory or data volume.
+        out.append(f"user {quote(worker.user)} {quote(worker.group)};")
+    out += [
+        f"error_log {_log_target(settings, upstreams, d / ERROR_LOG)} warn;",
+        "events { worker_connections 4096; }",
+        "",
+        "http {",
+        *_indent(_http_block(settings, upstreams, d), 1),
+        "}",
+        "",
+    ]
+    return "\n".join(out)
+
+
+def _log_target(settings: Settings, upstreams: Upstreams, file: Path) -> str:
+    # nginx's syslog client speaks UDP only; the collector listens on UDP and TCP.
+    if settings.log.collector.protocol == "none":
+        return quote(str(file))
+    return f"syslog:server={upstreams.log_collector},tag={SYSLOG_TAG}"
+
+
+def _http_block(settings: Settings, upstreams: Upstreams, d: Path) -> list[str]:
+    lines = [
+        # Blob files have no extension; with no types every file is application/octet-stream, as the registry says.
+        "types { }",
+        "default_type application/octet-stream;",
+        "server_tokens off;",
+        "sendfile on;",
+        "tcp_nopush on;",
+        "keepalive_timeout 65s;",
+        *(f"{name}_temp_path {quote(str(d / (name + '_temp')))};" for name in TEMP_PATHS),
+        "",
+        "# The client's request id when it sent one, else nginx's own: passed to every service (which logs it",
+        "# and echoes it in its answer, so it is returned once) and written in the access line.",
+        "map $http_x_request_id $berth_request_id {",
+        "    default $http_x_request_id;",
+        '    "" $request_id;',
+        "}",
+        "# One JSON line per request, with the keys the services use (request_id, method, path, status).",
+        "log_format berth escape=json",
+        *(f"    '{part}'" for part in _ACCESS_LINE[:-1]),
+        f"    '{_ACCESS_LINE[-1]}';",
+        f"access_log {_log_target(settings, upstreams, d / ACCESS_LOG)} berth;",
+        "",
+        *_upstream("registry", upstreams.registry),
+        *_upstream("token", upstreams.token),
+        *_upstream("core", upstreams.core),
+        "",
+    ]
+    https = settings.https
+    if https.enabled:
+        port = "" if https.port == 443 else f":{https.port}"
+        lines += [
+            "server {",
+            f"    listen {settings.http.port};",
+            "    # As Harbor: plain HTTP only sends clients to HTTPS. 308 keeps the method and body of a push.",
+            f"    return 308 https://$host{port}$request_uri;",
+            "}",
+            "server {",
+            # `listen … http2` is the form nginx 1.22 (Debian 12) knows; newer ones accept it with a warning.
+            f"    listen {https.port} ssl http2;",
+            f"    ssl_certificate {quote(https.certificate)};",
+            f"    ssl_certificate_key {quote(https.private_key)};",
+            "    ssl_protocols TLSv1.2 TLSv1.3;",
+            "    ssl_prefer_server_ciphers off;",
+            "    ssl_session_cache shared:berth_ssl:10m;",
+            "    ssl_session_timeout 1h;",
+            *_indent(_locations(settings), 1),
+            "}",
+        ]
+    else:
+        lines += [
+            "server {",
+            f"    listen {settings.http.port};",
+            *_indent(_locations(settings), 1),
+            "}",
+        ]
+    return lines
+
+
+def _upstream(name: str, address: str) -> list[str]:
+    # Kept-alive connections to each service: no TCP handshake per request (needs HTTP/1.1, no Connection).
+    return [f"upstream {name} {{", f"    server {address};", "    keepalive 32;", "}"]
+
+
+_ACCESS_LINE = [
+    '{"time":"$time_iso8601","service":"proxy","event":"request","request_id":"$berth_request_id",',
+    '"remote_addr":"$remote_addr","method":"$request_method","path":"$uri","protocol":"$server_protocol",',
+    '"status":$status,"bytes_sent":$body_bytes_sent,"request_time":$request_time,',
+    '"upstream":"$upstream_addr","upstream_time":"$upstream_response_time","user_agent":"$http_user_agent"}',
+]
+
+_PROXY_HEADERS = [
+    "proxy_http_version 1.1;",
+    'proxy_set_header Connection "";',
+    "proxy_set_header Host $http_host;",
+    "proxy_set_header X-Real-IP $remote_addr;",
+    "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
+    "proxy_set_header X-Forwarded-Proto $scheme;",
+    "proxy_set_header X-Forwarded-Host $http_host;",
+    "proxy_set_header X-Forwarded-Port $server_port;",
+    "proxy_set_header X-Request-Id $berth_request_id;",
+    f"proxy_read_timeout {TRANSFER_TIMEOUT};",
+    f"proxy_send_timeout {TRANSFER_TIMEOUT};",
+]
+
+
+def _locations(settings: Settings) -> list[str]:
+    prefix = settings.registry.accel_prefix
+    root = settings.storage.filesystem.rootdirectory.rstrip("/") or "/"
+    return [
+        "# Layers are any size: no limit, and the body streams to the registry as it arrives.",
+        "client_max_body_size 0;",
+        "proxy_request_buffering off;",
+        *_PROXY_HEADERS,
+        "",
+        "location /v2/ {",
+        "    proxy_pass http://registry;",
+        "    # Blob and manifest answers stream to the client; nothing is spooled to disk.",
+        "    proxy_buffering off;",
+        "}",
+        "location /service/token {",
+        "    proxy_pass http://token;",
+        "    proxy_ignore_headers X-Accel-Redirect;",
+        "}",
+        "location /api/ {",
+        "    proxy_pass http://core;",
+        "    proxy_ignore_headers X-Accel-Redirect;",
+        "}",
+        "location /c/ {",
+        "    proxy_pass http://core;",
+        "    proxy_ignore_headers X-Accel-Redirect;",
+        "}",
+        "location / {",
+        "    proxy_pass http://core;",
+        "    proxy_ignore_headers X-Accel-Redirect;",
+        "}",
+        "",
+        "# Blob downloads: the registry authorized the request and answered X-Accel-Redirect here; nginx",
+        "# sends the file (sendfile, Range). `internal`: a client asking for it directly gets 404.",
+        f"location {prefix} {{",
+        "    internal;",
+        f"    alias {quote(root + '/' if root != '/' else '/')};",
+        "    sendfile on;",
+        "    # The registry's ETag (the digest) replaces nginx's (mtime and size).",
+        "    etag off;",
+        "    # Of the registry's answer nginx keeps only a few headers (Content-Type, Cache-Control, …) across",
+        "    # the internal redirect; these are added back. The request id is the one sent to the registry.",
+        "    add_header Docker-Content-Digest $upstream_http_docker_content_digest always;",
+        "    add_header Docker-Distribution-API-Version registry/2.0 always;",
+        "    add_header ETag $upstream_http_etag always;",
+        "    add_header X-Request-Id $berth_request_id always;",
+        "}",
+    ]
+
+
+def _indent(lines: list[str], level: int) -> list[str]:
+    pad = "    " * level
+    return [pad + line if line else "" for line in lines]
