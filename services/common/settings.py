@@ -93,6 +93,9 @@ class RegistrySettings:
     upload_ttl_hours: int = field(default=168, metadata={"min": 1})
     # Memory for cached manifest and blob lookups, kept exact by database notifications; 0 turns it off.
     cache_mb: int = field(default=64, metadata={"min": 0})
+    # An event published this long ago and still not in the audit log is checked against the Redis stream,
+    # and published again if Redis lost it.
+    event_redelivery_seconds: int = field(default=30, metadata={"min": 1})
 
 
 @dataclass(frozen=True)

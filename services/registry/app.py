@@ -11,7 +11,9 @@ from aiohttp import web
 
 from services.common.db import Database
 from services.common.errors import error_middleware, oci_envelope
+from services.common.events.relay import Relay
 from services.common.logging import request_context
+from services.common.redis import RedisClient
 from services.common.settings import Settings
 from services.common.tasks import background
 from services.registry.api.handlers import API_VERSION_HEADER, RegistryApi
@@ -20,6 +22,7 @@ from services.registry.blobs import BlobService
 from services.registry.cache import ChangeListener, LookupCache
 from services.registry.errors import NotFound, Unsupported
 from services.registry.manifests import ManifestService
+from services.registry.pulls import PullRecorder
 from services.registry.storage import StorageDriver
 from services.registry.storage.filesystem import FilesystemDriver
 from services.registry.token_auth import CertificateSource, TokenAuthorizer
@@ -43,7 +46,9 @@ def create_app(
     cache = LookupCache(settings.registry.cache_mb * 1024 * 1024)
     blobs = BlobService(db, store, cache)
     uploads = UploadService(db, store, blobs)
-    api = RegistryApi(settings.registry, authorizer, blobs, uploads, ManifestService(db, cache))
+    pulls = PullRecorder(db)
+    redis = RedisClient(settings.redis)
+    api = RegistryApi(settings.registry, authorizer, blobs, uploads, ManifestService(db, cache), pulls)
 
     app = web.Application(
         middlewares=[
@@ -63,6 +68,12 @@ def create_app(
     app.router.add_route("*", "/v2", _redirect_base)
     app.router.add_route("*", "/v2/{tail:.*}", api.dispatch)
     app.cleanup_ctx.append(db.lifespan)
+    app.cleanup_ctx.append(redis.lifespan)
+    # After the pool and Redis (so it stops before them), before the pull recorder (so its last flush is
+    # relayed at the next start, by whichever relay runs first).
+    redelivery = timedelta(seconds=settings.registry.event_redelivery_seconds)
+    app.cleanup_ctx.append(Relay(db, redis, settings.database, redeliver_after=redelivery).lifespan)
+    app.cleanup_ctx.append(pulls.lifespan)
     if settings.registry.cache_mb > 0:
         app.cleanup_ctx.append(ChangeListener(settings.database, cache).lifespan)
     app.cleanup_ctx.append(_janitor(uploads, timedelta(hours=settings.registry.upload_ttl_hours)))

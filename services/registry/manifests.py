@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import structlog
 
 from services.common.db import Database
+from services.common.events import outbox
+from services.common.events.models import Event, EventType
 from services.common.oci.digest import Digest, digest_bytes
 from services.common.oci.names import is_valid_tag, looks_like_digest
 from services.registry.blobs import digest_param
@@ -72,7 +74,9 @@ class ManifestService:
         self._cache.put(key, found.repository_id, found, found.size, generation)
         return found
 
-    async def put(self, repository: str, reference: str, content_type: str | None, body: bytes) -> PushedManifest:
+    async def put(
+        self, repository: str, reference: str, content_type: str | None, body: bytes, *, operator: str
+    ) -> PushedManifest:
         ref = Reference.parse(reference)
         algorithm = ref.digest.algorithm if ref.digest is not None else "sha256"
         digest = digest_bytes(body, algorithm)
@@ -104,17 +108,24 @@ class ManifestService:
                     f"index references manifest {missing[0]} unknown to repository {repository}", detail=missing
                 )
             await artifacts.insert(tx, repo_id, new)
+            pushed = Event(
+                EventType.PUSH_ARTIFACT, operator, repository, digest=new.digest, tag=ref.tag, media_type=new.media_type
+            )
+            await outbox.record(tx, [pushed])
         # A moved tag: our own client may read it back before the notification reaches this process.
         self._cache.invalidate(repo_id)
         log.info("manifest_pushed", repository=repository, digest=new.digest, tag=ref.tag)
         return PushedManifest(digest=new.digest, subject_digest=new.subject_digest)
 
-    async def delete(self, repository: str, reference: str) -> None:
+    async def delete(self, repository: str, reference: str, *, operator: str) -> None:
         ref = Reference.parse(reference)
         if ref.tag is not None:
-            repository_id = await artifacts.delete_tag(self._db.pool, repository, ref.tag)
-            if repository_id is None:
-                raise ManifestUnknown(f"tag {ref.tag} unknown to repository {repository}")
+            async with self._db.transaction() as tx:
+                removed = await artifacts.delete_tag(tx, repository, ref.tag)
+                if removed is None:
+                    raise ManifestUnknown(f"tag {ref.tag} unknown to repository {repository}")
+                repository_id, tagged = removed
+                await outbox.record(tx, [Event(EventType.DELETE_TAG, operator, repository, digest=tagged, tag=ref.tag)])
             self._cache.invalidate(repository_id)
             log.info("tag_deleted", repository=repository, tag=ref.tag)
             return
@@ -129,6 +140,7 @@ class ManifestService:
                     f"manifest {ref.digest} is referenced by index {parents[0]}; delete the index first"
                 )
             await artifacts.delete(tx, artifact_id)
+            await outbox.record(tx, [Event(EventType.DELETE_ARTIFACT, operator, repository, digest=str(ref.digest))])
         self._cache.invalidate(repository_id)
         log.info("manifest_deleted", repository=repository, digest=str(ref.digest))
 

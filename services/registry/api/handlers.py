@@ -23,6 +23,7 @@ from services.registry.errors import (
     PaginationInvalid,
 )
 from services.registry.manifests import ManifestService
+from services.registry.pulls import PullRecorder
 from services.registry.uploads import UploadService
 
 Handler = Callable[[web.Request, Route], Awaitable[web.StreamResponse]]
@@ -63,12 +64,14 @@ class RegistryApi:
         blobs: BlobService,
         uploads: UploadService,
         manifests: ManifestService,
+        pulls: PullRecorder,
     ) -> None:
         self._settings = settings
         self._authorizer = authorizer
         self._blobs = blobs
         self._uploads = uploads
         self._manifests = manifests
+        self._pulls = pulls
         self._handlers: dict[tuple[str, str], Handler] = {
             ("base", "GET"): self.base,
             ("base", "HEAD"): self.base,
@@ -199,12 +202,17 @@ class RegistryApi:
             "Content-Type": manifest.media_type,
             "ETag": f'"{manifest.digest}"',
         }
+        if request.method == "GET":
+            # A HEAD is a client checking what it has; only a GET is a pull (as Harbor counts them).
+            self._pulls.record(route.name, manifest.digest, operator(request), manifest.media_type)
         # aiohttp sends the headers and Content-Length of this body without the body itself for HEAD.
         return web.Response(status=200, body=manifest.content, headers=headers)
 
     async def put_manifest(self, request: web.Request, route: Route) -> web.StreamResponse:
         data = await body.read_limited(request, self._settings.max_manifest_bytes)
-        pushed = await self._manifests.put(route.name, route.ref, request.headers.get("Content-Type"), data)
+        pushed = await self._manifests.put(
+            route.name, route.ref, request.headers.get("Content-Type"), data, operator=operator(request)
+        )
         headers = {
             "Location": f"/v2/{route.name}/manifests/{pushed.digest}",
             "Docker-Content-Digest": pushed.digest,
@@ -215,7 +223,7 @@ class RegistryApi:
         return web.Response(status=201, headers=headers)
 
     async def delete_manifest(self, request: web.Request, route: Route) -> web.StreamResponse:
-        await self._manifests.delete(route.name, route.ref)
+        await self._manifests.delete(route.name, route.ref, operator=operator(request))
         return web.Response(status=202, headers={"Content-Length": "0"})
 
     # --- listings --------------------------------------------------------------------------------------
@@ -258,6 +266,11 @@ def _digest_or_none(value: str) -> Digest | None:
         return parse_digest(value)
     except InvalidDigest:
         return None
+
+
+def operator(request: web.Request) -> str:
+    """Who the verified token names (an anonymous token names nobody)."""
+    return request.get("user") or "anonymous"
 
 
 async def head_response(request: web.Request, headers: dict[str, str], length: int) -> web.StreamResponse:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import asyncpg
@@ -103,15 +104,37 @@ async def insert(db: Executor, repository_id: int, m: NewManifest) -> int:
     return artifact_id
 
 
-async def delete_tag(db: Executor, repository: str, tag: str) -> int | None:
-    """Remove the tag; returns its repository's id, or None if there was no such tag."""
-    value: int | None = await db.fetchval(
-        "DELETE FROM tags t USING repositories r WHERE r.id = t.repository_id AND r.name = $1 AND t.name = $2"
-        " RETURNING t.repository_id",
+async def delete_tag(db: Executor, repository: str, tag: str) -> tuple[int, str] | None:
+    """Remove the tag; returns its repository's id and the digest it named, or None if there was no such tag."""
+    row = await db.fetchrow(
+        "DELETE FROM tags t USING repositories r, artifacts a"
+        " WHERE r.id = t.repository_id AND a.id = t.artifact_id AND r.name = $1 AND t.name = $2"
+        " RETURNING t.repository_id, a.digest",
         repository,
         tag,
     )
-    return value
+    return None if row is None else (row["repository_id"], row["digest"])
+
+
+async def add_pulls(db: Executor, pulls: list[tuple[str, str, int, dt.datetime]]) -> None:
+    """(repository, digest, count, last pull time) merged by the caller; artifacts gone since are skipped."""
+    repos, digests, counts, times = (list(col) for col in zip(*pulls, strict=True))
+    await db.execute(
+        "UPDATE artifacts a SET pull_count = a.pull_count + s.n, pull_time = GREATEST(a.pull_time, s.t)"
+        " FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[]) AS s(repo, digest, n, t)"
+        " JOIN repositories r ON r.name = s.repo WHERE a.repository_id = r.id AND a.digest = s.digest",
+        repos,
+        digests,
+        counts,
+        times,
+    )
+    await db.execute(
+        "UPDATE repositories r SET pull_count = r.pull_count + s.n"
+        " FROM (SELECT repo, sum(n) AS n FROM unnest($1::text[], $2::bigint[]) AS u(repo, n) GROUP BY repo) s"
+        " WHERE r.name = s.repo",
+        repos,
+        counts,
+    )
 
 
 async def referencing_parents(db: Executor, artifact_id: int) -> list[str]:
