@@ -38,23 +38,28 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.log_bench
 	$(BIN)/python -m bench.token_bench
 
-# The log collector, the token service, core (REST API) and the registry, as local processes; the proxy
-# and the supervisor arrive with the launcher. Until the proxy exists, clients reach the token service directly
-# (external_url). Ctrl-C stops everything.
-run: $(STAMP)
+# The whole stack as local processes under the launcher (services/launcher). First what is missing: python3-venv
+# and the venv; nginx, and PostgreSQL and Redis only when none answers where berth.yml points (the launcher
+# then runs its own under .berth/). The packages are installed without starting their system services
+# (policy-rc.d), and the cluster Debian's postgresql creates is dropped: the launcher runs its own.
+# berth.yml is written the first time, with data, secrets and logs under .berth/. Ctrl-C stops everything.
+run:
+	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null; }
+	@$(MAKE) --no-print-directory venv
 	@test -f berth.yml || sed -e 's|/data/berth|$(CURDIR)/.berth|' -e 's|/var/log/berth|$(CURDIR)/.berth/logs|' \
-		-e 's|^external_url: ""|external_url: "http://127.0.0.1:5001"|' deploy/berth.yml.tmpl > berth.yml
-	@psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='berth'" | grep -q 1 \
-		|| psql -h 127.0.0.1 -U postgres -qc 'CREATE DATABASE berth'
-	@export BERTH_CONFIG=berth.yml; \
-	$(BIN)/python -m services.log & log=$$!; \
-	$(BIN)/python -m services.token & token=$$!; \
-	$(BIN)/python -m services.core & core=$$!; \
-	trap 'kill $$log $$token $$core 2>/dev/null; wait' EXIT; \
-	echo "registry: http://127.0.0.1:5000/v2/ (login admin, password admin_password in berth.yml)"; \
-	echo "REST API: http://127.0.0.1:5002/api/v2.0/ (e.g. curl -u admin:... .../projects)"; \
-	echo "logs of every service: $(BIN)/berth logs -f"; \
-	$(BIN)/python -m services.registry
+		deploy/berth.yml.tmpl > berth.yml
+	@pkgs="$$($(BIN)/python -m services.launcher --config berth.yml --missing-packages)" || exit $$?; \
+	if [ -n "$$pkgs" ]; then \
+		echo "run: installing $$pkgs"; \
+		had_clusters="$$(ls /etc/postgresql 2>/dev/null)"; \
+		policy=; [ -e /usr/sbin/policy-rc.d ] || { policy=/usr/sbin/policy-rc.d; printf '#!/bin/sh\nexit 101\n' > $$policy; chmod +x $$policy; }; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$pkgs >/dev/null; status=$$?; \
+		[ -z "$$policy" ] || rm -f $$policy; \
+		[ $$status -eq 0 ] || exit $$status; \
+		if [ -z "$$had_clusters" ]; then for v in $$(ls /etc/postgresql 2>/dev/null); do pg_dropcluster --stop $$v main; done; fi; \
+	fi
+	@exec $(BIN)/python -m services.launcher --config berth.yml
 
 clean:
 	rm -rf $(VENV) .berth .pytest_cache .ruff_cache

@@ -12,13 +12,16 @@ import os
 import sys
 from collections.abc import Sequence
 
-from services.cli import logs
+from services.cli import logs, run
+from services.proxy import cli as proxy_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="berth", description="Operate a Berth installation.")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     logs.register(commands)
+    run.register(commands)
+    proxy_cli.register(commands)
     return parser
 
 
