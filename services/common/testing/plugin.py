@@ -15,6 +15,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,7 @@ import yaml
 from services.common.testing.registry_auth import RegistryTokenAuth, fetch_token
 
 if TYPE_CHECKING:
+    from services.common.testing.dockerd import DockerDaemon
     from services.common.testing.token import TokenServiceProcess
 
 PG_HOST = os.environ.get("BERTH_TEST_PG_HOST", "127.0.0.1")
@@ -185,6 +187,8 @@ class RegistryProcess(ServiceProcess):
         self.token = token
         self.database = database
         self.storage_root = workdir / "storage"
+        # Its own Redis keys (the event stream); a core reading its events is given the same prefix.
+        self.redis_prefix = f"berth-test-{uuid.uuid4().hex[:8]}:"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         # The registry verifies tokens with the token service's certificate and sends clients to its realm;
@@ -194,7 +198,7 @@ class RegistryProcess(ServiceProcess):
             "external_url": token.url if token is not None else "http://127.0.0.1:1",
             "token": {"certificate": str(certificate)},
             "database": database.settings_dict(),
-            "redis": {"url": REDIS_URL, "key_prefix": f"berth-test-{uuid.uuid4().hex[:8]}:"},
+            "redis": {"url": REDIS_URL, "key_prefix": self.redis_prefix},
             "storage": {"filesystem": {"rootdirectory": str(self.storage_root)}},
             "registry": {"host": "127.0.0.1", "port": self.port, **registry_overrides},
         }
@@ -278,3 +282,46 @@ def registry(registry_server: RegistryProcess) -> Iterator[httpx.Client]:
 @pytest.fixture
 def repo_name() -> str:
     return f"{TEST_PROJECT}/{uuid.uuid4().hex[:10]}"
+
+
+@dataclass(frozen=True)
+class RegistryEndpoint:
+    """Where clients reach the registry, as they name it in image references (`<host>/<project>/<repo>`),
+    with the token service and database behind it (for accounts and projects)."""
+
+    host: str
+    token: TokenServiceProcess
+    database: TestDatabase
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}"
+
+    def client(self) -> httpx.Client:
+        """An httpx client of the registry API running the token flow as the admin."""
+        return admin_client(self.url, self.token)
+
+
+@pytest.fixture(scope="module")
+def registry_endpoint(registry_server: RegistryProcess, module_database: TestDatabase) -> RegistryEndpoint:
+    """The one place client e2e tests (docker, podman, oras) learn where the registry is: the registry
+    process itself, whose challenge sends clients to the token service; the whole-stack tests point this at
+    the proxy's address instead."""
+    assert registry_server.token is not None
+    return RegistryEndpoint(f"127.0.0.1:{registry_server.port}", registry_server.token, module_database)
+
+
+@pytest.fixture(scope="session")
+def docker_daemon() -> Iterator[DockerDaemon]:
+    """A private dockerd for the session (see services.common.testing.dockerd); skipped only without root."""
+    from services.common.testing.dockerd import DockerDaemon, cannot_run_reason
+
+    reason = cannot_run_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    daemon = DockerDaemon()
+    daemon.start()
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
