@@ -290,7 +290,7 @@ class RegistryEndpoint:
     with the token service and database behind it (for accounts and projects)."""
 
     host: str
-    token: TokenServiceProcess
+    token_url: str  # the token service's /service/token, as the registry's challenge names it
     database: TestDatabase
 
     @property
@@ -299,16 +299,17 @@ class RegistryEndpoint:
 
     def client(self) -> httpx.Client:
         """An httpx client of the registry API running the token flow as the admin."""
-        return admin_client(self.url, self.token)
+        auth = RegistryTokenAuth(self.token_url, "berth-registry", ADMIN_CREDENTIALS)
+        return httpx.Client(base_url=self.url, timeout=60, auth=auth)
 
 
 @pytest.fixture(scope="module")
 def registry_endpoint(registry_server: RegistryProcess, module_database: TestDatabase) -> RegistryEndpoint:
-    """The one place client e2e tests (docker, podman, oras) learn where the registry is: the registry
-    process itself, whose challenge sends clients to the token service; the whole-stack tests point this at
-    the proxy's address instead."""
+    """The one place client e2e tests (docker, podman, oras) learn where the registry is: here the registry
+    process itself, whose challenge sends clients to the token service; tests/e2e overrides it with the
+    whole stack's proxy address."""
     assert registry_server.token is not None
-    return RegistryEndpoint(f"127.0.0.1:{registry_server.port}", registry_server.token, module_database)
+    return RegistryEndpoint(f"127.0.0.1:{registry_server.port}", registry_server.token.token_url(), module_database)
 
 
 @pytest.fixture(scope="session")

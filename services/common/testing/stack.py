@@ -44,6 +44,7 @@ class StackProcess:
     ) -> None:
         """`database=None` / `redis_url=None`: point at a free port, so the launcher starts its own."""
         self.workdir = workdir
+        self.database = database
         workdir.mkdir(parents=True, exist_ok=True)
         self.data_volume = data_volume or workdir / "data"
         self.config_path = workdir / "berth.yml"

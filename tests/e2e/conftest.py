@@ -1,0 +1,30 @@
+"""The client e2e tests (docker, podman, oras) run against the whole stack, as `make run` starts it: the
+launcher supervising every service behind nginx, reached only through the proxy's port."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from services.common.testing.plugin import RegistryEndpoint, TestDatabase
+from services.common.testing.stack import StackProcess
+
+
+# One stack per module: the modules make the same user names, and a fresh stack is ~10 s.
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
+    database = TestDatabase().create()
+    proc = StackProcess(tmp_path_factory.mktemp("stack"), database=database)
+    try:
+        proc.start()
+        yield proc
+    finally:
+        proc.stop()
+        database.drop()
+
+
+@pytest.fixture(scope="module")
+def registry_endpoint(stack: StackProcess) -> RegistryEndpoint:
+    assert stack.database is not None
+    return RegistryEndpoint(stack.url.removeprefix("http://"), f"{stack.url}/service/token", stack.database)
