@@ -14,6 +14,8 @@ __all__ = [
     "Conflict",
     "CsrfFailed",
     "Forbidden",
+    "LdapNotEnabled",
+    "LdapUnavailable",
     "LoginFailed",
     "MemberNotFound",
     "MethodNotAllowed",
@@ -23,6 +25,7 @@ __all__ = [
     "ProjectNotFound",
     "RobotNotFound",
     "Unauthorized",
+    "UserGroupNotFound",
     "UserNotFound",
 ]
 
@@ -76,3 +79,20 @@ class LoginFailed(BerthError):
 
 class CsrfFailed(Forbidden):
     default_message = "CSRF token invalid: send the X-Harbor-CSRF-Token header the API gave you"
+
+
+class UserGroupNotFound(NotFound):
+    default_message = "user group not found"
+
+
+class LdapNotEnabled(BadRequest):
+    """An LDAP operation while `auth_mode` is not ldap_auth. Harbor's spec lists 400 (not 412) for these
+    endpoints, so clients generated from it handle it; the message says what to change."""
+
+    default_message = "LDAP is not enabled: set auth_mode to ldap_auth to search or import LDAP users and groups"
+
+
+class LdapUnavailable(BerthError):
+    """The configured directory did not answer (or refused the search account)."""
+
+    code, status, default_message = "SERVICE_UNAVAILABLE", 503, "the LDAP directory is not available"

@@ -27,6 +27,10 @@ class DirectoryConfigError(DirectoryError, SettingsError):
     """The `ldap` settings cannot work; the message names the key."""
 
 
+class InvalidQuery(DirectoryError):
+    """A value a client gave cannot be asked at all (e.g. a DN that is not one)."""
+
+
 @dataclass(frozen=True, slots=True)
 class LdapGroup:
     dn: str
@@ -57,6 +61,18 @@ class Directory(Protocol):
     async def search_groups(self, query: str) -> list[LdapGroup]:
         """Groups whose name contains `query` (any group for "")."""
 
+    async def find_user(self, username: str) -> LdapUser | None:
+        """The one user whose uid is exactly `username`, with its groups (as a login would see them);
+        None when there is none, or more than one."""
+
+    async def group_by_dn(self, dn: str) -> LdapGroup | None:
+        """The group entry at `dn`, if it is a group as configured (under the group base DN, matching
+        the group filter); the DN as the directory spells it. `InvalidQuery` for a malformed DN."""
+
+    async def ping(self) -> None:
+        """Connect, bind with the search account and find the base DN; raises `DirectoryUnavailable` or
+        `DirectoryConfigError` with a message for an operator (never the password)."""
+
 
 class UnconfiguredDirectory:
     """`auth_mode: ldap_auth` before `ldap.url` is set: nobody but the admin can log in, and says why."""
@@ -69,3 +85,12 @@ class UnconfiguredDirectory:
 
     async def search_groups(self, query: str) -> list[LdapGroup]:
         raise DirectoryUnavailable("no LDAP directory is configured (ldap.url is empty)")
+
+    async def find_user(self, username: str) -> LdapUser | None:
+        raise DirectoryUnavailable("no LDAP directory is configured (ldap.url is empty)")
+
+    async def group_by_dn(self, dn: str) -> LdapGroup | None:
+        raise DirectoryUnavailable("no LDAP directory is configured (ldap.url is empty)")
+
+    async def ping(self) -> None:
+        raise DirectoryConfigError("ldap.url is empty: no LDAP directory is configured")

@@ -19,14 +19,16 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import ldap3
-from ldap3.core.exceptions import LDAPException, LDAPInvalidFilterError, LDAPSSLConfigurationError
+from ldap3.core.exceptions import LDAPException, LDAPInvalidDnError, LDAPInvalidFilterError, LDAPSSLConfigurationError
 from ldap3.operation.search import parse_filter
 from ldap3.utils.conv import escape_filter_chars
+from ldap3.utils.dn import parse_dn
 
 from services.common.ldap.directory import (
     DirectoryConfigError,
     DirectoryUnavailable,
     InvalidCredentials,
+    InvalidQuery,
     LdapGroup,
     LdapUser,
 )
@@ -41,6 +43,7 @@ MAX_SEARCH_RESULTS = 100
 _ATTRIBUTE = re.compile(r"^(?:[A-Za-z][A-Za-z0-9-]*|[0-9]+(?:\.[0-9]+)+)$")
 _RESULT_INVALID_CREDENTIALS = 49
 _RESULT_SIZE_LIMIT_EXCEEDED = 4
+_MAX_DN_LENGTH = 4096
 
 
 def normalize_filter(value: str, key: str) -> str:
@@ -180,6 +183,23 @@ class Ldap3Directory:
     async def search_groups(self, query: str) -> list[LdapGroup]:
         return await self._run(lambda: self._search_groups(query))
 
+    async def find_user(self, username: str) -> LdapUser | None:
+        if not username or "\x00" in username:
+            return None
+        return await self._run(lambda: self._find_user(username))
+
+    async def group_by_dn(self, dn: str) -> LdapGroup | None:
+        if not dn.strip() or len(dn) > _MAX_DN_LENGTH or "\x00" in dn:
+            raise InvalidQuery(f"{dn[:100]!r} is not a DN")
+        try:
+            parse_dn(dn)
+        except LDAPInvalidDnError:
+            raise InvalidQuery(f"{dn[:100]!r} is not a DN") from None
+        return await self._run(lambda: self._group_by_dn(dn))
+
+    async def ping(self) -> None:
+        await self._run(self._ping)
+
     # --- blocking work, in a worker thread ------------------------------------------------------------
 
     async def _run(self, work: Callable[[], T]) -> T:
@@ -252,19 +272,81 @@ class Ldap3Directory:
             )
         return [(e["dn"], e.get("attributes", {})) for e in (conn.response or []) if e.get("type") == "searchResEntry"]
 
-    def _authenticate(self, username: str, password: str) -> LdapUser:
+    def _user_entry(self, conn: ldap3.Connection, username: str) -> tuple[str, Mapping[str, Any]] | None:
+        s = self._settings
+        attributes = [s.uid, "mail", "cn", "displayName"]
+        if s.group_membership_attribute:
+            attributes.append(s.group_membership_attribute)
+        flt = user_filter(self._config.filter, s.uid, username)
+        # Two at most: one is the user, two means the name is ambiguous and nobody logs in with it.
+        found = self._search(conn, s.base_dn, flt, s.scope, attributes, 2)
+        return found[0] if len(found) == 1 else None
+
+    def _ldap_user(self, dn: str, attrs: Mapping[str, Any], username: str, groups: tuple[LdapGroup, ...]) -> LdapUser:
+        # The directory's spelling of the name (uid matching is case-insensitive): one account per entry.
+        names = _all(attrs, self._settings.uid)
+        canonical = next((n for n in names if n.lower() == username.lower()), username)
+        return LdapUser(
+            dn=dn,
+            username=canonical,
+            email=_first(attrs, "mail"),
+            realname=_first(attrs, "displayName") or _first(attrs, "cn") or canonical,
+            groups=groups,
+        )
+
+    def _find_user(self, username: str) -> LdapUser | None:
+        conn = self._service_connection()
+        try:
+            entry = self._user_entry(conn, username)
+            if entry is None:
+                return None
+            dn, attrs = entry
+            groups = self._groups_of(conn, dn, attrs)
+        finally:
+            _close(conn)
+        return self._ldap_user(dn, attrs, username, groups)
+
+    def _group_by_dn(self, dn: str) -> LdapGroup | None:
+        s = self._settings
+        # Only groups a login can see count: under group_base_dn and matching group_filter (as in
+        # `_groups_of`); a group elsewhere could be stored but would never give anybody a role.
+        if not s.group_base_dn or not _under(dn, s.group_base_dn):
+            return None
+        conn = self._service_connection()
+        try:
+            found = self._search(conn, dn, self._config.group_filter or "(objectClass=*)", "base", [s.group_gid], 1)
+        finally:
+            _close(conn)
+        return self._group(*found[0]) if found else None
+
+    def _ping(self) -> None:
         s = self._settings
         conn = self._service_connection()
         try:
-            attributes = [s.uid, "mail", "cn", "displayName"]
-            if s.group_membership_attribute:
-                attributes.append(s.group_membership_attribute)
-            flt = user_filter(self._config.filter, s.uid, username)
-            # Two at most: one is the user, two means the name is ambiguous and nobody logs in with it.
-            found = self._search(conn, s.base_dn, flt, s.scope, attributes, 2)
-            if len(found) != 1:
+            ok = conn.search(
+                s.base_dn,
+                "(objectClass=*)",
+                search_scope=ldap3.BASE,
+                attributes=[],
+                size_limit=1,
+                time_limit=max(1, int(s.timeout)),
+            )
+            if not ok and conn.result.get("description") == "noSuchObject":
+                raise DirectoryConfigError(f"ldap.base_dn {s.base_dn!r} does not exist at {self._where}")
+            if not ok:
+                raise DirectoryUnavailable(
+                    f"reading ldap.base_dn {s.base_dn!r} at {self._where} failed: {conn.result.get('description')}"
+                )
+        finally:
+            _close(conn)
+
+    def _authenticate(self, username: str, password: str) -> LdapUser:
+        conn = self._service_connection()
+        try:
+            entry = self._user_entry(conn, username)
+            if entry is None:
                 raise InvalidCredentials()
-            dn, attrs = found[0]
+            dn, attrs = entry
             groups = self._groups_of(conn, dn, attrs)
         finally:
             _close(conn)
@@ -276,16 +358,7 @@ class Ldap3Directory:
                 raise InvalidCredentials(f"the directory refused the login: {user_conn.result.get('description')}")
         finally:
             _close(user_conn)
-        # The directory's spelling of the name (uid matching is case-insensitive): one account per entry.
-        names = _all(attrs, s.uid)
-        canonical = next((n for n in names if n.lower() == username.lower()), username)
-        return LdapUser(
-            dn=dn,
-            username=canonical,
-            email=_first(attrs, "mail"),
-            realname=_first(attrs, "displayName") or _first(attrs, "cn") or canonical,
-            groups=groups,
-        )
+        return self._ldap_user(dn, attrs, username, groups)
 
     def _groups_of(self, conn: ldap3.Connection, dn: str, attrs: Mapping[str, Any]) -> tuple[LdapGroup, ...]:
         s = self._settings

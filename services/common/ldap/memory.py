@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from services.common.ldap.directory import DirectoryUnavailable, InvalidCredentials, LdapGroup, LdapUser
+from services.common.ldap.directory import (
+    DirectoryUnavailable,
+    InvalidCredentials,
+    InvalidQuery,
+    LdapGroup,
+    LdapUser,
+)
 
 
 @dataclass
@@ -46,7 +52,9 @@ class MemoryDirectory:
         found = [entry for name, entry in self.users.items() if name.lower() == username.lower()]
         if len(found) != 1 or found[0][0] != password:
             raise InvalidCredentials()
-        user = found[0][1]
+        return self._with_groups(found[0][1])
+
+    def _with_groups(self, user: LdapUser) -> LdapUser:
         dns = sorted(self.memberships.get(user.dn, set()))
         return LdapUser(user.dn, user.username, user.email, user.realname, tuple(self.groups[d] for d in dns))
 
@@ -57,3 +65,17 @@ class MemoryDirectory:
     async def search_groups(self, query: str) -> list[LdapGroup]:
         self._check()
         return [g for g in self.groups.values() if query.lower() in g.name.lower()]
+
+    async def find_user(self, username: str) -> LdapUser | None:
+        self._check()
+        found = [u for name, (_, u) in self.users.items() if name.lower() == username.lower()]
+        return self._with_groups(found[0]) if len(found) == 1 else None
+
+    async def group_by_dn(self, dn: str) -> LdapGroup | None:
+        if "=" not in dn:
+            raise InvalidQuery(f"{dn[:100]!r} is not a DN")
+        self._check()
+        return next((g for d, g in self.groups.items() if d.lower() == dn.lower()), None)
+
+    async def ping(self) -> None:
+        self._check()

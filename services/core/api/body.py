@@ -1,6 +1,7 @@
 """Reading a JSON request body: at most `MAX_BODY_BYTES`, an object, fields checked by type.
 
-Unknown fields are ignored, as Harbor's generated server does; a known field of the wrong type is a 400.
+Unknown fields are ignored, as Harbor's generated server does, unless a handler asks `no_unknown_fields`;
+a known field of the wrong type is a 400.
 """
 
 from __future__ import annotations
@@ -32,6 +33,13 @@ async def read_object(request: web.Request) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise BadRequest("the request body must be a JSON object")
     return data
+
+
+def no_unknown_fields(data: dict[str, Any], known: frozenset[str], *, what: str = "request body") -> None:
+    """A 400 naming the first field outside `known` (a typo would otherwise be silently ignored)."""
+    unknown = sorted(k for k in data if k not in known)
+    if unknown:
+        raise BadRequest(f"unknown field {unknown[0][:50]!r} in the {what}; known: {', '.join(sorted(known))}")
 
 
 def opt_str(data: dict[str, Any], key: str, *, where: str = "") -> str | None:

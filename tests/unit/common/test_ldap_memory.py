@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.common.ldap.directory import DirectoryUnavailable, InvalidCredentials
+from services.common.ldap.directory import DirectoryUnavailable, InvalidCredentials, InvalidQuery
 from services.common.ldap.memory import MemoryDirectory
 
 
@@ -40,3 +40,22 @@ async def test_unavailable(directory: MemoryDirectory) -> None:
     directory.available = False
     with pytest.raises(DirectoryUnavailable):
         await directory.authenticate("alice", "pw")
+
+
+async def test_find_user_is_exact_and_carries_groups(directory: MemoryDirectory) -> None:
+    found = await directory.find_user("ALICE")
+    assert found is not None and found.username == "alice"
+    assert [g.name for g in found.groups] == ["devs", "ops"]
+    assert await directory.find_user("ali") is None
+
+
+async def test_group_by_dn_and_ping(directory: MemoryDirectory) -> None:
+    group = await directory.group_by_dn("CN=devs,ou=groups,dc=berth,dc=test")
+    assert group is not None and group.dn == "cn=devs,ou=groups,dc=berth,dc=test"
+    assert await directory.group_by_dn("cn=nope,ou=groups,dc=berth,dc=test") is None
+    with pytest.raises(InvalidQuery):
+        await directory.group_by_dn("not a dn")
+    await directory.ping()
+    directory.available = False
+    with pytest.raises(DirectoryUnavailable):
+        await directory.ping()

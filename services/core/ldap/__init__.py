@@ -1,0 +1,1 @@
+"""Harbor's /ldap endpoints: test a directory configuration, search and import users, search groups."""
