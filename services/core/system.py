@@ -10,6 +10,7 @@ from importlib import metadata
 import asyncpg
 
 from services.common.db import Database
+from services.common.identity.bootstrap import DefaultPasswordCheck
 from services.common.settings import Settings
 
 HEALTH_TIMEOUT_S = 2.0
@@ -30,9 +31,14 @@ class ComponentHealth:
 
 
 class SystemService:
-    def __init__(self, db: Database, settings: Settings) -> None:
+    def __init__(self, db: Database, settings: Settings, default_password: DefaultPasswordCheck) -> None:
         self._db = db
         self._settings = settings
+        self._default_password = default_password
+
+    async def admin_password_is_default(self) -> bool:
+        """Whether the admin (user 1) still logs in with Harbor12345: for the sysadmins' warning banner."""
+        return await self._default_password.is_default(self._db)
 
     async def health(self) -> list[ComponentHealth]:
         return [ComponentHealth("core", True), await self._database()]

@@ -28,10 +28,43 @@ LIBRARY_PROJECT_ID = 1
 log = structlog.get_logger()
 
 
+class DefaultPasswordCheck:
+    """Whether the admin's stored hash is one of DEFAULT_ADMIN_PASSWORD.
+
+    The answer is remembered with the hash it was computed from: the KDF runs once per stored hash, not
+    on every question, and a password change (a new hash) is seen at once.
+    """
+
+    def __init__(self, hasher: PasswordHasher) -> None:
+        self._hasher = hasher
+        self._known: tuple[str, bool] | None = None  # (stored hash, whether it is the default's)
+
+    async def admin_has_default(self, admin: User) -> bool:
+        if admin.password_hash is None or admin.deleted:
+            return False
+        known = self._known
+        if known is not None and known[0] == admin.password_hash:
+            return known[1]
+        answer = await self._hasher.verify(admin.password_hash, DEFAULT_ADMIN_PASSWORD)
+        self._known = (admin.password_hash, answer)
+        return answer
+
+    async def is_default(self, db: Database) -> bool:
+        """The question for the admin as stored now (one indexed read, then the remembered answer)."""
+        admin = await store.user_by_id(db.pool, ADMIN_USER_ID)
+        return admin is not None and await self.admin_has_default(admin)
+
+
 async def bootstrap(
-    db: Database, settings: Settings, *, hasher: PasswordHasher | None = None, out: TextIO | None = None
+    db: Database,
+    settings: Settings,
+    *,
+    hasher: PasswordHasher | None = None,
+    out: TextIO | None = None,
+    check: DefaultPasswordCheck | None = None,
 ) -> None:
     hasher = hasher or PasswordHasher()
+    check = check or DefaultPasswordCheck(hasher)
     admin = await store.user_by_id(db.pool, ADMIN_USER_ID)
     if admin is None:
         created = await _create_admin(db, settings, hasher, out or sys.stdout)
@@ -41,7 +74,7 @@ async def bootstrap(
                 _warn_default_password()
             return
         admin = await store.user_by_id(db.pool, ADMIN_USER_ID)  # another start created it a moment ago
-    if admin is not None and await _has_default_password(admin, hasher):
+    if admin is not None and await check.admin_has_default(admin):
         _warn_default_password()
 
 
@@ -66,12 +99,6 @@ async def _create_admin(db: Database, settings: Settings, hasher: PasswordHasher
     return True
 
 
-async def _has_default_password(admin: User, hasher: PasswordHasher) -> bool:
-    if admin.password_hash is None or admin.deleted:
-        return False
-    return await hasher.verify(admin.password_hash, DEFAULT_ADMIN_PASSWORD)
-
-
 def _warn_default_password() -> None:
     log.warning(
         "admin_default_password",
@@ -81,12 +108,14 @@ def _warn_default_password() -> None:
 
 
 def bootstrap_lifespan(
-    db: Database, settings: Settings, hasher: PasswordHasher
+    db: Database, settings: Settings, hasher: PasswordHasher, check: DefaultPasswordCheck | None = None
 ) -> Callable[[object], AsyncIterator[None]]:
-    """For `app.cleanup_ctx` of every service that owns identity (token, core): run `bootstrap` at start."""
+    """For `app.cleanup_ctx` of every service that owns identity (token, core): run `bootstrap` at start
+    (which logs the default-password warning once per start). A service that asks the question again
+    later passes its `check`, so the start-up answer is remembered."""
 
     async def lifespan(_app: object) -> AsyncIterator[None]:
-        await bootstrap(db, settings, hasher=hasher)
+        await bootstrap(db, settings, hasher=hasher, check=check)
         yield
 
     return lifespan

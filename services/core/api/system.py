@@ -31,7 +31,13 @@ class SystemApi:
         return web.json_response(body)
 
     async def systeminfo(self, request: web.Request) -> web.Response:
-        return web.json_response(self._system.info(logged_in=principal_of(request).kind != "anonymous"))
+        principal = principal_of(request)
+        info = self._system.info(logged_in=principal.kind != "anonymous")
+        # Only system administrators learn whether the admin account is still open with the default
+        # password (the UI shows them a banner); for anyone else the question itself would be a hint.
+        if principal.kind == "user" and principal.sysadmin:
+            info["admin_password_is_default"] = await self._system.admin_password_is_default()
+        return web.json_response(info)
 
     async def current_user(self, request: web.Request) -> web.Response:
         user = await self._users.current(principal_of(request))

@@ -1,0 +1,136 @@
+// The shell: who is logged in, the header, the default-password banner and a small path router.
+// Paths follow Harbor's UI (/harbor/projects, /harbor/projects/3/members, /harbor/users), and core
+// answers every one of them with index.html, so a deep link or a reload lands on the same page.
+
+import { API, ApiError, getJson, request } from "./api.js";
+import { h, link } from "./dom.js";
+import { loginPage } from "./login.js";
+import { passwordPage } from "./password.js";
+import { projectPage } from "./project.js";
+import { projectsPage } from "./projects.js";
+import { usersPage } from "./users.js";
+
+const HOME = "/harbor/projects";
+const ADMIN_USER_ID = 1;
+const routes = [
+  { path: /^\/harbor\/projects\/?$/, page: projectsPage },
+  { path: /^\/harbor\/projects\/(\d+)(?:\/members)?\/?$/, page: projectPage },
+  { path: /^\/harbor\/users\/?$/, page: usersPage, sysadmin: true },
+  { path: /^\/account\/password\/?$/, page: passwordPage },
+];
+
+const root = document.getElementById("app");
+let session = null; // { user, info } once logged in
+let flash = null; // a message for the next page drawn (after a change that redraws everything)
+
+export function navigate(path) {
+  if (path !== location.pathname + location.search) history.pushState(null, "", path);
+  render();
+}
+
+// Reads the current user and systeminfo again (after a login, or a change that the banner depends on).
+export async function refreshSession(message = null) {
+  session = await loadSession();
+  flash = message;
+  render();
+}
+
+async function loadSession() {
+  try {
+    const user = (await getJson(`${API}/users/current`)).data;
+    const info = (await getJson(`${API}/systeminfo`)).data;
+    return { user, info };
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) return null;
+    throw err;
+  }
+}
+
+async function logOut() {
+  await request("GET", "/c/log_out");
+  session = null;
+  history.pushState(null, "", "/");
+  render();
+}
+
+function header(user) {
+  return h(
+    "header",
+    { class: "top" },
+    h("span", { class: "brand" }, "Berth"),
+    h(
+      "nav",
+      { "aria-label": "main" },
+      link(HOME, "Projects"),
+      user.sysadmin_flag ? link("/harbor/users", "Users") : null,
+    ),
+    h("span", { class: "spacer" }),
+    link("/account/password", h("span", { class: "username", title: "change your password" }, user.username)),
+    h("button", { type: "button", class: "logout", onclick: logOut }, "Log out"),
+  );
+}
+
+// Shown to system administrators while the admin account still opens with Harbor12345.
+function defaultPasswordBanner(user, info) {
+  if (info.admin_password_is_default !== true) return null;
+  const action =
+    user.user_id === ADMIN_USER_ID
+      ? link("/account/password", "Change the admin password now.")
+      : "Ask the admin to change it, or log in as admin and change it under the user name at the top right.";
+  return h(
+    "div",
+    { class: "banner warning", role: "alert", id: "default-password-banner" },
+    h("strong", {}, "Security warning: "),
+    "the admin account still has the default password Harbor12345, which anyone can look up. ",
+    action,
+  );
+}
+
+function match() {
+  for (const route of routes) {
+    const found = route.path.exec(location.pathname);
+    if (found) return { route, params: found.slice(1) };
+  }
+  return null;
+}
+
+function render() {
+  if (session === null) {
+    root.replaceChildren(loginPage({ onLoggedIn: refreshSession }));
+    return;
+  }
+  const { user, info } = session;
+  const found = match();
+  if (found === null || (found.route.sysadmin && !user.sysadmin_flag)) {
+    // "/" itself, a page that does not exist or one this user may not see: the projects list.
+    history.replaceState(null, "", HOME);
+    render();
+    return;
+  }
+  const ctx = { user, info, params: found.params, navigate, refreshSession };
+  const message = flash && h("p", { class: "notice info", role: "status" }, flash);
+  flash = null;
+  root.replaceChildren(
+    header(user),
+    defaultPasswordBanner(user, info) ?? "",
+    h("main", {}, message, found.route.page(ctx)),
+  );
+}
+
+// In-app links change the path without a page load; back/forward redraw.
+document.addEventListener("click", (event) => {
+  const a = event.target.closest?.("a[data-nav]");
+  if (!a || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+  event.preventDefault();
+  navigate(a.getAttribute("href"));
+});
+window.addEventListener("popstate", render);
+
+loadSession()
+  .then((found) => {
+    session = found;
+    render();
+  })
+  .catch((err) => {
+    root.replaceChildren(h("p", { class: "notice error", role: "alert" }, `Berth is not reachable: ${err.message}`));
+  });

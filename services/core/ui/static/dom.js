@@ -1,0 +1,58 @@
+// Building the DOM without innerHTML: every text ends up in a text node, so data is never markup.
+
+export function h(tag, props = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (key.startsWith("on")) el.addEventListener(key.slice(2), value);
+    else if (value === true) el.setAttribute(key, "");
+    else if (value !== false && value !== null && value !== undefined) el.setAttribute(key, String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : String(child));
+  }
+  return el;
+}
+
+// A link the app's router follows without reloading the page (see app.js).
+export function link(href, ...children) {
+  return h("a", { href, "data-nav": "" }, ...children);
+}
+
+// A labelled form field.
+export function field(label, input) {
+  return h("label", { class: "field" }, h("span", {}, label), input);
+}
+
+// A status line (role=status, or role=alert for errors) that says one thing at a time.
+export function notice() {
+  const el = h("p", { class: "notice", hidden: true });
+  el.show = (text, kind = "info") => {
+    el.textContent = text;
+    el.className = `notice ${kind}`;
+    el.setAttribute("role", kind === "error" ? "alert" : "status");
+    el.hidden = false;
+  };
+  el.clear = () => {
+    el.hidden = true;
+    el.textContent = "";
+  };
+  return el;
+}
+
+// Prev / next buttons and "page x of y" for a list with X-Total-Count.
+export function pager(page, pageSize, total, go) {
+  const pages = Math.max(1, Math.ceil(total / pageSize));
+  return h(
+    "nav",
+    { class: "pager", "aria-label": "pages" },
+    h("button", { type: "button", disabled: page <= 1, onclick: () => go(page - 1) }, "‹ Previous"),
+    h("span", {}, `Page ${page} of ${pages} (${total} in all)`),
+    h("button", { type: "button", disabled: page >= pages, onclick: () => go(page + 1) }, "Next ›"),
+  );
+}
+
+export function formatTime(iso) {
+  const t = new Date(iso);
+  return Number.isNaN(t.getTime()) ? "" : t.toLocaleString();
+}
