@@ -10,19 +10,27 @@ from services.common.auth.authenticate import Authentication, default_authentica
 from services.common.auth.passwords import CredentialCache, PasswordHasher
 from services.common.db import Database
 from services.common.errors import error_middleware, harbor_envelope
-from services.common.identity.bootstrap import bootstrap_lifespan
+from services.common.identity.bootstrap import DefaultPasswordCheck, bootstrap_lifespan
+from services.common.ldap.directory import Directory, UnconfiguredDirectory
+from services.common.ldap.ldap3_directory import Ldap3Directory
 from services.common.logging import request_context
 from services.common.redis import RedisClient
 from services.common.settings import Settings
 from services.core.api import setup_routes
+from services.core.api.audit import AuditApi
 from services.core.api.body import MAX_BODY_BYTES
+from services.core.api.ldap import LdapApi
 from services.core.api.login import LoginApi
 from services.core.api.members import MembersApi
 from services.core.api.projects import ProjectsApi
 from services.core.api.robots import RobotsApi
 from services.core.api.system import SystemApi
+from services.core.api.usergroups import UserGroupsApi
 from services.core.api.users import UsersApi
+from services.core.audit.consumer import AuditConsumer
+from services.core.audit.service import AuditService
 from services.core.errors import MethodNotAllowed, NotFound
+from services.core.ldap.service import LdapService
 from services.core.members.service import MemberService
 from services.core.projects.service import ProjectService
 from services.core.robots.service import RobotService
@@ -32,6 +40,8 @@ from services.core.security.middleware import authentication
 from services.core.security.session import SessionAuthenticator
 from services.core.sessions.service import SessionService, SessionStore
 from services.core.system import SystemService
+from services.core.ui.views import UiFiles, no_challenge_for_scripts, setup_ui_routes, ui_fallback
+from services.core.usergroups.service import UserGroupService
 from services.core.users.service import UserService
 
 
@@ -40,6 +50,7 @@ def create_app(
     *,
     hasher: PasswordHasher | None = None,
     extra_authenticators: Sequence[RequestAuthenticator] = (),
+    directory: Directory | None = None,
 ) -> web.Application:
     db = Database(settings.database)
     hasher = hasher or PasswordHasher()
@@ -57,20 +68,34 @@ def create_app(
         BasicAuthenticator(credentials),
     ]
     projects = ProjectService(db)
+    ldap_auth = settings.auth_mode == "ldap_auth"
+    if directory is None:
+        # As the token service: the configured directory in ldap_auth mode; without a url (or in
+        # db_auth mode) one that says it is not configured.
+        directory = Ldap3Directory(settings.ldap) if ldap_auth and settings.ldap.url else UnconfiguredDirectory()
     users = UserService(
         db, hasher, self_registration=settings.self_registration, ldap_auth=settings.auth_mode == "ldap_auth"
     )
+
+    # Shared by the start-up warning (bootstrap) and systeminfo, so the KDF runs once per stored hash.
+    default_password = DefaultPasswordCheck(hasher)
+    ui = UiFiles()
 
     app = web.Application(
         middlewares=[
             # First, so every line logged below carries the request id (and the access line is written).
             request_context("core"),
+            # Outside the error middleware, to see the 401 it rendered (with its Basic challenge).
+            no_challenge_for_scripts(),
             # Before authentication, so a 401 for wrong credentials is rendered in Harbor's envelope too.
             error_middleware(
                 harbor_envelope,
                 not_found=lambda r: NotFound(f"no API endpoint at {r.path[:200]}"),
                 method_not_allowed=lambda r: MethodNotAllowed(f"{r.method} is not supported on {r.path[:200]}"),
             ),
+            # Inside the error middleware, to see the router's bare 404 before it becomes JSON: an unknown
+            # GET outside /api/ and /c/ is a deep link into the UI and gets its page.
+            ui_fallback(ui),
             # Every handler receives a Principal (anonymous when nothing was presented).
             authentication(authenticators),
             # After authentication: whether the check applies depends on *how* the request was
@@ -82,12 +107,23 @@ def create_app(
     )
     setup_routes(
         app,
-        system=SystemApi(SystemService(db, settings), users),
+        system=SystemApi(SystemService(db, settings, default_password), users),
         projects=ProjectsApi(projects),
         members=MembersApi(MemberService(db, projects)),
         users=UsersApi(users),
         robots=RobotsApi(RobotService(db, projects, hasher)),
         login=LoginApi(sessions),
+        usergroups=UserGroupsApi(UserGroupService(db, directory, ldap_auth=ldap_auth)),
+        ldap=LdapApi(LdapService(db, directory, settings.ldap, ldap_auth=ldap_auth, connect=Ldap3Directory)),
+        audit=AuditApi(AuditService(db, projects)),
     )
-    app.cleanup_ctx.extend([db.lifespan, redis.lifespan, bootstrap_lifespan(db, settings, hasher)])
+    setup_ui_routes(app, ui)
+    app.cleanup_ctx.extend(
+        [
+            db.lifespan,
+            redis.lifespan,
+            bootstrap_lifespan(db, settings, hasher, default_password),
+            AuditConsumer(db, redis).lifespan,
+        ]
+    )
     return app

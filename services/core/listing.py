@@ -1,13 +1,15 @@
 """Harbor's list parameters, parsed against a whitelist: `q`, `sort`, `page`, `page_size`.
 
-`q` is Harbor's query syntax, comma-separated `key=value` (exact) or `key=~value` (substring) terms; the
-range and set forms (`[a~b]`, `{a b}`, `(a b)`) are refused. `sort` is comma-separated keys, `-` for
+`q` is Harbor's query syntax, comma-separated `key=value` (exact) or `key=~value` (substring) terms, and
+for time keys the range `key=[low~high]` (either end may be empty); the set forms (`{a b}`, `(a b)`) are
+refused. `sort` is comma-separated keys, `-` for
 descending. Unknown keys are a 400, so nothing a caller types reaches SQL except as a parameter.
 Pure: no aiohttp, no SQL.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -18,14 +20,15 @@ DEFAULT_PAGE_SIZE = 10
 MAX_PAGE_SIZE = 100
 MAX_PARAM_LENGTH = 1024
 
-ValueType = Literal["str", "bool", "int"]
+ValueType = Literal["str", "bool", "int", "time"]
 
 
 @dataclass(frozen=True, slots=True)
 class Term:
     key: str
-    op: Literal["eq", "like"]
-    value: str | bool | int
+    op: Literal["eq", "like", "range"]
+    # A range is (low, high), either end None when open: Harbor's k=[low~high].
+    value: str | bool | int | dt.datetime | tuple[dt.datetime | None, dt.datetime | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +67,27 @@ def clean_text(text: str, what: str) -> str:
     return text
 
 
-def _value(kind: ValueType, text: str, key: str) -> str | bool | int:
+def parse_time(text: str, key: str) -> dt.datetime:
+    """Harbor's "2020-04-09 02:36:00" (UTC), or ISO 8601 with an offset."""
+    try:
+        value = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise BadRequest(f"{key} must be a time such as 2020-04-09 02:36:00, not {text[:50]!r}") from None
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+def _range(text: str, key: str) -> tuple[dt.datetime | None, dt.datetime | None]:
+    low, sep, high = text[1:-1].partition("~")
+    if not text.endswith("]") or not sep:
+        raise BadRequest(f"q key {key!r}: a range is [low~high], not {text[:50]!r}")
+    bounds = tuple(parse_time(b.strip().strip("'\""), key) if b.strip() else None for b in (low, high))
+    return bounds[0], bounds[1]
+
+
+def _value(kind: ValueType, text: str, key: str) -> str | bool | int | dt.datetime:
     text = clean_text(text, key)
+    if kind == "time":
+        return parse_time(text, key)
     if kind == "bool":
         return parse_bool(text, key)
     if kind == "int":
@@ -88,11 +110,14 @@ def parse_q(q: str | None, allowed: Mapping[str, ValueType]) -> list[Term]:
             raise BadRequest(f"q term {item[:50]!r} is not key=value or key=~value")
         if key not in allowed:
             raise BadRequest(f"unknown q key {key[:50]!r}; known: {', '.join(sorted(allowed))}")
-        op: Literal["eq", "like"] = "eq"
+        op: Literal["eq", "like", "range"] = "eq"
         if raw.startswith("~"):
             op, raw = "like", raw[1:]
             if allowed[key] != "str":
                 raise BadRequest(f"q key {key!r} does not support =~")
+        if raw.startswith("[") and allowed[key] == "time":
+            terms.append(Term(key, "range", _range(clean_text(raw, key), key)))
+            continue
         if raw[:1] in ("[", "{", "("):
             raise BadRequest(f"q key {key!r}: ranges and sets are not supported")
         terms.append(Term(key, op, _value(allowed[key], raw, key)))
@@ -145,7 +170,16 @@ def where_clause(base: str, terms: Sequence[Term], columns: Mapping[str, str], a
     clauses = [base]
     for term in terms:
         column = columns[term.key]
-        if term.op == "like":
+        if term.op == "range":
+            assert isinstance(term.value, tuple)
+            low, high = term.value
+            if low is not None:
+                args.append(low)
+                clauses.append(f"{column} >= ${len(args)}")
+            if high is not None:
+                args.append(high)
+                clauses.append(f"{column} <= ${len(args)}")
+        elif term.op == "like":
             args.append(like_pattern(str(term.value)))
             clauses.append(f"{column} LIKE ${len(args)} ESCAPE '\\'")
         else:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from services.core.api.audit import AuditApi
 from services.core.api.common import API
+from services.core.api.ldap import LdapApi
 from services.core.api.login import LoginApi
 from services.core.api.members import MembersApi
 from services.core.api.projects import ProjectsApi
 from services.core.api.robots import RobotsApi
 from services.core.api.system import SystemApi, healthz
+from services.core.api.usergroups import UserGroupsApi
 from services.core.api.users import UsersApi
 
 
@@ -22,6 +25,9 @@ def setup_routes(
     users: UsersApi,
     robots: RobotsApi,
     login: LoginApi,
+    usergroups: UserGroupsApi,
+    ldap: LdapApi,
+    audit: AuditApi,
 ) -> None:
     r = app.router
     r.add_get("/healthz", healthz)
@@ -51,6 +57,9 @@ def setup_routes(
     r.add_put(one, projects.update)
     r.add_delete(one, projects.delete)
 
+    r.add_get(f"{one}/logs", audit.list_project, allow_head=False)
+    r.add_get(f"{API}/audit-logs", audit.list_all, allow_head=False)
+
     r.add_get(f"{one}/members", members.list, allow_head=False)
     r.add_post(f"{one}/members", members.create)
     r.add_get(f"{one}/members/{{mid}}", members.get, allow_head=False)
@@ -64,3 +73,17 @@ def setup_routes(
     r.add_put(robot, robots.update)
     r.add_patch(robot, robots.refresh_secret)
     r.add_delete(robot, robots.delete)
+
+    # /usergroups/search before /usergroups/{group_id}, which would take it (and answer 400).
+    r.add_get(f"{API}/usergroups/search", usergroups.search, allow_head=False)
+    r.add_get(f"{API}/usergroups", usergroups.list, allow_head=False)
+    r.add_post(f"{API}/usergroups", usergroups.create)
+    group = f"{API}/usergroups/{{group_id}}"
+    r.add_get(group, usergroups.get, allow_head=False)
+    r.add_put(group, usergroups.update)
+    r.add_delete(group, usergroups.delete)
+
+    r.add_post(f"{API}/ldap/ping", ldap.ping)
+    r.add_get(f"{API}/ldap/users/search", ldap.search_users, allow_head=False)
+    r.add_post(f"{API}/ldap/users/import", ldap.import_users)
+    r.add_get(f"{API}/ldap/groups/search", ldap.search_groups, allow_head=False)

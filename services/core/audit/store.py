@@ -1,0 +1,78 @@
+"""SQL of the audit log. Entries that came through the outbox carry their event_id, which is unique: an
+event delivered twice is written once. A list is two statements, the page and the count."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from services.common.db import Executor
+from services.common.rbac import Role
+from services.core.audit.models import AuditEntry, AuditView
+from services.core.listing import Page, SortKey, Term, where_clause
+
+# The q keys Harbor's audit log takes, and the columns they filter; nothing else reaches SQL.
+COLUMNS = {
+    "operation": "operation",
+    "resource": "resource",
+    "resource_type": "resource_type",
+    "username": "username",
+    "op_time": "op_time",
+}
+_SELECT = "SELECT id, project_id, operation, resource_type, resource, username, op_time FROM audit_log"
+
+
+async def insert(tx: Executor, entries: Sequence[AuditEntry]) -> int:
+    """Writes the entries not written before; returns how many were new."""
+    if not entries:
+        return 0
+    status = await tx.execute(
+        "INSERT INTO audit_log (event_id, project_id, operation, resource_type, resource, username, op_time)"
+        " SELECT e.event_id, p.id, e.operation, e.resource_type, e.resource, e.username, e.op_time"
+        " FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[])"
+        "   AS e(event_id, project, operation, resource_type, resource, username, op_time)"
+        " LEFT JOIN projects p ON p.name = e.project"
+        " ON CONFLICT (event_id) DO NOTHING",
+        [e.event_id for e in entries],
+        [e.project for e in entries],
+        [e.operation for e in entries],
+        [e.resource_type for e in entries],
+        [e.resource for e in entries],
+        [e.username for e in entries],
+        [e.op_time for e in entries],
+    )
+    return int(status.rsplit(" ", 1)[1])
+
+
+async def administered_projects(ex: Executor, user_id: int) -> list[int]:
+    """Projects where the user is projectAdmin, directly or through a group: whose logs it may read."""
+    rows = await ex.fetch(
+        "SELECT DISTINCT m.project_id FROM project_members m"
+        " WHERE m.role = $2 AND ((m.entity_type = 'u' AND m.entity_id = $1) OR (m.entity_type = 'g'"
+        " AND m.entity_id IN (SELECT group_id FROM user_group_members WHERE user_id = $1)))",
+        user_id,
+        int(Role.PROJECT_ADMIN),
+    )
+    return [r["project_id"] for r in rows]
+
+
+async def list_entries(
+    ex: Executor, project_ids: Sequence[int] | None, terms: Sequence[Term], sort: Sequence[SortKey], page: Page
+) -> tuple[list[AuditView], int]:
+    """`project_ids` None: every entry (the sysadmin's view)."""
+    args: list[Any] = []
+    base = "TRUE"
+    if project_ids is not None:
+        args.append(list(project_ids))
+        base = "project_id = ANY($1::bigint[])"
+    where = where_clause(base, terms, COLUMNS, args)
+    # Newest first unless asked otherwise; id breaks ties so pages never overlap.
+    order = ", ".join(f"{COLUMNS[k.key]} {'DESC' if k.descending else 'ASC'}" for k in sort) or "op_time DESC"
+    rows = await ex.fetch(
+        f"{_SELECT}{where} ORDER BY {order}, id DESC LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}",
+        *args,
+        page.size,
+        page.offset,
+    )
+    total = await ex.fetchval(f"SELECT count(*) FROM audit_log{where}", *args)
+    return [AuditView(**dict(r)) for r in rows], int(total)
