@@ -1,6 +1,7 @@
 """End-to-end: the web UI in a real headless Chromium (Debian's /usr/bin/chromium, driven by
-Playwright) against a real core process: log in, the default-password banner, create a project through
-the form, log out; and a user who is not an administrator sees no banner.
+Playwright) against the whole stack as `make run` starts it, through the proxy's port only: log in, the
+default-password banner, create a project through the form, log out; and a user who is not an
+administrator sees no banner.
 
 Chromium is required: if it is missing these tests fail (CI installs it with apt), they are never skipped.
 """
@@ -11,13 +12,14 @@ import re
 import shutil
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 
-from services.common.testing.core import CoreProcess
-from services.common.testing.plugin import TestDatabase
+from services.common.testing.stack import StackProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -26,14 +28,19 @@ PW = "Ui-Passw0rd"
 TIMEOUT_MS = 15_000  # per expectation; a hang is a failure, never a slow pass
 
 
+@dataclass(frozen=True)
+class Site:
+    """Berth as a browser reaches it: the proxy's address (the UI at /, the REST API at /api/v2.0)."""
+
+    url: str
+
+    def client(self, auth: tuple[str, str] | None = None) -> httpx.Client:
+        return httpx.Client(base_url=self.url + "/api/v2.0", auth=auth, timeout=30)
+
+
 @pytest.fixture(scope="module")
-def core(module_database: TestDatabase, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CoreProcess]:
-    proc = CoreProcess(tmp_path_factory.mktemp("core"), module_database)
-    proc.start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
+def core(stack: StackProcess) -> Site:
+    return Site(stack.url)
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +79,7 @@ def page(browser: Browser) -> Iterator[Page]:
     assert errors == []
 
 
-def add_user(core: CoreProcess, name: str) -> None:
+def add_user(core: Site, name: str) -> None:
     # Through the API: the database helpers run their own event loop, which Playwright's sync API
     # (holding one in this thread) does not allow.
     with core.client(("admin", "Harbor12345")) as admin:
@@ -80,7 +87,7 @@ def add_user(core: CoreProcess, name: str) -> None:
         assert r.status_code == 201, r.text
 
 
-def log_in(page: Page, core: CoreProcess, name: str, password: str) -> None:
+def log_in(page: Page, core: Site, name: str, password: str) -> None:
     page.goto(core.url + "/")
     expect(page).to_have_title("Berth")
     page.fill("#principal", name)
@@ -88,7 +95,7 @@ def log_in(page: Page, core: CoreProcess, name: str, password: str) -> None:
     page.click("form.login button[type=submit]")
 
 
-def test_admin_logs_in_sees_the_banner_creates_a_project_and_logs_out(page: Page, core: CoreProcess) -> None:
+def test_admin_logs_in_sees_the_banner_creates_a_project_and_logs_out(page: Page, core: Site) -> None:
     expect.set_options(timeout=TIMEOUT_MS)
     log_in(page, core, "admin", "not-the-password")
     expect(page.get_by_role("alert")).to_have_text("Invalid user name or password.")
@@ -126,7 +133,7 @@ def test_admin_logs_in_sees_the_banner_creates_a_project_and_logs_out(page: Page
     expect(page.locator("form.login")).to_be_visible()
 
 
-def test_a_user_who_is_not_an_administrator_sees_no_banner(page: Page, core: CoreProcess) -> None:
+def test_a_user_who_is_not_an_administrator_sees_no_banner(page: Page, core: Site) -> None:
     expect.set_options(timeout=TIMEOUT_MS)
     name = f"dev-{uuid.uuid4().hex[:8]}"
     add_user(core, name)
@@ -137,7 +144,7 @@ def test_a_user_who_is_not_an_administrator_sees_no_banner(page: Page, core: Cor
     expect(page.get_by_role("link", name="Users")).to_have_count(0)
 
 
-def test_admin_manages_users_and_members_and_text_stays_text(page: Page, core: CoreProcess) -> None:
+def test_admin_manages_users_and_members_and_text_stays_text(page: Page, core: Site) -> None:
     expect.set_options(timeout=TIMEOUT_MS)
     suffix = uuid.uuid4().hex[:8]
     name = f"new-{suffix}"
@@ -169,7 +176,7 @@ def test_admin_manages_users_and_members_and_text_stays_text(page: Page, core: C
     expect(page.locator("#members tbody tr", has_text=name)).to_have_count(0)
 
 
-def test_changing_the_admin_password_removes_the_banner(page: Page, core: CoreProcess) -> None:
+def test_changing_the_admin_password_removes_the_banner(page: Page, core: Site) -> None:
     expect.set_options(timeout=TIMEOUT_MS)
     new = "Ui-Admin-Passw0rd"
     log_in(page, core, "admin", "Harbor12345")
