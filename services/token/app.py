@@ -7,20 +7,19 @@ from collections.abc import Callable, Sequence
 
 from aiohttp import web
 
+from services.common.auth.modes import authenticators_for, directory_for
 from services.common.auth.passwords import CredentialCache, PasswordHasher
 from services.common.db import Database
 from services.common.errors import error_middleware, harbor_envelope
 from services.common.identity.bootstrap import bootstrap_lifespan
-from services.common.ldap.directory import Directory, UnconfiguredDirectory
-from services.common.ldap.ldap3_directory import Ldap3Directory
+from services.common.ldap.directory import Directory
 from services.common.logging import request_context
 from services.common.settings import Settings
-from services.token.authenticate import Authentication, Authenticator, default_authenticators
+from services.token.authenticate import Authentication, Authenticator
 from services.token.authorize import Authorizer
 from services.token.errors import MethodNotAllowed, NotFound
 from services.token.handler import TokenHandler, setup_routes
 from services.token.keys import SigningKey
-from services.token.ldap import LdapAuthenticator
 
 
 def create_app(
@@ -34,14 +33,10 @@ def create_app(
     db = Database(settings.database)
     hasher = hasher or PasswordHasher()
     cache = CredentialCache()
-    authenticators = default_authenticators(db, hasher, cache, auth_mode=settings.auth_mode)
-    if settings.auth_mode == "ldap_auth":
-        # After robots and the database's admin: every other name is the directory's.
-        ldap_cache = CredentialCache(ttl_seconds=settings.ldap.cache_seconds)
-        if directory is None:
-            # Without a url the mode is chosen but the directory not yet set up: logins say so (a 401).
-            directory = Ldap3Directory(settings.ldap) if settings.ldap.url else UnconfiguredDirectory()
-        authenticators.append(LdapAuthenticator(db, directory, ldap_cache))
+    if directory is None:
+        directory = directory_for(settings)
+    # The same authenticators, in the same order, as core's Basic and /c/login.
+    authenticators = authenticators_for(settings, db, hasher, cache, directory)
     authenticators.extend(extra_authenticators)
     key = SigningKey(settings.token)
     handler = TokenHandler(settings.token, Authentication(authenticators, hasher), Authorizer(db), key, clock=clock)

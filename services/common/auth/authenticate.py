@@ -1,4 +1,4 @@
-"""Who is asking: anonymous, a database user, a robot account (and, later, an LDAP user).
+"""Who is asking: anonymous, a database user, a robot account or an LDAP user.
 
 Shared by the token service and core (moved here from services/token/authenticate.py, which re-exports it).
 
@@ -8,7 +8,8 @@ are refused like a wrong password, after the same amount of work, so that timing
 accounts exist.
 
 With `auth_mode: ldap_auth` the database authenticator keeps only the admin (as in Harbor); every other
-name falls through to the LDAP authenticator, which plugs in here as one more `Authenticator`.
+name falls through to the LDAP authenticator (`ldap.py`), one more `Authenticator`; `modes.py` builds
+the list for the configured mode, for the token service and core alike.
 
 The hot path is one query per token: an authenticator is told which projects the request names and may
 fetch them, with the account's roles there, in the same round trip as the account itself (`Identified`).
@@ -200,7 +201,8 @@ class Authentication:
 def default_authenticators(
     db: Database, hasher: PasswordHasher, cache: CredentialCache, *, auth_mode: str
 ) -> list[Authenticator]:
-    """Robots first (their names are unambiguous), then the database; LDAP will follow the database."""
+    """Robots first (their names are unambiguous), then the database; in `ldap_auth` mode
+    `modes.authenticators_for` puts the directory after them."""
     return [
         RobotAuthenticator(db, hasher, cache),
         DatabaseAuthenticator(db, hasher, cache, admin_only=auth_mode == "ldap_auth"),

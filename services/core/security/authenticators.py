@@ -21,7 +21,8 @@ class RequestAuthenticator(Protocol):
 
 
 class BasicAuthenticator:
-    """HTTP Basic for database users and robot accounts: the token service's authenticators, shared."""
+    """HTTP Basic for robot accounts, database users and (in ldap_auth mode) directory users: the token
+    service's authenticators, shared. A directory that does not answer is a 503, not a refusal."""
 
     def __init__(self, authentication: Authentication) -> None:
         self._authentication = authentication

@@ -1,5 +1,8 @@
 """LDAP users (`auth_mode: ldap_auth`): every name the robot and admin authenticators leave.
 
+Shared by the token service (docker logins) and core (Basic on the REST API, /c/login for the UI), so a
+directory user is recognized, onboarded and refused the same way wherever it presents its password.
+
 A login is checked by the directory (search with the service account, bind as the found entry), then
 onboarded: the account and its LDAP group memberships are synced, so group roles follow the directory
 at each login. A successful check is remembered for `ldap.cache_seconds` (docker asks for a token
@@ -12,6 +15,8 @@ from collections.abc import Sequence
 
 import structlog
 
+from services.common.auth.authenticate import Credentials, Identified, Principal
+from services.common.auth.errors import InvalidCredentials
 from services.common.auth.passwords import CredentialCache
 from services.common.db import Database
 from services.common.errors import BerthError
@@ -19,8 +24,6 @@ from services.common.identity import store
 from services.common.identity.models import User
 from services.common.ldap import directory as ldap
 from services.common.ldap.onboard import AccountRefused, onboard
-from services.token.authenticate import Credentials, Identified, Principal
-from services.token.errors import InvalidCredentials
 
 log = structlog.get_logger()
 
@@ -29,7 +32,7 @@ _CACHE_STAMP = "ldap"
 
 
 class DirectoryUnavailable(BerthError):
-    """The directory did not answer: nobody but the admin can log in until it does."""
+    """The directory did not answer: nobody but the admin (and robots) can log in until it does."""
 
     code, status, default_message = "SERVICE_UNAVAILABLE", 503, "the LDAP directory is not available"
 
