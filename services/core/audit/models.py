@@ -30,6 +30,8 @@ class AuditView:
     resource: str
     username: str
     op_time: dt.datetime
+    operation_description: str = ""
+    operation_result: bool = True
 
 
 # Harbor writes artifact operations as create/pull/delete of resource_type artifact, tags as tag, and so on.
@@ -60,3 +62,27 @@ def from_event(event: Event) -> AuditEntry:
         project=event.project,
         event_id=event.event_id,
     )
+
+
+# Harbor 2.13's AuditLogEventType list: `<operation>_<resource_type>` of every entry Berth writes, those from
+# the registry's events and core's own. Configuration changes are absent: Berth has no configuration API.
+EVENT_TYPES: tuple[str, ...] = (
+    *(f"{operation}_{resource_type}" for operation, resource_type in _OPERATIONS.values()),
+    "login_user",
+    "logout_user",
+    "create_user",
+    "update_user",
+    "delete_user",
+    "create_project",
+    "update_project",
+    "delete_project",
+    "create_member",
+    "update_member",
+    "delete_member",
+    "create_robot",
+    "update_robot",
+    "delete_robot",
+    "create_user-group",
+    "update_user-group",
+    "delete_user-group",
+)

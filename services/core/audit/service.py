@@ -9,7 +9,7 @@ from services.common.auth.authenticate import Principal
 from services.common.db import Database
 from services.common.rbac import Action, Resource
 from services.core.audit import store
-from services.core.audit.models import AuditView
+from services.core.audit.models import EVENT_TYPES, AuditView
 from services.core.errors import Unauthorized
 from services.core.listing import Page, SortKey, Term
 from services.core.projects.models import ProjectRef
@@ -23,7 +23,13 @@ class AuditService:
         self._projects = projects
 
     async def list_all(
-        self, principal: Principal, terms: Sequence[Term], sort: Sequence[SortKey], page: Page
+        self,
+        principal: Principal,
+        terms: Sequence[Term],
+        sort: Sequence[SortKey],
+        page: Page,
+        *,
+        failures: bool = False,
     ) -> tuple[list[AuditView], int]:
         if principal.kind == "anonymous":
             raise Unauthorized("authentication is required to read the audit log")
@@ -41,10 +47,22 @@ class AuditService:
             project_ids = await store.administered_projects(self._db.pool, principal.user_id)
         if project_ids == []:
             return [], 0
-        return await store.list_entries(self._db.pool, project_ids, terms, sort, page)
+        return await store.list_entries(self._db.pool, project_ids, terms, sort, page, failures=failures)
 
     async def list_project(
-        self, principal: Principal, ref: ProjectRef, terms: Sequence[Term], sort: Sequence[SortKey], page: Page
+        self,
+        principal: Principal,
+        ref: ProjectRef,
+        terms: Sequence[Term],
+        sort: Sequence[SortKey],
+        page: Page,
+        *,
+        failures: bool = False,
     ) -> tuple[list[AuditView], int]:
         view, _ = await self._projects.resolve(principal, ref, Resource.LOG, Action.LIST)
-        return await store.list_entries(self._db.pool, [view.id], terms, sort, page)
+        return await store.list_entries(self._db.pool, [view.id], terms, sort, page, failures=failures)
+
+    def event_types(self, principal: Principal) -> list[str]:
+        if principal.kind == "anonymous":
+            raise Unauthorized("authentication is required to read the audit log's event types")
+        return list(EVENT_TYPES)

@@ -19,7 +19,10 @@ COLUMNS = {
     "username": "username",
     "op_time": "op_time",
 }
-_SELECT = "SELECT id, project_id, operation, resource_type, resource, username, op_time FROM audit_log"
+_SELECT = (
+    "SELECT id, project_id, operation, resource_type, resource, username, op_time, operation_description,"
+    " operation_result FROM audit_log"
+)
 
 
 async def insert(tx: Executor, entries: Sequence[AuditEntry]) -> int:
@@ -57,14 +60,21 @@ async def administered_projects(ex: Executor, user_id: int) -> list[int]:
 
 
 async def list_entries(
-    ex: Executor, project_ids: Sequence[int] | None, terms: Sequence[Term], sort: Sequence[SortKey], page: Page
+    ex: Executor,
+    project_ids: Sequence[int] | None,
+    terms: Sequence[Term],
+    sort: Sequence[SortKey],
+    page: Page,
+    *,
+    failures: bool = False,
 ) -> tuple[list[AuditView], int]:
-    """`project_ids` None: every entry (the sysadmin's view)."""
+    """`project_ids` None: every entry (the sysadmin's view). `failures`: also the failed operations (failed
+    logins), which only the extended log (AuditLogExt, with its operation_result) can show as failures."""
     args: list[Any] = []
-    base = "TRUE"
+    base = "TRUE" if failures else "operation_result"
     if project_ids is not None:
         args.append(list(project_ids))
-        base = "project_id = ANY($1::bigint[])"
+        base += " AND project_id = ANY($1::bigint[])"
     where = where_clause(base, terms, COLUMNS, args)
     # Newest first unless asked otherwise; id breaks ties so pages never overlap.
     order = ", ".join(f"{COLUMNS[k.key]} {'DESC' if k.descending else 'ASC'}" for k in sort) or "op_time DESC"

@@ -7,17 +7,36 @@ from __future__ import annotations
 import structlog
 
 from services.common.auth.authenticate import Principal
-from services.common.db import Database
+from services.common.db import Database, Executor
 from services.common.identity import store as identity
 from services.common.rbac import Action, Resource, Role
+from services.core.audit.record import record
 from services.core.errors import BadRequest, MemberNotFound
 from services.core.listing import Page
 from services.core.members import store
 from services.core.members.models import GroupRef, MemberView, UserRef
-from services.core.projects.models import ProjectRef
+from services.core.projects.models import ProjectRef, ProjectView
 from services.core.projects.service import ProjectService
 
 log = structlog.get_logger()
+
+
+async def _audit(
+    tx: Executor, principal: Principal, operation: str, project: ProjectView, member: MemberView, detail: str
+) -> None:
+    kind = "group" if member.entity_type == "g" else "user"
+    where = "from" if operation == "delete" else "in"
+    await record(
+        tx,
+        operator=principal.name,
+        operation=operation,
+        resource_type="member",
+        resource=f"{project.name}/{member.entity_name}",
+        description=" ".join(
+            filter(None, [operation, kind, "member", member.entity_name, where, "project", project.name, detail])
+        ),
+        project_id=project.id,
+    )
 
 
 class MemberService:
@@ -55,18 +74,25 @@ class MemberService:
                     raise BadRequest("user group not found")
                 added = await identity.add_member(tx, view.id, "g", entity_id, role)
             found = await store.member(tx, view.id, added.id)
-        assert found is not None
+            assert found is not None
+            await _audit(tx, principal, "create", view, found, f"as {role.harbor_name}")
         log.info("member_added", project_id=view.id, member_id=found.id, role=int(role))
         return found
 
     async def set_role(self, principal: Principal, ref: ProjectRef, member_id: int, role: Role) -> None:
         view, _ = await self._projects.resolve(principal, ref, Resource.MEMBER, Action.UPDATE)
-        if not await store.set_role(self._db.pool, view.id, member_id, role):
-            raise MemberNotFound(f"member {member_id} not found in project {view.name}")
+        async with self._db.transaction() as tx:
+            found = await store.member(tx, view.id, member_id)
+            if found is None or not await store.set_role(tx, view.id, member_id, role):
+                raise MemberNotFound(f"member {member_id} not found in project {view.name}")
+            await _audit(tx, principal, "update", view, found, f"to {role.harbor_name}")
         log.info("member_updated", project_id=view.id, member_id=member_id, role=int(role))
 
     async def remove(self, principal: Principal, ref: ProjectRef, member_id: int) -> None:
         view, _ = await self._projects.resolve(principal, ref, Resource.MEMBER, Action.DELETE)
-        if not await store.delete_member(self._db.pool, view.id, member_id):
-            raise MemberNotFound(f"member {member_id} not found in project {view.name}")
+        async with self._db.transaction() as tx:
+            found = await store.member(tx, view.id, member_id)
+            if found is None or not await store.delete_member(tx, view.id, member_id):
+                raise MemberNotFound(f"member {member_id} not found in project {view.name}")
+            await _audit(tx, principal, "delete", view, found, "")
         log.info("member_removed", project_id=view.id, member_id=member_id)

@@ -10,10 +10,11 @@ from collections.abc import Sequence
 import structlog
 
 from services.common.auth.authenticate import Principal
-from services.common.db import Database
+from services.common.db import Database, Executor
 from services.common.identity import store as identity
 from services.common.identity.models import ADMIN_USER_ID, Project
 from services.common.rbac import Action, Resource, Role
+from services.core.audit.record import record
 from services.core.errors import BadRequest, Forbidden, ProjectNotEmpty, ProjectNotFound, Unauthorized
 from services.core.listing import Page, SortKey, Term
 from services.core.projects import store
@@ -28,6 +29,18 @@ def refuse(principal: Principal, what: str) -> Exception:
     if principal.kind == "anonymous":
         return Unauthorized(f"authentication is required to {what}")
     return Forbidden(f"{principal.name} may not {what}")
+
+
+async def _audit(tx: Executor, principal: Principal, operation: str, project_id: int, name: str) -> None:
+    await record(
+        tx,
+        operator=principal.name,
+        operation=operation,
+        resource_type="project",
+        resource=name,
+        description=f"{operation} project {name}",
+        project_id=project_id,
+    )
 
 
 class ProjectService:
@@ -86,13 +99,16 @@ class ProjectService:
             )
             if principal.user_id is not None:
                 await identity.add_member(tx, project.id, "u", principal.user_id, Role.PROJECT_ADMIN)
+            await _audit(tx, principal, "create", project.id, name)
         log.info("project_created", project_id=project.id, project=name)
         return project
 
     async def update(self, principal: Principal, ref: ProjectRef, changes: ProjectChanges) -> None:
         # Project (self) update is projectAdmin's alone: maintainers writing it was CVE-2024-22278.
         view, _ = await self.resolve(principal, ref, Resource.PROJECT, Action.UPDATE)
-        await store.update_project(self._db.pool, view.id, changes.public, changes.metadata)
+        async with self._db.transaction() as tx:
+            await store.update_project(tx, view.id, changes.public, changes.metadata)
+            await _audit(tx, principal, "update", view.id, view.name)
         log.info("project_updated", project_id=view.id, project=view.name)
 
     async def delete(self, principal: Principal, ref: ProjectRef) -> None:
@@ -104,4 +120,5 @@ class ProjectService:
             if count:
                 raise ProjectNotEmpty(f"project {view.name} still contains {count} repositories; delete them first")
             await store.delete_project(tx, view.id)
+            await _audit(tx, principal, "delete", view.id, view.name)
         log.info("project_deleted", project_id=view.id, project=view.name)

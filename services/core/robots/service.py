@@ -19,10 +19,11 @@ import structlog
 from services.common import rbac
 from services.common.auth.authenticate import Principal
 from services.common.auth.passwords import PasswordHasher, generate_secret
-from services.common.db import Database
+from services.common.db import Database, Executor
 from services.common.identity import store as identity
 from services.common.identity.models import RobotLevel, RobotPermission, project_robot_name, system_robot_name
 from services.common.rbac import Action, Resource
+from services.core.audit.record import record
 from services.core.errors import BadRequest, Forbidden, ProjectNotFound, RobotNotFound
 from services.core.listing import Page
 from services.core.projects.models import ProjectRef
@@ -62,6 +63,20 @@ def _project_policies(permission: RobotPermission) -> frozenset[rbac.Policy]:
         return rbac.robot_project_policies(permission.access)
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
+
+
+async def _audit(
+    tx: Executor, principal: Principal, operation: str, name: str, project_id: int | None, description: str
+) -> None:
+    await record(
+        tx,
+        operator=principal.name,
+        operation=operation,
+        resource_type="robot",
+        resource=name,
+        description=description,
+        project_id=project_id,
+    )
 
 
 class RobotService:
@@ -153,17 +168,20 @@ class RobotService:
             raise BadRequest(problem)
         secret = new.secret or generate_secret()
         full_name = project_robot_name(project_name, new.name) if project_name else system_robot_name(new.name)
-        robot = await identity.create_robot(
-            self._db.pool,
-            full_name,
-            secret_hash=await self._hasher.hash(secret),
-            level=new.level,
-            permissions=new.permissions,
-            project_id=project_id,
-            description=new.description,
-            disabled=new.disabled,
-            expires_at=expiry(self._clock(), new.duration),
-        )
+        secret_hash = await self._hasher.hash(secret)
+        async with self._db.transaction() as tx:
+            robot = await identity.create_robot(
+                tx,
+                full_name,
+                secret_hash=secret_hash,
+                level=new.level,
+                permissions=new.permissions,
+                project_id=project_id,
+                description=new.description,
+                disabled=new.disabled,
+                expires_at=expiry(self._clock(), new.duration),
+            )
+            await _audit(tx, principal, "create", robot.name, project_id, f"create {robot.level} robot {robot.name}")
         log.info("robot_created", robot_id=robot.id, robot=robot.name, level=robot.level, by=principal.name)
         view = await store.robot_view(self._db.pool, robot.id)
         assert view is not None
@@ -186,29 +204,38 @@ class RobotService:
                 raise BadRequest(problem)
             expires_at = expiry(robot.created_at, changes.duration)
         disabled = robot.disabled if changes.disabled is None else changes.disabled
-        if not await store.update_robot(
-            self._db.pool,
-            robot_id,
-            description=description,
-            disabled=disabled,
-            expires_at=expires_at,
-            permissions=permissions,
-        ):
-            raise RobotNotFound(f"robot account {robot_id} not found")
+        async with self._db.transaction() as tx:
+            if not await store.update_robot(
+                tx,
+                robot_id,
+                description=description,
+                disabled=disabled,
+                expires_at=expires_at,
+                permissions=permissions,
+            ):
+                raise RobotNotFound(f"robot account {robot_id} not found")
+            what = "update robot" if disabled == robot.disabled else ("disable robot" if disabled else "enable robot")
+            await _audit(tx, principal, "update", robot.name, robot.project_id, f"{what} {robot.name}")
         log.info("robot_updated", robot_id=robot_id, disabled=disabled, by=principal.name)
 
     async def refresh_secret(self, principal: Principal, robot_id: int, secret: str | None) -> str:
-        await self._authorized(principal, robot_id, Action.UPDATE)
+        robot = await self._authorized(principal, robot_id, Action.UPDATE)
         if secret and (problem := password_problem(secret)):
             raise BadRequest(problem)
         secret = secret or generate_secret()
-        if not await store.set_secret_hash(self._db.pool, robot_id, await self._hasher.hash(secret)):
-            raise RobotNotFound(f"robot account {robot_id} not found")
+        secret_hash = await self._hasher.hash(secret)
+        async with self._db.transaction() as tx:
+            if not await store.set_secret_hash(tx, robot_id, secret_hash):
+                raise RobotNotFound(f"robot account {robot_id} not found")
+            # That it was refreshed, never the secret.
+            await _audit(tx, principal, "update", robot.name, robot.project_id, f"refresh secret of robot {robot.name}")
         log.info("robot_secret_refreshed", robot_id=robot_id, by=principal.name)
         return secret
 
     async def delete(self, principal: Principal, robot_id: int) -> None:
-        await self._authorized(principal, robot_id, Action.DELETE)
-        if not await store.delete_robot(self._db.pool, robot_id):
-            raise RobotNotFound(f"robot account {robot_id} not found")
+        robot = await self._authorized(principal, robot_id, Action.DELETE)
+        async with self._db.transaction() as tx:
+            if not await store.delete_robot(tx, robot_id):
+                raise RobotNotFound(f"robot account {robot_id} not found")
+            await _audit(tx, principal, "delete", robot.name, robot.project_id, f"delete robot {robot.name}")
         log.info("robot_deleted", robot_id=robot_id, by=principal.name)

@@ -20,6 +20,7 @@ from services.common.db import Database
 from services.common.identity import store
 from services.common.identity.models import ROBOT_PREFIX
 from services.common.redis import RedisClient
+from services.core.audit.record import record
 from services.core.errors import LoginFailed
 
 log = structlog.get_logger()
@@ -84,21 +85,41 @@ class SessionService:
         if username.startswith(ROBOT_PREFIX):
             # As Harbor: robot accounts are for clients, not for the UI.
             log.info("login_failed", principal=username[:255], reason="robot")
+            await self._audit("login", username, success=False)
             raise LoginFailed("robot accounts cannot log in")
         try:
             principal = (await self._authentication.verify(checked_credentials(username, password))).principal
         except Unauthorized as exc:
             log.info("login_failed", principal=username[:255], reason=exc.code)
+            await self._audit("login", username, success=False)
             raise LoginFailed(LOGIN_FAILED) from None
         if principal.kind != "user" or principal.user_id is None:
             log.info("login_failed", principal=username[:255], reason="not_a_user")
+            await self._audit("login", username, success=False)
             raise LoginFailed(LOGIN_FAILED)
         if previous is not None:
             # Whatever session the browser held ends here; the new one has a new id (no fixation).
             await self._sessions.delete(previous)
         session = await self._sessions.create(principal.user_id)
+        await self._audit("login", principal.name)
         log.info("user_logged_in", user=principal.name, user_id=principal.user_id)
         return principal, session
+
+    async def _audit(self, operation: str, username: str, *, success: bool = True) -> None:
+        """A login or logout in the audit log (Harbor's `login`/`logout` of resource type `user`). A failed
+        login is recorded too, as Harbor 2.13 does, under the name that was sent; never the password."""
+        if not username:
+            return
+        description = operation if success else f"{operation} failed"
+        await record(
+            self._db.pool,
+            operator=username,
+            operation=operation,
+            resource_type="user",
+            resource=username,
+            description=description,
+            success=success,
+        )
 
     async def resolve(self, session_id: str) -> tuple[Principal, Session] | None:
         """The user a session belongs to, read afresh; a deleted user's session is ended."""
@@ -114,4 +135,6 @@ class SessionService:
     async def logout(self, session_id: str | None, principal: Principal) -> None:
         if session_id is not None:
             await self._sessions.delete(session_id)
+        if principal.kind == "user" and session_id is not None:
+            await self._audit("logout", principal.name)
         log.info("user_logged_out", user=principal.name or None)

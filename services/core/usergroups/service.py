@@ -17,11 +17,12 @@ from dataclasses import replace
 import structlog
 
 from services.common.auth.authenticate import Principal
-from services.common.db import Database
+from services.common.db import Database, Executor
 from services.common.identity import store as identity
 from services.common.identity.models import Group
 from services.common.ldap.directory import Directory, DirectoryUnavailable, InvalidQuery
 from services.common.rbac import Action
+from services.core.audit.record import record
 from services.core.errors import (
     BadRequest,
     Conflict,
@@ -50,6 +51,12 @@ def require_system(principal: Principal, resource: str, action: Action, what: st
     if principal.robot is not None and robot_may(principal.robot, resource, action):
         return
     raise refuse(principal, what)
+
+
+async def _audit(tx: Executor, principal: Principal, operation: str, name: str, description: str) -> None:
+    await record(
+        tx, operator=principal.name, operation=operation, resource_type=RESOURCE, resource=name, description=description
+    )
 
 
 class UserGroupService:
@@ -99,6 +106,7 @@ class UserGroupService:
             if await store.name_taken(tx, new.name, new.group_type):
                 raise Conflict(f"duplicate user group: a group of type {int(new.group_type)} named {new.name!r} exists")
             created = await identity.create_group(tx, new.name, group_type=int(new.group_type), ldap_dn=None)
+            await _audit(tx, principal, "create", created.name, f"create user group {created.name}")
         log.info("user_group_created", group_id=created.id, group_type=created.group_type, by=principal.name)
         return created
 
@@ -119,7 +127,9 @@ class UserGroupService:
             raise BadRequest(f"LDAP group DN is not found: {new.ldap_dn[:300]!r}")
         name = new.name or found.name
         try:
-            created = await identity.create_group(self._db.pool, name, group_type=int(GroupType.LDAP), ldap_dn=found.dn)
+            async with self._db.transaction() as tx:
+                created = await identity.create_group(tx, name, group_type=int(GroupType.LDAP), ldap_dn=found.dn)
+                await _audit(tx, principal, "create", created.name, f"create LDAP user group {created.name}")
         except Conflict:
             raise Conflict(f"duplicate user group: an LDAP group with DN {found.dn!r} exists") from None
         log.info("user_group_created", group_id=created.id, group_type=created.group_type, by=principal.name)
@@ -139,12 +149,15 @@ class UserGroupService:
             ):
                 raise Conflict(f"duplicate user group: a group of type {found.group_type} named {name!r} exists")
             await store.rename(tx, group_id, name)
+            await _audit(tx, principal, "update", name, f"rename user group {found.name} to {name}")
         log.info("user_group_renamed", group_id=group_id, by=principal.name)
 
     async def delete(self, principal: Principal, group_id: int) -> None:
         require_system(principal, RESOURCE, Action.DELETE, "delete user groups")
         # One transaction: a group never disappears while its project roles stay behind (or the reverse).
         async with self._db.transaction() as tx:
-            if not await store.delete(tx, group_id):
+            found = await store.group(tx, group_id)
+            if found is None or not await store.delete(tx, group_id):
                 raise UserGroupNotFound(f"the user group with id {group_id} is not found")
+            await _audit(tx, principal, "delete", found.name, f"delete user group {found.name}")
         log.info("user_group_deleted", group_id=group_id, by=principal.name)

@@ -15,9 +15,10 @@ import structlog
 
 from services.common.auth.authenticate import Principal
 from services.common.auth.passwords import PasswordHasher
-from services.common.db import Database
+from services.common.db import Database, Executor
 from services.common.identity import store as identity
 from services.common.identity.models import ADMIN_USER_ID, User
+from services.core.audit.record import record
 from services.core.errors import BadRequest, Forbidden, Unauthorized, UserNotFound
 from services.core.listing import Page, SortKey, Term
 from services.core.users import store
@@ -50,6 +51,12 @@ def _require_self_or_admin(principal: Principal, user_id: int, what: str) -> Non
         return
     if principal.kind != "user" or principal.user_id != user_id:
         raise _refuse(principal, what)
+
+
+async def _audit(tx: Executor, operator: str, operation: str, name: str, description: str) -> None:
+    await record(
+        tx, operator=operator, operation=operation, resource_type="user", resource=name, description=description
+    )
 
 
 class UserService:
@@ -116,15 +123,18 @@ class UserService:
         if problem:
             raise BadRequest(problem)
         password_hash = await self._hasher.hash(new.password)
-        user = await identity.create_user(
-            self._db.pool,
-            new.username,
-            password_hash=password_hash,
-            email=new.email,
-            realname=new.realname,
-            comment=new.comment,
-            sysadmin=new.sysadmin and principal.sysadmin,
-        )
+        async with self._db.transaction() as tx:
+            user = await identity.create_user(
+                tx,
+                new.username,
+                password_hash=password_hash,
+                email=new.email,
+                realname=new.realname,
+                comment=new.comment,
+                sysadmin=new.sysadmin and principal.sysadmin,
+            )
+            # A self-registered account is its own creator.
+            await _audit(tx, principal.name or user.username, "create", user.username, f"create user {user.username}")
         log.info("user_created", user_id=user.id, username=user.username, by=principal.name or "self-registration")
         return user
 
@@ -132,8 +142,11 @@ class UserService:
         _require_self_or_admin(principal, user_id, f"change user {user_id}")
         if problem := profile_problem(changes.email, changes.realname, changes.comment):
             raise BadRequest(problem)
-        if not await store.update_profile(self._db.pool, user_id, changes.email, changes.realname, changes.comment):
-            raise UserNotFound(f"user {user_id} not found")
+        async with self._db.transaction() as tx:
+            if not await store.update_profile(tx, user_id, changes.email, changes.realname, changes.comment):
+                raise UserNotFound(f"user {user_id} not found")
+            name = await store.username(tx, user_id) or str(user_id)
+            await _audit(tx, principal.name, "update", name, f"update profile of user {name}")
         log.info("user_profile_updated", user_id=user_id)
 
     async def change_password(
@@ -153,7 +166,11 @@ class UserService:
                 raise Forbidden("the old password is not correct")
             if old_password == new_password:
                 raise BadRequest("the new password must differ from the old one")
-        await identity.set_password(self._db.pool, user_id, await self._hasher.hash(new_password))
+        password_hash = await self._hasher.hash(new_password)
+        async with self._db.transaction() as tx:
+            await identity.set_password(tx, user_id, password_hash)
+            # That it changed, never what to.
+            await _audit(tx, principal.name, "update", user.username, f"change password of user {user.username}")
         log.info("user_password_changed", user_id=user_id, by=principal.name)
 
     async def set_sysadmin(self, principal: Principal, user_id: int, sysadmin: bool) -> None:
@@ -162,8 +179,12 @@ class UserService:
             raise Forbidden("you may not change your own administrator flag")
         if user_id == ADMIN_USER_ID:
             raise Forbidden("the admin account (id 1) always is an administrator")
-        if not await store.set_sysadmin(self._db.pool, user_id, sysadmin):
-            raise UserNotFound(f"user {user_id} not found")
+        async with self._db.transaction() as tx:
+            if not await store.set_sysadmin(tx, user_id, sysadmin):
+                raise UserNotFound(f"user {user_id} not found")
+            name = await store.username(tx, user_id) or str(user_id)
+            what = "grant" if sysadmin else "revoke"
+            await _audit(tx, principal.name, "update", name, f"{what} system administrator of user {name}")
         log.info("user_sysadmin_changed", user_id=user_id, sysadmin=sysadmin, by=principal.name)
 
     async def delete(self, principal: Principal, user_id: int) -> None:
@@ -173,6 +194,8 @@ class UserService:
         if principal.user_id == user_id:
             raise Forbidden("you may not delete your own account")
         async with self._db.transaction() as tx:
-            if not await store.delete_user(tx, user_id):
+            name = await store.username(tx, user_id)
+            if name is None or not await store.delete_user(tx, user_id):
                 raise UserNotFound(f"user {user_id} not found")
+            await _audit(tx, principal.name, "delete", name, f"delete user {name}")
         log.info("user_deleted", user_id=user_id, by=principal.name)

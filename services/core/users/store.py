@@ -117,3 +117,9 @@ async def delete_user(ex: Executor, user_id: int) -> bool:
     await ex.execute("DELETE FROM project_members WHERE entity_type = 'u' AND entity_id = $1", user_id)
     await ex.execute("DELETE FROM user_group_members WHERE user_id = $1", user_id)
     return True
+
+
+async def username(ex: Executor, user_id: int) -> str | None:
+    """The name of a live user (what its audit entries name)."""
+    value = await ex.fetchval("SELECT username FROM users WHERE id = $1 AND NOT deleted", user_id)
+    return None if value is None else str(value)
