@@ -6,27 +6,32 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from services.common.auth.authenticate import Authentication, default_authenticators
+from services.common.auth.authenticate import Authentication
+from services.common.auth.modes import authenticators_for, directory_for
 from services.common.auth.passwords import CredentialCache, PasswordHasher
 from services.common.db import Database
 from services.common.errors import error_middleware, harbor_envelope
+from services.common.events.relay import Relay
 from services.common.identity.bootstrap import DefaultPasswordCheck, bootstrap_lifespan
-from services.common.ldap.directory import Directory, UnconfiguredDirectory
+from services.common.ldap.directory import Directory
 from services.common.ldap.ldap3_directory import Ldap3Directory
 from services.common.logging import request_context
 from services.common.redis import RedisClient
 from services.common.settings import Settings
 from services.core.api import setup_routes
+from services.core.api.artifacts import ArtifactsApi
 from services.core.api.audit import AuditApi
 from services.core.api.body import MAX_BODY_BYTES
 from services.core.api.ldap import LdapApi
 from services.core.api.login import LoginApi
 from services.core.api.members import MembersApi
 from services.core.api.projects import ProjectsApi
+from services.core.api.repositories import RepositoriesApi
 from services.core.api.robots import RobotsApi
 from services.core.api.system import SystemApi
 from services.core.api.usergroups import UserGroupsApi
 from services.core.api.users import UsersApi
+from services.core.artifacts.service import ArtifactService, RepositoryService
 from services.core.audit.consumer import AuditConsumer
 from services.core.audit.service import AuditService
 from services.core.errors import MethodNotAllowed, NotFound
@@ -56,7 +61,12 @@ def create_app(
     hasher = hasher or PasswordHasher()
     cache = CredentialCache()
     redis = RedisClient(settings.redis)
-    credentials = Authentication(default_authenticators(db, hasher, cache, auth_mode=settings.auth_mode), hasher)
+    ldap_auth = settings.auth_mode == "ldap_auth"
+    if directory is None:
+        directory = directory_for(settings)
+    # The token service's authenticators, built by the same function: in ldap_auth mode directory users
+    # log in here too (Basic and /c/login), through the one directory the LDAP and usergroups APIs use.
+    credentials = Authentication(authenticators_for(settings, db, hasher, cache, directory), hasher)
     sessions = SessionService(
         db, credentials, SessionStore(redis, timeout_minutes=settings.core.session_timeout_minutes)
     )
@@ -68,11 +78,6 @@ def create_app(
         BasicAuthenticator(credentials),
     ]
     projects = ProjectService(db)
-    ldap_auth = settings.auth_mode == "ldap_auth"
-    if directory is None:
-        # As the token service: the configured directory in ldap_auth mode; without a url (or in
-        # db_auth mode) one that says it is not configured.
-        directory = Ldap3Directory(settings.ldap) if ldap_auth and settings.ldap.url else UnconfiguredDirectory()
     users = UserService(
         db, hasher, self_registration=settings.self_registration, ldap_auth=settings.auth_mode == "ldap_auth"
     )
@@ -116,6 +121,8 @@ def create_app(
         usergroups=UserGroupsApi(UserGroupService(db, directory, ldap_auth=ldap_auth)),
         ldap=LdapApi(LdapService(db, directory, settings.ldap, ldap_auth=ldap_auth, connect=Ldap3Directory)),
         audit=AuditApi(AuditService(db, projects)),
+        repositories=RepositoriesApi(RepositoryService(db, projects)),
+        artifacts=ArtifactsApi(ArtifactService(db, projects)),
     )
     setup_ui_routes(app, ui)
     app.cleanup_ctx.extend(
@@ -124,6 +131,8 @@ def create_app(
             redis.lifespan,
             bootstrap_lifespan(db, settings, hasher, default_password),
             AuditConsumer(db, redis).lifespan,
+            # Core writes events too (API deletes, tags, copies): relayed even with no registry running.
+            Relay(db, redis, settings.database).lifespan,
         ]
     )
     return app

@@ -48,7 +48,7 @@ def create_app(
     uploads = UploadService(db, store, blobs)
     pulls = PullRecorder(db)
     redis = RedisClient(settings.redis)
-    api = RegistryApi(settings.registry, authorizer, blobs, uploads, ManifestService(db, cache), pulls)
+    api = RegistryApi(settings.registry, authorizer, blobs, uploads, ManifestService(db, cache, store), pulls)
 
     app = web.Application(
         middlewares=[

@@ -29,6 +29,8 @@ class ParsedManifest:
     annotations: dict[str, Any] | None
     blob_digests: tuple[str, ...]
     child_digests: tuple[tuple[str, dict[str, Any] | None], ...]
+    # An image manifest's config descriptor: (digest, media type, size); None for an index.
+    config: tuple[str, str, int] | None = None
 
 
 def _media_type_of(content_type: str | None) -> str | None:
@@ -111,6 +113,7 @@ def parse_manifest(body: bytes, content_type: str | None) -> ParsedManifest:
             annotations=annotations,
             blob_digests=tuple(dict.fromkeys(blobs)),
             child_digests=(),
+            config=(config["digest"], config["mediaType"], config["size"]),
         )
 
     if "config" in doc or "layers" in doc:

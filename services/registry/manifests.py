@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import structlog
@@ -9,7 +10,7 @@ import structlog
 from services.common.db import Database
 from services.common.events import outbox
 from services.common.events.models import Event, EventType
-from services.common.oci.digest import Digest, digest_bytes
+from services.common.oci.digest import Digest, InvalidDigest, digest_bytes, parse_digest
 from services.common.oci.names import is_valid_tag, looks_like_digest
 from services.registry.blobs import digest_param
 from services.registry.cache import LookupCache
@@ -21,12 +22,19 @@ from services.registry.errors import (
     NameUnknown,
     TagInvalid,
 )
-from services.registry.manifest_parse import parse_manifest
+from services.registry.manifest_parse import ParsedManifest, parse_manifest
 from services.registry.metadata import artifacts, repositories
 from services.registry.metadata import blobs as blob_rows
 from services.registry.metadata.models import Manifest, NewManifest, Referrer
+from services.registry.storage import StorageDriver
+from services.registry.storage.driver import PathNotFound
+from services.registry.storage.paths import blob_path
 
 log = structlog.get_logger()
+
+# Image configs are a few KiB; a larger config (or one that is not JSON) is not kept, and the API then
+# shows no extra_attrs for that artifact.
+MAX_KEPT_CONFIG_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,9 +58,37 @@ class PushedManifest:
 
 
 class ManifestService:
-    def __init__(self, db: Database, cache: LookupCache) -> None:
+    def __init__(self, db: Database, cache: LookupCache, storage: StorageDriver | None = None) -> None:
         self._db = db
         self._cache = cache
+        self._storage = storage
+
+    async def _config_json(self, parsed: ParsedManifest) -> str | None:
+        """The config blob's JSON, kept with the manifest for core's extra_attrs (architecture, os, author...).
+
+        Read here because core has no storage driver (the blobs may be on S3) and the artifact list shows
+        these for every row; the blob is durable before its manifest can be pushed, and a few KiB read
+        once per push is cheap. A missing, large or non-JSON config is simply not kept."""
+        if self._storage is None or parsed.config is None:
+            return None
+        digest, _media_type, size = parsed.config
+        if size > MAX_KEPT_CONFIG_BYTES:
+            return None
+        try:
+            data = b"".join([chunk async for chunk in self._storage.read(blob_path(parse_digest(digest)))])
+        except (PathNotFound, InvalidDigest):
+            return None
+        if len(data) > MAX_KEPT_CONFIG_BYTES:
+            return None
+        try:
+            doc = json.loads(data)
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            return None
+        if not isinstance(doc, dict):
+            return None
+        # Re-encoded: PostgreSQL's jsonb refuses some texts json.loads accepts (\u0000).
+        text = json.dumps(doc)
+        return None if "\\u0000" in text else text
 
     async def get(self, repository: str, reference: str) -> Manifest:
         key = ("manifest", repository, reference)
@@ -94,6 +130,7 @@ class ManifestService:
             blob_digests=parsed.blob_digests,
             child_digests=parsed.child_digests,
             tag=ref.tag,
+            config=await self._config_json(parsed),
         )
         async with self._db.transaction() as tx:
             repo_id = await repositories.ensure(tx, repository)

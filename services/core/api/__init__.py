@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from services.core.api.artifacts import ArtifactsApi
 from services.core.api.audit import AuditApi
 from services.core.api.common import API
 from services.core.api.ldap import LdapApi
 from services.core.api.login import LoginApi
 from services.core.api.members import MembersApi
 from services.core.api.projects import ProjectsApi
+from services.core.api.repositories import RepositoriesApi
 from services.core.api.robots import RobotsApi
 from services.core.api.system import SystemApi, healthz
 from services.core.api.usergroups import UserGroupsApi
@@ -28,6 +30,8 @@ def setup_routes(
     usergroups: UserGroupsApi,
     ldap: LdapApi,
     audit: AuditApi,
+    repositories: RepositoriesApi,
+    artifacts: ArtifactsApi,
 ) -> None:
     r = app.router
     r.add_get("/healthz", healthz)
@@ -59,6 +63,9 @@ def setup_routes(
 
     r.add_get(f"{one}/logs", audit.list_project, allow_head=False)
     r.add_get(f"{API}/audit-logs", audit.list_all, allow_head=False)
+    r.add_get(f"{one}/auditlog-exts", audit.list_project_ext, allow_head=False)
+    r.add_get(f"{API}/auditlog-exts", audit.list_ext, allow_head=False)
+    r.add_get(f"{API}/auditlog-exts/events", audit.event_types, allow_head=False)
 
     r.add_get(f"{one}/members", members.list, allow_head=False)
     r.add_post(f"{one}/members", members.create)
@@ -87,3 +94,20 @@ def setup_routes(
     r.add_get(f"{API}/ldap/users/search", ldap.search_users, allow_head=False)
     r.add_post(f"{API}/ldap/users/import", ldap.import_users)
     r.add_get(f"{API}/ldap/groups/search", ldap.search_groups, allow_head=False)
+
+    # Repositories and artifacts. `{repository_name}` is one path segment: a `/` in it arrives encoded
+    # twice (a%252Fb) and is decoded by the handler.
+    r.add_get(f"{API}/repositories", repositories.list_all, allow_head=False)
+    r.add_get(f"{one}/repositories", repositories.list, allow_head=False)
+    repo = f"{one}/repositories/{{repository_name}}"
+    r.add_get(repo, repositories.get, allow_head=False)
+    r.add_put(repo, repositories.update)
+    r.add_delete(repo, repositories.delete)
+    r.add_get(f"{repo}/artifacts", artifacts.list, allow_head=False)
+    r.add_post(f"{repo}/artifacts", artifacts.copy)
+    artifact = f"{repo}/artifacts/{{reference}}"
+    r.add_get(artifact, artifacts.get, allow_head=False)
+    r.add_delete(artifact, artifacts.delete)
+    r.add_get(f"{artifact}/tags", artifacts.list_tags, allow_head=False)
+    r.add_post(f"{artifact}/tags", artifacts.create_tag)
+    r.add_delete(f"{artifact}/tags/{{tag_name}}", artifacts.delete_tag)

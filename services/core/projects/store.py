@@ -42,8 +42,9 @@ _SELECT = (
     f" p.created_at, p.updated_at, {_REPO_COUNT} AS repo_count, {_ROLES} AS roles"
     " FROM projects p LEFT JOIN users o ON o.id = p.owner_id"
 )
-# Parameters $1 (user id), $2 (sees everything), $3 (robot namespaces): what the caller may see.
-_VISIBLE = (
+# Parameters $1 (user id), $2 (sees everything), $3 (robot namespaces): the projects the caller may see.
+# Shared with the repository lists (services/core/artifacts/store.py), so both follow one rule.
+VISIBLE = (
     "($2::bool OR p.public OR p.name = ANY($3::text[]) OR ($1::bigint IS NOT NULL AND EXISTS ("
     "SELECT 1 FROM project_members m WHERE m.project_id = p.id AND ((m.entity_type = 'u' AND m.entity_id = $1)"
     " OR (m.entity_type = 'g' AND m.entity_id IN (SELECT group_id FROM user_group_members WHERE user_id = $1))))))"
@@ -66,19 +67,19 @@ def _view(row: asyncpg.Record) -> ProjectView:
     )
 
 
-def _viewer_args(viewer: Viewer) -> list[Any]:
+def viewer_args(viewer: Viewer) -> list[Any]:
     return [viewer.user_id, viewer.sees_all, list(viewer.namespaces)]
 
 
 def _where(terms: Sequence[Term], args: list[Any]) -> str:
-    return where_clause(_VISIBLE, terms, FILTER_COLUMNS, args)
+    return where_clause(VISIBLE, terms, FILTER_COLUMNS, args)
 
 
 async def list_projects(
     ex: Executor, viewer: Viewer, terms: Sequence[Term], sort: Sequence[SortKey], page: Page
 ) -> tuple[list[ProjectView], int]:
     """One page of the projects `viewer` may see that match every term, and how many match in all."""
-    args = _viewer_args(viewer)
+    args = viewer_args(viewer)
     where = _where(terms, args)
     order = [f"{SORT_COLUMNS[k.key]} {'DESC' if k.descending else 'ASC'}" for k in sort] or ["p.name ASC"]
     order.append("p.id ASC")  # a total order, so pages never overlap

@@ -59,7 +59,7 @@ async def insert(db: Executor, repository_id: int, m: NewManifest) -> int:
     """Write the manifest with its references and tag; returns the artifact id. Idempotent."""
     artifact_id: int | None = await db.fetchval(
         "INSERT INTO artifacts (repository_id, digest, media_type, artifact_type, size, subject_digest,"
-        " annotations, content) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8)"
+        " annotations, content, config) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9::jsonb)"
         " ON CONFLICT (repository_id, digest) DO NOTHING RETURNING id",
         repository_id,
         m.digest,
@@ -69,6 +69,7 @@ async def insert(db: Executor, repository_id: int, m: NewManifest) -> int:
         m.subject_digest,
         None if m.annotations is None else json.dumps(m.annotations),
         m.content,
+        m.config,
     )
     if artifact_id is None:
         artifact_id = await db.fetchval(

@@ -47,3 +47,5 @@ class NewManifest:
     blob_digests: tuple[str, ...]
     child_digests: tuple[tuple[str, dict[str, Any] | None], ...]
     tag: str | None
+    # The config blob's JSON text when small enough to keep with the manifest (core's extra_attrs).
+    config: str | None = None

@@ -1,0 +1,204 @@
+"""/api/v2.0/projects/{p}/repositories/{r}/artifacts[/{reference}[/tags[/{tag}]]]: Harbor's Artifact,
+Tag, Reference and Accessory shapes; `{reference}` is a tag or a digest (anything else is a 400)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from services.core.api.body import no_unknown_fields, opt_str, read_object
+from services.core.api.common import API, harbor_time, page_headers, project_ref
+from services.core.api.repositories import repository_path
+from services.core.artifacts.models import AccessoryView, ArtifactView, ReferenceView, TagView
+from services.core.artifacts.service import ArtifactService, parse_reference
+from services.core.artifacts.store import ARTIFACT_SORTS, TAG_SORTS
+from services.core.errors import BadRequest
+from services.core.listing import ValueType, clean_text, parse_bool, parse_page, parse_q, parse_sort
+from services.core.security.middleware import principal_of
+
+ARTIFACT_Q: dict[str, ValueType] = {
+    "digest": "str",
+    "media_type": "str",
+    "manifest_media_type": "str",
+    "artifact_type": "str",
+    "type": "str",
+    "tags": "str",
+    "push_time": "time",
+    "pull_time": "time",
+}
+TAG_Q: dict[str, ValueType] = {"name": "str"}
+# The config keys Harbor's image processor shows as extra_attrs (the rest of the config is left out).
+EXTRA_ATTRS = ("architecture", "os", "created", "author", "config")
+
+
+def _flag(request: web.Request, name: str, default: bool) -> bool:
+    text = request.query.get(name)
+    return default if text is None or text == "" else parse_bool(text, name)
+
+
+def _path(request: web.Request) -> tuple[str, Any]:
+    path = repository_path(request)
+    reference = parse_reference(clean_text(request.match_info["reference"], "reference"))
+    return path, reference
+
+
+def render_tag(tag: TagView) -> dict[str, Any]:
+    return {
+        "id": tag.id,
+        "repository_id": tag.repository_id,
+        "artifact_id": tag.artifact_id,
+        "name": tag.name,
+        "push_time": harbor_time(tag.pushed_at),
+        "pull_time": harbor_time(tag.pulled_at) if tag.pulled_at else None,
+        "immutable": False,
+    }
+
+
+def _reference(ref: ReferenceView) -> dict[str, Any]:
+    return {
+        "parent_id": ref.parent_id,
+        "child_id": ref.child_id,
+        "child_digest": ref.child_digest,
+        "platform": ref.platform,
+        "annotations": None,
+        "urls": None,
+    }
+
+
+def _accessory(accessory: AccessoryView, subject: ArtifactView) -> dict[str, Any]:
+    return {
+        "id": accessory.id,
+        "artifact_id": accessory.id,
+        "subject_artifact_id": subject.id,
+        "subject_artifact_digest": subject.digest,
+        "subject_artifact_repo": subject.repository,
+        "size": accessory.size,
+        "digest": accessory.digest,
+        "type": accessory.kind,
+        "icon": "",
+        "creation_time": harbor_time(accessory.created_at),
+    }
+
+
+def _extra_attrs(artifact: ArtifactView) -> dict[str, Any] | None:
+    if artifact.config is None:
+        return None
+    if artifact.kind == "CHART":
+        # A Helm chart's config is its Chart.yaml metadata, shown whole (Harbor's chart processor).
+        return artifact.config
+    return {key: artifact.config[key] for key in EXTRA_ATTRS if key in artifact.config}
+
+
+def render(artifact: ArtifactView, *, with_accessory: bool = False) -> dict[str, Any]:
+    return {
+        "id": artifact.id,
+        "type": artifact.kind,
+        # Harbor's media_type is the config's for an image, the manifest's for an index.
+        "media_type": artifact.config_media_type or artifact.manifest_media_type,
+        "manifest_media_type": artifact.manifest_media_type,
+        "artifact_type": artifact.artifact_type or artifact.config_media_type or artifact.manifest_media_type,
+        "project_id": artifact.project_id,
+        "repository_id": artifact.repository_id,
+        "repository_name": artifact.repository,
+        "digest": artifact.digest,
+        "size": artifact.size,
+        "icon": "",
+        "push_time": harbor_time(artifact.pushed_at),
+        "pull_time": harbor_time(artifact.pulled_at) if artifact.pulled_at else None,
+        "extra_attrs": _extra_attrs(artifact),
+        "annotations": artifact.annotations,
+        "references": [_reference(r) for r in artifact.references] or None,
+        "tags": [render_tag(t) for t in artifact.tags] or None,
+        "addition_links": None,
+        # Labels are not implemented yet: always empty.
+        "labels": [],
+        "accessories": [_accessory(a, artifact) for a in artifact.accessories] if with_accessory else None,
+    }
+
+
+class ArtifactsApi:
+    def __init__(self, artifacts: ArtifactService) -> None:
+        self._artifacts = artifacts
+
+    async def list(self, request: web.Request) -> web.Response:
+        path = repository_path(request)
+        q = request.query
+        terms = parse_q(q.get("q"), ARTIFACT_Q)
+        sort = parse_sort(q.get("sort"), frozenset(ARTIFACT_SORTS))
+        page = parse_page(q.get("page"), q.get("page_size"))
+        with_tag = _flag(request, "with_tag", True)
+        with_accessory = _flag(request, "with_accessory", False)
+        # with_label is accepted and has no effect until labels exist (they are always []); with_signature,
+        # with_scan_overview, with_sbom_overview and with_immutable_status likewise (no scanner, no
+        # signatures of Harbor's kind, no immutability rules yet). Their values are still checked.
+        for flag in (
+            "with_label",
+            "with_signature",
+            "with_scan_overview",
+            "with_sbom_overview",
+            "with_immutable_status",
+        ):
+            _flag(request, flag, False)
+        found, total = await self._artifacts.list(
+            principal_of(request), project_ref(request), path, terms, sort, page, with_tag=with_tag
+        )
+        body = [render(a, with_accessory=with_accessory) for a in found]
+        return web.json_response(body, headers=page_headers(request, page, total))
+
+    async def get(self, request: web.Request) -> web.Response:
+        path, reference = _path(request)
+        found = await self._artifacts.get(principal_of(request), project_ref(request), path, reference)
+        body = render(found, with_accessory=_flag(request, "with_accessory", False))
+        if not _flag(request, "with_tag", True):
+            body["tags"] = None
+        return web.json_response(body)
+
+    async def delete(self, request: web.Request) -> web.Response:
+        path, reference = _path(request)
+        await self._artifacts.delete(principal_of(request), project_ref(request), path, reference)
+        return web.Response(status=200)
+
+    async def copy(self, request: web.Request) -> web.Response:
+        path = repository_path(request)
+        source = request.query.get("from")
+        if not source:
+            raise BadRequest("from is required: <project>/<repository>:<tag> or <project>/<repository>@<digest>")
+        copied = await self._artifacts.copy(
+            principal_of(request), project_ref(request), path, clean_text(source, "from")
+        )
+        project = request.match_info["project_name_or_id"]
+        location = (
+            f"{API}/projects/{project}/repositories/{request.match_info['repository_name']}/artifacts/{copied.digest}"
+        )
+        return web.Response(status=201, headers={"Location": location})
+
+    async def list_tags(self, request: web.Request) -> web.Response:
+        path, reference = _path(request)
+        q = request.query
+        terms = parse_q(q.get("q"), TAG_Q)
+        sort = parse_sort(q.get("sort"), frozenset(TAG_SORTS))
+        page = parse_page(q.get("page"), q.get("page_size"))
+        tags, total = await self._artifacts.list_tags(
+            principal_of(request), project_ref(request), path, reference, terms, sort, page
+        )
+        return web.json_response([render_tag(t) for t in tags], headers=page_headers(request, page, total))
+
+    async def create_tag(self, request: web.Request) -> web.Response:
+        path, reference = _path(request)
+        data = await read_object(request)
+        # Harbor's body is a whole Tag; only the name counts.
+        no_unknown_fields(
+            data, frozenset({"id", "repository_id", "artifact_id", "name", "push_time", "pull_time", "immutable"})
+        )
+        name = opt_str(data, "name")
+        if not name:
+            raise BadRequest("name is required")
+        await self._artifacts.create_tag(principal_of(request), project_ref(request), path, reference, name)
+        return web.Response(status=201)
+
+    async def delete_tag(self, request: web.Request) -> web.Response:
+        path, reference = _path(request)
+        tag = clean_text(request.match_info["tag_name"], "tag_name")
+        await self._artifacts.delete_tag(principal_of(request), project_ref(request), path, reference, tag)
+        return web.Response(status=200)

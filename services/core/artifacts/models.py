@@ -1,0 +1,114 @@
+"""Repositories, artifacts and tags as the REST API shows them; rows come from the registry's tables."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from services.common.oci import mediatypes as mt
+
+HELM_CONFIG = "application/vnd.cncf.helm.config.v1+json"
+IMAGE_CONFIGS = frozenset({mt.OCI_CONFIG, mt.DOCKER_CONFIG})
+
+# Harbor's accessory types, by the accessory's artifactType; any other referrer is a plain subject accessory.
+ACCESSORY_TYPES = {
+    "application/vnd.dev.cosign.artifact.sig.v1+json": "signature.cosign",
+    "application/vnd.cncf.notary.signature": "signature.notation",
+    "application/vnd.goharbor.harbor.sbom.v1": "harbor.sbom",
+}
+SUBJECT_ACCESSORY = "subject.accessory"
+
+
+def artifact_kind(manifest_media_type: str, artifact_type: str | None) -> str:
+    """Harbor's `type`: IMAGE for images and indexes, CHART for Helm charts, else the artifactType.
+
+    The registry stores an image manifest's artifactType, or its config media type when it has none
+    (the OCI image spec's rule), so `artifact_type` alone tells an image config from a chart's."""
+    if artifact_type is None:
+        return "IMAGE" if manifest_media_type in mt.MANIFESTS else "UNKNOWN"
+    if artifact_type in IMAGE_CONFIGS:
+        return "IMAGE"
+    if artifact_type == HELM_CONFIG:
+        return "CHART"
+    return artifact_type
+
+
+@dataclass(frozen=True, slots=True)
+class RepositoryView:
+    id: int
+    project_id: int
+    name: str  # full: <project>/<path>
+    description: str
+    artifact_count: int
+    pull_count: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TagView:
+    id: int
+    name: str
+    repository_id: int
+    artifact_id: int
+    pushed_at: dt.datetime
+    pulled_at: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceView:
+    parent_id: int
+    child_id: int
+    child_digest: str
+    platform: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class AccessoryView:
+    id: int
+    digest: str
+    artifact_type: str | None
+    size: int
+    created_at: dt.datetime
+
+    @property
+    def kind(self) -> str:
+        return ACCESSORY_TYPES.get(self.artifact_type or "", SUBJECT_ACCESSORY)
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactView:
+    id: int
+    project_id: int
+    repository_id: int
+    repository: str
+    digest: str
+    manifest_media_type: str
+    artifact_type: str | None
+    # The config blob's media type (Harbor's `media_type` of an image); None for an index.
+    config_media_type: str | None
+    size: int  # the manifest, its blobs and its children's
+    pushed_at: dt.datetime
+    pulled_at: dt.datetime | None
+    pull_count: int
+    annotations: dict[str, Any] | None
+    config: dict[str, Any] | None
+    tags: tuple[TagView, ...]
+    references: tuple[ReferenceView, ...]
+    accessories: tuple[AccessoryView, ...]
+
+    @property
+    def kind(self) -> str:
+        return artifact_kind(self.manifest_media_type, self.artifact_type)
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactRef:
+    """`{reference}` in a path: a tag or a digest, never both."""
+
+    tag: str | None = None
+    digest: str | None = None
+
+    def __str__(self) -> str:
+        return self.tag if self.tag is not None else str(self.digest)

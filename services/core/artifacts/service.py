@@ -1,0 +1,251 @@
+"""Repository, artifact and tag rules: who may read and change what, and the transactions that change
+rows the registry reads. Every change writes its event to the outbox in the same transaction, and the
+database triggers of migration 0002 tell every registry's cache at commit, so a delete here is a
+MANIFEST_UNKNOWN there at once. No aiohttp here."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Sequence
+
+import structlog
+
+from services.common.auth.authenticate import Principal
+from services.common.db import Database
+from services.common.events import outbox
+from services.common.events.models import Event, EventType
+from services.common.oci.digest import InvalidDigest, parse_digest
+from services.common.oci.names import is_valid_name, is_valid_tag
+from services.common.rbac import Action, Resource
+from services.core.artifacts import store
+from services.core.artifacts.errors import ArtifactNotFound, ArtifactReferenced, RepositoryNotFound, TagNotFound
+from services.core.artifacts.models import ArtifactRef, ArtifactView, RepositoryView, TagView
+from services.core.errors import BadRequest, Conflict
+from services.core.listing import Page, SortKey, Term
+from services.core.projects.models import ProjectRef, ProjectView
+from services.core.projects.service import ProjectService
+from services.core.security.access import Viewer
+
+log = structlog.get_logger()
+
+
+def parse_reference(text: str) -> ArtifactRef:
+    """A tag or a digest; anything else is a 400 (Harbor's rule), never a lookup."""
+    if ":" in text:
+        try:
+            return ArtifactRef(digest=str(parse_digest(text)))
+        except InvalidDigest:
+            raise BadRequest(f"reference {text[:100]!r} is neither a tag nor a valid digest") from None
+    if not is_valid_tag(text):
+        raise BadRequest(f"reference {text[:100]!r} is neither a tag nor a valid digest")
+    return ArtifactRef(tag=text)
+
+
+def check_repository_path(path: str) -> str:
+    """The repository's name inside its project, as the path gave it (once decoded): refused when it has
+    empty or dot segments or anything the distribution grammar does not allow, so it can never name a
+    repository of another project."""
+    segments = path.split("/")
+    if not path or any(s in ("", ".", "..") for s in segments):
+        raise BadRequest("repository_name must be a path of non-empty segments without . or ..")
+    if not is_valid_name(path):
+        raise BadRequest(f"repository_name {path[:100]!r} is not a valid repository name")
+    return path
+
+
+def full_name(project: ProjectView, path: str) -> str:
+    name = f"{project.name}/{path}"
+    if not is_valid_name(name):
+        raise BadRequest(f"repository name {name[:100]!r} is too long or not valid")
+    return name
+
+
+def parse_copy_source(text: str) -> tuple[str, str, ArtifactRef]:
+    """Harbor's `from`: <project>/<repository>:<tag> or <project>/<repository>@<digest>."""
+    if "@" in text:
+        name, _, reference = text.partition("@")
+        try:
+            ref = ArtifactRef(digest=str(parse_digest(reference)))
+        except InvalidDigest:
+            raise BadRequest(f"from: {reference[:100]!r} is not a valid digest") from None
+    else:
+        name, sep, tag = text.rpartition(":")
+        if not sep or "/" in tag or not is_valid_tag(tag):
+            raise BadRequest("from must be <project>/<repository>:<tag> or <project>/<repository>@<digest>")
+        ref = ArtifactRef(tag=tag)
+    project, sep, path = name.partition("/")
+    if not sep or not is_valid_name(name):
+        raise BadRequest(f"from: {name[:100]!r} is not a repository name of the form <project>/<repository>")
+    check_repository_path(path)
+    return project, name, ref
+
+
+class RepositoryService:
+    def __init__(self, db: Database, projects: ProjectService) -> None:
+        self._db = db
+        self._projects = projects
+
+    async def list_all(
+        self, principal: Principal, terms: Sequence[Term], sort: Sequence[SortKey], page: Page
+    ) -> tuple[list[RepositoryView], int]:
+        return await store.list_visible_repositories(self._db.pool, Viewer.of(principal), terms, sort, page)
+
+    async def list(
+        self, principal: Principal, ref: ProjectRef, terms: Sequence[Term], sort: Sequence[SortKey], page: Page
+    ) -> tuple[list[RepositoryView], int]:
+        project, _ = await self._projects.resolve(principal, ref, Resource.REPOSITORY, Action.LIST)
+        return await store.list_project_repositories(self._db.pool, project.id, project.name, terms, sort, page)
+
+    async def get(self, principal: Principal, ref: ProjectRef, path: str) -> RepositoryView:
+        # Pull is what every role and a public project's visitors hold on repositories (Harbor's read).
+        project, _ = await self._projects.resolve(principal, ref, Resource.REPOSITORY, Action.PULL)
+        return await self._find(project, path)
+
+    async def _find(self, project: ProjectView, path: str) -> RepositoryView:
+        name = full_name(project, path)
+        found = await store.repository(self._db.pool, project.id, name)
+        if found is None:
+            raise RepositoryNotFound(f"repository {name[:200]} not found")
+        return found
+
+    async def update(self, principal: Principal, ref: ProjectRef, path: str, description: str) -> None:
+        project, _ = await self._projects.resolve(principal, ref, Resource.REPOSITORY, Action.UPDATE)
+        repository = await self._find(project, path)
+        await store.set_description(self._db.pool, repository.id, description)
+        log.info("repository_updated", repository=repository.name, project_id=project.id)
+
+    async def delete(self, principal: Principal, ref: ProjectRef, path: str) -> None:
+        project, _ = await self._projects.resolve(principal, ref, Resource.REPOSITORY, Action.DELETE)
+        name = full_name(project, path)
+        async with self._db.transaction() as tx:
+            repository_id = await store.lock_repository(tx, name)
+            if repository_id is None:
+                raise RepositoryNotFound(f"repository {name[:200]} not found")
+            await store.delete_repository(tx, repository_id)
+            await outbox.record(tx, [Event(EventType.DELETE_REPOSITORY, principal.name, name)])
+        log.info("repository_deleted", repository=name, project_id=project.id)
+
+
+class ArtifactService:
+    def __init__(self, db: Database, projects: ProjectService) -> None:
+        self._db = db
+        self._projects = projects
+
+    async def _repository(
+        self, principal: Principal, ref: ProjectRef, path: str, resource: Resource, action: Action
+    ) -> tuple[ProjectView, RepositoryView]:
+        project, _ = await self._projects.resolve(principal, ref, resource, action)
+        name = full_name(project, path)
+        repository = await store.repository(self._db.pool, project.id, name)
+        if repository is None:
+            raise RepositoryNotFound(f"repository {name[:200]} not found")
+        return project, repository
+
+    async def list(
+        self,
+        principal: Principal,
+        ref: ProjectRef,
+        path: str,
+        terms: Sequence[Term],
+        sort: Sequence[SortKey],
+        page: Page,
+        *,
+        with_tag: bool,
+    ) -> tuple[list[ArtifactView], int]:
+        project, repository = await self._repository(principal, ref, path, Resource.ARTIFACT, Action.LIST)
+        return await store.list_artifacts(
+            self._db.pool, project.id, repository.id, terms, sort, page, with_tag=with_tag
+        )
+
+    async def get(self, principal: Principal, ref: ProjectRef, path: str, artifact: ArtifactRef) -> ArtifactView:
+        project, _ = await self._projects.resolve(principal, ref, Resource.ARTIFACT, Action.READ)
+        return await self._find(project, full_name(project, path), artifact)
+
+    async def _find(self, project: ProjectView, name: str, artifact: ArtifactRef) -> ArtifactView:
+        found = await store.artifact(self._db.pool, project.id, name, artifact)
+        if found is None:
+            raise ArtifactNotFound(f"artifact {name[:200]}{'@' if artifact.digest else ':'}{artifact} not found")
+        return found
+
+    async def delete(self, principal: Principal, ref: ProjectRef, path: str, artifact: ArtifactRef) -> None:
+        project, _ = await self._projects.resolve(principal, ref, Resource.ARTIFACT, Action.DELETE)
+        name = full_name(project, path)
+        async with self._db.transaction() as tx:
+            found = await store.lock_artifact(tx, name, artifact)
+            if found is None:
+                raise ArtifactNotFound(f"artifact {name[:200]} {artifact} not found")
+            artifact_id, repository_id, digest = found
+            parents = await store.referencing_parents(tx, artifact_id)
+            if parents:
+                raise ArtifactReferenced(
+                    f"artifact {digest} is referenced by index {parents[0]}; delete the index first"
+                )
+            also = await store.delete_artifact(tx, artifact_id, repository_id, digest)
+            await outbox.record(tx, [Event(EventType.DELETE_ARTIFACT, principal.name, name, digest=digest)])
+        log.info("artifact_deleted", repository=name, digest=digest, also_deleted=len(also))
+
+    async def copy(self, principal: Principal, ref: ProjectRef, path: str, source: str) -> ArtifactView:
+        """Harbor's copy: pull on the source, create on the destination; rows only, blobs are mounted."""
+        source_project, source_name, source_ref = parse_copy_source(source)
+        project, _ = await self._projects.resolve(principal, ref, Resource.ARTIFACT, Action.CREATE)
+        await self._projects.resolve(principal, ProjectRef(name=source_project), Resource.REPOSITORY, Action.PULL)
+        name = full_name(project, path)
+        async with self._db.transaction() as tx:
+            found = await store.lock_artifact(tx, source_name, source_ref)
+            if found is None:
+                raise ArtifactNotFound(f"artifact {source[:200]} not found")
+            source_id, _, digest = found
+            repository_id = await store.ensure_repository(tx, name)
+            copy_id = await store.copy_artifact(tx, source_id, repository_id)
+            tags = await store.copy_tags(tx, source_id, repository_id, copy_id)
+            named: builtins.list[str | None] = [*tags] or [None]
+            events = [Event(EventType.PUSH_ARTIFACT, principal.name, name, digest=digest, tag=tag) for tag in named]
+            await outbox.record(tx, events)
+        log.info("artifact_copied", repository=name, source=source_name, digest=digest)
+        return await self._find(project, name, ArtifactRef(digest=digest))
+
+    async def list_tags(
+        self,
+        principal: Principal,
+        ref: ProjectRef,
+        path: str,
+        artifact: ArtifactRef,
+        terms: Sequence[Term],
+        sort: Sequence[SortKey],
+        page: Page,
+    ) -> tuple[builtins.list[TagView], int]:
+        project, _ = await self._projects.resolve(principal, ref, Resource.TAG, Action.LIST)
+        found = await self._find(project, full_name(project, path), artifact)
+        return await store.list_tags(self._db.pool, found.id, terms, sort, page)
+
+    async def create_tag(
+        self, principal: Principal, ref: ProjectRef, path: str, artifact: ArtifactRef, tag: str
+    ) -> None:
+        if not is_valid_tag(tag):
+            raise BadRequest(f"tag name {tag[:100]!r} does not match [a-zA-Z0-9_][a-zA-Z0-9._-]{{0,127}}")
+        project, _ = await self._projects.resolve(principal, ref, Resource.TAG, Action.CREATE)
+        name = full_name(project, path)
+        async with self._db.transaction() as tx:
+            found = await store.lock_artifact(tx, name, artifact)
+            if found is None:
+                raise ArtifactNotFound(f"artifact {name[:200]} {artifact} not found")
+            artifact_id, repository_id, digest = found
+            if await store.create_tag(tx, repository_id, artifact_id, tag) is None:
+                raise Conflict(f"tag {tag} already exists in repository {name[:200]}")
+            await outbox.record(tx, [Event(EventType.CREATE_TAG, principal.name, name, digest=digest, tag=tag)])
+        log.info("tag_created", repository=name, tag=tag, digest=digest)
+
+    async def delete_tag(
+        self, principal: Principal, ref: ProjectRef, path: str, artifact: ArtifactRef, tag: str
+    ) -> None:
+        project, _ = await self._projects.resolve(principal, ref, Resource.TAG, Action.DELETE)
+        name = full_name(project, path)
+        async with self._db.transaction() as tx:
+            found = await store.lock_artifact(tx, name, artifact)
+            if found is None:
+                raise ArtifactNotFound(f"artifact {name[:200]} {artifact} not found")
+            artifact_id, _, digest = found
+            if not await store.delete_tag(tx, artifact_id, tag):
+                raise TagNotFound(f"tag {tag[:130]} not found on artifact {digest}")
+            await outbox.record(tx, [Event(EventType.DELETE_TAG, principal.name, name, digest=digest, tag=tag)])
+        log.info("tag_deleted", repository=name, tag=tag, digest=digest)

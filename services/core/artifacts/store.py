@@ -1,0 +1,505 @@
+"""SQL for repositories, artifacts and tags as the REST API shows and changes them. `$n` parameters only;
+column and order fragments come from fixed tables here, never from the request.
+
+Every list is two statements (the page, then the count) whatever the page size: an artifact's tags,
+references, accessories and size are aggregated in sub-selects of the page query, not fetched per row.
+A repository belongs to the project named by its first path component; a project's repositories are a
+range over the C-collated unique index on the name ('0' follows '/').
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from services.common.db import Executor
+from services.common.oci import mediatypes as mt
+from services.core.artifacts.models import (
+    HELM_CONFIG,
+    IMAGE_CONFIGS,
+    AccessoryView,
+    ArtifactRef,
+    ArtifactView,
+    ReferenceView,
+    RepositoryView,
+    TagView,
+)
+from services.core.listing import Page, SortKey, Term, like_pattern, where_clause
+from services.core.projects.store import VISIBLE, viewer_args
+from services.core.security.access import Viewer
+
+# --- repositories -------------------------------------------------------------------------------------
+
+# Harbor hides index children and accessories from artifact lists and counts: they are shown under the
+# index (references) and the subject (accessories).
+_TOP_LEVEL = (
+    "NOT EXISTS (SELECT 1 FROM artifact_references x WHERE x.child_id = a.id)"
+    " AND (a.subject_digest IS NULL OR NOT EXISTS"
+    " (SELECT 1 FROM artifacts s WHERE s.repository_id = a.repository_id AND s.digest = a.subject_digest))"
+)
+_ARTIFACT_COUNT = f"(SELECT count(*) FROM artifacts a WHERE a.repository_id = r.id AND {_TOP_LEVEL})"
+# The last push counts as an update, as in Harbor (the registry leaves the repository row alone on push).
+_REPO_UPDATED = "GREATEST(r.updated_at, (SELECT max(a.created_at) FROM artifacts a WHERE a.repository_id = r.id))"
+_REPO_SELECT = (
+    "SELECT r.id, p.id AS project_id, r.name, r.description, r.pull_count, r.created_at,"
+    f" {_REPO_UPDATED} AS updated_at, {_ARTIFACT_COUNT} AS artifact_count"
+)
+REPO_FILTERS = {"name": "r.name", "project_id": "p.id"}
+REPO_SORTS = {
+    "name": "r.name",
+    "id": "r.id",
+    "creation_time": "r.created_at",
+    "update_time": _REPO_UPDATED,
+    "pull_count": "r.pull_count",
+}
+
+
+def _repository(row: asyncpg.Record) -> RepositoryView:
+    return RepositoryView(
+        id=row["id"],
+        project_id=row["project_id"],
+        name=row["name"],
+        description=row["description"],
+        artifact_count=int(row["artifact_count"]),
+        pull_count=row["pull_count"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def _order(sort: Sequence[SortKey], columns: dict[str, str], default: list[str], tie: str) -> str:
+    order = [f"{columns[k.key]} {'DESC' if k.descending else 'ASC'}" for k in sort] or default
+    order.append(tie)  # a total order, so pages never overlap
+    return ", ".join(order)
+
+
+def project_range(project_name: str) -> tuple[str, str]:
+    return project_name + "/", project_name + "0"
+
+
+async def list_project_repositories(
+    ex: Executor, project_id: int, project_name: str, terms: Sequence[Term], sort: Sequence[SortKey], page: Page
+) -> tuple[list[RepositoryView], int]:
+    args: list[Any] = [project_id, *project_range(project_name)]
+    where = where_clause("r.name >= $2 AND r.name < $3", terms, REPO_FILTERS, args)
+    order = _order(sort, REPO_SORTS, ["r.name ASC"], "r.id ASC")
+    n = len(args)
+    source = " FROM repositories r JOIN projects p ON p.id = $1"
+    rows = await ex.fetch(
+        f"{_REPO_SELECT}{source}{where} ORDER BY {order} LIMIT ${n + 1} OFFSET ${n + 2}", *args, page.size, page.offset
+    )
+    total = await ex.fetchval(f"SELECT count(*){source}{where}", *args)
+    return [_repository(r) for r in rows], int(total)
+
+
+async def list_visible_repositories(
+    ex: Executor, viewer: Viewer, terms: Sequence[Term], sort: Sequence[SortKey], page: Page
+) -> tuple[list[RepositoryView], int]:
+    """Repositories of every project `viewer` may see (the projects list's visibility rule)."""
+    args = viewer_args(viewer)
+    where = where_clause(VISIBLE, terms, REPO_FILTERS, args)
+    order = _order(sort, REPO_SORTS, ["r.name ASC"], "r.id ASC")
+    n = len(args)
+    source = " FROM repositories r JOIN projects p ON p.name = split_part(r.name, '/', 1)"
+    rows = await ex.fetch(
+        f"{_REPO_SELECT}{source}{where} ORDER BY {order} LIMIT ${n + 1} OFFSET ${n + 2}", *args, page.size, page.offset
+    )
+    total = await ex.fetchval(f"SELECT count(*){source}{where}", *args)
+    return [_repository(r) for r in rows], int(total)
+
+
+async def repository(ex: Executor, project_id: int, name: str) -> RepositoryView | None:
+    row = await ex.fetchrow(
+        f"{_REPO_SELECT} FROM repositories r JOIN projects p ON p.id = $1 WHERE r.name = $2", project_id, name
+    )
+    return None if row is None else _repository(row)
+
+
+async def set_description(ex: Executor, repository_id: int, description: str) -> None:
+    await ex.execute(
+        "UPDATE repositories SET description = $2, updated_at = now() WHERE id = $1", repository_id, description
+    )
+
+
+async def lock_repository(ex: Executor, name: str) -> int | None:
+    """The repository's id, row-locked until the delete commits. A push into it meanwhile waits (its
+    foreign-key checks lock the row for key share) and then fails, as a push racing a delete may."""
+    value: int | None = await ex.fetchval("SELECT id FROM repositories WHERE name = $1 FOR UPDATE", name)
+    return value
+
+
+async def delete_repository(ex: Executor, repository_id: int) -> None:
+    """The repository with its artifacts, tags and blob links; the blobs themselves stay for GC.
+
+    Index → child references go first: they RESTRICT deleting a child, row by row, even when the index
+    goes in the same statement."""
+    await ex.execute(
+        "DELETE FROM artifact_references WHERE parent_id IN (SELECT id FROM artifacts WHERE repository_id = $1)",
+        repository_id,
+    )
+    await ex.execute("DELETE FROM repositories WHERE id = $1", repository_id)
+
+
+async def ensure_repository(ex: Executor, name: str) -> int:
+    """As the registry's `ensure`: the id, creating the row if needed, existing rows untouched."""
+    for _ in range(3):
+        row_id: int | None = await ex.fetchval(
+            "WITH created AS (INSERT INTO repositories (name) VALUES ($1) ON CONFLICT (name) DO NOTHING RETURNING id)"
+            " SELECT id FROM created UNION ALL SELECT id FROM repositories WHERE name = $1 LIMIT 1",
+            name,
+        )
+        if row_id is not None:
+            return row_id
+    raise RuntimeError(f"repository {name!r} could be neither created nor found")
+
+
+# --- artifacts ----------------------------------------------------------------------------------------
+
+_IMAGE_MANIFEST_TYPES = ", ".join(f"'{t}'" for t in sorted(mt.IMAGE_MANIFESTS))
+_IMAGE_CONFIG_TYPES = ", ".join(f"'{t}'" for t in sorted(IMAGE_CONFIGS))
+# Harbor's `type` in SQL (for q type=...), the same rule as models.artifact_kind.
+_KIND = (
+    f"CASE WHEN a.artifact_type IS NULL OR a.artifact_type IN ({_IMAGE_CONFIG_TYPES}) THEN 'IMAGE'"
+    f" WHEN a.artifact_type = '{HELM_CONFIG}' THEN 'CHART' ELSE a.artifact_type END"
+)
+_BLOBS_SIZE = (
+    "(SELECT sum(b.size) FROM artifact_blobs ab JOIN blobs b ON b.digest = ab.digest WHERE ab.artifact_id = {0}.id)"
+)
+# The manifest, its blobs, and for an index its children with theirs (Harbor's artifact size).
+_SIZE = (
+    f"a.size + COALESCE({_BLOBS_SIZE.format('a')}, 0) + COALESCE((SELECT sum(c.size + COALESCE("
+    f"{_BLOBS_SIZE.format('c')}, 0)) FROM artifact_references cr JOIN artifacts c ON c.id = cr.child_id"
+    " WHERE cr.parent_id = a.id), 0)"
+)
+_TAGS = (
+    "(SELECT json_agg(json_build_object('id', t.id, 'name', t.name, 'repository_id', t.repository_id,"
+    " 'artifact_id', t.artifact_id, 'push_time', t.updated_at) ORDER BY t.name) FROM tags t WHERE t.artifact_id = a.id)"
+)
+_REFERENCES = (
+    "(SELECT json_agg(json_build_object('child_id', c.id, 'child_digest', c.digest, 'platform', cr.platform)"
+    " ORDER BY c.digest) FROM artifact_references cr JOIN artifacts c ON c.id = cr.child_id WHERE cr.parent_id = a.id)"
+)
+_ACCESSORIES = (
+    "(SELECT json_agg(json_build_object('id', s.id, 'digest', s.digest, 'artifact_type', s.artifact_type,"
+    " 'size', s.size, 'created_at', s.created_at) ORDER BY s.created_at, s.id) FROM artifacts s"
+    " WHERE s.repository_id = a.repository_id AND s.subject_digest = a.digest)"
+)
+_ARTIFACT_SELECT = (
+    "SELECT a.id, a.repository_id, r.name AS repository, a.digest, a.media_type, a.artifact_type, a.created_at,"
+    " a.pull_time, a.pull_count, a.annotations::text AS annotations, a.config::text AS config,"
+    # Only an image manifest's own bytes are read (small), for its config's media type.
+    f" CASE WHEN a.media_type IN ({_IMAGE_MANIFEST_TYPES}) THEN a.content END AS content,"
+    f" {_SIZE} AS total_size, {_TAGS} AS tags, {_REFERENCES} AS refs, {_ACCESSORIES} AS accessories"
+    " FROM artifacts a JOIN repositories r ON r.id = a.repository_id"
+)
+ARTIFACT_FILTERS = {
+    "digest": "a.digest",
+    # Harbor's media_type is the config's for an image; here both q keys match the manifest's media type.
+    "media_type": "a.media_type",
+    "manifest_media_type": "a.media_type",
+    "artifact_type": "a.artifact_type",
+    "type": _KIND,
+    "push_time": "a.created_at",
+    "pull_time": "a.pull_time",
+}
+ARTIFACT_SORTS = {
+    "push_time": "a.created_at",
+    "creation_time": "a.created_at",
+    "pull_time": "a.pull_time",
+    "id": "a.id",
+    "digest": "a.digest",
+}
+
+
+def _time(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text)
+
+
+def _config_media_type(content: bytes | None) -> str | None:
+    if content is None:
+        return None
+    try:
+        doc = json.loads(content)
+        value = doc["config"]["mediaType"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+def _artifact(row: asyncpg.Record, project_id: int) -> ArtifactView:
+    pulled_at = row["pull_time"]
+    tags = tuple(
+        TagView(
+            id=t["id"],
+            name=t["name"],
+            repository_id=t["repository_id"],
+            artifact_id=t["artifact_id"],
+            pushed_at=_time(t["push_time"]),
+            pulled_at=pulled_at,
+        )
+        for t in json.loads(row["tags"] or "[]")
+    )
+    references = tuple(
+        ReferenceView(
+            parent_id=row["id"], child_id=c["child_id"], child_digest=c["child_digest"], platform=c["platform"]
+        )
+        for c in json.loads(row["refs"] or "[]")
+    )
+    accessories = tuple(
+        AccessoryView(
+            id=s["id"],
+            digest=s["digest"],
+            artifact_type=s["artifact_type"],
+            size=s["size"],
+            created_at=_time(s["created_at"]),
+        )
+        for s in json.loads(row["accessories"] or "[]")
+    )
+    return ArtifactView(
+        id=row["id"],
+        project_id=project_id,
+        repository_id=row["repository_id"],
+        repository=row["repository"],
+        digest=row["digest"],
+        manifest_media_type=row["media_type"],
+        artifact_type=row["artifact_type"],
+        config_media_type=_config_media_type(row["content"]),
+        size=int(row["total_size"]),
+        pushed_at=row["created_at"],
+        pulled_at=pulled_at,
+        pull_count=row["pull_count"],
+        annotations=None if row["annotations"] is None else json.loads(row["annotations"]),
+        config=None if row["config"] is None else json.loads(row["config"]),
+        tags=tags,
+        references=references,
+        accessories=accessories,
+    )
+
+
+def _tag_clause(term: Term, args: list[Any]) -> str:
+    """Harbor's q tags=...: `*` any tag, `nil` none, else a tag name (exact, or =~ substring)."""
+    value = str(term.value)
+    if term.op == "eq" and value == "*":
+        return "EXISTS (SELECT 1 FROM tags t WHERE t.artifact_id = a.id)"
+    if term.op == "eq" and value == "nil":
+        return "NOT EXISTS (SELECT 1 FROM tags t WHERE t.artifact_id = a.id)"
+    if term.op == "like":
+        args.append(like_pattern(value))
+        return f"EXISTS (SELECT 1 FROM tags t WHERE t.artifact_id = a.id AND t.name LIKE ${len(args)} ESCAPE '\\')"
+    args.append(value)
+    return f"EXISTS (SELECT 1 FROM tags t WHERE t.artifact_id = a.id AND t.name = ${len(args)})"
+
+
+async def list_artifacts(
+    ex: Executor,
+    project_id: int,
+    repository_id: int,
+    terms: Sequence[Term],
+    sort: Sequence[SortKey],
+    page: Page,
+    *,
+    with_tag: bool = True,
+) -> tuple[list[ArtifactView], int]:
+    args: list[Any] = [repository_id]
+    base = ["a.repository_id = $1", _TOP_LEVEL]
+    base += [_tag_clause(t, args) for t in terms if t.key == "tags"]
+    where = where_clause(" AND ".join(base), [t for t in terms if t.key != "tags"], ARTIFACT_FILTERS, args)
+    order = _order(sort, ARTIFACT_SORTS, ["a.created_at DESC"], "a.id DESC")
+    n = len(args)
+    select = _ARTIFACT_SELECT if with_tag else _ARTIFACT_SELECT.replace(_TAGS, "NULL")
+    rows = await ex.fetch(
+        f"{select}{where} ORDER BY {order} LIMIT ${n + 1} OFFSET ${n + 2}", *args, page.size, page.offset
+    )
+    total = await ex.fetchval(f"SELECT count(*) FROM artifacts a{where}", *args)
+    return [_artifact(r, project_id) for r in rows], int(total)
+
+
+async def artifact(ex: Executor, project_id: int, repository: str, ref: ArtifactRef) -> ArtifactView | None:
+    if ref.tag is not None:
+        row = await ex.fetchrow(
+            f"{_ARTIFACT_SELECT} WHERE r.name = $1 AND a.id = (SELECT t.artifact_id FROM tags t"
+            " WHERE t.repository_id = r.id AND t.name = $2)",
+            repository,
+            ref.tag,
+        )
+    else:
+        row = await ex.fetchrow(f"{_ARTIFACT_SELECT} WHERE r.name = $1 AND a.digest = $2", repository, ref.digest)
+    return None if row is None else _artifact(row, project_id)
+
+
+async def lock_artifact(ex: Executor, repository: str, ref: ArtifactRef) -> tuple[int, int, str] | None:
+    """(artifact id, repository id, digest), row-locked until the transaction ends."""
+    if ref.tag is not None:
+        row = await ex.fetchrow(
+            "SELECT a.id, a.repository_id, a.digest FROM tags t JOIN repositories r ON r.id = t.repository_id"
+            " JOIN artifacts a ON a.id = t.artifact_id WHERE r.name = $1 AND t.name = $2 FOR UPDATE OF a",
+            repository,
+            ref.tag,
+        )
+    else:
+        row = await ex.fetchrow(
+            "SELECT a.id, a.repository_id, a.digest FROM artifacts a JOIN repositories r ON r.id = a.repository_id"
+            " WHERE r.name = $1 AND a.digest = $2 FOR UPDATE OF a",
+            repository,
+            ref.digest,
+        )
+    return None if row is None else (row["id"], row["repository_id"], row["digest"])
+
+
+async def referencing_parents(ex: Executor, artifact_id: int) -> list[str]:
+    rows = await ex.fetch(
+        "SELECT p.digest FROM artifact_references ar JOIN artifacts p ON p.id = ar.parent_id"
+        " WHERE ar.child_id = $1 ORDER BY p.digest",
+        artifact_id,
+    )
+    return [r["digest"] for r in rows]
+
+
+async def delete_artifact(ex: Executor, artifact_id: int, repository_id: int, digest: str) -> list[str]:
+    """The artifact, its accessories, and its children no other index names and no tag holds (as Harbor
+    deletes an index); returns the digests deleted besides the artifact itself."""
+    rows = await ex.fetch(
+        "WITH children AS (DELETE FROM artifact_references WHERE parent_id = $1 RETURNING child_id)"
+        " SELECT c.id, c.digest FROM artifacts c WHERE c.id IN (SELECT child_id FROM children)",
+        artifact_id,
+    )
+    accessories = await ex.fetch(
+        "SELECT id, digest FROM artifacts WHERE repository_id = $1 AND subject_digest = $2 AND id <> $3",
+        repository_id,
+        digest,
+        artifact_id,
+    )
+    await ex.execute("DELETE FROM artifacts WHERE id = $1", artifact_id)
+    gone = [r["digest"] for r in accessories]
+    if accessories:
+        await ex.execute("DELETE FROM artifacts WHERE id = ANY($1::bigint[])", [r["id"] for r in accessories])
+    if rows:
+        removed = await ex.fetch(
+            "DELETE FROM artifacts c WHERE c.id = ANY($1::bigint[])"
+            " AND NOT EXISTS (SELECT 1 FROM artifact_references x WHERE x.child_id = c.id)"
+            " AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.artifact_id = c.id) RETURNING c.digest",
+            [r["id"] for r in rows],
+        )
+        gone += [r["digest"] for r in removed]
+    return gone
+
+
+# --- copies -------------------------------------------------------------------------------------------
+
+# The source artifact ($1) and, for an index, every manifest below it.
+_TREE = (
+    "WITH RECURSIVE tree(id) AS (SELECT $1::bigint UNION"
+    " SELECT ar.child_id FROM artifact_references ar JOIN tree ON ar.parent_id = tree.id)"
+)
+
+
+async def copy_artifact(ex: Executor, source_id: int, dest_repository_id: int) -> int:
+    """Copy the artifact (and an index's children) into the destination repository: rows only. The blobs
+    are linked to the destination (mounted), never copied. Returns the destination artifact's id."""
+    await ex.execute(
+        f"{_TREE} INSERT INTO artifacts (repository_id, digest, media_type, artifact_type, size, subject_digest,"
+        " annotations, content, config)"
+        " SELECT $2, a.digest, a.media_type, a.artifact_type, a.size, a.subject_digest, a.annotations, a.content,"
+        " a.config FROM artifacts a WHERE a.id IN (SELECT id FROM tree)"
+        " ON CONFLICT (repository_id, digest) DO NOTHING",
+        source_id,
+        dest_repository_id,
+    )
+    await ex.execute(
+        f"{_TREE} INSERT INTO repository_blobs (repository_id, digest)"
+        " SELECT DISTINCT $2::bigint, ab.digest FROM artifact_blobs ab WHERE ab.artifact_id IN (SELECT id FROM tree)"
+        " ON CONFLICT DO NOTHING",
+        source_id,
+        dest_repository_id,
+    )
+    await ex.execute(
+        f"{_TREE} INSERT INTO artifact_blobs (artifact_id, digest)"
+        " SELECT d.id, ab.digest FROM tree JOIN artifacts s ON s.id = tree.id"
+        " JOIN artifact_blobs ab ON ab.artifact_id = s.id"
+        " JOIN artifacts d ON d.repository_id = $2 AND d.digest = s.digest ON CONFLICT DO NOTHING",
+        source_id,
+        dest_repository_id,
+    )
+    await ex.execute(
+        f"{_TREE} INSERT INTO artifact_references (parent_id, child_id, platform)"
+        " SELECT dp.id, dc.id, ar.platform FROM tree JOIN artifact_references ar ON ar.parent_id = tree.id"
+        " JOIN artifacts sp ON sp.id = ar.parent_id JOIN artifacts sc ON sc.id = ar.child_id"
+        " JOIN artifacts dp ON dp.repository_id = $2 AND dp.digest = sp.digest"
+        " JOIN artifacts dc ON dc.repository_id = $2 AND dc.digest = sc.digest ON CONFLICT DO NOTHING",
+        source_id,
+        dest_repository_id,
+    )
+    dest_id: int = await ex.fetchval(
+        "SELECT d.id FROM artifacts d JOIN artifacts s ON s.digest = d.digest WHERE s.id = $1 AND d.repository_id = $2",
+        source_id,
+        dest_repository_id,
+    )
+    return dest_id
+
+
+async def copy_tags(ex: Executor, source_id: int, dest_repository_id: int, dest_artifact_id: int) -> list[str]:
+    """The source's tags on the copy; a tag of that name in the destination moves to it, as a push would."""
+    rows = await ex.fetch(
+        "INSERT INTO tags (repository_id, artifact_id, name) SELECT $2, $3, t.name FROM tags t WHERE t.artifact_id = $1"
+        " ON CONFLICT (repository_id, name) DO UPDATE SET artifact_id = EXCLUDED.artifact_id, updated_at = now()"
+        " RETURNING name",
+        source_id,
+        dest_repository_id,
+        dest_artifact_id,
+    )
+    return sorted(r["name"] for r in rows)
+
+
+# --- tags ---------------------------------------------------------------------------------------------
+
+TAG_FILTERS = {"name": "t.name"}
+TAG_SORTS = {"name": "t.name", "id": "t.id", "push_time": "t.updated_at"}
+
+
+async def list_tags(
+    ex: Executor, artifact_id: int, terms: Sequence[Term], sort: Sequence[SortKey], page: Page
+) -> tuple[list[TagView], int]:
+    args: list[Any] = [artifact_id]
+    where = where_clause("t.artifact_id = $1", terms, TAG_FILTERS, args)
+    order = _order(sort, TAG_SORTS, ["t.name ASC"], "t.id ASC")
+    n = len(args)
+    rows = await ex.fetch(
+        "SELECT t.id, t.name, t.repository_id, t.artifact_id, t.updated_at, a.pull_time FROM tags t"
+        f" JOIN artifacts a ON a.id = t.artifact_id{where} ORDER BY {order} LIMIT ${n + 1} OFFSET ${n + 2}",
+        *args,
+        page.size,
+        page.offset,
+    )
+    total = await ex.fetchval(f"SELECT count(*) FROM tags t{where}", *args)
+    return [
+        TagView(
+            id=r["id"],
+            name=r["name"],
+            repository_id=r["repository_id"],
+            artifact_id=r["artifact_id"],
+            pushed_at=r["updated_at"],
+            pulled_at=r["pull_time"],
+        )
+        for r in rows
+    ], int(total)
+
+
+async def create_tag(ex: Executor, repository_id: int, artifact_id: int, name: str) -> int | None:
+    """The new tag's id; None when the repository already has a tag of that name."""
+    value: int | None = await ex.fetchval(
+        "INSERT INTO tags (repository_id, artifact_id, name) VALUES ($1, $2, $3)"
+        " ON CONFLICT (repository_id, name) DO NOTHING RETURNING id",
+        repository_id,
+        artifact_id,
+        name,
+    )
+    return value
+
+
+async def delete_tag(ex: Executor, artifact_id: int, name: str) -> bool:
+    deleted = await ex.fetchval("DELETE FROM tags WHERE artifact_id = $1 AND name = $2 RETURNING id", artifact_id, name)
+    return deleted is not None

@@ -1,0 +1,85 @@
+"""Token + registry + core processes sharing one database and one Redis prefix (so core's audit log
+consumes what both write), for the repository and artifact API tests."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from services.common.testing.core import CoreProcess
+from services.common.testing.plugin import REDIS_URL, RegistryProcess, TestDatabase
+from services.common.testing.registry_auth import RegistryTokenAuth
+from services.common.testing.token import TokenServiceProcess, query
+
+ADMIN = ("admin", "Harbor12345")
+
+
+@dataclass
+class Stack:
+    db: TestDatabase
+    token: TokenServiceProcess
+    registry: RegistryProcess
+    core: CoreProcess
+
+    def registry_client(self, user: str, password: str) -> httpx.Client:
+        auth = RegistryTokenAuth(f"{self.token.url}/service/token", "berth-registry", (user, password))
+        return httpx.Client(base_url=self.registry.url, timeout=60, auth=auth)
+
+    def api(self, auth: tuple[str, str] | None = ADMIN) -> httpx.Client:
+        return self.core.client(auth)
+
+
+@contextmanager
+def running_stack(database: TestDatabase, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    token = TokenServiceProcess(tmp_path_factory.mktemp("token"), database)
+    token.start()
+    registry = RegistryProcess(tmp_path_factory.mktemp("registry"), database, token=token)
+    core: CoreProcess | None = None
+    try:
+        registry.start()
+        core = CoreProcess(
+            tmp_path_factory.mktemp("core"),
+            database,
+            settings={"redis": {"url": REDIS_URL, "key_prefix": registry.redis_prefix}},
+        )
+        core.start()
+        yield Stack(database, token, registry, core)
+    finally:
+        if core is not None:
+            core.stop()
+        registry.stop()
+        token.stop()
+
+
+def wait_for(check: Callable[[], Any], what: str, timeout: float = 60) -> Any:
+    """Waits for an asynchronous pipeline to settle (it fails only if it never does)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"never happened: {what}")
+        time.sleep(0.2)
+
+
+def audit(db: TestDatabase, resource_like: str) -> set[tuple[str, str, str, str]]:
+    rows = query(
+        db,
+        "SELECT operation, resource_type, resource, username FROM audit_log WHERE resource LIKE $1 ORDER BY id",
+        resource_like,
+    )
+    return {(r["operation"], r["resource_type"], r["resource"], r["username"]) for r in rows}
+
+
+def assert_error(response: httpx.Response, status: int) -> None:
+    """Harbor's envelope: {"errors": [{"code", "message"}]}."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert isinstance(body["errors"], list) and body["errors"][0]["code"] and body["errors"][0]["message"]
