@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
 from typing import Any
 
 import asyncpg
@@ -11,6 +13,8 @@ from services.common.identity import store as identity
 from services.common.migrations import apply_migrations
 from services.common.rbac import Role
 from services.common.testing.plugin import TestDatabase
+from services.core.audit import store as audit_store
+from services.core.audit.models import AuditEntry
 from services.core.listing import Page, SortKey, Term
 from services.core.members.store import list_members
 from services.core.projects.store import list_projects
@@ -95,5 +99,19 @@ async def test_list_statement_counts(pg_database: TestDatabase) -> None:
             ex = Counting(conn)
             refs, total = await search_users(ex, "u", Page(1, size))
             assert ex.count == 2 and total == 40 and len(refs) == min(size, 40)
+        # The audit log: 150 entries in p000, listed for the sysadmin (all) and for one project.
+        now = dt.datetime.now(dt.UTC)
+        entries = [
+            AuditEntry("create", "artifact", f"p000/app:{i}", "owner", now, project="p000", event_id=uuid.uuid4())
+            for i in range(150)
+        ]
+        await audit_store.insert(conn, entries)
+        for project_ids in (None, [first.id]):
+            for size in (1, 10, 100):
+                ex = Counting(conn)
+                views, total = await audit_store.list_entries(
+                    ex, project_ids, [Term("operation", "eq", "create")], [SortKey("op_time", True)], Page(1, size)
+                )
+                assert ex.count == 2 and total == 150 and len(views) == size
     finally:
         await conn.close()
