@@ -1,10 +1,11 @@
 """Harbor's list parameters, parsed against a whitelist: `q`, `sort`, `page`, `page_size`.
 
 `q` is Harbor's query syntax, comma-separated `key=value` (exact) or `key=~value` (substring) terms, and
-for time keys the range `key=[low~high]` (either end may be empty); the set forms (`{a b}`, `(a b)`) are
-refused. `sort` is comma-separated keys, `-` for
-descending. Unknown keys are a 400, so nothing a caller types reaches SQL except as a parameter.
-Pure: no aiohttp, no SQL.
+for time keys the range `key=[low~high]` (either end may be empty). Of the set forms, only Harbor's
+intersection list of integers `key=(1 2 3)` is read, and only for keys whitelisted as "int_all" (the
+artifacts list's `labels`); the union form `{a b}` and sets of anything else are refused. `sort` is
+comma-separated keys, `-` for descending. Unknown keys are a 400, so nothing a caller types reaches SQL
+except as a parameter. Pure: no aiohttp, no SQL.
 """
 
 from __future__ import annotations
@@ -20,15 +21,18 @@ DEFAULT_PAGE_SIZE = 10
 MAX_PAGE_SIZE = 100
 MAX_PARAM_LENGTH = 1024
 
-ValueType = Literal["str", "bool", "int", "time"]
+# "int_all": Harbor's intersection list of integers, `(1 2 3)`, and nothing else.
+ValueType = Literal["str", "bool", "int", "time", "int_all"]
+MAX_SET_SIZE = 10
 
 
 @dataclass(frozen=True, slots=True)
 class Term:
     key: str
-    op: Literal["eq", "like", "range"]
-    # A range is (low, high), either end None when open: Harbor's k=[low~high].
-    value: str | bool | int | dt.datetime | tuple[dt.datetime | None, dt.datetime | None]
+    op: Literal["eq", "like", "range", "all"]
+    # A range is (low, high), either end None when open: Harbor's k=[low~high]; "all" is the integers of
+    # Harbor's intersection list k=(v1 v2), for the store to match every one of.
+    value: str | bool | int | dt.datetime | tuple[dt.datetime | None, dt.datetime | None] | tuple[int, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +88,20 @@ def _range(text: str, key: str) -> tuple[dt.datetime | None, dt.datetime | None]
     return bounds[0], bounds[1]
 
 
+def _int_all(text: str, key: str) -> tuple[int, ...]:
+    """Harbor's `(v1 v2 ...)`: whitespace-separated integers, at least one, at most MAX_SET_SIZE."""
+    if not (text.startswith("(") and text.endswith(")")):
+        raise BadRequest(
+            f"q key {key!r} takes an intersection list of integers such as ({key}=(1 2)), not {text[:50]!r}"
+        )
+    items = text[1:-1].split()
+    if not items or len(items) > MAX_SET_SIZE:
+        raise BadRequest(f"q key {key!r}: the list must hold 1 to {MAX_SET_SIZE} integers")
+    if not all(i.isascii() and i.isdigit() and len(i) <= 18 for i in items):
+        raise BadRequest(f"q key {key!r}: the list must hold integers only, not {text[:50]!r}")
+    return tuple(dict.fromkeys(int(i) for i in items))
+
+
 def _value(kind: ValueType, text: str, key: str) -> str | bool | int | dt.datetime:
     text = clean_text(text, key)
     if kind == "time":
@@ -110,13 +128,16 @@ def parse_q(q: str | None, allowed: Mapping[str, ValueType]) -> list[Term]:
             raise BadRequest(f"q term {item[:50]!r} is not key=value or key=~value")
         if key not in allowed:
             raise BadRequest(f"unknown q key {key[:50]!r}; known: {', '.join(sorted(allowed))}")
-        op: Literal["eq", "like", "range"] = "eq"
+        op: Literal["eq", "like", "range", "all"] = "eq"
         if raw.startswith("~"):
             op, raw = "like", raw[1:]
             if allowed[key] != "str":
                 raise BadRequest(f"q key {key!r} does not support =~")
         if raw.startswith("[") and allowed[key] == "time":
             terms.append(Term(key, "range", _range(clean_text(raw, key), key)))
+            continue
+        if allowed[key] == "int_all":
+            terms.append(Term(key, "all", _int_all(clean_text(raw, key).strip(), key)))
             continue
         if raw[:1] in ("[", "{", "("):
             raise BadRequest(f"q key {key!r}: ranges and sets are not supported")
@@ -179,6 +200,8 @@ def where_clause(base: str, terms: Sequence[Term], columns: Mapping[str, str], a
             if high is not None:
                 args.append(high)
                 clauses.append(f"{column} <= ${len(args)}")
+        elif term.op == "all":
+            raise ValueError(f"q key {term.key!r}: an intersection list is matched by its store, not a column")
         elif term.op == "like":
             args.append(like_pattern(str(term.value)))
             clauses.append(f"{column} LIKE ${len(args)} ESCAPE '\\'")

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from services.core.api.body import no_unknown_fields, opt_str, read_object
 from services.core.api.common import API, harbor_time, page_headers, project_ref
+from services.core.api.labels import render_label
 from services.core.api.repositories import repository_path
 from services.core.artifacts.models import AccessoryView, ArtifactView, ReferenceView, TagView
 from services.core.artifacts.service import ArtifactService, parse_reference
@@ -24,6 +25,8 @@ ARTIFACT_Q: dict[str, ValueType] = {
     "artifact_type": "str",
     "type": "str",
     "tags": "str",
+    # Harbor's artifact DAO reads labels only as an intersection list of label ids: labels=(1 2).
+    "labels": "int_all",
     "push_time": "time",
     "pull_time": "time",
 }
@@ -90,7 +93,7 @@ def _extra_attrs(artifact: ArtifactView) -> dict[str, Any] | None:
     return {key: artifact.config[key] for key in EXTRA_ATTRS if key in artifact.config}
 
 
-def render(artifact: ArtifactView, *, with_accessory: bool = False) -> dict[str, Any]:
+def render(artifact: ArtifactView, *, with_accessory: bool = False, with_label: bool = False) -> dict[str, Any]:
     return {
         "id": artifact.id,
         "type": artifact.kind,
@@ -111,8 +114,8 @@ def render(artifact: ArtifactView, *, with_accessory: bool = False) -> dict[str,
         "references": [_reference(r) for r in artifact.references] or None,
         "tags": [render_tag(t) for t in artifact.tags] or None,
         "addition_links": None,
-        # Labels are not implemented yet: always empty.
-        "labels": [],
+        # As Harbor: null unless asked for with with_label=true.
+        "labels": [render_label(x) for x in artifact.labels] if with_label else None,
         "accessories": [_accessory(a, artifact) for a in artifact.accessories] if with_accessory else None,
     }
 
@@ -129,11 +132,11 @@ class ArtifactsApi:
         page = parse_page(q.get("page"), q.get("page_size"))
         with_tag = _flag(request, "with_tag", True)
         with_accessory = _flag(request, "with_accessory", False)
-        # with_label is accepted and has no effect until labels exist (they are always []); with_signature,
-        # with_scan_overview, with_sbom_overview and with_immutable_status likewise (no scanner, no
-        # signatures of Harbor's kind, no immutability rules yet). Their values are still checked.
+        with_label = _flag(request, "with_label", False)
+        # with_signature, with_scan_overview, with_sbom_overview and with_immutable_status are accepted and
+        # have no effect (no scanner, no signatures of Harbor's kind, no immutability rules yet). Their
+        # values are still checked.
         for flag in (
-            "with_label",
             "with_signature",
             "with_scan_overview",
             "with_sbom_overview",
@@ -141,15 +144,26 @@ class ArtifactsApi:
         ):
             _flag(request, flag, False)
         found, total = await self._artifacts.list(
-            principal_of(request), project_ref(request), path, terms, sort, page, with_tag=with_tag
+            principal_of(request),
+            project_ref(request),
+            path,
+            terms,
+            sort,
+            page,
+            with_tag=with_tag,
+            with_label=with_label,
         )
-        body = [render(a, with_accessory=with_accessory) for a in found]
+        body = [render(a, with_accessory=with_accessory, with_label=with_label) for a in found]
         return web.json_response(body, headers=page_headers(request, page, total))
 
     async def get(self, request: web.Request) -> web.Response:
         path, reference = _path(request)
         found = await self._artifacts.get(principal_of(request), project_ref(request), path, reference)
-        body = render(found, with_accessory=_flag(request, "with_accessory", False))
+        body = render(
+            found,
+            with_accessory=_flag(request, "with_accessory", False),
+            with_label=_flag(request, "with_label", False),
+        )
         if not _flag(request, "with_tag", True):
             body["tags"] = None
         return web.json_response(body)

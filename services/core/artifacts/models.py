@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.common.oci import mediatypes as mt
+from services.core.labels.models import LabelView
 
 HELM_CONFIG = "application/vnd.cncf.helm.config.v1+json"
 IMAGE_CONFIGS = frozenset({mt.OCI_CONFIG, mt.DOCKER_CONFIG})
@@ -97,6 +98,8 @@ class ArtifactView:
     tags: tuple[TagView, ...]
     references: tuple[ReferenceView, ...]
     accessories: tuple[AccessoryView, ...]
+    # Attached labels (global and the project's), by name; empty when the query did not ask for them.
+    labels: tuple[LabelView, ...] = ()
 
     @property
     def kind(self) -> str:

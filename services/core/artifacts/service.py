@@ -151,10 +151,11 @@ class ArtifactService:
         page: Page,
         *,
         with_tag: bool,
+        with_label: bool = False,
     ) -> tuple[list[ArtifactView], int]:
         project, repository = await self._repository(principal, ref, path, Resource.ARTIFACT, Action.LIST)
         return await store.list_artifacts(
-            self._db.pool, project.id, repository.id, terms, sort, page, with_tag=with_tag
+            self._db.pool, project.id, repository.id, terms, sort, page, with_tag=with_tag, with_label=with_label
         )
 
     async def get(self, principal: Principal, ref: ProjectRef, path: str, artifact: ArtifactRef) -> ArtifactView:

@@ -2,7 +2,7 @@
 column and order fragments come from fixed tables here, never from the request.
 
 Every list is two statements (the page, then the count) whatever the page size: an artifact's tags,
-references, accessories and size are aggregated in sub-selects of the page query, not fetched per row.
+references, accessories, labels and size are aggregated in sub-selects of the page query, not fetched per row.
 A repository belongs to the project named by its first path component; a project's repositories are a
 range over the C-collated unique index on the name ('0' follows '/').
 """
@@ -28,6 +28,7 @@ from services.core.artifacts.models import (
     RepositoryView,
     TagView,
 )
+from services.core.labels.models import LabelView
 from services.core.listing import Page, SortKey, Term, like_pattern, where_clause
 from services.core.projects.store import VISIBLE, viewer_args
 from services.core.security.access import Viewer
@@ -188,13 +189,20 @@ _ACCESSORIES = (
     " 'size', s.size, 'created_at', s.created_at) ORDER BY s.created_at, s.id) FROM artifacts s"
     " WHERE s.repository_id = a.repository_id AND s.subject_digest = a.digest)"
 )
+# The attached labels, the same columns as services.core.labels.store reads.
+_LABELS = (
+    "(SELECT json_agg(json_build_object('id', l.id, 'name', l.name, 'description', l.description,"
+    " 'color', l.color, 'scope', l.scope, 'project_id', l.project_id, 'created_at', l.created_at,"
+    " 'updated_at', l.updated_at) ORDER BY l.name, l.id) FROM artifact_labels al JOIN labels l ON l.id = al.label_id"
+    " WHERE al.artifact_id = a.id)"
+)
 _ARTIFACT_SELECT = (
     "SELECT a.id, a.repository_id, r.name AS repository, a.digest, a.media_type, a.artifact_type, a.created_at,"
     " a.pull_time, a.pull_count, a.annotations::text AS annotations, a.config::text AS config,"
     # Only an image manifest's own bytes are read (small), for its config's media type.
     f" CASE WHEN a.media_type IN ({_IMAGE_MANIFEST_TYPES}) THEN a.content END AS content,"
-    f" {_SIZE} AS total_size, {_TAGS} AS tags, {_REFERENCES} AS refs, {_ACCESSORIES} AS accessories"
-    " FROM artifacts a JOIN repositories r ON r.id = a.repository_id"
+    f" {_SIZE} AS total_size, {_TAGS} AS tags, {_REFERENCES} AS refs, {_ACCESSORIES} AS accessories,"
+    f" {_LABELS} AS labels FROM artifacts a JOIN repositories r ON r.id = a.repository_id"
 )
 ARTIFACT_FILTERS = {
     "digest": "a.digest",
@@ -259,6 +267,19 @@ def _artifact(row: asyncpg.Record, project_id: int) -> ArtifactView:
         )
         for s in json.loads(row["accessories"] or "[]")
     )
+    labels = tuple(
+        LabelView(
+            id=x["id"],
+            name=x["name"],
+            description=x["description"],
+            color=x["color"],
+            scope="g" if x["scope"] == "g" else "p",
+            project_id=x["project_id"],
+            created_at=_time(x["created_at"]),
+            updated_at=_time(x["updated_at"]),
+        )
+        for x in json.loads(row["labels"] or "[]")
+    )
     return ArtifactView(
         id=row["id"],
         project_id=project_id,
@@ -277,6 +298,7 @@ def _artifact(row: asyncpg.Record, project_id: int) -> ArtifactView:
         tags=tags,
         references=references,
         accessories=accessories,
+        labels=labels,
     )
 
 
@@ -294,6 +316,18 @@ def _tag_clause(term: Term, args: list[Any]) -> str:
     return f"EXISTS (SELECT 1 FROM tags t WHERE t.artifact_id = a.id AND t.name = ${len(args)})"
 
 
+def _label_clause(term: Term, args: list[Any]) -> str:
+    """Harbor's q labels=(id1 id2 ...): artifacts carrying every one of the labels (an intersection)."""
+    assert isinstance(term.value, tuple)
+    clauses = []
+    for label_id in term.value:
+        args.append(label_id)
+        clauses.append(
+            f"EXISTS (SELECT 1 FROM artifact_labels al WHERE al.artifact_id = a.id AND al.label_id = ${len(args)})"
+        )
+    return " AND ".join(clauses) or "TRUE"
+
+
 async def list_artifacts(
     ex: Executor,
     project_id: int,
@@ -303,17 +337,23 @@ async def list_artifacts(
     page: Page,
     *,
     with_tag: bool = True,
+    with_label: bool = True,
 ) -> tuple[list[ArtifactView], int]:
     args: list[Any] = [repository_id]
     base = ["a.repository_id = $1", _TOP_LEVEL]
     base += [_tag_clause(t, args) for t in terms if t.key == "tags"]
-    where = where_clause(" AND ".join(base), [t for t in terms if t.key != "tags"], ARTIFACT_FILTERS, args)
+    base += [_label_clause(t, args) for t in terms if t.key == "labels"]
+    filters = [t for t in terms if t.key not in ("tags", "labels")]
+    where = where_clause(" AND ".join(base), filters, ARTIFACT_FILTERS, args)
     order = _order(sort, ARTIFACT_SORTS, ["a.created_at DESC"], "a.id DESC")
     n = len(args)
     select = _ARTIFACT_SELECT if with_tag else _ARTIFACT_SELECT.replace(_TAGS, "NULL")
-    rows = await ex.fetch(
-        f"{select}{where} ORDER BY {order} LIMIT ${n + 1} OFFSET ${n + 2}", *args, page.size, page.offset
-    )
+    if not with_label:
+        select = select.replace(_LABELS, "NULL")
+    # The page's ids first, then the sub-selects for those rows only: with them in the same SELECT as the
+    # OFFSET, PostgreSQL computes them for every row it skips too (a deep page cost seconds).
+    page_ids = f"SELECT a.id FROM artifacts a{where} ORDER BY {order} LIMIT ${n + 1} OFFSET ${n + 2}"
+    rows = await ex.fetch(f"{select} WHERE a.id IN ({page_ids}) ORDER BY {order}", *args, page.size, page.offset)
     total = await ex.fetchval(f"SELECT count(*) FROM artifacts a{where}", *args)
     return [_artifact(r, project_id) for r in rows], int(total)
 

@@ -123,7 +123,7 @@ def test_an_image_has_harbors_artifact_shape(stack: Stack, pushed: Pushed) -> No
         assert a["media_type"] == mt.OCI_CONFIG and a["manifest_media_type"] == mt.OCI_MANIFEST
         assert a["artifact_type"] == mt.OCI_CONFIG
         assert a["size"] == pushed.image_size
-        assert a["repository_name"] == "aa/app" and a["labels"] == []
+        assert a["repository_name"] == "aa/app" and a["labels"] is None  # with_label=false
         assert a["extra_attrs"] == {k: CONFIG[k] for k in ("architecture", "os", "author", "created")}
         assert a["push_time"].endswith("Z") and a["pull_time"] is None
         assert [t["name"] for t in a["tags"]] == ["1.0", "latest"]

@@ -1,0 +1,142 @@
+"""/api/v2.0/labels[/{label_id}] (Harbor's Label: id, name, description, color, scope, project_id,
+creation_time, update_time) and .../artifacts/{reference}/labels[/{label_id}], which attach a label to an
+artifact and take it off."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from services.core.api.body import no_unknown_fields, opt_int, opt_str, read_object
+from services.core.api.common import API, harbor_time, page_headers, path_int, project_ref
+from services.core.api.repositories import repository_path
+from services.core.artifacts.service import parse_reference
+from services.core.errors import BadRequest
+from services.core.labels.models import GLOBAL, PROJECT, LabelFields, LabelFilter, LabelView, Scope
+from services.core.labels.service import LabelService
+from services.core.labels.store import LABEL_SORTS
+from services.core.listing import MAX_PARAM_LENGTH, ValueType, clean_text, parse_page, parse_q, parse_sort
+from services.core.security.middleware import principal_of
+
+FIELDS = frozenset({"id", "name", "description", "color", "scope", "project_id", "creation_time", "update_time"})
+LABEL_Q: dict[str, ValueType] = {"name": "str"}
+
+
+def render_label(label: LabelView) -> dict[str, Any]:
+    return {
+        "id": label.id,
+        "name": label.name,
+        "description": label.description,
+        "color": label.color,
+        "scope": label.scope,
+        # Harbor's global labels belong to project 0.
+        "project_id": label.project_id or 0,
+        "creation_time": harbor_time(label.created_at),
+        "update_time": harbor_time(label.updated_at),
+    }
+
+
+def _scope(text: str | None) -> Scope:
+    if text == GLOBAL:
+        return GLOBAL
+    if text == PROJECT:
+        return PROJECT
+    raise BadRequest(f"scope must be g (global) or p (project), not {(text or '')[:20]!r}")
+
+
+def _label_id(request: web.Request) -> int:
+    label_id = path_int(request, "label_id")
+    if label_id <= 0:
+        raise BadRequest("label_id must be a positive integer")
+    return label_id
+
+
+def _fields(data: dict[str, Any]) -> LabelFields:
+    return LabelFields(
+        name=opt_str(data, "name") or "",
+        description=opt_str(data, "description") or "",
+        color=opt_str(data, "color") or "",
+    )
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    data = await read_object(request)
+    no_unknown_fields(data, FIELDS, what="label")
+    # Read-only fields are ignored (Harbor's body is a whole Label), but must still have their types.
+    opt_int(data, "id")
+    opt_str(data, "creation_time")
+    opt_str(data, "update_time")
+    return data
+
+
+class LabelsApi:
+    def __init__(self, labels: LabelService) -> None:
+        self._labels = labels
+
+    async def list(self, request: web.Request) -> web.Response:
+        q = request.query
+        scope = _scope(q.get("scope"))
+        project_id: int | None = None
+        if scope == PROJECT:
+            text = q.get("project_id", "")
+            if not text.isascii() or not text.isdigit() or len(text) > 18 or int(text) <= 0:
+                raise BadRequest("project_id (a positive integer) is required for project labels (scope p)")
+            project_id = int(text)
+        name = clean_text(q.get("name", ""), "name")
+        if len(name) > MAX_PARAM_LENGTH:
+            raise BadRequest("name is too long")
+        terms = parse_q(q.get("q"), LABEL_Q)
+        sort = parse_sort(q.get("sort"), frozenset(LABEL_SORTS))
+        page = parse_page(q.get("page"), q.get("page_size"))
+        where = LabelFilter(scope=scope, project_id=project_id, name_contains=name or None)
+        labels, total = await self._labels.list(principal_of(request), where, terms, sort, page)
+        return web.json_response([render_label(x) for x in labels], headers=page_headers(request, page, total))
+
+    async def create(self, request: web.Request) -> web.Response:
+        data = await _body(request)
+        scope = _scope(opt_str(data, "scope"))
+        project_id = opt_int(data, "project_id") or None
+        if scope == PROJECT and project_id is None:
+            raise BadRequest("project_id is required for a project label (scope p)")
+        if scope == GLOBAL and project_id is not None:
+            raise BadRequest("a global label (scope g) belongs to no project: leave project_id out or 0")
+        label = await self._labels.create(principal_of(request), _fields(data), scope, project_id)
+        return web.Response(status=201, headers={"Location": f"{API}/labels/{label.id}"})
+
+    async def get(self, request: web.Request) -> web.Response:
+        label = await self._labels.get(principal_of(request), _label_id(request))
+        return web.json_response(render_label(label))
+
+    async def update(self, request: web.Request) -> web.Response:
+        label_id = _label_id(request)
+        data = await _body(request)
+        # As Harbor's PUT: name, description and color are replaced; scope and project stay as they are.
+        scope = opt_str(data, "scope")
+        if scope not in (None, "", GLOBAL, PROJECT):
+            raise BadRequest("scope must be g or p")
+        opt_int(data, "project_id")
+        await self._labels.update(principal_of(request), label_id, _fields(data))
+        return web.Response(status=200)
+
+    async def delete(self, request: web.Request) -> web.Response:
+        await self._labels.delete(principal_of(request), _label_id(request))
+        return web.Response(status=200)
+
+    async def attach(self, request: web.Request) -> web.Response:
+        path = repository_path(request)
+        reference = parse_reference(clean_text(request.match_info["reference"], "reference"))
+        data = await read_object(request)
+        no_unknown_fields(data, FIELDS, what="label")
+        label_id = opt_int(data, "id")
+        if not label_id:
+            raise BadRequest("id (the label's) is required")
+        await self._labels.attach(principal_of(request), project_ref(request), path, reference, label_id)
+        return web.Response(status=200)
+
+    async def detach(self, request: web.Request) -> web.Response:
+        path = repository_path(request)
+        reference = parse_reference(clean_text(request.match_info["reference"], "reference"))
+        label_id = _label_id(request)
+        await self._labels.detach(principal_of(request), project_ref(request), path, reference, label_id)
+        return web.Response(status=200)

@@ -1,0 +1,1 @@
+"""Harbor's labels: global and project labels, attached to artifacts."""

@@ -1,0 +1,184 @@
+"""Label rules, as Harbor's: global labels are read by anybody authenticated and written by the system
+administrator; a project's labels are read and written by whoever holds the `label` permission there
+(a project the caller cannot see hides its labels: 404). Attaching a label to an artifact, or taking it
+off, is the `artifact-label` permission in the artifact's project, and the label must be global or of
+that project. Creating, changing and deleting a label is audited in the change's transaction; attaching
+and detaching are not (Harbor records neither). No aiohttp here."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import structlog
+
+from services.common.auth.authenticate import Principal
+from services.common.db import Database, Executor
+from services.common.rbac import Action, Resource
+from services.core.artifacts.errors import ArtifactNotFound
+from services.core.artifacts.models import ArtifactRef
+from services.core.artifacts.service import full_name
+from services.core.audit.record import record
+from services.core.errors import BadRequest, Conflict, Forbidden, NotFound, ProjectNotFound, Unauthorized
+from services.core.labels import store
+from services.core.labels.models import (
+    GLOBAL,
+    LabelFields,
+    LabelFilter,
+    LabelNotFound,
+    LabelView,
+    Scope,
+    field_problem,
+)
+from services.core.listing import Page, SortKey, Term
+from services.core.projects.models import ProjectRef
+from services.core.projects.service import ProjectService, refuse
+
+log = structlog.get_logger()
+
+LabelPage = tuple[list[LabelView], int]
+_READS = (Action.READ, Action.LIST)
+
+
+def _missing(label_id: int) -> LabelNotFound:
+    return LabelNotFound(f"label {label_id} not found")
+
+
+def _describe(label: LabelView) -> str:
+    return (
+        f"global label {label.name}" if label.scope == GLOBAL else f"label {label.name} of project {label.project_id}"
+    )
+
+
+async def _audit(tx: Executor, principal: Principal, operation: str, label: LabelView, what: str) -> None:
+    await record(
+        tx,
+        operator=principal.name,
+        operation=operation,
+        resource_type="label",
+        resource=label.name,
+        description=f"{operation} {what}",
+        project_id=label.project_id,
+    )
+
+
+class LabelService:
+    def __init__(self, db: Database, projects: ProjectService) -> None:
+        self._db = db
+        self._projects = projects
+
+    async def _require(self, principal: Principal, scope: Scope, project_id: int | None, action: Action) -> None:
+        """The caller may do `action` on labels of this scope (and project); a project it cannot see is
+        a ProjectNotFound, which callers turn into what they are about."""
+        if scope == GLOBAL:
+            if action in _READS and principal.kind != "anonymous":
+                return
+            if principal.sysadmin:
+                return
+            raise refuse(principal, f"{action.value} global labels")
+        assert project_id is not None
+        await self._projects.resolve(principal, ProjectRef(id=project_id), Resource.LABEL, action)
+
+    async def _visible(self, principal: Principal, label_id: int, action: Action) -> LabelView:
+        """The label if the caller may do `action` on it; one of an invisible project is a 404 too."""
+        if principal.kind == "anonymous" and action not in _READS:
+            raise Unauthorized(f"authentication is required to {action.value} labels")
+        found = await store.label(self._db.pool, label_id)
+        if found is None:
+            raise _missing(label_id)
+        try:
+            await self._require(principal, found.scope, found.project_id, action)
+        except ProjectNotFound:
+            raise _missing(label_id) from None
+        return found
+
+    async def list(
+        self,
+        principal: Principal,
+        where: LabelFilter,
+        terms: Sequence[Term],
+        sort: Sequence[SortKey],
+        page: Page,
+    ) -> LabelPage:
+        await self._require(principal, where.scope, where.project_id, Action.LIST)
+        return await store.list_labels(self._db.pool, where, terms, sort, page)
+
+    async def get(self, principal: Principal, label_id: int) -> LabelView:
+        return await self._visible(principal, label_id, Action.READ)
+
+    async def create(
+        self, principal: Principal, fields: LabelFields, scope: Scope, project_id: int | None
+    ) -> LabelView:
+        if principal.kind == "anonymous":
+            raise Unauthorized("authentication is required to create labels")
+        await self._require(principal, scope, project_id, Action.CREATE)
+        if problem := field_problem(fields):
+            raise BadRequest(problem)
+        async with self._db.transaction() as tx:
+            created = await store.create_label(tx, fields, scope, project_id)
+            await _audit(tx, principal, "create", created, _describe(created))
+        log.info("label_created", label_id=created.id, scope=scope, project_id=project_id, by=principal.name)
+        return created
+
+    async def update(self, principal: Principal, label_id: int, fields: LabelFields) -> LabelView:
+        found = await self._visible(principal, label_id, Action.UPDATE)
+        if problem := field_problem(fields):
+            raise BadRequest(problem)
+        async with self._db.transaction() as tx:
+            updated = await store.update_label(tx, label_id, fields)
+            if updated is None:
+                raise _missing(label_id)
+            renamed = f" (was {found.name})" if found.name != updated.name else ""
+            await _audit(tx, principal, "update", updated, f"{_describe(updated)}{renamed}")
+        log.info("label_updated", label_id=label_id, project_id=found.project_id, by=principal.name)
+        return updated
+
+    async def delete(self, principal: Principal, label_id: int) -> None:
+        await self._visible(principal, label_id, Action.DELETE)
+        # One transaction: the label never disappears while artifacts still show it (or the reverse).
+        async with self._db.transaction() as tx:
+            deleted = await store.delete_label(tx, label_id)
+            if deleted is None:
+                raise _missing(label_id)
+            label, detached = deleted
+            await _audit(tx, principal, "delete", label, _describe(label))
+        log.info("label_deleted", label_id=label_id, project_id=label.project_id, detached=detached, by=principal.name)
+
+    async def _artifact(
+        self, principal: Principal, ref: ProjectRef, path: str, artifact: ArtifactRef, action: Action
+    ) -> tuple[int, int, str]:
+        """(project id, artifact id, repository name) once the caller may `action` artifact labels there."""
+        project, _ = await self._projects.resolve(principal, ref, Resource.ARTIFACT_LABEL, action)
+        name = full_name(project, path)
+        found = await store.artifact_id(self._db.pool, name, artifact)
+        if found is None:
+            raise ArtifactNotFound(f"artifact {name[:200]}{'@' if artifact.digest else ':'}{artifact} not found")
+        return project.id, found, name
+
+    async def attach(
+        self, principal: Principal, ref: ProjectRef, path: str, artifact: ArtifactRef, label_id: int
+    ) -> None:
+        project_id, artifact_id, name = await self._artifact(principal, ref, path, artifact, Action.CREATE)
+        label = await store.label(self._db.pool, label_id)
+        if label is None:
+            raise _missing(label_id)
+        if label.project_id is not None and label.project_id != project_id:
+            # Harbor's 400, for a label the caller may read; one of a project it cannot see stays unknown.
+            try:
+                await self._require(principal, label.scope, label.project_id, Action.READ)
+            except (NotFound, Unauthorized, Forbidden):
+                raise _missing(label_id) from None
+            raise BadRequest(
+                f"label {label_id} belongs to another project: only global labels and labels of the"
+                " artifact's project can be added"
+            )
+        if not await store.attach(self._db.pool, artifact_id, label_id):
+            raise Conflict(f"label {label_id} is already added to the artifact")
+        log.info("label_attached", label_id=label_id, repository=name, artifact_id=artifact_id, by=principal.name)
+
+    async def detach(
+        self, principal: Principal, ref: ProjectRef, path: str, artifact: ArtifactRef, label_id: int
+    ) -> None:
+        _, artifact_id, name = await self._artifact(principal, ref, path, artifact, Action.DELETE)
+        if not await store.detach(self._db.pool, artifact_id, label_id):
+            raise NotFound(f"label {label_id} is not added to the artifact")
+        log.info("label_detached", label_id=label_id, repository=name, artifact_id=artifact_id, by=principal.name)
