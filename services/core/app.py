@@ -22,12 +22,14 @@ from services.core.api import setup_routes
 from services.core.api.artifacts import ArtifactsApi
 from services.core.api.audit import AuditApi
 from services.core.api.body import MAX_BODY_BYTES
+from services.core.api.labels import LabelsApi
 from services.core.api.ldap import LdapApi
 from services.core.api.login import LoginApi
 from services.core.api.members import MembersApi
 from services.core.api.projects import ProjectsApi
 from services.core.api.repositories import RepositoriesApi
 from services.core.api.robots import RobotsApi
+from services.core.api.statistics import StatisticsApi
 from services.core.api.system import SystemApi
 from services.core.api.usergroups import UserGroupsApi
 from services.core.api.users import UsersApi
@@ -35,6 +37,7 @@ from services.core.artifacts.service import ArtifactService, RepositoryService
 from services.core.audit.consumer import AuditConsumer
 from services.core.audit.service import AuditService
 from services.core.errors import MethodNotAllowed, NotFound
+from services.core.labels.service import LabelService
 from services.core.ldap.service import LdapService
 from services.core.members.service import MemberService
 from services.core.projects.service import ProjectService
@@ -44,6 +47,7 @@ from services.core.security.csrf import csrf_protection
 from services.core.security.middleware import authentication
 from services.core.security.session import SessionAuthenticator
 from services.core.sessions.service import SessionService, SessionStore
+from services.core.statistics.service import StatisticsService
 from services.core.system import SystemService
 from services.core.ui.views import UiFiles, no_challenge_for_scripts, setup_ui_routes, ui_fallback
 from services.core.usergroups.service import UserGroupService
@@ -123,6 +127,8 @@ def create_app(
         audit=AuditApi(AuditService(db, projects)),
         repositories=RepositoriesApi(RepositoryService(db, projects)),
         artifacts=ArtifactsApi(ArtifactService(db, projects)),
+        labels=LabelsApi(LabelService(db, projects)),
+        statistics=StatisticsApi(StatisticsService(db, projects)),
     )
     setup_ui_routes(app, ui)
     app.cleanup_ctx.extend(

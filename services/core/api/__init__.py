@@ -7,12 +7,14 @@ from aiohttp import web
 from services.core.api.artifacts import ArtifactsApi
 from services.core.api.audit import AuditApi
 from services.core.api.common import API
+from services.core.api.labels import LabelsApi
 from services.core.api.ldap import LdapApi
 from services.core.api.login import LoginApi
 from services.core.api.members import MembersApi
 from services.core.api.projects import ProjectsApi
 from services.core.api.repositories import RepositoriesApi
 from services.core.api.robots import RobotsApi
+from services.core.api.statistics import StatisticsApi
 from services.core.api.system import SystemApi, healthz
 from services.core.api.usergroups import UserGroupsApi
 from services.core.api.users import UsersApi
@@ -32,6 +34,8 @@ def setup_routes(
     audit: AuditApi,
     repositories: RepositoriesApi,
     artifacts: ArtifactsApi,
+    labels: LabelsApi,
+    statistics: StatisticsApi,
 ) -> None:
     r = app.router
     r.add_get("/healthz", healthz)
@@ -60,6 +64,10 @@ def setup_routes(
     r.add_get(one, projects.get)
     r.add_put(one, projects.update)
     r.add_delete(one, projects.delete)
+
+    r.add_get(f"{one}/summary", statistics.project_summary, allow_head=False)
+    r.add_get(f"{API}/search", statistics.search, allow_head=False)
+    r.add_get(f"{API}/statistics", statistics.statistics, allow_head=False)
 
     r.add_get(f"{one}/logs", audit.list_project, allow_head=False)
     r.add_get(f"{API}/audit-logs", audit.list_all, allow_head=False)
@@ -111,3 +119,12 @@ def setup_routes(
     r.add_get(f"{artifact}/tags", artifacts.list_tags, allow_head=False)
     r.add_post(f"{artifact}/tags", artifacts.create_tag)
     r.add_delete(f"{artifact}/tags/{{tag_name}}", artifacts.delete_tag)
+    r.add_post(f"{artifact}/labels", labels.attach)
+    r.add_delete(f"{artifact}/labels/{{label_id}}", labels.detach)
+
+    r.add_get(f"{API}/labels", labels.list, allow_head=False)
+    r.add_post(f"{API}/labels", labels.create)
+    label = f"{API}/labels/{{label_id}}"
+    r.add_get(label, labels.get, allow_head=False)
+    r.add_put(label, labels.update)
+    r.add_delete(label, labels.delete)

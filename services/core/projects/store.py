@@ -127,3 +127,14 @@ async def lock_repo_count(ex: Executor, project_id: int) -> int | None:
 async def delete_project(ex: Executor, project_id: int) -> None:
     # Members and robots go with it (ON DELETE CASCADE).
     await ex.execute("DELETE FROM projects WHERE id = $1", project_id)
+
+
+async def search_projects(ex: Executor, viewer: Viewer, pattern: str, limit: int) -> list[ProjectView]:
+    """Up to `limit` projects `viewer` may see whose name matches the LIKE `pattern`, by name (one statement)."""
+    rows = await ex.fetch(
+        f"{_SELECT} WHERE {VISIBLE} AND p.name LIKE $4 ESCAPE '\\' ORDER BY p.name, p.id LIMIT $5",
+        *viewer_args(viewer),
+        pattern,
+        limit,
+    )
+    return [_view(r) for r in rows]

@@ -1,0 +1,1 @@
+"""Search, statistics and per-project storage: read-only views computed from the tables, never counters."""
