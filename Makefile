@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint unit integration e2e bench clean
+.PHONY: run test lint unit integration e2e bench clean images bundle compose-test
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,10 +33,26 @@ e2e: $(STAMP)
 test: lint
 	$(BIN)/pytest tests -q -ra
 
+# The Docker Compose deployment (deploy/, services/deploy). `images`: the wheel bundle and the Debian root
+# filesystem (debootstrap, cached under dist/ by package list) in dist/bundle, then every image built from
+# it on the Docker engine DOCKER_HOST names (as root: debootstrap). `bundle`: the same plus the offline
+# installer dist/berth-offline-installer-<version>.tgz. `compose-test`: the deployment for real with a
+# dockerd of its own; `make test` runs it too (it is tests/deploy).
+images: $(STAMP)
+	$(BIN)/python -m services.deploy.bundle --dist dist
+	deploy/images/build.sh dist/bundle
+
+bundle: $(STAMP)
+	$(BIN)/python -m services.deploy.bundle --dist dist --offline
+
+compose-test: $(STAMP)
+	$(BIN)/pytest tests/deploy -q -ra
+
 bench: $(STAMP)
 	$(BIN)/python -m bench.registry_bench
 	$(BIN)/python -m bench.log_bench
 	$(BIN)/python -m bench.token_bench
+	$(BIN)/python -m bench.artifact_list_bench
 
 # The whole stack as local processes under the launcher (services/launcher). First what is missing: python3-venv
 # and the venv; nginx, and PostgreSQL and Redis only when none answers where berth.yml points (the launcher

@@ -1,0 +1,211 @@
+"""The Compose deployment for real: images built without an image registry, install.sh, docker login, push and
+pull through the proxy container, the logs in the log container, `docker-compose down -v`.
+
+It runs against a Docker daemon of its own (services.common.testing.dockerd: Debian's dockerd with the vfs
+storage driver and no iptables), started and stopped here, so nothing of the machine's Docker is touched.
+The images are built from `dist/bundle` (`python -m services.deploy.bundle`, which makes the wheels and reuses
+the debootstrap tarball cached under dist/), then install.sh does what an operator's install does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from services.common.testing.dockerd import DockerDaemon, cannot_run_reason, find_docker_cli
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+SERVICES = ("log", "postgresql", "redis", "registry", "token", "core", "proxy")
+HEALTHY_TIMEOUT = 240.0
+LOG_TIMEOUT = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def dockerd() -> Iterator[DockerDaemon]:
+    reason = cannot_run_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    missing = [tool for tool in ("debootstrap", "docker-compose") if shutil.which(tool) is None]
+    if missing:
+        pytest.fail(
+            f"{', '.join(missing)} not installed; .ci/run installs them (apt-get install debootstrap docker-compose)"
+        )
+    daemon = DockerDaemon()
+    daemon.start()
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
+
+
+class Deployment:
+    """One compose project in `directory`, driven with the daemon's CLI and Debian's docker-compose."""
+
+    def __init__(self, daemon: DockerDaemon, directory: Path, project: str) -> None:
+        self.daemon = daemon
+        self.directory = directory
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DOCKER_", "COMPOSE_"))}
+        env.update(
+            DOCKER=find_docker_cli() or "docker",
+            DOCKER_HOST=daemon.host,
+            DOCKER_CONFIG=str(daemon.config_dir),
+            COMPOSE_PROJECT_NAME=project,
+        )
+        self.env = env
+
+    def run(self, *cmd: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(cmd, cwd=self.directory, env=self.env, capture_output=True, text=True, timeout=timeout)
+        if check and done.returncode != 0:
+            raise AssertionError(f"{' '.join(cmd)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
+        return done
+
+    def compose(self, *args: str, timeout: float = 180, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.run("docker-compose", *args, timeout=timeout, check=check)
+
+    def docker(self, *args: str, timeout: float = 120, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        done = self.daemon.run(*args, timeout=timeout, input=input)
+        if done.returncode != 0:
+            raise AssertionError(f"docker {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
+        return done
+
+    def health(self) -> dict[str, str]:
+        """Service name → health status of its container ('missing' when compose has none)."""
+        ids = self.compose("ps", "-q").stdout.split()
+        states = {name: "missing" for name in SERVICES}
+        if ids:
+            fmt = (
+                '{{index .Config.Labels "com.docker.compose.service"}} '
+                "{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}"
+            )
+            for line in self.docker("inspect", "-f", fmt, *ids).stdout.splitlines():
+                name, _, status = line.partition(" ")
+                states[name] = status
+        return states
+
+    def wait_healthy(self) -> None:
+        deadline = time.monotonic() + HEALTHY_TIMEOUT
+        while True:
+            states = self.health()
+            if all(status == "healthy" for status in states.values()):
+                return
+            if time.monotonic() > deadline:
+                logs = self.compose("logs", "--no-color", "--tail", "30", "log", check=False).stdout
+                raise AssertionError(f"not all healthy after {HEALTHY_TIMEOUT:.0f} s: {states}\n{logs}")
+            time.sleep(1)
+
+    def log_file(self, program: str) -> str:
+        """The log container's file for `program` (empty while it does not exist yet)."""
+        done = self.compose("exec", "-T", "log", "sh", "-c", f"cat /var/log/berth/{program}.log 2>/dev/null || true")
+        return done.stdout
+
+    def wait_logged(self, program: str, needle: str) -> str:
+        deadline = time.monotonic() + LOG_TIMEOUT
+        while True:
+            text = self.log_file(program)
+            if needle in text:
+                return text
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{needle!r} not in {program}.log after {LOG_TIMEOUT:.0f} s:\n{text[-3000:]}")
+            time.sleep(0.5)
+
+
+@pytest.fixture(scope="module")
+def bundle() -> Path:
+    """dist/bundle: the wheels of this tree and the Debian root filesystem (debootstrap once, then cached)."""
+    subprocess.run([sys.executable, "-m", "services.deploy.bundle", "--dist", str(REPO / "dist")], check=True, cwd=REPO)
+    return REPO / "dist" / "bundle"
+
+
+def install_directory(bundle: Path, target: Path) -> None:
+    """A copy of the bundle as an operator unpacks it (hard links: the rootfs tarball is 300 MB)."""
+
+    def link(src: str, dst: str) -> None:
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+
+    ignore = shutil.ignore_patterns("config", ".env", "berth.yml", "docker-compose.override.yml")
+    shutil.copytree(bundle, target, copy_function=link, ignore=ignore)
+
+
+def test_compose_deployment(dockerd: DockerDaemon, bundle: Path, tmp_path: Path) -> None:
+    run_id = uuid.uuid4().hex[:10]
+    directory = tmp_path / "berth"
+    install_directory(bundle, directory)
+    http_port, log_port = free_port(), free_port()
+    config = yaml.safe_load((directory / "berth.yml.tmpl").read_text())
+    config["http"]["port"] = http_port
+    config["log"]["collector"]["port"] = log_port
+    (directory / "berth.yml").write_text(yaml.safe_dump(config))
+
+    project = f"berthtest{run_id}"
+    berth = Deployment(dockerd, directory, project)
+    failed = True
+    try:
+        berth.run("./install.sh", timeout=900)
+        berth.wait_healthy()
+        # The services run as berth (uid 10000), nginx too: it reads the blob files the registry writes.
+        for service in ("log", "registry", "token", "core", "proxy"):
+            assert berth.compose("exec", "-T", service, "id", "-u").stdout.strip() == "10000", service
+
+        registry = f"127.0.0.1:{http_port}"
+        berth.docker("login", registry, "-u", "admin", "--password-stdin", input="Harbor12345\n")
+        image = f"{registry}/library/compose-test:{run_id}"
+        context = tmp_path / "image"
+        context.mkdir()
+        (context / "run.txt").write_text(f"compose test {run_id}\n")  # a layer no earlier run pushed
+        (context / "Dockerfile").write_text("FROM scratch\nCOPY run.txt /\n")
+        berth.docker("build", "-t", image, str(context))
+        berth.docker("push", image)
+        berth.docker("rmi", image)
+        berth.docker("pull", image)
+        pulled = json.loads(berth.docker("image", "inspect", image).stdout)
+        assert pulled[0]["RepoDigests"], pulled
+
+        # A request through the proxy to core, with an id of this run: it must reach core's log and nginx's.
+        request_id = f"compose-{run_id}"
+        req = urllib.request.Request(f"http://{registry}/api/v2.0/systeminfo", headers={"X-Request-Id": request_id})
+        with urllib.request.urlopen(req, timeout=10) as answer:
+            assert answer.status == 200
+        berth.wait_logged("core", request_id)
+        berth.wait_logged("proxy", request_id)
+        # The push's manifest PUT, as the registry and the proxy logged it.
+        manifest_path = f"/v2/library/compose-test/manifests/{run_id}"
+        berth.wait_logged("registry", manifest_path)
+        berth.wait_logged("proxy", manifest_path)
+        # What the README tells an operator to run.
+        assert manifest_path in berth.compose("exec", "-T", "log", "berth", "logs", "registry").stdout
+        failed = False
+    except BaseException:
+        print(berth.compose("ps", check=False).stdout)
+        print(berth.compose("logs", "--no-color", "--tail", "40", check=False).stdout[-20000:])
+        raise
+    finally:
+        # Without .env, install.sh stopped before prepare: there is no compose project to take down.
+        if (directory / ".env").exists():
+            down = berth.compose("down", "-v", "--remove-orphans", timeout=180, check=False)
+            if not failed:
+                assert down.returncode == 0, down.stderr
+    volumes = berth.docker("volume", "ls", "-q", "--filter", f"label=com.docker.compose.project={project}").stdout
+    assert volumes.split() == []

@@ -1,0 +1,117 @@
+"""The Compose deployment's prepare step: what each container gets from one berth.yml (no Docker needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from services.common.auth.tokens import generate_key_and_certificate
+from services.deploy.prepare import main
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def write_config(directory: Path, **changes: object) -> Path:
+    config = yaml.safe_load((REPO / "deploy" / "berth.yml.tmpl").read_text())
+    for dotted, value in changes.items():
+        node = config
+        *parents, last = dotted.split("__")
+        for part in parents:
+            node = node[part]
+        node[last] = value
+    path = directory / "berth.yml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def read_yaml(path: Path) -> dict:
+    return yaml.safe_load(path.read_text())
+
+
+def test_each_container_gets_compose_addresses(tmp_path: Path) -> None:
+    config = write_config(tmp_path, http__port=8081, hostname="registry.example")
+    out = tmp_path / "out"
+    main(["--config", str(config), "--out", str(out)])
+
+    registry = read_yaml(out / "config" / "registry" / "berth.yml")
+    assert registry["external_url"] == "http://registry.example:8081"
+    assert registry["database"]["host"] == "postgresql"
+    assert registry["database"]["password"]  # generated: the database container gets it too
+    assert registry["redis"]["url"] == "redis://redis:6379/0"
+    assert (registry["registry"]["host"], registry["registry"]["accel_redirect"]) == ("0.0.0.0", True)
+    assert registry["storage"]["filesystem"]["rootdirectory"] == "/data/registry"
+    # Docker's syslog logging driver ships stdout; the service itself must not send every line again.
+    assert registry["log"]["collector"]["protocol"] == "none"
+    log = read_yaml(out / "config" / "log" / "berth.yml")
+    assert (log["log"]["collector"]["bind"], log["log"]["collector"]["protocol"]) == ("0.0.0.0", "tcp")
+    env = (out / "config" / "db" / "env").read_text()
+    assert f"POSTGRES_PASSWORD={registry['database']['password']}\n" in env
+    assert "POSTGRES_USER=postgres\n" in env and "POSTGRES_DB=berth\n" in env
+
+    nginx = (out / "config" / "proxy" / "nginx.conf").read_text()
+    for line in ("server registry:5000;", "server token:5001;", "server core:5002;", "listen 8081;"):
+        assert line in nginx
+    assert 'alias "/data/registry/";' in nginx
+    assert "syslog:server=log:1514,tag=proxy" in nginx
+    dotenv = (out / ".env").read_text()
+    assert "BERTH_HTTP_PORT=8081\n" in dotenv and "BERTH_LOG_PORT=1514\n" in dotenv
+    assert (out / "docker-compose.yml").read_text() == (REPO / "deploy" / "docker-compose.yml").read_text()
+    assert not (out / "docker-compose.override.yml").exists()
+
+
+def test_a_second_run_keeps_the_key_pair_and_the_password(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    out = tmp_path / "out"
+    main(["--config", str(config), "--out", str(out)])
+    secret = out / "config" / "secret" / "token"
+    first = ((secret / "private_key.pem").read_bytes(), (out / "config" / "db" / "env").read_text())
+    main(["--config", str(config), "--out", str(out)])
+    assert ((secret / "private_key.pem").read_bytes(), (out / "config" / "db" / "env").read_text()) == first
+
+
+def test_tls_publishes_https_and_gives_nginx_the_pair(tmp_path: Path) -> None:
+    key, cert = generate_key_and_certificate("registry.example")
+    (tmp_path / "tls").mkdir()
+    (tmp_path / "tls" / "server.key").write_bytes(key)
+    (tmp_path / "tls" / "server.crt").write_bytes(cert)
+    # Relative paths are taken from berth.yml's directory.
+    config = write_config(
+        tmp_path, https__port=8443, https__certificate="tls/server.crt", https__private_key="tls/server.key"
+    )
+    out = tmp_path / "out"
+    main(["--config", str(config), "--out", str(out)])
+
+    assert (out / "config" / "proxy" / "tls" / "server.key").read_bytes() == key
+    nginx = (out / "config" / "proxy" / "nginx.conf").read_text()
+    assert "listen 8443 ssl http2;" in nginx
+    assert 'ssl_certificate "/etc/berth/tls/server.crt";' in nginx
+    assert "return 308 https://$host:8443$request_uri;" in nginx
+    assert '"8443:8443"' in (out / "docker-compose.override.yml").read_text()
+    assert read_yaml(out / "config" / "core" / "berth.yml")["external_url"] == "https://127.0.0.1:8443"
+
+    # TLS turned off again: the override goes, so compose stops publishing the port.
+    config = write_config(tmp_path)
+    main(["--config", str(config), "--out", str(out)])
+    assert not (out / "docker-compose.override.yml").exists()
+
+
+def test_a_broken_berth_yml_is_one_line_naming_key_and_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_config(tmp_path, registry__port="five thousand")
+    with pytest.raises(SystemExit) as exited:
+        main(["--config", str(config), "--out", str(tmp_path / "out")])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert str(config) in err and "'registry.port'" in err
+
+
+def test_a_certificate_without_its_key_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_config(tmp_path, https__certificate=str(tmp_path / "server.crt"))
+    with pytest.raises(SystemExit) as exited:
+        main(["--config", str(config), "--out", str(tmp_path / "out")])
+    assert exited.value.code == 2
+    assert "'https.private_key'" in capsys.readouterr().err
+    # Refused before anything is written: a working rendering there would have been left as it was.
+    assert list((tmp_path / "out").iterdir()) == []
