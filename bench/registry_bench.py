@@ -20,168 +20,50 @@ import hashlib
 import os
 import pwd
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import httpx
 from yarl import URL
 
+from bench.common import (
+    READ_CHUNK,
+    CpuMeter,
+    MiB,
+    Result,
+    Target,
+    cleaned_up,
+    compare,
+    exit_on_interrupt,
+    install_interrupts,
+    run_async,
+    slice_,
+    start_module,
+    stop_process,
+    verify,
+    wait_for_port,
+)
 from services.common.oci import mediatypes as mt
 from services.common.testing.logcollector import LogCollectorProcess
 from services.common.testing.oci import push_image
-from services.common.testing.plugin import REPO_ROOT, RegistryProcess, TestDatabase, free_port
+from services.common.testing.plugin import RegistryProcess, TestDatabase, free_port
 from services.common.testing.registry_auth import fetch_token
 from services.common.testing.token import TokenServiceProcess, add_project
 
-MiB = 1 << 20
 BLOB_COUNT = 32
 BLOB_SIZE = 8 * MiB
 CHUNK_SIZE = 5 * MiB
 PUSH_CLIENTS = 4
 PULL_CLIENTS = 4
 MANIFEST_CLIENTS = 32
-READ_CHUNK = 1 * MiB
 PULL_TARGET = 0.9
 MANIFEST_TARGET = 0.5
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-# --- measurements --------------------------------------------------------------------------------------
-
-
-@dataclass
-class Result:
-    """Requests, bytes, wall time, latencies and CPU seconds, summed over the slices of one target."""
-
-    label: str
-    requests: int = 0
-    errors: int = 0
-    nbytes: int = 0
-    wall: float = 0.0
-    latencies: list[float] = field(default_factory=list)
-    cpu: dict[str, float] = field(default_factory=dict)
-
-    def add(self, other: Result) -> None:
-        self.requests += other.requests
-        self.errors += other.errors
-        self.nbytes += other.nbytes
-        self.wall += other.wall
-        self.latencies += other.latencies
-        for k, v in other.cpu.items():
-            self.cpu[k] = self.cpu.get(k, 0.0) + v
-
-    @property
-    def mb_s(self) -> float:
-        return self.nbytes / MiB / self.wall if self.wall else 0.0
-
-    @property
-    def rps(self) -> float:
-        return self.requests / self.wall if self.wall else 0.0
-
-    def pct(self, p: float) -> float:
-        """Nearest-rank percentile of the latencies, in milliseconds."""
-        if not self.latencies:
-            return float("nan")
-        ordered = sorted(self.latencies)
-        index = min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))
-        return ordered[index] * 1000
-
-    def cpu_line(self) -> str:
-        """CPU cores used, per process, over the wall time ('other': kernel networking and the rest)."""
-        if not self.wall:
-            return ""
-        return "  ".join(f"{k} {v / self.wall:.2f}" for k, v in self.cpu.items())
-
-
-@dataclass
-class CpuSnapshot:
-    named: dict[str, float]
-    postgres: dict[int, float]
-    machine: float
-
-
-class CpuMeter:
-    """CPU seconds of some processes (from /proc/<pid>/stat) and of the whole machine (from /proc/stat)."""
-
-    def __init__(self, pids: dict[str, int]) -> None:
-        self.pids = pids
-
-    @staticmethod
-    def _stat(path: str) -> tuple[str, float] | None:
-        try:
-            text = Path(path).read_text()
-        except OSError:
-            return None
-        fields = text.rsplit(")", 1)[1].split()
-        return text[text.find("(") + 1 : text.rfind(")")], (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-    @staticmethod
-    def _postgres() -> dict[int, float]:
-        """Every PostgreSQL server process by pid (the backends serving the registry among them)."""
-        found = {}
-        for entry in os.scandir("/proc"):
-            if entry.name.isdigit():
-                stat = CpuMeter._stat(f"{entry.path}/stat")
-                if stat is not None and stat[0].startswith("postgres"):
-                    found[int(entry.name)] = stat[1]
-        return found
-
-    @staticmethod
-    def _machine_busy() -> float:
-        values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-        idle = values[3] + values[4]  # idle + iowait
-        return (sum(values[:8]) - idle) / CLK_TCK
-
-    def snapshot(self) -> CpuSnapshot:
-        named = {}
-        for name, pid in self.pids.items():
-            stat = self._stat(f"/proc/{pid}/stat")
-            named[name] = stat[1] if stat else 0.0
-        named["client"] = time.process_time()
-        return CpuSnapshot(named, self._postgres(), self._machine_busy())
-
-    @staticmethod
-    def delta(before: CpuSnapshot, after: CpuSnapshot) -> dict[str, float]:
-        out = {k: after.named[k] - before.named[k] for k in before.named}
-        # Backends that ended meanwhile are lost; those that started count from zero.
-        out["postgres"] = sum(v - before.postgres.get(pid, 0.0) for pid, v in after.postgres.items())
-        out["other"] = max(0.0, (after.machine - before.machine) - sum(out.values()))
-        return out
-
-
-# --- processes -----------------------------------------------------------------------------------------
-
-
-def wait_for_port(port: int, proc: subprocess.Popen[bytes], what: str, log: Path, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with {proc.returncode}:\n{log.read_text() if log.exists() else ''}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"{what} did not listen on {port} within {timeout} s")
-
-
-def stop_process(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
-    if proc.poll() is not None:
-        return
-    proc.send_signal(sig)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 NGINX_CONF = """\
@@ -265,8 +147,7 @@ class Stack:
 
 @contextlib.contextmanager
 def running_stack(with_direct: bool) -> Iterator[Stack]:
-    stack = contextlib.ExitStack()
-    try:
+    with cleaned_up() as stack:
         tmp = Path(tempfile.mkdtemp(prefix="berth-bench-"))
         stack.callback(shutil.rmtree, tmp, ignore_errors=True)
         tmp.chmod(0o755)  # nginx workers read the blob files below it
@@ -339,33 +220,17 @@ def running_stack(with_direct: bool) -> Iterator[Stack]:
             files_url=f"http://127.0.0.1:{files_port}",
             token_url=f"{token.url}/service/token",
         )
-        stack.callback(lambda: s.bare is not None and stop_process(s.bare))
+        stack.callback(lambda: None if s.bare is None else stop_process(s.bare))
         yield s
-    finally:
-        # A second Ctrl-C must not cut the clean-up short.
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN), signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        try:
-            stack.close()
-        finally:
-            signal.signal(signal.SIGINT, previous[0])
-            signal.signal(signal.SIGTERM, previous[1])
 
 
 def start_bare(stack: Stack, manifest: bytes, media_type: str) -> None:
     path = stack.tmp / "manifest.json"
     path.write_bytes(manifest)
     port = free_port()
-    log_path = stack.tmp / "bare.log"
-    with log_path.open("ab") as log:
-        stack.bare = subprocess.Popen(
-            [sys.executable, "-m", "bench.bare_manifest", str(port), str(path), media_type],
-            cwd=REPO_ROOT,
-            stdout=log,
-            stderr=log,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    wait_for_port(port, stack.bare, "bare manifest server", log_path)
+    stack.bare = start_module(
+        ["bench.bare_manifest", str(port), str(path), media_type], stack.tmp / "bare.log", "bare manifest server", port
+    )
     stack.bare_url = f"http://127.0.0.1:{port}"
 
 
@@ -451,88 +316,6 @@ async def push(base: str, repo: str, blobs: list[Blob], headers: dict[str, str],
         result.wall = time.perf_counter() - t0
         result.cpu = meter.delta(before, meter.snapshot())
     return result
-
-
-@dataclass
-class Target:
-    """One side of a comparison: a session kept across slices, the request to repeat, how to read it."""
-
-    label: str
-    urls: list[str]
-    concurrency: int
-    meter: CpuMeter
-    headers: dict[str, str] = field(default_factory=dict)
-    session: aiohttp.ClientSession | None = None
-    result: Result = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.result = Result(self.label)
-
-
-async def fetch(session: aiohttp.ClientSession, url: str, headers: dict[str, str], *, keep: bool) -> tuple:
-    """GET, read the body to the end in chunks; returns (status, response, body if keep, bytes read)."""
-    async with session.get(url, headers=headers) as r:
-        if keep:
-            body = await r.read()
-            return r.status, r, body, len(body)
-        n = 0
-        async for chunk in r.content.iter_chunked(READ_CHUNK):
-            n += len(chunk)
-        return r.status, r, None, n
-
-
-async def verify(target: Target, check: Callable[[int, aiohttp.ClientResponse, bytes], None]) -> None:
-    """One untimed pass over every URL that keeps and checks each body (and warms caches and connections)."""
-    assert target.session is not None
-    sem = asyncio.Semaphore(target.concurrency)
-
-    async def one(i: int, url: str) -> None:
-        async with sem:
-            _, r, body, _ = await fetch(target.session, url, target.headers, keep=True)  # type: ignore[arg-type]
-            check(i, r, body)
-
-    await asyncio.gather(*(one(i, u) for i, u in enumerate(target.urls)))
-
-
-async def slice_(target: Target, duration: float) -> None:
-    """`concurrency` clients GET the URLs round-robin for `duration` seconds; adds to target.result."""
-    assert target.session is not None
-    session = target.session
-    part = Result(target.label)
-    counter = iter(range(1 << 62))
-    deadline = time.perf_counter() + duration
-    urls, headers = target.urls, target.headers
-
-    async def worker() -> None:
-        while time.perf_counter() < deadline:
-            url = urls[next(counter) % len(urls)]
-            t0 = time.perf_counter()
-            try:
-                status, _, _, n = await fetch(session, url, headers, keep=False)
-            except (aiohttp.ClientError, TimeoutError):
-                part.errors += 1
-                continue
-            part.latencies.append(time.perf_counter() - t0)
-            if status == 200:
-                part.requests += 1
-                part.nbytes += n
-            else:
-                part.errors += 1
-
-    before = target.meter.snapshot()
-    t0 = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(target.concurrency)))
-    part.wall = time.perf_counter() - t0
-    part.cpu = target.meter.delta(before, target.meter.snapshot())
-    target.result.add(part)
-
-
-async def compare(targets: list[Target], duration: float, slices: int) -> None:
-    """Alternate the targets in `slices` slices each (order flipped every round), `duration` s per target."""
-    for i in range(slices):
-        order = targets if i % 2 == 0 else list(reversed(targets))
-        for t in order:
-            await slice_(t, duration / slices)
 
 
 # --- the workload --------------------------------------------------------------------------------------
@@ -746,28 +529,6 @@ def report(f: Figures) -> bool:
     return pull_ratio >= PULL_TARGET and man_ratio >= MANIFEST_TARGET and not errors
 
 
-_interrupted: list[int] = []
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    _interrupted.append(signum)
-    raise KeyboardInterrupt
-
-
-async def interruptible(work: Coroutine[Any, Any, Figures]) -> Figures:
-    """Run `work`, cancelled (not hit by a KeyboardInterrupt mid-callback) on Ctrl-C or SIGTERM."""
-    loop, task = asyncio.get_running_loop(), asyncio.current_task()
-    assert task is not None
-
-    def cancel(sig: int) -> None:
-        _interrupted.append(sig)
-        task.cancel()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, cancel, sig)
-    return await work
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.registry_bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="short measurements (a smoke run, noisier)")
@@ -781,11 +542,10 @@ def main() -> None:
 
     # Ctrl-C and SIGTERM unwind the same way, so the finally blocks stop every process and drop the database.
     # (A terminal's Ctrl-C also reaches the registry processes, so requests may fail first: still an interrupt.)
-    signal.signal(signal.SIGINT, _interrupt)
-    signal.signal(signal.SIGTERM, _interrupt)
+    install_interrupts()
     ok = False
     started = time.monotonic()
-    try:
+    with exit_on_interrupt():
         print("starting PostgreSQL database, registry processes, nginx ...", flush=True)
         with running_stack(with_direct=not args.no_direct) as stack:
             repo, tag = f"bench/manifest-{uuid.uuid4().hex[:6]}", "latest"
@@ -797,20 +557,13 @@ def main() -> None:
                 manifest, _ = push_image(client, repo, tag)
             start_bare(stack, manifest, mt.OCI_MANIFEST)
             manifest_path = f"/v2/{repo}/manifests/{tag}"
-            figures = asyncio.run(interruptible(workload(stack, args, manifest, manifest_path, push_repo, headers)))
-            for sig in (signal.SIGINT, signal.SIGTERM):  # the loop's handlers are gone with it
-                signal.signal(sig, _interrupt)
+            figures = run_async(workload(stack, args, manifest, manifest_path, push_repo, headers))
             ok = report(figures)
             if args.keep_logs:
                 dest = Path(args.keep_logs)
                 dest.mkdir(parents=True, exist_ok=True)
                 for log in [*stack.tmp.glob("*.log"), *stack.tmp.glob("*/*.log")]:
                     shutil.copy(log, dest / f"{log.parent.name}-{log.name}")
-    except BaseException:
-        if not _interrupted:
-            raise
-        print("\ninterrupted; cleaned up", file=sys.stderr)
-        raise SystemExit(130) from None
     print(f"\n(total {time.monotonic() - started:.0f} s)")
     if args.strict and not ok:
         raise SystemExit(1)

@@ -14,12 +14,9 @@ Target: >= 1,000 tokens/s. Everything started is stopped and removed at the end,
 from __future__ import annotations
 
 import argparse
-import asyncio
 import base64
 import contextlib
-import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -29,9 +26,21 @@ from pathlib import Path
 import aiohttp
 import jwt
 
-from bench.registry_bench import CpuMeter, Result, Target, compare, slice_, stop_process, wait_for_port
+from bench.common import (
+    CpuMeter,
+    Result,
+    Target,
+    cleaned_up,
+    compare,
+    exit_on_interrupt,
+    install_interrupts,
+    run_async,
+    slice_,
+    start_module,
+    stop_process,
+)
 from services.common.testing.logcollector import LogCollectorProcess
-from services.common.testing.plugin import REPO_ROOT, TestDatabase, free_port
+from services.common.testing.plugin import TestDatabase, free_port
 from services.common.testing.token import TokenServiceProcess, add_member, add_project, add_user
 
 CLIENTS = 32
@@ -51,8 +60,7 @@ class Stack:
 
 @contextlib.contextmanager
 def running_stack() -> Iterator[Stack]:
-    stack = contextlib.ExitStack()
-    try:
+    with cleaned_up() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="berth-token-bench-")))
         db = TestDatabase().create()
         stack.callback(db.drop)
@@ -70,26 +78,9 @@ def running_stack() -> Iterator[Stack]:
         add_member(db, PROJECT, USER, 2)  # developer: pull and push
 
         port = free_port()
-        log_path = tmp / "bare.log"
-        with log_path.open("ab") as log:
-            bare = subprocess.Popen(
-                [sys.executable, "-m", "bench.bare_token", str(port)],
-                cwd=REPO_ROOT,
-                stdout=log,
-                stderr=log,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
+        bare = start_module(["bench.bare_token", str(port)], tmp / "bare.log", "bare token server", port)
         stack.callback(stop_process, bare)
-        wait_for_port(port, bare, "bare token server", log_path)
         yield Stack(token=token, bare=bare, bare_url=f"http://127.0.0.1:{port}")
-    finally:
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN), signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        try:
-            stack.close()
-        finally:
-            signal.signal(signal.SIGINT, previous[0])
-            signal.signal(signal.SIGTERM, previous[1])
 
 
 def new_session() -> aiohttp.ClientSession:
@@ -162,14 +153,6 @@ def report(results: dict[str, Result]) -> bool:
     return ok
 
 
-_interrupted: list[int] = []
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    _interrupted.append(signum)
-    raise KeyboardInterrupt
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.token_bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="short measurements (a smoke run, noisier)")
@@ -179,20 +162,14 @@ def main() -> None:
     seconds = args.seconds or (3.0 if args.quick else 10.0)
     slices = 2 if args.quick else 4
 
-    signal.signal(signal.SIGINT, _interrupt)
-    signal.signal(signal.SIGTERM, _interrupt)
+    install_interrupts()
     started = time.monotonic()
     ok = False
-    try:
+    with exit_on_interrupt():
         print("starting PostgreSQL database, log collector, token service, bare server ...", flush=True)
         with running_stack() as stack:
-            results = asyncio.run(workload(stack, seconds, slices))
+            results = run_async(workload(stack, seconds, slices))
             ok = report(results)
-    except BaseException:
-        if not _interrupted:
-            raise
-        print("\ninterrupted; cleaned up", file=sys.stderr)
-        raise SystemExit(130) from None
     print(f"\n(total {time.monotonic() - started:.0f} s)")
     if args.strict and not ok:
         raise SystemExit(1)

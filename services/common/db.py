@@ -58,6 +58,9 @@ class Database:
                 # asyncpg's default reset costs a second round trip on every release. Nothing here keeps
                 # session state outside a transaction (the migration lock is released explicitly).
                 reset=_no_reset,
+                # Short statements only: JIT compiling one (PostgreSQL's default above a planner cost of
+                # 100,000, which a count over a large repository reaches) took longer than running it.
+                server_settings={"jit": "off"},
             )
         except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
             raise DatabaseUnavailable(
