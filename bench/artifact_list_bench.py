@@ -1,7 +1,7 @@
 """Artifact list benchmark: core's artifact and repository lists over 100,000 artifacts, 50 clients.
 
     .venv/bin/python -m bench.artifact_list_bench [--artifacts N] [--seconds S] [--page-size P]
-                                                  [--keep | --reuse NAME] [--strict]
+                                                  [--keep | --reuse NAME] [--core-cache-mb MB] [--strict]
 
 Starts a fresh PostgreSQL database, a token service, a registry and core on one database and one Redis
 prefix (as tests/integration/core/registry_stack.py does), and seeds N artifacts (default 100,000)
@@ -24,8 +24,9 @@ and as a developer member of `bench` (HTTP Basic both; the visibility SQL differ
 
 Prints the seeding rate, and per scenario and user p50/p95/p99 (ms), requests/s and the verdict
 against the target: p95 <= 100 ms. With --keep the seeded database is left in place (its name is
-printed) and --reuse NAME measures it again without seeding. Everything else started is stopped and
-removed at the end, also on Ctrl-C.
+printed) and --reuse NAME measures it again without seeding. --core-cache-mb sets core's artifact list
+cache (default 64 as in production; 0 measures every request against the database). Everything else
+started is stopped and removed at the end, also on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ from bench.common import (
 )
 from services.common.oci import mediatypes as mt
 from services.common.testing.core import CoreProcess
-from services.common.testing.plugin import ADMIN_CREDENTIALS, REDIS_URL, RegistryProcess, TestDatabase
+from services.common.testing.plugin import ADMIN_CREDENTIALS, REDIS_URL, RegistryProcess, TestDatabase, free_port
 from services.common.testing.token import TokenServiceProcess, add_member, add_project, add_user, query
 
 CLIENTS = 50
@@ -85,7 +86,7 @@ class Stack:
 
 
 @contextlib.contextmanager
-def running_stack(reuse: str | None, keep: bool) -> Iterator[Stack]:
+def running_stack(reuse: str | None, keep: bool, core_cache_mb: int = 64) -> Iterator[Stack]:
     with cleaned_up() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="berth-artifact-bench-")))
         db = TestDatabase()
@@ -101,8 +102,16 @@ def running_stack(reuse: str | None, keep: bool) -> Iterator[Stack]:
         registry = RegistryProcess(tmp / "registry", db, token=token)
         stack.callback(registry.stop)
         registry.start()
+        port = free_port()
         core = CoreProcess(
-            tmp / "core", db, settings={"redis": {"url": REDIS_URL, "key_prefix": registry.redis_prefix}}
+            tmp / "core",
+            db,
+            port=port,
+            settings={
+                "redis": {"url": REDIS_URL, "key_prefix": registry.redis_prefix},
+                # The whole section (the settings replace CoreProcess's own `core`).
+                "core": {"host": "127.0.0.1", "port": port, "cache_mb": core_cache_mb},
+            },
         )
         stack.callback(core.stop)
         core.start()
@@ -355,6 +364,7 @@ def main() -> None:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--keep", action="store_true", help="leave the seeded database in place for --reuse")
     group.add_argument("--reuse", metavar="NAME", help="measure a database kept by --keep, without seeding")
+    parser.add_argument("--core-cache-mb", type=int, default=64, help="core's artifact list cache (default 64; 0: off)")
     parser.add_argument("--strict", action="store_true", help="exit 1 when the target is missed")
     args = parser.parse_args()
 
@@ -363,7 +373,7 @@ def main() -> None:
     ok = False
     with exit_on_interrupt():
         print("starting PostgreSQL database, token service, registry, core ...", flush=True)
-        with running_stack(args.reuse, args.keep) as stack:
+        with running_stack(args.reuse, args.keep, args.core_cache_mb) as stack:
             if args.reuse:
                 n = int(query(stack.db, "SELECT count(*) AS n FROM artifacts")[0]["n"])
                 layout = Layout.of(n)

@@ -157,6 +157,8 @@ class CoreSettings:
     port: int = 5002
     # Minutes a UI session (/c/login cookie) lives without use; every request with it starts them again.
     session_timeout_minutes: int = field(default=60, metadata={"min": 1})
+    # Memory for cached artifact list pages, kept exact by database notifications; 0 turns it off.
+    cache_mb: int = field(default=64, metadata={"min": 0})
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from aiohttp import web
 from services.common.auth.authenticate import Authentication
 from services.common.auth.modes import authenticators_for, directory_for
 from services.common.auth.passwords import CredentialCache, PasswordHasher
+from services.common.cache import CORE_LISTENER, ChangeListener, LookupCache
 from services.common.db import Database
 from services.common.errors import error_middleware, harbor_envelope
 from services.common.events.relay import Relay
@@ -82,6 +83,8 @@ def create_app(
         BasicAuthenticator(credentials),
     ]
     projects = ProjectService(db)
+    # Artifact list pages, kept exact by the database's change notifications (off without the listener).
+    list_cache = LookupCache(settings.core.cache_mb * 1024 * 1024)
     users = UserService(
         db, hasher, self_registration=settings.self_registration, ldap_auth=settings.auth_mode == "ldap_auth"
     )
@@ -125,9 +128,9 @@ def create_app(
         usergroups=UserGroupsApi(UserGroupService(db, directory, ldap_auth=ldap_auth)),
         ldap=LdapApi(LdapService(db, directory, settings.ldap, ldap_auth=ldap_auth, connect=Ldap3Directory)),
         audit=AuditApi(AuditService(db, projects)),
-        repositories=RepositoriesApi(RepositoryService(db, projects)),
-        artifacts=ArtifactsApi(ArtifactService(db, projects)),
-        labels=LabelsApi(LabelService(db, projects)),
+        repositories=RepositoriesApi(RepositoryService(db, projects, list_cache)),
+        artifacts=ArtifactsApi(ArtifactService(db, projects, list_cache)),
+        labels=LabelsApi(LabelService(db, projects, list_cache)),
         statistics=StatisticsApi(StatisticsService(db, projects)),
     )
     setup_ui_routes(app, ui)
@@ -141,4 +144,6 @@ def create_app(
             Relay(db, redis, settings.database).lifespan,
         ]
     )
+    if settings.core.cache_mb > 0:
+        app.cleanup_ctx.append(ChangeListener(settings.database, list_cache, CORE_LISTENER).lifespan)
     return app

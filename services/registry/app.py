@@ -9,6 +9,7 @@ from datetime import timedelta
 import structlog
 from aiohttp import web
 
+from services.common.cache import REGISTRY_LISTENER, ChangeListener, LookupCache
 from services.common.db import Database
 from services.common.errors import error_middleware, oci_envelope
 from services.common.events.relay import Relay
@@ -19,7 +20,6 @@ from services.common.tasks import background
 from services.registry.api.handlers import API_VERSION_HEADER, RegistryApi
 from services.registry.auth import Authorizer, access_control
 from services.registry.blobs import BlobService
-from services.registry.cache import ChangeListener, LookupCache
 from services.registry.errors import NotFound, Unsupported
 from services.registry.manifests import ManifestService
 from services.registry.pulls import PullRecorder
@@ -75,7 +75,7 @@ def create_app(
     app.cleanup_ctx.append(Relay(db, redis, settings.database, redeliver_after=redelivery).lifespan)
     app.cleanup_ctx.append(pulls.lifespan)
     if settings.registry.cache_mb > 0:
-        app.cleanup_ctx.append(ChangeListener(settings.database, cache).lifespan)
+        app.cleanup_ctx.append(ChangeListener(settings.database, cache, REGISTRY_LISTENER).lifespan)
     app.cleanup_ctx.append(_janitor(uploads, timedelta(hours=settings.registry.upload_ttl_hours)))
     return app
 

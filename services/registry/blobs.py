@@ -6,9 +6,9 @@ from pathlib import Path
 
 import structlog
 
+from services.common.cache import LookupCache
 from services.common.db import Database
 from services.common.oci.digest import Digest, InvalidDigest, parse_digest
-from services.registry.cache import LookupCache
 from services.registry.errors import BlobUnknown, DigestInvalid
 from services.registry.metadata import blobs as blob_rows
 from services.registry.metadata import repositories

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 
 import structlog
 
+from services.common.cache import LookupCache
 from services.common.db import Database
 from services.common.events import outbox
 from services.common.events.models import Event, EventType
 from services.common.oci.digest import Digest, InvalidDigest, digest_bytes, parse_digest
 from services.common.oci.names import is_valid_tag, looks_like_digest
 from services.registry.blobs import digest_param
-from services.registry.cache import LookupCache
 from services.registry.errors import (
     DigestInvalid,
     ManifestBlobUnknown,

@@ -3,6 +3,7 @@ Tag, Reference and Accessory shapes; `{reference}` is a tag or a digest (anythin
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aiohttp import web
@@ -143,7 +144,14 @@ class ArtifactsApi:
             "with_immutable_status",
         ):
             _flag(request, flag, False)
-        found, total = await self._artifacts.list(
+
+        def render_page(found: list[ArtifactView]) -> bytes:
+            body = [render(a, with_accessory=with_accessory, with_label=with_label) for a in found]
+            return json.dumps(body).encode()
+
+        # Rendered once per page and repository state: the service caches the bytes (with_accessory is
+        # the one rendering option the query does not already carry).
+        body, total = await self._artifacts.list(
             principal_of(request),
             project_ref(request),
             path,
@@ -152,9 +160,12 @@ class ArtifactsApi:
             page,
             with_tag=with_tag,
             with_label=with_label,
+            render=render_page,
+            variant=with_accessory,
         )
-        body = [render(a, with_accessory=with_accessory, with_label=with_label) for a in found]
-        return web.json_response(body, headers=page_headers(request, page, total))
+        return web.Response(
+            body=body, content_type="application/json", charset="utf-8", headers=page_headers(request, page, total)
+        )
 
     async def get(self, request: web.Request) -> web.Response:
         path, reference = _path(request)

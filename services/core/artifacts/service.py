@@ -1,16 +1,21 @@
 """Repository, artifact and tag rules: who may read and change what, and the transactions that change
 rows the registry reads. Every change writes its event to the outbox in the same transaction, and the
-database triggers of migration 0002 tell every registry's cache at commit, so a delete here is a
-MANIFEST_UNKNOWN there at once. No aiohttp here."""
+database triggers of migrations 0002 and 0009 tell every registry's cache and every core's list cache at
+commit, so a delete here is a MANIFEST_UNKNOWN there at once. No aiohttp here.
+
+Artifact list pages are cached (rendered, with their totals) per repository and list parameters, after
+the permission check, which runs for every request: a cached page holds nothing that depends on who
+asks. This process's own changes drop its entries at once; the notifications drop everyone's."""
 
 from __future__ import annotations
 
 import builtins
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 
 import structlog
 
 from services.common.auth.authenticate import Principal
+from services.common.cache import LookupCache
 from services.common.db import Database
 from services.common.events import outbox
 from services.common.events.models import Event, EventType
@@ -27,6 +32,8 @@ from services.core.projects.service import ProjectService
 from services.core.security.access import Viewer
 
 log = structlog.get_logger()
+# What a cached list page costs besides its body: the key, the tuple, the entry's bookkeeping.
+CACHED_PAGE_OVERHEAD_BYTES = 1024
 
 
 def parse_reference(text: str) -> ArtifactRef:
@@ -80,10 +87,16 @@ def parse_copy_source(text: str) -> tuple[str, str, ArtifactRef]:
     return project, name, ref
 
 
+def no_cache() -> LookupCache:
+    """A cache that is never live: every lookup misses, nothing is stored."""
+    return LookupCache(0)
+
+
 class RepositoryService:
-    def __init__(self, db: Database, projects: ProjectService) -> None:
+    def __init__(self, db: Database, projects: ProjectService, cache: LookupCache | None = None) -> None:
         self._db = db
         self._projects = projects
+        self._cache = cache or no_cache()
 
     async def list_all(
         self, principal: Principal, terms: Sequence[Term], sort: Sequence[SortKey], page: Page
@@ -112,6 +125,7 @@ class RepositoryService:
         project, _ = await self._projects.resolve(principal, ref, Resource.REPOSITORY, Action.UPDATE)
         repository = await self._find(project, path)
         await store.set_description(self._db.pool, repository.id, description)
+        self._cache.invalidate(repository.id)
         log.info("repository_updated", repository=repository.name, project_id=project.id)
 
     async def delete(self, principal: Principal, ref: ProjectRef, path: str) -> None:
@@ -123,23 +137,15 @@ class RepositoryService:
                 raise RepositoryNotFound(f"repository {name[:200]} not found")
             await store.delete_repository(tx, repository_id)
             await outbox.record(tx, [Event(EventType.DELETE_REPOSITORY, principal.name, name)])
+        self._cache.invalidate(repository_id)
         log.info("repository_deleted", repository=name, project_id=project.id)
 
 
 class ArtifactService:
-    def __init__(self, db: Database, projects: ProjectService) -> None:
+    def __init__(self, db: Database, projects: ProjectService, cache: LookupCache | None = None) -> None:
         self._db = db
         self._projects = projects
-
-    async def _repository(
-        self, principal: Principal, ref: ProjectRef, path: str, resource: Resource, action: Action
-    ) -> tuple[ProjectView, RepositoryView]:
-        project, _ = await self._projects.resolve(principal, ref, resource, action)
-        name = full_name(project, path)
-        repository = await store.repository(self._db.pool, project.id, name)
-        if repository is None:
-            raise RepositoryNotFound(f"repository {name[:200]} not found")
-        return project, repository
+        self._cache = cache or no_cache()
 
     async def list(
         self,
@@ -152,11 +158,28 @@ class ArtifactService:
         *,
         with_tag: bool,
         with_label: bool = False,
-    ) -> tuple[list[ArtifactView], int]:
-        project, repository = await self._repository(principal, ref, path, Resource.ARTIFACT, Action.LIST)
-        return await store.list_artifacts(
-            self._db.pool, project.id, repository.id, terms, sort, page, with_tag=with_tag, with_label=with_label
+        render: Callable[[builtins.list[ArtifactView]], bytes],
+        variant: Hashable = None,
+    ) -> tuple[bytes, int]:
+        """The page rendered by `render` (which must depend on the rows and `variant` only), and the
+        whole list's length; from the cache when this exact page was rendered since its repository last
+        changed."""
+        project, _ = await self._projects.resolve(principal, ref, Resource.ARTIFACT, Action.LIST)
+        name = full_name(project, path)
+        repository_id = await store.repository_id(self._db.pool, name)
+        if repository_id is None:
+            raise RepositoryNotFound(f"repository {name[:200]} not found")
+        key = ("artifacts", project.id, repository_id, tuple(terms), tuple(sort), page, with_tag, with_label, variant)
+        cached: tuple[bytes, int] | None = self._cache.get(key)
+        if cached is not None:
+            return cached
+        generation = self._cache.generation
+        rows, total = await store.list_artifacts(
+            self._db.pool, project.id, repository_id, terms, sort, page, with_tag=with_tag, with_label=with_label
         )
+        body = render(rows)
+        self._cache.put(key, repository_id, (body, total), len(body) + CACHED_PAGE_OVERHEAD_BYTES, generation)
+        return body, total
 
     async def get(self, principal: Principal, ref: ProjectRef, path: str, artifact: ArtifactRef) -> ArtifactView:
         project, _ = await self._projects.resolve(principal, ref, Resource.ARTIFACT, Action.READ)
@@ -183,6 +206,7 @@ class ArtifactService:
                 )
             also = await store.delete_artifact(tx, artifact_id, repository_id, digest)
             await outbox.record(tx, [Event(EventType.DELETE_ARTIFACT, principal.name, name, digest=digest)])
+        self._cache.invalidate(repository_id)
         log.info("artifact_deleted", repository=name, digest=digest, also_deleted=len(also))
 
     async def copy(self, principal: Principal, ref: ProjectRef, path: str, source: str) -> ArtifactView:
@@ -202,6 +226,7 @@ class ArtifactService:
             named: builtins.list[str | None] = [*tags] or [None]
             events = [Event(EventType.PUSH_ARTIFACT, principal.name, name, digest=digest, tag=tag) for tag in named]
             await outbox.record(tx, events)
+        self._cache.invalidate(repository_id)
         log.info("artifact_copied", repository=name, source=source_name, digest=digest)
         return await self._find(project, name, ArtifactRef(digest=digest))
 
@@ -234,6 +259,7 @@ class ArtifactService:
             if await store.create_tag(tx, repository_id, artifact_id, tag) is None:
                 raise Conflict(f"tag {tag} already exists in repository {name[:200]}")
             await outbox.record(tx, [Event(EventType.CREATE_TAG, principal.name, name, digest=digest, tag=tag)])
+        self._cache.invalidate(repository_id)
         log.info("tag_created", repository=name, tag=tag, digest=digest)
 
     async def delete_tag(
@@ -245,8 +271,9 @@ class ArtifactService:
             found = await store.lock_artifact(tx, name, artifact)
             if found is None:
                 raise ArtifactNotFound(f"artifact {name[:200]} {artifact} not found")
-            artifact_id, _, digest = found
+            artifact_id, repository_id, digest = found
             if not await store.delete_tag(tx, artifact_id, tag):
                 raise TagNotFound(f"tag {tag[:130]} not found on artifact {digest}")
             await outbox.record(tx, [Event(EventType.DELETE_TAG, principal.name, name, digest=digest, tag=tag)])
+        self._cache.invalidate(repository_id)
         log.info("tag_deleted", repository=name, tag=tag, digest=digest)

@@ -136,6 +136,12 @@ async def repository(ex: Executor, project_id: int, name: str) -> RepositoryView
     return None if row is None else _repository(row)
 
 
+async def repository_id(ex: Executor, name: str) -> int | None:
+    """The repository's id by its full name (the project is its first path component)."""
+    value: int | None = await ex.fetchval("SELECT id FROM repositories WHERE name = $1", name)
+    return value
+
+
 async def set_description(ex: Executor, repository_id: int, description: str) -> None:
     await ex.execute(
         "UPDATE repositories SET description = $2, updated_at = now() WHERE id = $1", repository_id, description

@@ -12,11 +12,12 @@ from collections.abc import Sequence
 import structlog
 
 from services.common.auth.authenticate import Principal
+from services.common.cache import LookupCache
 from services.common.db import Database, Executor
 from services.common.rbac import Action, Resource
 from services.core.artifacts.errors import ArtifactNotFound
 from services.core.artifacts.models import ArtifactRef
-from services.core.artifacts.service import full_name
+from services.core.artifacts.service import full_name, no_cache
 from services.core.audit.record import record
 from services.core.errors import BadRequest, Conflict, Forbidden, NotFound, ProjectNotFound, Unauthorized
 from services.core.labels import store
@@ -62,9 +63,13 @@ async def _audit(tx: Executor, principal: Principal, operation: str, label: Labe
 
 
 class LabelService:
-    def __init__(self, db: Database, projects: ProjectService) -> None:
+    """Label changes empty this process's artifact list cache at once (they are rare; the notifications
+    of migration 0009 drop exactly the repositories concerned, in every process)."""
+
+    def __init__(self, db: Database, projects: ProjectService, cache: LookupCache | None = None) -> None:
         self._db = db
         self._projects = projects
+        self._cache = cache or no_cache()
 
     async def _require(self, principal: Principal, scope: Scope, project_id: int | None, action: Action) -> None:
         """The caller may do `action` on labels of this scope (and project); a project it cannot see is
@@ -129,6 +134,7 @@ class LabelService:
                 raise _missing(label_id)
             renamed = f" (was {found.name})" if found.name != updated.name else ""
             await _audit(tx, principal, "update", updated, f"{_describe(updated)}{renamed}")
+        self._cache.clear()
         log.info("label_updated", label_id=label_id, project_id=found.project_id, by=principal.name)
         return updated
 
@@ -141,6 +147,7 @@ class LabelService:
                 raise _missing(label_id)
             label, detached = deleted
             await _audit(tx, principal, "delete", label, _describe(label))
+        self._cache.clear()
         log.info("label_deleted", label_id=label_id, project_id=label.project_id, detached=detached, by=principal.name)
 
     async def _artifact(
@@ -171,7 +178,9 @@ class LabelService:
                 f"label {label_id} belongs to another project: only global labels and labels of the"
                 " artifact's project can be added"
             )
-        if not await store.attach(self._db.pool, artifact_id, label_id):
+        attached = await store.attach(self._db.pool, artifact_id, label_id)
+        self._cache.clear()
+        if not attached:
             raise Conflict(f"label {label_id} is already added to the artifact")
         log.info("label_attached", label_id=label_id, repository=name, artifact_id=artifact_id, by=principal.name)
 
@@ -179,6 +188,8 @@ class LabelService:
         self, principal: Principal, ref: ProjectRef, path: str, artifact: ArtifactRef, label_id: int
     ) -> None:
         _, artifact_id, name = await self._artifact(principal, ref, path, artifact, Action.DELETE)
-        if not await store.detach(self._db.pool, artifact_id, label_id):
+        detached = await store.detach(self._db.pool, artifact_id, label_id)
+        self._cache.clear()
+        if not detached:
             raise NotFound(f"label {label_id} is not added to the artifact")
         log.info("label_detached", label_id=label_id, repository=name, artifact_id=artifact_id, by=principal.name)

@@ -13,11 +13,11 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
+from services.common.cache import REGISTRY_LISTENER
 from services.common.oci import mediatypes as mt
 from services.common.testing.oci import push_blob, push_image, push_manifest
 from services.common.testing.plugin import PG_HOST, PG_PORT, PG_USER, RegistryProcess, TestDatabase
 from services.common.testing.token import TokenServiceProcess
-from services.registry.cache import LISTENER_APPLICATION_NAME
 
 pytestmark = pytest.mark.integration
 DEADLINE_S = 20
@@ -131,7 +131,7 @@ def test_losing_the_listening_connection_never_serves_stale_answers(
     db = replicas[0].database
     _, digest = push_image(a, repo_name, "v1")
     assert served_digest(a, repo_name, "v1") == digest
-    listeners = f"application_name = '{LISTENER_APPLICATION_NAME}' AND datname = '{db.name}'"
+    listeners = f"application_name = '{REGISTRY_LISTENER}' AND datname = '{db.name}'"
 
     killed = psql(db, f"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE {listeners}")
     assert int(killed) >= 1

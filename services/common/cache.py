@@ -1,13 +1,15 @@
-"""A read-through cache of manifest and blob lookups, kept exact by PostgreSQL notifications.
+"""A read-through cache of database lookups, kept exact by PostgreSQL notifications.
 
-A manifest GET by tag is the registry's hottest request; one database round trip costs more than the
-rest of the request. Entries are dropped when the database says their repository changed (the triggers
-of migration 0002, fired by any process that writes, sent at commit). While the listening connection is
-down the cache is bypassed and emptied, so a lost notification can never leave a stale answer.
+Used by the registry (manifest and blob lookups, its hottest requests) and by core (artifact list pages).
+Entries belong to a repository and are dropped when the database says that repository changed: the
+triggers of migrations 0002 and 0009, fired by any process that writes, notify 'berth_registry' with the
+repository id at commit. While the listening connection is down the cache is bypassed and emptied, so a
+lost notification can never leave a stale answer.
 
 The generation counter closes the one race left: a lookup that read the database before a change and
-stores its result after the change's notification arrived would put back the old answer. A lookup stores
-only if no notification arrived while it was reading.
+stores its result after the change's notification arrived would put back the old answer. A lookup takes
+the generation before it reads and stores only if its repository was not invalidated (and the cache not
+cleared) since: a change to another repository does not cost it its entry.
 """
 
 from __future__ import annotations
@@ -26,8 +28,12 @@ from services.common.tasks import background
 CHANNEL = "berth_registry"
 RECONNECT_DELAY_S = 1.0
 KEEPALIVE_S = 5.0
-# How the listening connection shows in pg_stat_activity.
-LISTENER_APPLICATION_NAME = "berth-registry-cache"
+# How the listening connections show in pg_stat_activity.
+REGISTRY_LISTENER = "berth-registry-cache"
+CORE_LISTENER = "berth-core-cache"
+# Repositories whose last invalidation is remembered (for in-flight lookups); beyond this the memory is
+# dropped and every in-flight lookup is refused its store, as after a clear.
+MAX_REMEMBERED_CHANGES = 100_000
 log = structlog.get_logger()
 
 
@@ -38,6 +44,9 @@ class LookupCache:
         self._by_repository: dict[int, set[Hashable]] = {}
         self._bytes = 0
         self.generation = 0
+        # The generation at which each repository was last invalidated, and at which all was cleared.
+        self._changed_at: dict[int, int] = {}
+        self._cleared_at = 0
         self.live = False  # True only while notifications are being received
 
     def get(self, key: Hashable) -> Any | None:
@@ -50,7 +59,11 @@ class LookupCache:
         return entry[1]
 
     def put(self, key: Hashable, repository_id: int, value: Any, size: int, generation: int) -> None:
-        if not self.live or generation != self.generation or size > self._max_bytes // 8:
+        """Stores `value` read at `generation` (self.generation taken before the read), unless the
+        repository changed (or the cache was cleared) since."""
+        if not self.live or size > self._max_bytes // 8:
+            return
+        if max(self._cleared_at, self._changed_at.get(repository_id, 0)) > generation:
             return
         self._drop(key)
         self._entries[key] = (repository_id, value, size)
@@ -61,6 +74,10 @@ class LookupCache:
 
     def invalidate(self, repository_id: int) -> None:
         self.generation += 1
+        if len(self._changed_at) >= MAX_REMEMBERED_CHANGES:
+            self._changed_at.clear()
+            self._cleared_at = self.generation
+        self._changed_at[repository_id] = self.generation
         for key in self._by_repository.pop(repository_id, set()):
             entry = self._entries.pop(key, None)
             if entry is not None:
@@ -68,6 +85,8 @@ class LookupCache:
 
     def clear(self) -> None:
         self.generation += 1
+        self._cleared_at = self.generation
+        self._changed_at.clear()
         self._entries.clear()
         self._by_repository.clear()
         self._bytes = 0
@@ -87,9 +106,10 @@ class LookupCache:
 class ChangeListener:
     """Keeps one connection LISTENing on the change channel and feeds the cache; reconnects when lost."""
 
-    def __init__(self, settings: DatabaseSettings, cache: LookupCache) -> None:
+    def __init__(self, settings: DatabaseSettings, cache: LookupCache, application_name: str) -> None:
         self._settings = settings
         self._cache = cache
+        self._application_name = application_name
 
     async def lifespan(self, _app: object) -> AsyncIterator[None]:
         async with background(self._run()):
@@ -125,7 +145,7 @@ class ChangeListener:
                     password=s.password.reveal() or None,
                     database=s.name,
                     timeout=s.connect_timeout,
-                    server_settings={"application_name": LISTENER_APPLICATION_NAME},
+                    server_settings={"application_name": self._application_name},
                 )
             except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
                 log.warning("cache_listener_connect_failed", error=str(exc))

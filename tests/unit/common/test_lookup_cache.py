@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from services.registry.cache import LookupCache
+from services.common.cache import LookupCache
 
 
 def live_cache(max_bytes: int = 1 << 20) -> LookupCache:
@@ -69,3 +69,34 @@ def test_clear_forgets_everything() -> None:
     cache.put("k", 1, "v", 1, cache.generation)
     cache.clear()
     assert cache.get("k") is None
+
+
+def test_a_change_to_another_repository_does_not_cost_a_lookup_its_store() -> None:
+    cache = live_cache()
+    started = cache.generation
+    cache.invalidate(8)
+    cache.put("k", 7, "answer", 10, started)
+    assert cache.get("k") == "answer"
+
+
+def test_a_lookup_that_raced_a_clear_is_not_stored() -> None:
+    cache = live_cache()
+    started = cache.generation
+    cache.clear()
+    cache.put("k", 7, "old answer", 10, started)
+    assert cache.get("k") is None
+
+
+def test_forgetting_old_changes_refuses_every_lookup_in_flight() -> None:
+    from services.common import cache as module
+
+    cache = live_cache()
+    started = cache.generation
+    cache.invalidate(1)
+    for repository_id in range(2, module.MAX_REMEMBERED_CHANGES + 2):
+        cache.invalidate(repository_id)
+    cache.put("k", 1, "old answer", 10, started)
+    cache.put("other", 10**9, "answer", 10, started)
+    assert cache.get("k") is None and cache.get("other") is None
+    cache.put("later", 1, "new answer", 10, cache.generation)
+    assert cache.get("later") == "new answer"
