@@ -22,6 +22,7 @@ from typing import Any
 import asyncpg
 import structlog
 
+from services.common.db import listen_connection
 from services.common.settings import DatabaseSettings
 from services.common.tasks import background
 
@@ -134,19 +135,10 @@ class ChangeListener:
                     return
 
     async def _run(self) -> None:
-        s = self._settings
         while True:
             lost = asyncio.Event()
             try:
-                conn = await asyncpg.connect(
-                    host=s.host,
-                    port=s.port,
-                    user=s.username,
-                    password=s.password.reveal() or None,
-                    database=s.name,
-                    timeout=s.connect_timeout,
-                    server_settings={"application_name": self._application_name},
-                )
+                conn = await listen_connection(self._settings, self._application_name)
             except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
                 log.warning("cache_listener_connect_failed", error=str(exc))
                 await asyncio.sleep(RECONNECT_DELAY_S)

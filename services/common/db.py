@@ -22,6 +22,20 @@ class Executor(Protocol):
     async def executemany(self, query: str, args: Any) -> None: ...
 
 
+async def listen_connection(settings: DatabaseSettings, application_name: str) -> asyncpg.Connection:
+    """One connection outside the pool, for LISTEN (a pooled one would be reset and handed to others);
+    `application_name` lets an operator (and the tests) find it in pg_stat_activity."""
+    return await asyncpg.connect(
+        host=settings.host,
+        port=settings.port,
+        user=settings.username,
+        password=settings.password.reveal() or None,
+        database=settings.name,
+        timeout=settings.connect_timeout,
+        server_settings={"application_name": application_name},
+    )
+
+
 async def _no_reset(_conn: asyncpg.Connection) -> None:
     return None
 

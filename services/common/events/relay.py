@@ -19,7 +19,7 @@ import asyncpg
 import redis.exceptions
 import structlog
 
-from services.common.db import Database
+from services.common.db import Database, listen_connection
 from services.common.events import outbox
 from services.common.redis import RedisClient
 from services.common.settings import DatabaseSettings
@@ -107,19 +107,10 @@ class Relay:
 
     async def _listen(self) -> None:
         """Wakes the relay at each commit that wrote events; without it the relay still polls every second."""
-        s = self._settings
         while True:
             lost = asyncio.Event()
             try:
-                conn = await asyncpg.connect(
-                    host=s.host,
-                    port=s.port,
-                    user=s.username,
-                    password=s.password.reveal() or None,
-                    database=s.name,
-                    timeout=s.connect_timeout,
-                    server_settings={"application_name": "berth-event-relay"},
-                )
+                conn = await listen_connection(self._settings, "berth-event-relay")
             except (OSError, asyncpg.PostgresError, TimeoutError):
                 await asyncio.sleep(5)
                 continue
