@@ -118,9 +118,13 @@ def test_admin_logs_in_sees_the_banner_creates_a_project_and_logs_out(page: Page
     page.fill("#project-filter", name)
     expect(page.locator("#projects tbody tr")).to_have_count(1)
 
-    # Its page lists the creator as project admin; a deep link reload lands on the same page.
+    # Its page opens on the (empty) repositories; its members list the creator as project admin; a deep
+    # link reload lands on the same page.
     page.get_by_role("link", name=name).click()
     expect(page.locator("h1")).to_have_text(f"Project {name}")
+    expect(page.locator("#repositories")).to_contain_text("No repositories.")
+    page.locator("#project-tabs").get_by_role("link", name="Members").click()
+    expect(page).to_have_url(re.compile(r"/harbor/projects/\d+/members$"))
     expect(page.locator("#members")).to_contain_text("Project Admin")
     page.reload()
     expect(page.locator("h1")).to_have_text(f"Project {name}")
@@ -165,6 +169,7 @@ def test_admin_manages_users_and_members_and_text_stays_text(page: Page, core: S
 
     page.get_by_role("link", name="Projects").click()
     page.get_by_role("link", name="library").click()
+    page.locator("#project-tabs").get_by_role("link", name="Members").click()
     page.fill("#member-username", name)
     page.select_option("#member-role", "3")
     page.click("#add-member button[type=submit]")

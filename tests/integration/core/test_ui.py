@@ -69,7 +69,10 @@ def test_every_module_the_page_imports_is_served(core: CoreProcess) -> None:
     assert {"login.js", "projects.js", "project.js", "users.js", "api.js", "dom.js"} <= seen
 
 
-@pytest.mark.parametrize("path", ["/harbor/projects", "/harbor/projects/1/members", "/harbor/users?x=1"])
+@pytest.mark.parametrize(
+    "path",
+    ["/harbor/projects", "/harbor/projects/1/members", "/harbor/projects/1/repositories/apps/web", "/harbor/users?x=1"],
+)
 def test_deep_links_get_the_page(core: CoreProcess, path: str) -> None:
     with web(core) as c:
         r = c.get(path)

@@ -8,13 +8,17 @@ import { loginPage } from "./login.js";
 import { passwordPage } from "./password.js";
 import { projectPage } from "./project.js";
 import { projectsPage } from "./projects.js";
+import { repositoryPage } from "./repository.js";
+import { searchBox } from "./search.js";
 import { usersPage } from "./users.js";
 
 const HOME = "/harbor/projects";
 const ADMIN_USER_ID = 1;
 const routes = [
   { path: /^\/harbor\/projects\/?$/, page: projectsPage },
-  { path: /^\/harbor\/projects\/(\d+)(?:\/members)?\/?$/, page: projectPage },
+  { path: /^\/harbor\/projects\/(\d+)(?:\/(repositories|members|logs))?\/?$/, page: projectPage },
+  // A repository's name keeps its slashes in the path: /harbor/projects/3/repositories/apps/web.
+  { path: /^\/harbor\/projects\/(\d+)\/repositories\/(.+?)\/?$/, page: repositoryPage },
   { path: /^\/harbor\/users\/?$/, page: usersPage, sysadmin: true },
   { path: /^\/account\/password\/?$/, page: passwordPage },
 ];
@@ -64,6 +68,7 @@ function header(user) {
       link(HOME, "Projects"),
       user.sysadmin_flag ? link("/harbor/users", "Users") : null,
     ),
+    searchBox(),
     h("span", { class: "spacer" }),
     link("/account/password", h("span", { class: "username", title: "change your password" }, user.username)),
     h("button", { type: "button", class: "logout", onclick: logOut }, "Log out"),
@@ -86,10 +91,18 @@ function defaultPasswordBanner(user, info) {
   );
 }
 
+function safeDecode(text) {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
 function match() {
   for (const route of routes) {
     const found = route.path.exec(location.pathname);
-    if (found) return { route, params: found.slice(1) };
+    if (found) return { route, params: found.slice(1).map((p) => (p === undefined ? p : safeDecode(p))) };
   }
   return null;
 }

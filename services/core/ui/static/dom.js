@@ -54,5 +54,23 @@ export function pager(page, pageSize, total, go) {
 
 export function formatTime(iso) {
   const t = new Date(iso);
-  return Number.isNaN(t.getTime()) ? "" : t.toLocaleString();
+  // Harbor's "never" is null or the zero time 0001-01-01.
+  return !iso || Number.isNaN(t.getTime()) || t.getUTCFullYear() < 1970 ? "" : t.toLocaleString();
+}
+
+// 1536 → "1.5 KiB": sizes as the registry counts them, in binary units.
+export function formatSize(bytes) {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let value = Number(bytes) || 0;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return unit === 0 ? `${value} B` : `${value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`;
+}
+
+// "You may not" for a 403, the API's own words otherwise.
+export function failure(what, err) {
+  return err.status === 403 ? `You are not allowed to ${what}: ${err.message}` : `Could not ${what}: ${err.message}`;
 }

@@ -1,29 +1,80 @@
-// One project: its members (GET /api/v2.0/projects/{id}/members); project admins and system
-// administrators add and remove them.
+// One project, in tabs as Harbor draws it: Repositories (repositories.js), Members (here) and Logs
+// (logs.js, only offered when GET /api/v2.0/projects/{id}/logs answers 200 for this user).
 
 import { API, getJson, request } from "./api.js";
 import { field, h, link, notice } from "./dom.js";
+import { logsTab } from "./logs.js";
+import { repositoriesTab } from "./repositories.js";
 import { PROJECT_ADMIN, ROLES, roleName } from "./roles.js";
+
+const TABS = [
+  ["repositories", "Repositories"],
+  ["members", "Members"],
+  ["logs", "Logs"],
+];
 
 export function projectPage({ user, params }) {
   const id = Number(params[0]);
+  const tab = params[1] ?? "repositories";
   const base = `${API}/projects/${id}`;
   const title = h("h1", {}, "Project");
   const status = notice();
+  const tabs = h("nav", { class: "tabs", id: "project-tabs", "aria-label": "project" });
+  const body = h("div", { class: "tab-body" });
+
+  async function load() {
+    let project;
+    try {
+      project = (await getJson(base)).data;
+    } catch (err) {
+      status.show(`Could not load the project: ${err.message}`, "error");
+      return;
+    }
+    title.textContent = `Project ${project.name}`;
+    const canSeeLogs = await getJson(`${base}/logs?page_size=1`).then(
+      () => true,
+      () => false,
+    );
+    const shown = TABS.filter(([key]) => key !== "logs" || canSeeLogs || tab === "logs");
+    tabs.replaceChildren(
+      ...shown.map(([key, label]) => {
+        const a = link(`/harbor/projects/${id}/${key}`, label);
+        if (key === tab) a.setAttribute("aria-current", "page");
+        return a;
+      }),
+    );
+    const ctx = { user, project, base };
+    if (tab === "members") body.replaceChildren(membersTab(ctx));
+    else if (tab === "logs") body.replaceChildren(logsTab(ctx));
+    else body.replaceChildren(repositoriesTab(ctx));
+  }
+
+  load();
+  return h(
+    "section",
+    { class: "project" },
+    h("p", { class: "crumbs" }, link("/harbor/projects", "‹ Projects")),
+    title,
+    status,
+    tabs,
+    body,
+  );
+}
+
+// The members (GET /api/v2.0/projects/{id}/members); project admins and system administrators add and
+// remove them.
+function membersTab({ user, project, base }) {
+  const status = notice();
   const rows = h("tbody");
   const adminArea = h("div");
-  let canManage = false;
+  const canManage = user.sysadmin_flag || (project.current_user_role_ids ?? []).includes(PROJECT_ADMIN);
 
   async function load() {
     try {
-      const project = (await getJson(base)).data;
-      title.textContent = `Project ${project.name}`;
-      canManage = user.sysadmin_flag || (project.current_user_role_ids ?? []).includes(PROJECT_ADMIN);
       const members = (await getJson(`${base}/members?page_size=100`)).data;
       rows.replaceChildren(...members.map(memberRow));
-      adminArea.replaceChildren(canManage ? addForm() : "");
     } catch (err) {
-      status.show(`Could not load the project: ${err.message}`, "error");
+      status.show(`Could not list the members: ${err.message}`, "error");
     }
   }
 
@@ -78,12 +129,11 @@ export function projectPage({ user, params }) {
     );
   }
 
+  adminArea.replaceChildren(canManage ? addForm() : "");
   load();
   return h(
-    "section",
-    { class: "project" },
-    h("p", { class: "crumbs" }, link("/harbor/projects", "‹ Projects")),
-    title,
+    "div",
+    {},
     h("h2", {}, "Members"),
     status,
     adminArea,

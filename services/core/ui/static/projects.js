@@ -93,7 +93,7 @@ function projectRow(p) {
   return h(
     "tr",
     {},
-    h("td", {}, link(`/harbor/projects/${Number(p.project_id)}/members`, p.name)),
+    h("td", {}, link(`/harbor/projects/${Number(p.project_id)}/repositories`, p.name)),
     h("td", {}, p.metadata?.public === "true" ? "Public" : "Private"),
     h("td", {}, roleName(p.current_user_role_id)),
     h("td", {}, p.repo_count),

@@ -1,0 +1,139 @@
+// One repository: its artifacts (GET .../repositories/{name}/artifacts?with_tag=true), in pages; an
+// artifact is deleted, or one of its tags removed, after a confirmation. The API decides who may.
+
+import { API, getJson, request } from "./api.js";
+import { failure, formatSize, formatTime, h, link, notice, pager } from "./dom.js";
+import { repositoryApi } from "./repositories.js";
+
+const PAGE_SIZE = 15;
+
+function shortDigest(digest) {
+  const [algorithm, hex = ""] = String(digest).split(":");
+  return `${algorithm}:${hex.slice(0, 12)}`;
+}
+
+function platform(a) {
+  const { os, architecture } = a.extra_attrs ?? {};
+  return [os, architecture].filter(Boolean).join("/");
+}
+
+export function repositoryPage({ params }) {
+  const id = Number(params[0]);
+  const name = params[1];
+  const base = repositoryApi(id, name);
+  let page = 1;
+  const title = h("h1", {}, `Repository ${name}`);
+  const projectLink = link(`/harbor/projects/${id}/repositories`, "Project");
+  const status = notice();
+  const rows = h("tbody");
+  const paging = h("div");
+
+  async function load() {
+    const query = new URLSearchParams({ with_tag: true, with_label: true, page, page_size: PAGE_SIZE });
+    try {
+      const { data, total } = await getJson(`${base}/artifacts?${query}`);
+      rows.replaceChildren(...data.map(artifactRow));
+      if (data.length === 0) rows.append(h("tr", {}, h("td", { colspan: 8, class: "empty" }, "No artifacts.")));
+      paging.replaceChildren(
+        pager(page, PAGE_SIZE, total, (p) => {
+          page = p;
+          load();
+        }),
+      );
+    } catch (err) {
+      status.show(failure("list the artifacts", err), "error");
+    }
+  }
+
+  async function change(question, method, path, done, what) {
+    if (!window.confirm(question)) return;
+    try {
+      await request(method, path);
+      status.show(done);
+      await load();
+    } catch (err) {
+      status.show(failure(what, err), "error");
+    }
+  }
+
+  function artifactRow(a) {
+    const short = shortDigest(a.digest);
+    const artifactPath = `${base}/artifacts/${encodeURIComponent(a.digest)}`;
+    const tags = (a.tags ?? []).map((t) =>
+      h(
+        "span",
+        { class: "tag" },
+        t.name,
+        h(
+          "button",
+          {
+            type: "button",
+            class: "remove-tag",
+            title: `Remove the tag ${t.name}`,
+            "aria-label": `Remove tag ${t.name}`,
+            onclick: () =>
+              change(
+                `Remove the tag ${t.name}?`,
+                "DELETE",
+                `${artifactPath}/tags/${encodeURIComponent(t.name)}`,
+                `Tag ${t.name} removed.`,
+                `remove the tag ${t.name}`,
+              ),
+          },
+          "×",
+        ),
+      ),
+    );
+    const remove = () =>
+      change(
+        `Delete the artifact ${short} and all its tags?`,
+        "DELETE",
+        artifactPath,
+        `Artifact ${short} deleted.`,
+        `delete ${short}`,
+      );
+    return h(
+      "tr",
+      { "data-digest": a.digest },
+      h("td", { class: "digest", title: a.digest }, short),
+      h("td", {}, a.type),
+      h("td", { class: "tags" }, tags),
+      h("td", { class: "num" }, formatSize(a.size)),
+      h("td", {}, platform(a)),
+      h("td", {}, formatTime(a.push_time)),
+      h("td", {}, formatTime(a.pull_time)),
+      h("td", {}, h("button", { type: "button", class: "danger", onclick: remove }, "Delete")),
+    );
+  }
+
+  getJson(`${API}/projects/${id}`).then(
+    ({ data }) => {
+      title.textContent = `Repository ${data.name}/${name}`;
+      projectLink.textContent = `‹ Project ${data.name}`;
+    },
+    (err) => status.show(failure("load the project", err), "error"),
+  );
+  load();
+  return h(
+    "section",
+    { class: "repository" },
+    h("p", { class: "crumbs" }, link("/harbor/projects", "‹ Projects"), " ", projectLink),
+    title,
+    status,
+    h(
+      "table",
+      { id: "artifacts" },
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          ["Digest", "Type", "Tags", "Size", "OS/Arch", "Pushed", "Pulled", ""].map((t) => h("th", {}, t)),
+        ),
+      ),
+      rows,
+    ),
+    paging,
+  );
+}
