@@ -15,6 +15,8 @@ from types import MappingProxyType
 __all__ = [
     "PROJECT_POLICIES",
     "PUBLIC_PROJECT_POLICIES",
+    "ROBOT_PERMISSIONS",
+    "ROBOT_PROJECT_POLICIES",
     "SYSTEM_ROBOT_RESOURCES",
     "Action",
     "Permission",
@@ -25,6 +27,7 @@ __all__ = [
     "policies_of",
     "registry_actions",
     "robot_project_policies",
+    "robot_system_allows",
     "role_allows",
 ]
 
@@ -256,8 +259,76 @@ PUBLIC_PROJECT_POLICIES: frozenset[Policy] = _grants(
     }
 )
 
-# Every project policy some role holds: the vocabulary a project robot's permissions are drawn from.
-_GRANTABLE: frozenset[Policy] = frozenset().union(*PROJECT_POLICIES.values())
+# What a robot may be given in a project: Harbor's robot permission list, ``PoliciesMap["Project"]`` in
+# ``src/common/rbac/const.go`` (served by GET /api/v2.0/permissions), in Harbor's order. harbor-rbac.md
+# is silent on this list, so it is taken from Harbor's code as we know it: the v2.10 list, plus the
+# sbom create/stop/read entries Harbor added with SBOM generation (v2.11). It is narrower than the role
+# table: no member, robot, configuration, export-cve, tag-retention operate or repository create, so
+# a robot can never manage members or other robots. (metadata list is in Harbor's list though no role
+# holds it.) Anything else is refused when a robot is created or updated, and grants nothing if a row
+# holds it anyway.
+_ROBOT_PROJECT_LIST: tuple[Policy, ...] = (
+    (Resource.LOG, _L),
+    (Resource.PROJECT, _R),
+    (Resource.PROJECT, _D),
+    (Resource.PROJECT, _U),
+    (Resource.METADATA, _R),
+    (Resource.METADATA, _C),
+    (Resource.METADATA, _D),
+    (Resource.METADATA, _L),
+    (Resource.METADATA, _U),
+    (Resource.REPOSITORY, _R),
+    (Resource.REPOSITORY, _U),
+    (Resource.REPOSITORY, _D),
+    (Resource.REPOSITORY, _L),
+    (Resource.REPOSITORY, Action.PULL),
+    (Resource.REPOSITORY, Action.PUSH),
+    (Resource.ARTIFACT, _R),
+    (Resource.ARTIFACT, _C),
+    (Resource.ARTIFACT, _L),
+    (Resource.ARTIFACT, _D),
+    (Resource.SCAN, _C),
+    (Resource.SCAN, _R),
+    (Resource.SCAN, Action.STOP),
+    (Resource.SBOM, _C),
+    (Resource.SBOM, Action.STOP),
+    (Resource.SBOM, _R),
+    (Resource.TAG, _C),
+    (Resource.TAG, _L),
+    (Resource.TAG, _D),
+    (Resource.ACCESSORY, _L),
+    (Resource.ARTIFACT_ADDITION, _R),
+    (Resource.ARTIFACT_LABEL, _C),
+    (Resource.ARTIFACT_LABEL, _D),
+    (Resource.SCANNER, _C),
+    (Resource.SCANNER, _R),
+    (Resource.PREHEAT_POLICY, _R),
+    (Resource.PREHEAT_POLICY, _C),
+    (Resource.PREHEAT_POLICY, _D),
+    (Resource.PREHEAT_POLICY, _L),
+    (Resource.PREHEAT_POLICY, _U),
+    (Resource.IMMUTABLE_TAG, _C),
+    (Resource.IMMUTABLE_TAG, _D),
+    (Resource.IMMUTABLE_TAG, _L),
+    (Resource.IMMUTABLE_TAG, _U),
+    (Resource.NOTIFICATION_POLICY, _R),
+    (Resource.NOTIFICATION_POLICY, _C),
+    (Resource.NOTIFICATION_POLICY, _D),
+    (Resource.NOTIFICATION_POLICY, _L),
+    (Resource.NOTIFICATION_POLICY, _U),
+    (Resource.TAG_RETENTION, _R),
+    (Resource.TAG_RETENTION, _C),
+    (Resource.TAG_RETENTION, _D),
+    (Resource.TAG_RETENTION, _L),
+    (Resource.TAG_RETENTION, _U),
+    (Resource.LABEL, _R),
+    (Resource.LABEL, _C),
+    (Resource.LABEL, _D),
+    (Resource.LABEL, _L),
+    (Resource.LABEL, _U),
+    (Resource.QUOTA, _R),
+)
+ROBOT_PROJECT_POLICIES: frozenset[Policy] = frozenset(_ROBOT_PROJECT_LIST)
 
 # System-level resources a system robot may be given (Harbor's system/policies.go). They are not
 # project resources, so they are plain strings rather than members of Resource.
@@ -278,6 +349,20 @@ SYSTEM_ROBOT_RESOURCES: Mapping[str, frozenset[Action]] = MappingProxyType(
         "configuration": frozenset({_R, _U}),
         "jobservice-monitor": frozenset({_R, _L, Action.STOP}),
         "security-hub": frozenset({_R, _L}),
+    }
+)
+
+# Both robot permission lists as Harbor's PoliciesMap, for GET /api/v2.0/permissions: "system" is the
+# list above (harbor-rbac.md's, in its order), "project" ROBOT_PROJECT_POLICIES in Harbor's order.
+ROBOT_PERMISSIONS: Mapping[str, tuple[tuple[str, str], ...]] = MappingProxyType(
+    {
+        "system": tuple(
+            (resource, action.value)
+            for resource, actions in SYSTEM_ROBOT_RESOURCES.items()
+            for action in Action
+            if action in actions
+        ),
+        "project": tuple((resource.value, action.value) for resource, action in _ROBOT_PROJECT_LIST),
     }
 )
 
@@ -321,10 +406,12 @@ class Permission:
 
 
 def robot_project_policies(access: Iterable[Permission]) -> frozenset[Policy]:
-    """The project policies a robot holds: exactly those listed, each checked against the role table.
+    """The project policies a robot holds: exactly those listed, each checked against Harbor's robot list.
 
-    A robot is given no role, so nothing is implied; an entry no role could hold is refused
-    rather than dropped, so a typo fails at creation instead of as a silent 403 later.
+    A robot is given no role, so nothing is implied. An entry outside ROBOT_PROJECT_POLICIES is refused
+    (ValueError naming it) rather than dropped, so a typo fails at creation instead of as a silent 403
+    later; readers of stored rows call this one entry at a time and skip the refused ones, so such an
+    entry grants nothing.
     """
     policies: set[Policy] = set()
     for permission in access:
@@ -338,7 +425,16 @@ def robot_project_policies(access: Iterable[Permission]) -> frozenset[Policy]:
             raise ValueError(
                 f"unknown robot permission action {permission.action!r} on resource {permission.resource!r}"
             ) from None
-        if (resource, action) not in _GRANTABLE:
-            raise ValueError(f"robot permission {action.value!r} on {resource.value!r} is not a project permission")
+        if (resource, action) not in ROBOT_PROJECT_POLICIES:
+            raise ValueError(
+                f"robot permission {action.value!r} on {resource.value!r} is not a project permission"
+                " a robot may be given (see GET /api/v2.0/permissions)"
+            )
         policies.add((resource, action))
     return frozenset(policies)
+
+
+def robot_system_allows(resource: str, action: str) -> bool:
+    """Whether a system robot may be given (and so may use) this system-level permission."""
+    actions = SYSTEM_ROBOT_RESOURCES.get(resource)
+    return actions is not None and action in {a.value for a in actions}

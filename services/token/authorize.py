@@ -71,7 +71,8 @@ def robot_actions(robot: Robot, project: ProjectAccess, now: dt.datetime) -> fro
     """The repository actions a robot's permissions give it in `project`.
 
     A project robot counts only permissions for its own project; a system robot those for the project
-    by name or for every project ("*"). Entries no project role could hold grant nothing."""
+    by name or for every project ("*"). Entries outside Harbor's robot list (rbac.ROBOT_PROJECT_POLICIES)
+    grant nothing."""
     if robot.disabled or robot.expired(now):
         return frozenset()
     policies: set[rbac.Policy] = set()

@@ -88,6 +88,8 @@ def setup_routes(
     r.add_put(robot, robots.update)
     r.add_patch(robot, robots.refresh_secret)
     r.add_delete(robot, robots.delete)
+    # What a robot may be given (Harbor's PoliciesMap), for the robot creation form.
+    r.add_get(f"{API}/permissions", robots.permissions, allow_head=False)
 
     # /usergroups/search before /usergroups/{group_id}, which would take it (and answer 400).
     r.add_get(f"{API}/usergroups/search", usergroups.search, allow_head=False)

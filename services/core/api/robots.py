@@ -73,6 +73,15 @@ class RobotsApi:
     def __init__(self, robots: RobotService) -> None:
         self._robots = robots
 
+    async def permissions(self, request: web.Request) -> web.Response:
+        """GET /permissions: Harbor's Permissions, the resource/action pairs a robot may be given."""
+        lists = await self._robots.permissions(principal_of(request))
+        body = {
+            level: [{"resource": resource, "action": action} for resource, action in lists[level]]
+            for level in ("system", "project")
+        }
+        return web.json_response(body)
+
     async def list(self, request: web.Request) -> web.Response:
         q = request.query
         if "sort" in q:

@@ -2,9 +2,11 @@
 
 Harbor's rules: a project robot is managed with the robot policies of its project (projectAdmin: create,
 read, update, delete, list; maintainer, developer and guest: read and list; limitedGuest: nothing); a
-system robot by the sysadmin only. A project robot holds permissions in its own project alone, and
-nobody may give a robot more than they hold themselves. A robot of a project the caller cannot see is a
-404, so nobody learns of, or manages, another project's robots. The secret leaves this module only as
+system robot by the sysadmin only. A project robot holds permissions in its own project alone; a robot
+is given entries of Harbor's robot permission lists only (rbac.ROBOT_PROJECT_POLICIES and
+SYSTEM_ROBOT_RESOURCES, a 400 naming any other), and nobody may give a robot more than they hold
+themselves. A robot of a project the caller cannot see is a 404, so nobody learns of, or manages,
+another project's robots. The secret leaves this module only as
 the return value of `create` and `refresh_secret`; only its argon2id hash is stored.
 No aiohttp here.
 """
@@ -50,11 +52,13 @@ def _system_permission_problem(permission: RobotPermission) -> str | None:
     if permission.namespace != SYSTEM_NAMESPACE:
         return f"a system permission has the namespace {SYSTEM_NAMESPACE!r}"
     for entry in permission.access:
-        actions = rbac.SYSTEM_ROBOT_RESOURCES.get(entry.resource)
-        if actions is None:
-            return f"unknown system robot permission resource {entry.resource!r}"
-        if entry.action not in {a.value for a in actions}:
-            return f"unknown robot permission action {entry.action!r} on system resource {entry.resource!r}"
+        if rbac.SYSTEM_ROBOT_RESOURCES.get(entry.resource) is None:
+            return f"unknown system robot permission resource {entry.resource[:100]!r}"
+        if not rbac.robot_system_allows(entry.resource, entry.action):
+            return (
+                f"robot permission {entry.action[:100]!r} on system resource {entry.resource!r} is not a system"
+                " permission a robot may be given (see GET /api/v2.0/permissions)"
+            )
     return None
 
 
@@ -138,6 +142,20 @@ class RobotService:
         except ProjectNotFound:
             raise RobotNotFound(f"robot account {robot_id} not found") from None
         return robot
+
+    async def permissions(self, principal: Principal) -> dict[str, tuple[tuple[str, str], ...]]:
+        """What robots may be given (GET /permissions), as Harbor answers it: both lists for a sysadmin, the
+        project list alone for a user who is projectAdmin somewhere (Harbor hides the system list from
+        project admins), and nothing for anyone else (robots included)."""
+        if principal.sysadmin:
+            return dict(rbac.ROBOT_PERMISSIONS)
+        if (
+            principal.kind == "user"
+            and principal.user_id is not None
+            and await store.administers_a_project(self._db.pool, principal.user_id)
+        ):
+            return {"system": (), "project": rbac.ROBOT_PERMISSIONS["project"]}
+        raise refuse(principal, "see the robot permission lists (system and project admins only)")
 
     async def list(
         self, principal: Principal, level: RobotLevel | None, project_id: int | None, page: Page

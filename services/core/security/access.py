@@ -40,12 +40,21 @@ def robot_namespaces(robot: Robot) -> tuple[str, ...]:
     """The projects a robot holds project permissions in ("*": every project, for system robots)."""
     names = []
     for permission in robot.permissions:
-        if permission.kind != "project" or not permission.access:
+        if permission.kind != "project" or not any(_in_list(entry) for entry in permission.access):
             continue
         if robot.level == "project" and permission.namespace != robot.project_name:
             continue
         names.append(permission.namespace)
     return tuple(sorted(set(names)))
+
+
+def _in_list(entry: rbac.Permission) -> bool:
+    """Whether a stored entry is one Harbor's robot project list holds; others grant nothing."""
+    try:
+        rbac.robot_project_policies([entry])
+    except ValueError:
+        return False
+    return True
 
 
 def robot_policies(robot: Robot, project_id: int, project_name: str) -> frozenset[Policy]:
@@ -67,8 +76,9 @@ def robot_policies(robot: Robot, project_id: int, project_name: str) -> frozense
 
 
 def robot_may(robot: Robot, resource: str, action: Action) -> bool:
-    """A system-level permission of a system robot (namespace "/"), e.g. ("project", create)."""
-    if robot.level != "system":
+    """A system-level permission of a system robot (namespace "/"), e.g. ("project", create); only one
+    on Harbor's system robot list counts, whatever a stored row holds."""
+    if robot.level != "system" or not rbac.robot_system_allows(resource, action.value):
         return False
     return any(
         permission.kind == "system" and entry.resource == resource and entry.action == action.value

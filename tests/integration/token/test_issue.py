@@ -280,6 +280,25 @@ def test_a_system_robot_gets_the_projects_its_permissions_name(
     }
 
 
+def test_robot_entries_outside_harbors_robot_list_grant_nothing(
+    token_service: TokenServiceProcess, module_database: TestDatabase, unique: str
+) -> None:
+    # Written directly, past core's validation: role-table pairs Harbor never lets a robot hold
+    # (repository create, member create), the scanner's internal scanner-pull, and one listed entry.
+    project = f"o{unique}"
+    add_project(module_database, project)
+    outside = [("repository", "create"), ("member", "create"), ("repository", "scanner-pull"), ("robot", "list")]
+    only_outside = add_robot(module_database, "ci", "Robot-Secret-8", project=project, access=outside)
+    mixed = add_robot(
+        module_database, "mix", "Robot-Secret-9", project=project, access=[*outside, ("artifact", "delete")]
+    )
+    system = add_robot(module_database, f"sys-o{unique}", "Robot-Secret-A", access=outside)
+    scope = f"repository:{project}/app:pull,push,delete,*"
+    assert granted(ask(token_service, scope, auth=(only_outside.name, "Robot-Secret-8"))) == {f"{project}/app": []}
+    assert granted(ask(token_service, scope, auth=(mixed.name, "Robot-Secret-9"))) == {f"{project}/app": ["delete"]}
+    assert granted(ask(token_service, scope, auth=(system.name, "Robot-Secret-A"))) == {f"{project}/app": []}
+
+
 def test_a_robot_with_a_wrong_secret_is_refused(
     token_service: TokenServiceProcess, module_database: TestDatabase, unique: str
 ) -> None:

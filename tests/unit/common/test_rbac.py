@@ -10,6 +10,8 @@ import pytest
 from services.common.rbac import (
     PROJECT_POLICIES,
     PUBLIC_PROJECT_POLICIES,
+    ROBOT_PERMISSIONS,
+    ROBOT_PROJECT_POLICIES,
     SYSTEM_ROBOT_RESOURCES,
     Action,
     Permission,
@@ -19,6 +21,7 @@ from services.common.rbac import (
     policies_of,
     registry_actions,
     robot_project_policies,
+    robot_system_allows,
     role_allows,
 )
 
@@ -283,9 +286,44 @@ def test_robot_gets_exactly_its_permissions() -> None:
     assert robot_project_policies([]) == frozenset()
 
 
-def test_robot_may_hold_any_project_permission_some_role_holds() -> None:
-    every = [Permission(r.value, a.value) for role in Role for r, a in PROJECT_POLICIES[role]]
-    assert robot_project_policies(every) == PROJECT_POLICIES[Role.PROJECT_ADMIN]
+def test_robot_may_hold_exactly_harbors_robot_project_list() -> None:
+    every = [Permission(r.value, a.value) for r, a in ROBOT_PROJECT_POLICIES]
+    assert robot_project_policies(every) == ROBOT_PROJECT_POLICIES
+    # Harbor's PoliciesMap["Project"]: 56 pairs in v2.10, plus sbom create/stop/read.
+    assert len(ROBOT_PROJECT_POLICIES) == 59
+    assert ROBOT_PERMISSIONS["project"] == tuple(dict.fromkeys(ROBOT_PERMISSIONS["project"]))
+    assert {(Resource(r), Action(a)) for r, a in ROBOT_PERMISSIONS["project"]} == ROBOT_PROJECT_POLICIES
+    # Only metadata list is outside the role table (Harbor lists it for robots though no role holds it).
+    assert ROBOT_PROJECT_POLICIES - PROJECT_POLICIES[Role.PROJECT_ADMIN] == {(Resource.METADATA, Action.LIST)}
+
+
+@pytest.mark.parametrize(
+    "permission",
+    [
+        Permission("member", "create"),  # a robot never manages members
+        Permission("robot", "create"),  # nor other robots
+        Permission("robot", "list"),
+        Permission("repository", "create"),
+        Permission("tag-retention", "operate"),
+        Permission("configuration", "read"),
+        Permission("export-cve", "create"),
+    ],
+)
+def test_role_policies_outside_harbors_robot_list_are_refused(permission: Permission) -> None:
+    assert (Resource(permission.resource), Action(permission.action)) in PROJECT_POLICIES[Role.PROJECT_ADMIN]
+    with pytest.raises(ValueError, match="not a project permission") as info:
+        robot_project_policies([permission])
+    assert repr(permission.resource) in str(info.value)
+
+
+def test_system_robot_list() -> None:
+    assert robot_system_allows("project", "create")
+    assert robot_system_allows("scan-all", "stop")
+    assert not robot_system_allows("catalog", "list")
+    assert not robot_system_allows("repository", "pull")
+    pairs = ROBOT_PERMISSIONS["system"]
+    assert len(pairs) == len(set(pairs)) == sum(len(a) for a in SYSTEM_ROBOT_RESOURCES.values())
+    assert all(robot_system_allows(r, a) for r, a in pairs)
 
 
 @pytest.mark.parametrize(
