@@ -210,7 +210,8 @@ class ArtifactService:
         log.info("artifact_deleted", repository=name, digest=digest, also_deleted=len(also))
 
     async def copy(self, principal: Principal, ref: ProjectRef, path: str, source: str) -> ArtifactView:
-        """Harbor's copy: pull on the source, create on the destination; rows only, blobs are mounted."""
+        """Harbor's copy: pull on the source, create on the destination; rows only, blobs are mounted. The
+        artifact's accessories (recursively) are copied with it; those the destination holds stay as they are."""
         source_project, source_name, source_ref = parse_copy_source(source)
         project, _ = await self._projects.resolve(principal, ref, Resource.ARTIFACT, Action.CREATE)
         await self._projects.resolve(principal, ProjectRef(name=source_project), Resource.REPOSITORY, Action.PULL)
@@ -221,13 +222,19 @@ class ArtifactService:
                 raise ArtifactNotFound(f"artifact {source[:200]} not found")
             source_id, _, digest = found
             repository_id = await store.ensure_repository(tx, name)
+            accessories = await store.missing_accessories(tx, source_id, repository_id)
             copy_id = await store.copy_artifact(tx, source_id, repository_id)
             tags = await store.copy_tags(tx, source_id, repository_id, copy_id)
+            # Accessories (signatures, SBOMs, and theirs) come along, as in Harbor: with their own tags if
+            # they have any, and no event of their own (Harbor fires one for the copied artifact only).
+            for accessory_id, _ in accessories:
+                accessory_copy = await store.copy_artifact(tx, accessory_id, repository_id)
+                await store.copy_tags(tx, accessory_id, repository_id, accessory_copy)
             named: builtins.list[str | None] = [*tags] or [None]
             events = [Event(EventType.PUSH_ARTIFACT, principal.name, name, digest=digest, tag=tag) for tag in named]
             await outbox.record(tx, events)
         self._cache.invalidate(repository_id)
-        log.info("artifact_copied", repository=name, source=source_name, digest=digest)
+        log.info("artifact_copied", repository=name, source=source_name, digest=digest, accessories=len(accessories))
         return await self._find(project, name, ArtifactRef(digest=digest))
 
     async def list_tags(

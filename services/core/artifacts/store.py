@@ -503,6 +503,33 @@ async def copy_artifact(ex: Executor, source_id: int, dest_repository_id: int) -
     return dest_id
 
 
+async def missing_accessories(ex: Executor, source_id: int, dest_repository_id: int) -> list[tuple[int, str]]:
+    """(id, digest) of the accessories to copy with the source artifact, row-locked: those whose subject is
+    the artifact or a manifest of its tree (an index's children), and recursively theirs (Harbor's copy
+    takes accessories along), all in the source's repository; those whose digest the destination already
+    holds are left out (left as they are), as is the artifact itself. Subjects before their accessories."""
+    rows = await ex.fetch(
+        f"{_TREE}, subjects(digest) AS (SELECT a.digest FROM artifacts a WHERE a.id IN (SELECT id FROM tree)),"
+        " acc(id, digest, depth) AS (SELECT a.id, a.digest, 1 FROM artifacts a JOIN artifacts s ON s.id = $1"
+        " WHERE a.repository_id = s.repository_id AND a.subject_digest IN (SELECT digest FROM subjects)"
+        " UNION SELECT a.id, a.digest, acc.depth + 1 FROM acc JOIN artifacts p ON p.id = acc.id"
+        " JOIN artifacts a ON a.repository_id = p.repository_id AND a.subject_digest = acc.digest"
+        " WHERE acc.depth < 16)"
+        " SELECT a.id, a.digest, min(acc.depth) AS depth FROM artifacts a JOIN acc ON acc.id = a.id"
+        " WHERE a.id <> $1"
+        " AND NOT EXISTS (SELECT 1 FROM artifacts d WHERE d.repository_id = $2 AND d.digest = a.digest)"
+        " GROUP BY a.id, a.digest ORDER BY depth, a.id",
+        source_id,
+        dest_repository_id,
+    )
+    if not rows:
+        return []
+    ids = [r["id"] for r in rows]
+    locked = await ex.fetch("SELECT id FROM artifacts WHERE id = ANY($1::bigint[]) FOR UPDATE", ids)
+    present = {r["id"] for r in locked}
+    return [(r["id"], r["digest"]) for r in rows if r["id"] in present]
+
+
 async def copy_tags(ex: Executor, source_id: int, dest_repository_id: int, dest_artifact_id: int) -> list[str]:
     """The source's tags on the copy; a tag of that name in the destination moves to it, as a push would."""
     rows = await ex.fetch(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 import pytest
@@ -267,8 +268,15 @@ def test_copy_mounts_blobs_across_projects(stack: Stack, pushed: Pushed) -> None
         copied = api.get("/projects/ab/repositories/copied/artifacts/1.0").json()
         assert copied["digest"] == pushed.image and copied["size"] == pushed.image_size
         assert [t["name"] for t in copied["tags"]] == ["1.0", "latest"]
-        index = api.get(f"/projects/ab/repositories/team%252Fmulti/artifacts/{pushed.index}").json()
+        copied = api.get("/projects/ab/repositories/copied/artifacts/1.0", params={"with_accessory": "true"}).json()
+        assert [x["digest"] for x in copied["accessories"]] == [pushed.accessory]
+        index = api.get(
+            f"/projects/ab/repositories/team%252Fmulti/artifacts/{pushed.index}", params={"with_accessory": "true"}
+        ).json()
         assert {r["child_digest"] for r in index["references"]} == set(pushed.children)
+        # A copy without accessories copies the index and its children only.
+        assert index["accessories"] == []
+        assert api.get("/projects/ab/repositories/team%252Fmulti/artifacts").headers["X-Total-Count"] == "1"
         assert_error(api.post("/projects/ab/repositories/x/artifacts", params={"from": "aa/app:nosuch"}), 404)
     assert query(stack.db, "SELECT count(*) AS n FROM blobs")[0]["n"] == blobs, "blobs are mounted, not copied"
     linked = query(
@@ -276,7 +284,7 @@ def test_copy_mounts_blobs_across_projects(stack: Stack, pushed: Pushed) -> None
         "SELECT count(*) AS n FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id"
         " WHERE r.name = 'ab/copied'",
     )[0]["n"]
-    assert linked == 2
+    assert linked == 4, "the image's config and layer, and its SBOM's (copied with it) empty config and layer"
     with stack.registry_client("both", PW) as reg:
         r = reg.get("/v2/ab/copied/manifests/1.0", headers={"Accept": mt.OCI_MANIFEST})
         assert r.status_code == 200 and r.headers["Docker-Content-Digest"] == pushed.image
@@ -287,6 +295,113 @@ def test_copy_mounts_blobs_across_projects(stack: Stack, pushed: Pushed) -> None
     assert wait_for(
         lambda: ("create", "artifact", "ab/copied:1.0", "both") in audit(stack.db, "ab/copied%"), "the copy event"
     )
+
+
+SIGNATURE_TYPE = "application/vnd.example.signature.v1+json"
+
+
+def dest_rows(stack: Stack, repository: str) -> dict[str, dict[str, Any]]:
+    """Per digest, the artifact row of `repository` (what a copy must carry) with its blobs and tags."""
+    rows = query(
+        stack.db,
+        "SELECT a.digest, a.media_type, a.artifact_type, a.size, a.subject_digest, a.annotations::text AS ann,"
+        " a.config::text AS config, encode(a.content, 'hex') AS content,"
+        " ARRAY(SELECT ab.digest FROM artifact_blobs ab WHERE ab.artifact_id = a.id ORDER BY ab.digest) AS blobs,"
+        " ARRAY(SELECT t.name FROM tags t WHERE t.artifact_id = a.id ORDER BY t.name) AS tags"
+        " FROM artifacts a JOIN repositories r ON r.id = a.repository_id WHERE r.name = $1",
+        repository,
+    )
+    return {r["digest"]: {k: v for k, v in dict(r).items() if k != "digest"} for r in rows}
+
+
+def test_copy_takes_accessories_and_theirs_along(stack: Stack, pushed: Pushed) -> None:
+    with stack.registry_client(*ADMIN) as reg:
+        image_bytes, image = push_image(reg, "aa/signed", "1.0", layers=[b"signed app layer"])
+        push_blob(reg, "aa/signed", mt.EMPTY_JSON)
+        sbom = b'{"sbom": "of the signed app"}'
+        push_blob(reg, "aa/signed", sbom)
+        sbom_manifest = image_manifest(
+            mt.EMPTY_JSON,
+            [sbom],
+            config_media_type=mt.OCI_EMPTY,
+            artifact_type=SBOM_TYPE,
+            subject=descriptor(mt.OCI_MANIFEST, image_bytes),
+            annotations={"org.example.kind": "sbom"},
+        )
+        sbom_digest = digest_of(sbom_manifest)
+        r = push_manifest(reg, "aa/signed", sbom_digest, sbom_manifest, mt.OCI_MANIFEST)
+        assert r.status_code == 201, r.text
+        signature = b"a signature of the sbom"
+        push_blob(reg, "aa/signed", signature)
+        signature_manifest = image_manifest(
+            mt.EMPTY_JSON,
+            [signature],
+            config_media_type=mt.OCI_EMPTY,
+            artifact_type=SIGNATURE_TYPE,
+            subject=descriptor(mt.OCI_MANIFEST, sbom_manifest),
+        )
+        signature_digest = digest_of(signature_manifest)
+        r = push_manifest(reg, "aa/signed", signature_digest, signature_manifest, mt.OCI_MANIFEST)
+        assert r.status_code == 201, r.text
+    blobs = query(stack.db, "SELECT count(*) AS n FROM blobs")[0]["n"]
+    events = query(stack.db, "SELECT count(*) AS n FROM audit_log WHERE resource LIKE 'ab/signed-copy%'")[0]["n"]
+    assert events == 0
+    with stack.api(("both", PW)) as api:
+        r = api.post("/projects/ab/repositories/signed-copy/artifacts", params={"from": "aa/signed:1.0"})
+        assert r.status_code == 201, r.text
+        base = "/projects/ab/repositories/signed-copy/artifacts"
+        copied = api.get(f"{base}/1.0", params={"with_accessory": "true"}).json()
+        assert copied["digest"] == image and [t["name"] for t in copied["tags"]] == ["1.0"]
+        (accessory,) = copied["accessories"]
+        assert accessory["digest"] == sbom_digest and accessory["subject_artifact_digest"] == image
+        sbom_copy = api.get(f"{base}/{sbom_digest}", params={"with_accessory": "true"}).json()
+        assert sbom_copy["artifact_type"] == SBOM_TYPE and sbom_copy["tags"] is None
+        assert sbom_copy["annotations"] == {"org.example.kind": "sbom"}
+        assert [x["digest"] for x in sbom_copy["accessories"]] == [signature_digest]
+        signature_copy = api.get(f"{base}/{signature_digest}").json()
+        assert signature_copy["artifact_type"] == SIGNATURE_TYPE and signature_copy["tags"] is None
+        # Accessories are shown under their subject, not listed.
+        listed = api.get(base)
+        assert [a["digest"] for a in listed.json()] == [image] and listed.headers["X-Total-Count"] == "1"
+    # The same rows as in the source (content, types, subject, annotations, config, blobs), no new blobs.
+    source, dest = dest_rows(stack, "aa/signed"), dest_rows(stack, "ab/signed-copy")
+    assert set(dest) == {image, sbom_digest, signature_digest}
+    assert dest == {digest: source[digest] for digest in dest}
+    assert query(stack.db, "SELECT count(*) AS n FROM blobs")[0]["n"] == blobs, "blobs are mounted, not copied"
+    linked = query(
+        stack.db,
+        "SELECT rb.digest FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id"
+        " WHERE r.name = 'ab/signed-copy' ORDER BY rb.digest",
+    )
+    assert [r["digest"] for r in linked] == sorted({d for row in dest.values() for d in row["blobs"]})
+    assert len(linked) == 5  # the image's config and layer, the empty config, the SBOM, the signature
+    with stack.registry_client("both", PW) as reg:
+        for digest, body in (
+            (image, image_bytes),
+            (sbom_digest, sbom_manifest),
+            (signature_digest, signature_manifest),
+        ):
+            r = reg.get(f"/v2/ab/signed-copy/manifests/{digest}", headers={"Accept": mt.OCI_MANIFEST})
+            assert r.status_code == 200 and r.content == body, digest
+        for subject, referrer, kind in (
+            (image, sbom_digest, SBOM_TYPE),
+            (sbom_digest, signature_digest, SIGNATURE_TYPE),
+        ):
+            r = reg.get(f"/v2/ab/signed-copy/referrers/{subject}")
+            assert r.status_code == 200, r.text
+            assert [(m["digest"], m["artifactType"]) for m in r.json()["manifests"]] == [(referrer, kind)]
+        assert reg.get(f"/v2/ab/signed-copy/blobs/{digest_of(signature)}").content == signature
+    # One event, for the copied artifact (Harbor fires none for the accessories it copies).
+    assert wait_for(
+        lambda: ("create", "artifact", "ab/signed-copy:1.0", "both") in audit(stack.db, "ab/signed-copy%"),
+        "the copy event",
+    )
+    assert audit(stack.db, "ab/signed-copy%") == {("create", "artifact", "ab/signed-copy:1.0", "both")}
+    # An accessory the destination already holds stays as it is; the copy of a copy adds nothing.
+    with stack.api(("both", PW)) as api:
+        r = api.post("/projects/ab/repositories/signed-copy/artifacts", params={"from": f"aa/signed@{image}"})
+        assert r.status_code == 201, r.text
+    assert dest_rows(stack, "ab/signed-copy") == dest
 
 
 def test_deleting_an_artifact_is_seen_by_the_registry_at_once(stack: Stack, pushed: Pushed) -> None:
