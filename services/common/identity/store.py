@@ -417,6 +417,18 @@ async def member_roles(ex: Executor, project_id: int, user_id: int) -> frozenset
     return frozenset(Role(r["role"]) for r in rows)
 
 
+async def projects_with_role(ex: Executor, user_id: int, role: Role) -> list[int]:
+    """The projects where `user_id` holds `role`, directly or through a group."""
+    rows = await ex.fetch(
+        "SELECT DISTINCT project_id FROM project_members WHERE role = $2 AND ("
+        " (entity_type = 'u' AND entity_id = $1)"
+        " OR (entity_type = 'g' AND entity_id IN (SELECT group_id FROM user_group_members WHERE user_id = $1)))",
+        user_id,
+        int(role),
+    )
+    return [r["project_id"] for r in rows]
+
+
 # --- robots ------------------------------------------------------------------------------------------
 
 

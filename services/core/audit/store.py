@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from services.common.db import Executor
-from services.common.rbac import Role
 from services.core.audit.models import AuditEntry, AuditView
 from services.core.listing import Page, SortKey, Term, where_clause
 
@@ -45,18 +44,6 @@ async def insert(tx: Executor, entries: Sequence[AuditEntry]) -> int:
         [e.op_time for e in entries],
     )
     return int(status.rsplit(" ", 1)[1])
-
-
-async def administered_projects(ex: Executor, user_id: int) -> list[int]:
-    """Projects where the user is projectAdmin, directly or through a group: whose logs it may read."""
-    rows = await ex.fetch(
-        "SELECT DISTINCT m.project_id FROM project_members m"
-        " WHERE m.role = $2 AND ((m.entity_type = 'u' AND m.entity_id = $1) OR (m.entity_type = 'g'"
-        " AND m.entity_id IN (SELECT group_id FROM user_group_members WHERE user_id = $1)))",
-        user_id,
-        int(Role.PROJECT_ADMIN),
-    )
-    return [r["project_id"] for r in rows]
 
 
 async def list_entries(

@@ -24,7 +24,7 @@ from services.common.auth.passwords import PasswordHasher, generate_secret
 from services.common.db import Database, Executor
 from services.common.identity import store as identity
 from services.common.identity.models import RobotLevel, RobotPermission, project_robot_name, system_robot_name
-from services.common.rbac import Action, Resource
+from services.common.rbac import Action, Resource, Role
 from services.core.audit.record import record
 from services.core.errors import BadRequest, Forbidden, ProjectNotFound, RobotNotFound
 from services.core.listing import Page
@@ -152,7 +152,7 @@ class RobotService:
         if (
             principal.kind == "user"
             and principal.user_id is not None
-            and await store.administers_a_project(self._db.pool, principal.user_id)
+            and await identity.projects_with_role(self._db.pool, principal.user_id, Role.PROJECT_ADMIN)
         ):
             return {"system": (), "project": rbac.ROBOT_PERMISSIONS["project"]}
         raise refuse(principal, "see the robot permission lists (system and project admins only)")

@@ -16,7 +16,6 @@ import asyncpg
 from services.common.db import Executor
 from services.common.identity.models import RobotLevel, RobotPermission
 from services.common.identity.store import parse_permissions
-from services.common.rbac import Role
 from services.core.listing import Page
 from services.core.robots.models import RobotView
 
@@ -105,15 +104,3 @@ async def set_secret_hash(ex: Executor, robot_id: int, secret_hash: str) -> bool
 async def delete_robot(ex: Executor, robot_id: int) -> bool:
     status = await ex.execute("DELETE FROM robots WHERE id = $1", robot_id)
     return bool(status.endswith(" 1"))
-
-
-async def administers_a_project(ex: Executor, user_id: int) -> bool:
-    """Whether the user is projectAdmin of some project, directly or through a group."""
-    found = await ex.fetchval(
-        "SELECT EXISTS (SELECT 1 FROM project_members m"
-        " WHERE m.role = $2 AND ((m.entity_type = 'u' AND m.entity_id = $1) OR (m.entity_type = 'g'"
-        " AND m.entity_id IN (SELECT group_id FROM user_group_members WHERE user_id = $1))))",
-        user_id,
-        int(Role.PROJECT_ADMIN),
-    )
-    return bool(found)
