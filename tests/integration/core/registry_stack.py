@@ -36,10 +36,12 @@ class Stack:
 
 
 @contextmanager
-def running_stack(database: TestDatabase, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def running_stack(
+    database: TestDatabase, tmp_path_factory: pytest.TempPathFactory, **registry_overrides: object
+) -> Iterator[Stack]:
     token = TokenServiceProcess(tmp_path_factory.mktemp("token"), database)
     token.start()
-    registry = RegistryProcess(tmp_path_factory.mktemp("registry"), database, token=token)
+    registry = RegistryProcess(tmp_path_factory.mktemp("registry"), database, token=token, **registry_overrides)
     core: CoreProcess | None = None
     try:
         registry.start()

@@ -4,9 +4,7 @@ Redis stream, across a killed core, a Redis that lost the stream, and a duplicat
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -14,11 +12,10 @@ import pytest
 import redis
 
 from services.common.oci import mediatypes as mt
-from services.common.testing.core import CoreProcess
 from services.common.testing.oci import image_manifest, push_blob, push_manifest
-from services.common.testing.plugin import REDIS_URL, RegistryProcess, TestDatabase
-from services.common.testing.registry_auth import RegistryTokenAuth
-from services.common.testing.token import TokenServiceProcess, add_member, add_project, add_user, query
+from services.common.testing.plugin import REDIS_URL, TestDatabase
+from services.common.testing.token import add_member, add_project, add_user, query
+from tests.integration.core.registry_stack import Stack, running_stack, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -28,42 +25,14 @@ CONFIG = b'{"architecture":"amd64","os":"linux"}'
 LAYERS = [b"events layer"]
 
 
-@dataclass
-class Stack:
-    db: TestDatabase
-    token: TokenServiceProcess
-    registry: RegistryProcess
-    core: CoreProcess
-
-    def client(self, user: str, password: str = PW) -> httpx.Client:
-        auth = RegistryTokenAuth(f"{self.token.url}/service/token", "berth-registry", (user, password))
-        return httpx.Client(base_url=self.registry.url, timeout=60, auth=auth)
-
-
 @pytest.fixture(scope="module")
 def stack(module_database: TestDatabase, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    token = TokenServiceProcess(tmp_path_factory.mktemp("token"), module_database)
-    token.start()
     # A short redelivery delay, so the test of a Redis that lost the stream does not wait 30 s.
-    registry = RegistryProcess(
-        tmp_path_factory.mktemp("registry"), module_database, token=token, event_redelivery_seconds=1
-    )
-    registry.start()
-    core = CoreProcess(
-        tmp_path_factory.mktemp("core"),
-        module_database,
-        settings={"redis": {"url": REDIS_URL, "key_prefix": registry.redis_prefix}},
-    )
-    core.start()
-    add_project(module_database, PROJECT)
-    add_user(module_database, "dev", PW)
-    add_member(module_database, PROJECT, "dev", 2)
-    try:
-        yield Stack(module_database, token, registry, core)
-    finally:
-        core.stop()
-        registry.stop()
-        token.stop()
+    with running_stack(module_database, tmp_path_factory, event_redelivery_seconds=1) as started:
+        add_project(module_database, PROJECT)
+        add_user(module_database, "dev", PW)
+        add_member(module_database, PROJECT, "dev", 2)
+        yield started
 
 
 def push(client: httpx.Client, repo: str, tag: str, note: str = "") -> str:
@@ -86,31 +55,19 @@ def audit(db: TestDatabase, resource_like: str) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
-def wait_for(check: Any, what: str, timeout: float = 60) -> Any:
-    """Waits for an asynchronous pipeline to settle (not a timing assertion: it fails only if it never does)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"never happened: {what}")
-        time.sleep(0.2)
-
-
 def outbox_size(db: TestDatabase) -> int:
     return int(query(db, "SELECT count(*) AS n FROM event_outbox")[0]["n"])
 
 
 def test_push_pull_and_deletes_are_in_the_audit_log_with_who_did_them(stack: Stack) -> None:
     repo = f"{PROJECT}/app"
-    with stack.client("dev") as dev:
+    with stack.registry_client("dev", PW) as dev:
         digest = push(dev, repo, "1.0")
         for _ in range(2):
             assert dev.get(f"/v2/{repo}/manifests/1.0", headers={"Accept": mt.OCI_MANIFEST}).status_code == 200
         # A HEAD checks; it is not a pull.
         assert dev.head(f"/v2/{repo}/manifests/1.0", headers={"Accept": mt.OCI_MANIFEST}).status_code == 200
-    with stack.client("admin", "Harbor12345") as admin:
+    with stack.registry_client("admin", "Harbor12345") as admin:
         assert admin.delete(f"/v2/{repo}/manifests/1.0").status_code == 202
         assert admin.delete(f"/v2/{repo}/manifests/{digest}").status_code == 202
 
@@ -130,7 +87,7 @@ def test_push_pull_and_deletes_are_in_the_audit_log_with_who_did_them(stack: Sta
 
 def test_pull_counts_are_added_to_the_artifact_and_the_repository(stack: Stack) -> None:
     repo = f"{PROJECT}/counted"
-    with stack.client("dev") as dev:
+    with stack.registry_client("dev", PW) as dev:
         digest = push(dev, repo, "v1")
         for _ in range(5):
             assert dev.get(f"/v2/{repo}/manifests/{digest}", headers={"Accept": mt.OCI_MANIFEST}).status_code == 200
@@ -149,7 +106,7 @@ def test_pull_counts_are_added_to_the_artifact_and_the_repository(stack: Stack) 
 
 def test_fifty_pushes_while_core_is_killed_give_exactly_fifty_entries(stack: Stack) -> None:
     repo = f"{PROJECT}/burst"
-    with stack.client("dev") as dev:
+    with stack.registry_client("dev", PW) as dev:
         for i in range(50):
             if i == 20:
                 stack.core.stop(kill=True)
@@ -165,7 +122,7 @@ def test_fifty_pushes_while_core_is_killed_give_exactly_fifty_entries(stack: Sta
 def test_events_lost_by_redis_are_published_again(stack: Stack) -> None:
     repo = f"{PROJECT}/lost"
     stack.core.stop()
-    with stack.client("dev") as dev:
+    with stack.registry_client("dev", PW) as dev:
         for i in range(5):
             push(dev, repo, f"t{i}")
     stream = f"{stack.registry.redis_prefix}events"
@@ -187,7 +144,7 @@ def test_events_lost_by_redis_are_published_again(stack: Stack) -> None:
 
 def test_a_duplicate_delivery_is_written_once(stack: Stack) -> None:
     repo = f"{PROJECT}/dup"
-    with stack.client("dev") as dev:
+    with stack.registry_client("dev", PW) as dev:
         push(dev, repo, "once")
     wait_for(lambda: audit(stack.db, f"{repo}:%"), "the push entry")
     stream = f"{stack.registry.redis_prefix}events"
@@ -199,7 +156,7 @@ def test_a_duplicate_delivery_is_written_once(stack: Stack) -> None:
         # Let the consumer read it: a marker event after the copy shows the copy was consumed.
     finally:
         r.close()
-    with stack.client("dev") as dev:
+    with stack.registry_client("dev", PW) as dev:
         push(dev, repo, "marker")
     wait_for(lambda: len(audit(stack.db, f"{repo}:%")) >= 2, "the marker entry")
     assert sorted(r["resource"] for r in audit(stack.db, f"{repo}:%")) == [f"{repo}:marker", f"{repo}:once"]
@@ -216,7 +173,7 @@ def logged(stack: Stack) -> str:
     add_user(stack.db, "outsider", PW)
     add_member(stack.db, PROJECT, "padmin", 1)
     add_member(stack.db, "other", "dev", 1)
-    with stack.client("dev") as dev:
+    with stack.registry_client("dev", PW) as dev:
         for i in range(3):
             push(dev, f"{PROJECT}/api", f"v{i}")
         push(dev, "other/api", "v0")
