@@ -9,9 +9,9 @@ import structlog
 from services.common.cache import LookupCache
 from services.common.db import Database
 from services.common.oci.digest import Digest, InvalidDigest, parse_digest
+from services.common.repositories import ensure_repository
 from services.registry.errors import BlobUnknown, DigestInvalid
 from services.registry.metadata import blobs as blob_rows
-from services.registry.metadata import repositories
 from services.registry.metadata import uploads as upload_rows
 from services.registry.storage import PathNotFound, StorageDriver
 from services.registry.storage.paths import blob_path
@@ -67,7 +67,7 @@ class BlobService:
         async with self._db.transaction() as tx:
             if await blob_rows.linked_size(tx, source, str(digest)) is None:
                 return False
-            repo_id = await repositories.ensure(tx, repository)
+            repo_id = await ensure_repository(tx, repository)
             await blob_rows.link(tx, repo_id, str(digest))
         log.info("blob_mounted", repository=repository, digest=str(digest), source=source)
         return True
@@ -78,7 +78,7 @@ class BlobService:
             await self._storage.move(source, blob_path(digest))
         async with self._db.transaction() as tx:
             await blob_rows.record(tx, str(digest), size)
-            repo_id = await repositories.ensure(tx, repository)
+            repo_id = await ensure_repository(tx, repository)
             await blob_rows.link(tx, repo_id, str(digest))
             await upload_rows.delete(tx, upload_id)
         try:

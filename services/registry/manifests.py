@@ -13,6 +13,7 @@ from services.common.events import outbox
 from services.common.events.models import Event, EventType
 from services.common.oci.digest import Digest, InvalidDigest, digest_bytes, parse_digest
 from services.common.oci.names import is_valid_tag, looks_like_digest
+from services.common.repositories import ensure_repository
 from services.registry.blobs import digest_param
 from services.registry.errors import (
     DigestInvalid,
@@ -133,7 +134,7 @@ class ManifestService:
             config=await self._config_json(parsed),
         )
         async with self._db.transaction() as tx:
-            repo_id = await repositories.ensure(tx, repository)
+            repo_id = await ensure_repository(tx, repository)
             missing = await blob_rows.missing_links(tx, repo_id, list(new.blob_digests))
             if missing:
                 raise ManifestBlobUnknown(

@@ -22,6 +22,7 @@ from services.common.events.models import Event, EventType
 from services.common.oci.digest import InvalidDigest, parse_digest
 from services.common.oci.names import is_valid_name, is_valid_tag
 from services.common.rbac import Action, Resource
+from services.common.repositories import ensure_repository
 from services.core.artifacts import store
 from services.core.artifacts.errors import ArtifactNotFound, ArtifactReferenced, RepositoryNotFound, TagNotFound
 from services.core.artifacts.models import ArtifactRef, ArtifactView, RepositoryView, TagView
@@ -221,7 +222,7 @@ class ArtifactService:
             if found is None:
                 raise ArtifactNotFound(f"artifact {source[:200]} not found")
             source_id, _, digest = found
-            repository_id = await store.ensure_repository(tx, name)
+            repository_id = await ensure_repository(tx, name)
             accessories = await store.missing_accessories(tx, source_id, repository_id)
             copy_id = await store.copy_artifact(tx, source_id, repository_id)
             tags = await store.copy_tags(tx, source_id, repository_id, copy_id)

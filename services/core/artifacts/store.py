@@ -167,19 +167,6 @@ async def delete_repository(ex: Executor, repository_id: int) -> None:
     await ex.execute("DELETE FROM repositories WHERE id = $1", repository_id)
 
 
-async def ensure_repository(ex: Executor, name: str) -> int:
-    """As the registry's `ensure`: the id, creating the row if needed, existing rows untouched."""
-    for _ in range(3):
-        row_id: int | None = await ex.fetchval(
-            "WITH created AS (INSERT INTO repositories (name) VALUES ($1) ON CONFLICT (name) DO NOTHING RETURNING id)"
-            " SELECT id FROM created UNION ALL SELECT id FROM repositories WHERE name = $1 LIMIT 1",
-            name,
-        )
-        if row_id is not None:
-            return row_id
-    raise RuntimeError(f"repository {name!r} could be neither created nor found")
-
-
 # --- artifacts ----------------------------------------------------------------------------------------
 
 _IMAGE_MANIFEST_TYPES = ", ".join(f"'{t}'" for t in sorted(mt.IMAGE_MANIFESTS))
