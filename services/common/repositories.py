@@ -1,4 +1,5 @@
-"""SQL both the registry (pushes, mounts) and core (artifact copies) run on the repositories table."""
+"""SQL both the registry (pushes, mounts, deletes) and core (artifact copies and deletes) run on the same
+repository and artifact rows."""
 
 from __future__ import annotations
 
@@ -18,3 +19,13 @@ async def ensure_repository(db: Executor, name: str) -> int:
             return row_id
     # Only a concurrent insert that committed after our snapshot can get here three times running.
     raise RuntimeError(f"repository {name!r} could be neither created nor found")
+
+
+async def referencing_parents(db: Executor, artifact_id: int) -> list[str]:
+    """The digests of the indexes that name this artifact: while there are any, it cannot be deleted."""
+    rows = await db.fetch(
+        "SELECT p.digest FROM artifact_references ar JOIN artifacts p ON p.id = ar.parent_id"
+        " WHERE ar.child_id = $1 ORDER BY p.digest",
+        artifact_id,
+    )
+    return [r["digest"] for r in rows]

@@ -13,7 +13,7 @@ from services.common.events import outbox
 from services.common.events.models import Event, EventType
 from services.common.oci.digest import Digest, InvalidDigest, digest_bytes, parse_digest
 from services.common.oci.names import is_valid_tag, looks_like_digest
-from services.common.repositories import ensure_repository
+from services.common.repositories import ensure_repository, referencing_parents
 from services.registry.blobs import digest_param
 from services.registry.errors import (
     DigestInvalid,
@@ -172,7 +172,7 @@ class ManifestService:
             if found is None:
                 raise ManifestUnknown(f"manifest {ref.digest} unknown to repository {repository}")
             artifact_id, repository_id = found
-            parents = await artifacts.referencing_parents(tx, artifact_id)
+            parents = await referencing_parents(tx, artifact_id)
             if parents:
                 raise ManifestReferenced(
                     f"manifest {ref.digest} is referenced by index {parents[0]}; delete the index first"

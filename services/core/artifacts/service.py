@@ -22,7 +22,7 @@ from services.common.events.models import Event, EventType
 from services.common.oci.digest import InvalidDigest, parse_digest
 from services.common.oci.names import is_valid_name, is_valid_tag
 from services.common.rbac import Action, Resource
-from services.common.repositories import ensure_repository
+from services.common.repositories import ensure_repository, referencing_parents
 from services.core.artifacts import store
 from services.core.artifacts.errors import ArtifactNotFound, ArtifactReferenced, RepositoryNotFound, TagNotFound
 from services.core.artifacts.models import ArtifactRef, ArtifactView, RepositoryView, TagView
@@ -200,7 +200,7 @@ class ArtifactService:
             if found is None:
                 raise ArtifactNotFound(f"artifact {name[:200]} {artifact} not found")
             artifact_id, repository_id, digest = found
-            parents = await store.referencing_parents(tx, artifact_id)
+            parents = await referencing_parents(tx, artifact_id)
             if parents:
                 raise ArtifactReferenced(
                     f"artifact {digest} is referenced by index {parents[0]}; delete the index first"

@@ -399,15 +399,6 @@ async def lock_artifact(ex: Executor, repository: str, ref: ArtifactRef) -> tupl
     return None if row is None else (row["id"], row["repository_id"], row["digest"])
 
 
-async def referencing_parents(ex: Executor, artifact_id: int) -> list[str]:
-    rows = await ex.fetch(
-        "SELECT p.digest FROM artifact_references ar JOIN artifacts p ON p.id = ar.parent_id"
-        " WHERE ar.child_id = $1 ORDER BY p.digest",
-        artifact_id,
-    )
-    return [r["digest"] for r in rows]
-
-
 async def delete_artifact(ex: Executor, artifact_id: int, repository_id: int, digest: str) -> list[str]:
     """The artifact, its accessories, and its children no other index names and no tag holds (as Harbor
     deletes an index); returns the digests deleted besides the artifact itself."""

@@ -138,15 +138,6 @@ async def add_pulls(db: Executor, pulls: list[tuple[str, str, int, dt.datetime]]
     )
 
 
-async def referencing_parents(db: Executor, artifact_id: int) -> list[str]:
-    rows = await db.fetch(
-        "SELECT p.digest FROM artifact_references ar JOIN artifacts p ON p.id = ar.parent_id"
-        " WHERE ar.child_id = $1 ORDER BY p.digest",
-        artifact_id,
-    )
-    return [r["digest"] for r in rows]
-
-
 async def lock_for_delete(db: Executor, repository: str, digest: str) -> tuple[int, int] | None:
     """(artifact id, repository id), row-locked until the transaction ends."""
     row = await db.fetchrow(
