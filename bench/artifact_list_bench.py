@@ -60,9 +60,9 @@ from bench.common import (
     slice_,
 )
 from services.common.oci import mediatypes as mt
-from services.common.testing.core import CoreProcess
-from services.common.testing.plugin import ADMIN_CREDENTIALS, REDIS_URL, RegistryProcess, TestDatabase, free_port
-from services.common.testing.token import TokenServiceProcess, add_member, add_project, add_user, query
+from tests.harness.core import CoreProcess
+from tests.harness.plugin import ADMIN_CREDENTIALS, REDIS_URL, RegistryProcess, TestDatabase, free_port
+from tests.harness.token import TokenServiceProcess, add_member, add_project, add_user, query
 
 CLIENTS = 50
 SEED_CLIENTS = 32

@@ -310,7 +310,7 @@ def exit_on_interrupt() -> Iterator[None]:
 def start_module(args: list[str], log_path: Path, what: str, port: int) -> subprocess.Popen[bytes]:
     """`python -m <args>` from the repository root (a bare baseline server), listening on `port`; its own
     session, so a terminal's Ctrl-C reaches the bench only and the bench stops it."""
-    from services.common.testing.plugin import REPO_ROOT
+    from tests.harness.plugin import REPO_ROOT
 
     with log_path.open("ab") as log:
         proc = subprocess.Popen(

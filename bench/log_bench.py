@@ -18,7 +18,7 @@ import threading
 import time
 from pathlib import Path
 
-from services.common.testing.logcollector import LogCollectorProcess
+from tests.harness.logcollector import LogCollectorProcess
 
 MESSAGE_BYTES = 200
 TARGET = 50_000

@@ -50,11 +50,11 @@ from bench.common import (
     wait_for_port,
 )
 from services.common.oci import mediatypes as mt
-from services.common.testing.logcollector import LogCollectorProcess
-from services.common.testing.oci import push_image
-from services.common.testing.plugin import RegistryProcess, TestDatabase, free_port
-from services.common.testing.registry_auth import fetch_token
-from services.common.testing.token import TokenServiceProcess, add_project
+from tests.harness.logcollector import LogCollectorProcess
+from tests.harness.oci import push_image
+from tests.harness.plugin import RegistryProcess, TestDatabase, free_port
+from tests.harness.registry_auth import fetch_token
+from tests.harness.token import TokenServiceProcess, add_project
 
 BLOB_COUNT = 32
 BLOB_SIZE = 8 * MiB

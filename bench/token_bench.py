@@ -39,9 +39,9 @@ from bench.common import (
     start_module,
     stop_process,
 )
-from services.common.testing.logcollector import LogCollectorProcess
-from services.common.testing.plugin import TestDatabase, free_port
-from services.common.testing.token import TokenServiceProcess, add_member, add_project, add_user
+from tests.harness.logcollector import LogCollectorProcess
+from tests.harness.plugin import TestDatabase, free_port
+from tests.harness.token import TokenServiceProcess, add_member, add_project, add_user
 
 CLIENTS = 32
 TARGET_RATE = 1000.0

@@ -1,7 +1,7 @@
 """The Compose deployment for real: images built without an image registry, install.sh, docker login, push and
 pull through the proxy container, the logs in the log container, `docker-compose down -v`.
 
-It runs against a Docker daemon of its own (services.common.testing.dockerd: Debian's dockerd with the vfs
+It runs against a Docker daemon of its own (tests.harness.dockerd: Debian's dockerd with the vfs
 storage driver and no iptables), started and stopped here, so nothing of the machine's Docker is touched.
 The images are built from `dist/bundle` (`python -m services.deploy.bundle`, which makes the wheels and reuses
 the debootstrap tarball cached under dist/), then install.sh does what an operator's install does.
@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from services.common.testing.dockerd import DockerDaemon, cannot_run_reason, find_docker_cli
+from tests.harness.dockerd import DockerDaemon, cannot_run_reason, find_docker_cli
 
 pytestmark = pytest.mark.e2e
 

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from services.common.testing.plugin import RegistryEndpoint, TestDatabase
-from services.common.testing.stack import StackProcess
+from tests.harness.plugin import RegistryEndpoint, TestDatabase
+from tests.harness.stack import StackProcess
 
 
 # One stack per module: the modules make the same user names, and a fresh stack is ~10 s.

@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.common.testing.plugin import RegistryEndpoint
-from services.common.testing.stack import StackProcess
+from tests.harness.plugin import RegistryEndpoint
+from tests.harness.stack import StackProcess
 
 from . import ocilayout
 

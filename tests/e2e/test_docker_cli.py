@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from services.common.testing.dockerd import DockerDaemon
-from services.common.testing.plugin import RegistryEndpoint
-from services.common.testing.token import add_member, add_project, add_user
+from tests.harness.dockerd import DockerDaemon
+from tests.harness.plugin import RegistryEndpoint
+from tests.harness.token import add_member, add_project, add_user
 
 pytestmark = pytest.mark.e2e
 PROJECT = "dockerteam"

@@ -21,8 +21,8 @@ import oras.defaults
 import oras.oci
 import pytest
 
-from services.common.testing.plugin import RegistryEndpoint
-from services.common.testing.token import add_member, add_project, add_user
+from tests.harness.plugin import RegistryEndpoint
+from tests.harness.token import add_member, add_project, add_user
 
 pytestmark = pytest.mark.e2e
 PROJECT = "orasteam"

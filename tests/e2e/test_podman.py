@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from services.common.testing.plugin import RegistryEndpoint
-from services.common.testing.podman import Podman
-from services.common.testing.token import add_member, add_project, add_robot, add_user
+from tests.harness.plugin import RegistryEndpoint
+from tests.harness.podman import Podman
+from tests.harness.token import add_member, add_project, add_robot, add_user
 
 pytestmark = pytest.mark.e2e
 PROJECT = "podteam"

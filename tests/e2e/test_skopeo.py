@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from services.common.testing.plugin import RegistryProcess
+from tests.harness.plugin import RegistryProcess
 
 from . import ocilayout
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from services.common.testing.plugin import RegistryProcess, TestDatabase
-from services.common.testing.token import add_member, add_project, add_robot, add_user
+from tests.harness.plugin import RegistryProcess, TestDatabase
+from tests.harness.token import add_member, add_project, add_robot, add_user
 
 from . import ocilayout
 

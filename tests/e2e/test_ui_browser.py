@@ -19,7 +19,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 
-from services.common.testing.stack import StackProcess
+from tests.harness.stack import StackProcess
 
 pytestmark = pytest.mark.e2e
 

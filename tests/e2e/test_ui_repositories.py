@@ -16,8 +16,8 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
 from services.common.oci import mediatypes as mt
-from services.common.testing.oci import push_image, push_manifest
-from services.common.testing.plugin import RegistryEndpoint
+from tests.harness.oci import push_image, push_manifest
+from tests.harness.plugin import RegistryEndpoint
 
 from .test_ui_browser import PW, TIMEOUT_MS, Site, add_user, browser, core, log_in
 

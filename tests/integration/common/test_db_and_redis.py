@@ -12,7 +12,7 @@ from services.common.db import Database, DatabaseUnavailable
 from services.common.migrations import apply_migrations, migration_files
 from services.common.redis import RedisClient
 from services.common.settings import DatabaseSettings, RedisSettings
-from services.common.testing.plugin import PG_HOST, PG_PORT, PG_USER, REDIS_URL, TestDatabase
+from tests.harness.plugin import PG_HOST, PG_PORT, PG_USER, REDIS_URL, TestDatabase
 
 pytestmark = pytest.mark.integration
 

@@ -18,7 +18,7 @@ from services.common.identity.models import RobotPermission
 from services.common.rbac import Permission, Role
 from services.common.secret import Secret
 from services.common.settings import DatabaseSettings, Settings
-from services.common.testing.plugin import PG_HOST, PG_PORT, PG_USER, TestDatabase
+from tests.harness.plugin import PG_HOST, PG_PORT, PG_USER, TestDatabase
 
 pytestmark = pytest.mark.integration
 

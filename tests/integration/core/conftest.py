@@ -5,8 +5,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from services.common.testing.core import CoreProcess
-from services.common.testing.plugin import TestDatabase
+from tests.harness.core import CoreProcess
+from tests.harness.plugin import TestDatabase
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
-from services.common.testing.core import CoreProcess
-from services.common.testing.plugin import REDIS_URL, RegistryProcess, TestDatabase
-from services.common.testing.registry_auth import RegistryTokenAuth
-from services.common.testing.token import TokenServiceProcess, query
+from tests.harness.core import CoreProcess
+from tests.harness.plugin import REDIS_URL, RegistryProcess, TestDatabase
+from tests.harness.registry_auth import RegistryTokenAuth
+from tests.harness.token import TokenServiceProcess, query
 
 ADMIN = ("admin", "Harbor12345")
 

@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from services.common.testing.core import CoreProcess
-from services.common.testing.token import add_member, add_user, query
+from tests.harness.core import CoreProcess
+from tests.harness.token import add_member, add_user, query
 
 pytestmark = pytest.mark.integration
 

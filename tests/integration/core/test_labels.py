@@ -15,11 +15,11 @@ import pytest
 
 from services.common.migrations import apply_migrations
 from services.common.oci import mediatypes as mt
-from services.common.testing.oci import push_image
-from services.common.testing.plugin import TestDatabase
-from services.common.testing.token import add_member, add_project, add_user, query
 from services.core.artifacts import store
 from services.core.listing import Page, SortKey, Term
+from tests.harness.oci import push_image
+from tests.harness.plugin import TestDatabase
+from tests.harness.token import add_member, add_project, add_user, query
 from tests.integration.core.registry_stack import ADMIN, Stack, assert_error, running_stack
 from tests.integration.core.test_query_counts import Counting
 

@@ -12,10 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
-from services.common.testing.core import CoreProcess
-from services.common.testing.plugin import TestDatabase, free_port
-from services.common.testing.slapd import PEOPLE, READER_DN, READER_PASSWORD, SlapdServer, group_dn, user_dn
-from services.common.testing.token import add_user, query
+from tests.harness.core import CoreProcess
+from tests.harness.plugin import TestDatabase, free_port
+from tests.harness.slapd import PEOPLE, READER_DN, READER_PASSWORD, SlapdServer, group_dn, user_dn
+from tests.harness.token import add_user, query
 from tests.integration.ldap.conftest import start_slapd
 from tests.integration.token.helpers import assert_error
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.common.testing.core import CoreProcess
-from services.common.testing.plugin import TestDatabase
-from services.common.testing.slapd import SlapdServer, group_dn, user_dn
-from services.common.testing.token import query
+from tests.harness.core import CoreProcess
+from tests.harness.plugin import TestDatabase
+from tests.harness.slapd import SlapdServer, group_dn, user_dn
+from tests.harness.token import query
 from tests.integration.ldap.conftest import USERS, start_slapd
 from tests.integration.token.helpers import assert_error
 

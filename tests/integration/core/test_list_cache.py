@@ -24,14 +24,14 @@ from services.common.auth.authenticate import Principal
 from services.common.cache import CORE_LISTENER, LookupCache
 from services.common.migrations import apply_migrations
 from services.common.oci import mediatypes as mt
-from services.common.testing.core import CoreProcess
-from services.common.testing.oci import push_image
-from services.common.testing.plugin import PG_HOST, PG_PORT, PG_USER, REDIS_URL, TestDatabase
-from services.common.testing.token import add_project
 from services.core.artifacts.service import ArtifactService
 from services.core.listing import Page
 from services.core.projects.models import ProjectRef
 from services.core.projects.service import ProjectService
+from tests.harness.core import CoreProcess
+from tests.harness.oci import push_image
+from tests.harness.plugin import PG_HOST, PG_PORT, PG_USER, REDIS_URL, TestDatabase
+from tests.harness.token import add_project
 from tests.integration.core.registry_stack import ADMIN, Stack, running_stack
 from tests.integration.core.test_query_counts import Counting
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from services.common.testing.core import CoreProcess
-from services.common.testing.token import add_group_member, add_member, add_user, query
+from tests.harness.core import CoreProcess
+from tests.harness.token import add_group_member, add_member, add_user, query
 
 pytestmark = pytest.mark.integration
 

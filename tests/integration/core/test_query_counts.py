@@ -12,7 +12,6 @@ import pytest
 from services.common.identity import store as identity
 from services.common.migrations import apply_migrations
 from services.common.rbac import Role
-from services.common.testing.plugin import TestDatabase
 from services.core.audit import store as audit_store
 from services.core.audit.models import AuditEntry
 from services.core.listing import Page, SortKey, Term
@@ -20,6 +19,7 @@ from services.core.members.store import list_members
 from services.core.projects.store import list_projects
 from services.core.security.access import Viewer
 from services.core.users.store import list_users, search_users
+from tests.harness.plugin import TestDatabase
 
 pytestmark = pytest.mark.integration
 

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 import pytest
 
 from services.common.oci import mediatypes as mt
-from services.common.testing.oci import push_image
-from services.common.testing.plugin import TestDatabase
-from services.common.testing.token import add_member, add_project, add_user, query
+from tests.harness.oci import push_image
+from tests.harness.plugin import TestDatabase
+from tests.harness.token import add_member, add_project, add_user, query
 from tests.integration.core.registry_stack import ADMIN, Stack, assert_error, audit, running_stack, wait_for
 
 pytestmark = pytest.mark.integration

@@ -12,9 +12,9 @@ import httpx
 import jwt
 import pytest
 
-from services.common.testing.core import CoreProcess
-from services.common.testing.plugin import TestDatabase
-from services.common.testing.token import TokenServiceProcess, add_member, add_user, query
+from tests.harness.core import CoreProcess
+from tests.harness.plugin import TestDatabase
+from tests.harness.token import TokenServiceProcess, add_member, add_user, query
 
 pytestmark = pytest.mark.integration
 

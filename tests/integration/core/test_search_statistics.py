@@ -13,14 +13,14 @@ from typing import Any
 import asyncpg
 import pytest
 
-from services.common.testing.oci import digest_of, push_image
-from services.common.testing.plugin import TestDatabase
-from services.common.testing.token import add_group_member, add_member, add_project, add_user
 from services.core.listing import like_pattern
 from services.core.projects.store import search_projects
 from services.core.security.access import Viewer
 from services.core.statistics import store
 from services.core.statistics.service import SEARCH_LIMIT
+from tests.harness.oci import digest_of, push_image
+from tests.harness.plugin import TestDatabase
+from tests.harness.token import add_group_member, add_member, add_project, add_user
 from tests.integration.core.registry_stack import ADMIN, Stack, assert_error, running_stack
 from tests.integration.core.test_query_counts import Counting
 

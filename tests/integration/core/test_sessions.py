@@ -9,9 +9,9 @@ import httpx
 import pytest
 import redis
 
-from services.common.testing.core import CoreProcess
-from services.common.testing.plugin import REDIS_URL
-from services.common.testing.token import add_user
+from tests.harness.core import CoreProcess
+from tests.harness.plugin import REDIS_URL
+from tests.harness.token import add_user
 
 pytestmark = pytest.mark.integration
 

@@ -8,8 +8,8 @@ import re
 import httpx
 import pytest
 
-from services.common.testing.core import CoreProcess
-from services.common.testing.token import add_user
+from tests.harness.core import CoreProcess
+from tests.harness.token import add_user
 
 pytestmark = pytest.mark.integration
 

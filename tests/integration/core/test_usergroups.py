@@ -11,10 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
-from services.common.testing.core import CoreProcess
-from services.common.testing.plugin import TestDatabase
-from services.common.testing.slapd import SlapdServer, group_dn, user_dn
-from services.common.testing.token import TokenServiceProcess, add_member, add_user, query
+from tests.harness.core import CoreProcess
+from tests.harness.plugin import TestDatabase
+from tests.harness.slapd import SlapdServer, group_dn, user_dn
+from tests.harness.token import TokenServiceProcess, add_member, add_user, query
 from tests.integration.ldap.conftest import USERS, start_slapd, token_for
 from tests.integration.token.helpers import ask, assert_error, granted
 

@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from services.common.testing.core import CoreProcess
-from services.common.testing.plugin import TestDatabase
-from services.common.testing.token import TokenServiceProcess, query
+from tests.harness.core import CoreProcess
+from tests.harness.plugin import TestDatabase
+from tests.harness.token import TokenServiceProcess, query
 
 pytestmark = pytest.mark.integration
 

@@ -12,9 +12,9 @@ import pytest
 import redis
 
 from services.common.oci import mediatypes as mt
-from services.common.testing.oci import image_manifest, push_blob, push_manifest
-from services.common.testing.plugin import REDIS_URL, TestDatabase
-from services.common.testing.token import add_member, add_project, add_user, query
+from tests.harness.oci import image_manifest, push_blob, push_manifest
+from tests.harness.plugin import REDIS_URL, TestDatabase
+from tests.harness.token import add_member, add_project, add_user, query
 from tests.integration.core.registry_stack import Stack, running_stack, wait_for
 
 pytestmark = pytest.mark.integration

@@ -16,10 +16,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.common.testing.plugin import TestDatabase
-from services.common.testing.registry_auth import RegistryTokenAuth
-from services.common.testing.stack import ADMIN_PASSWORD, StackProcess, alive, descendants
 from tests.e2e import ocilayout
+from tests.harness.plugin import TestDatabase
+from tests.harness.registry_auth import RegistryTokenAuth
+from tests.harness.stack import ADMIN_PASSWORD, StackProcess, alive, descendants
 
 pytestmark = pytest.mark.integration
 

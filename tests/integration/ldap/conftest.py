@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from services.common.testing import slapd
-from services.common.testing.plugin import TestDatabase
-from services.common.testing.slapd import SlapdServer
-from services.common.testing.token import TokenServiceProcess
+from tests.harness import slapd
+from tests.harness.plugin import TestDatabase
+from tests.harness.slapd import SlapdServer
+from tests.harness.token import TokenServiceProcess
 
 # Seeded in every module's directory: uid → password, and group cn → member uids.
 USERS = {

@@ -8,9 +8,9 @@ from services.common.ldap.directory import DirectoryUnavailable, InvalidCredenti
 from services.common.ldap.ldap3_directory import Ldap3Directory
 from services.common.rbac import Role
 from services.common.settings import LdapSettings, build
-from services.common.testing.plugin import TestDatabase
-from services.common.testing.slapd import SlapdServer, group_dn, user_dn
-from services.common.testing.token import TokenServiceProcess, add_group_role, add_project
+from tests.harness.plugin import TestDatabase
+from tests.harness.slapd import SlapdServer, group_dn, user_dn
+from tests.harness.token import TokenServiceProcess, add_group_role, add_project
 from tests.integration.ldap.conftest import USERS, module_fixtures
 from tests.integration.token.helpers import ask, granted
 

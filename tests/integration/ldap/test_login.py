@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from services.common.rbac import Role
-from services.common.testing.plugin import TestDatabase
-from services.common.testing.slapd import SlapdServer, group_dn, user_dn
-from services.common.testing.token import TokenServiceProcess, add_group_role, add_project, add_user, query
+from tests.harness.plugin import TestDatabase
+from tests.harness.slapd import SlapdServer, group_dn, user_dn
+from tests.harness.token import TokenServiceProcess, add_group_role, add_project, add_user, query
 from tests.integration.ldap.conftest import USERS, module_fixtures
 from tests.integration.token.helpers import ADMIN, ask, assert_error, claims, granted
 

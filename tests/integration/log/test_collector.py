@@ -18,8 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.common.testing.logcollector import LogCollectorProcess
-from services.common.testing.plugin import RegistryProcess, TestDatabase
+from tests.harness.logcollector import LogCollectorProcess
+from tests.harness.plugin import RegistryProcess, TestDatabase
 
 pytestmark = pytest.mark.integration
 LOGGER = shutil.which("logger") or "/usr/bin/logger"

@@ -29,20 +29,20 @@ from services.common.settings import (
     Settings,
     StorageSettings,
 )
-from services.common.testing.core import CoreProcess
-from services.common.testing.logcollector import LogCollectorProcess
-from services.common.testing.oci import push_blob
-from services.common.testing.plugin import (
+from services.proxy.prepare import ProxyFiles, Upstreams, generate_self_signed, prepare_proxy
+from tests.e2e import ocilayout
+from tests.harness.core import CoreProcess
+from tests.harness.logcollector import LogCollectorProcess
+from tests.harness.oci import push_blob
+from tests.harness.plugin import (
     ADMIN_CREDENTIALS,
     TEST_PROJECT,
     RegistryProcess,
     TestDatabase,
     free_port,
 )
-from services.common.testing.registry_auth import RegistryTokenAuth
-from services.common.testing.token import TokenServiceProcess
-from services.proxy.prepare import ProxyFiles, Upstreams, generate_self_signed, prepare_proxy
-from tests.e2e import ocilayout
+from tests.harness.registry_auth import RegistryTokenAuth
+from tests.harness.token import TokenServiceProcess
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ import os
 import httpx
 import pytest
 
-from services.common.testing.oci import digest_of, push_blob
+from tests.harness.oci import digest_of, push_blob
 from tests.integration.registry.helpers import assert_api_version, assert_error
 
 pytestmark = pytest.mark.integration

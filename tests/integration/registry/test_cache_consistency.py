@@ -15,9 +15,9 @@ import pytest
 
 from services.common.cache import REGISTRY_LISTENER
 from services.common.oci import mediatypes as mt
-from services.common.testing.oci import push_blob, push_image, push_manifest
-from services.common.testing.plugin import PG_HOST, PG_PORT, PG_USER, RegistryProcess, TestDatabase
-from services.common.testing.token import TokenServiceProcess
+from tests.harness.oci import push_blob, push_image, push_manifest
+from tests.harness.plugin import PG_HOST, PG_PORT, PG_USER, RegistryProcess, TestDatabase
+from tests.harness.token import TokenServiceProcess
 
 pytestmark = pytest.mark.integration
 DEADLINE_S = 20
@@ -70,7 +70,7 @@ def served_digest(client: httpx.Client, repo: str, tag: str) -> str | None:
 
 def second_manifest(client: httpx.Client, repo: str) -> tuple[bytes, str]:
     """Push (through `client`) another image's blobs and return its manifest, not yet tagged."""
-    from services.common.testing.oci import digest_of, image_manifest
+    from tests.harness.oci import digest_of, image_manifest
 
     config, layer = b'{"architecture":"arm64","os":"linux"}', b"second layer " + repo.encode()
     push_blob(client, repo, config)

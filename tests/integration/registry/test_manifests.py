@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from services.common.oci import mediatypes as mt
-from services.common.testing.oci import (
+from tests.harness.oci import (
     descriptor,
     digest_of,
     image_manifest,

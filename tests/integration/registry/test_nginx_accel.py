@@ -21,10 +21,10 @@ from services.common.settings import (
     Settings,
     StorageSettings,
 )
-from services.common.testing.oci import push_blob, push_image
-from services.common.testing.plugin import RegistryProcess, TestDatabase, free_port
-from services.common.testing.token import TokenServiceProcess
 from services.proxy.prepare import Upstreams, prepare_proxy
+from tests.harness.oci import push_blob, push_image
+from tests.harness.plugin import RegistryProcess, TestDatabase, free_port
+from tests.harness.token import TokenServiceProcess
 
 pytestmark = pytest.mark.integration
 

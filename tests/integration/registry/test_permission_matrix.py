@@ -14,10 +14,10 @@ import httpx
 import pytest
 
 from services.common.oci import mediatypes as mt
-from services.common.testing.oci import digest_of, image_manifest, push_blob, push_manifest
-from services.common.testing.plugin import RegistryProcess, TestDatabase
-from services.common.testing.registry_auth import RegistryTokenAuth
-from services.common.testing.token import add_member, add_project, add_robot, add_user
+from tests.harness.oci import digest_of, image_manifest, push_blob, push_manifest
+from tests.harness.plugin import RegistryProcess, TestDatabase
+from tests.harness.registry_auth import RegistryTokenAuth
+from tests.harness.token import add_member, add_project, add_robot, add_user
 
 pytestmark = pytest.mark.integration
 

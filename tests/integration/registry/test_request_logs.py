@@ -7,7 +7,7 @@ import json
 import httpx
 import pytest
 
-from services.common.testing.plugin import RegistryProcess
+from tests.harness.plugin import RegistryProcess
 
 pytestmark = pytest.mark.integration
 

@@ -21,9 +21,9 @@ import httpx
 import pytest
 
 from services.common.oci import mediatypes as mt
-from services.common.testing.oci import push_image, push_manifest
-from services.common.testing.plugin import TestDatabase, _psql
-from services.common.testing.token import TokenServiceProcess, add_project
+from tests.harness.oci import push_image, push_manifest
+from tests.harness.plugin import TestDatabase, _psql
+from tests.harness.token import TokenServiceProcess, add_project
 from tests.integration.registry.helpers import assert_error
 
 pytestmark = pytest.mark.integration

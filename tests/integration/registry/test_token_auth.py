@@ -12,10 +12,10 @@ import yaml
 
 from services.common.auth.scopes import Access
 from services.common.auth.tokens import TokenSigner, generate_key_and_certificate
-from services.common.testing.oci import push_image
-from services.common.testing.plugin import RegistryProcess, TestDatabase
-from services.common.testing.registry_auth import RegistryTokenAuth, fetch_token
-from services.common.testing.token import TokenServiceProcess, add_member, add_project, add_user
+from tests.harness.oci import push_image
+from tests.harness.plugin import RegistryProcess, TestDatabase
+from tests.harness.registry_auth import RegistryTokenAuth, fetch_token
+from tests.harness.token import TokenServiceProcess, add_member, add_project, add_user
 from tests.integration.registry.helpers import assert_error
 
 pytestmark = pytest.mark.integration

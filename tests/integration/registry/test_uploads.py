@@ -18,8 +18,8 @@ from urllib.parse import unquote, urljoin, urlsplit
 import httpx
 import pytest
 
-from services.common.testing.oci import digest_of, push_blob
-from services.common.testing.plugin import RegistryProcess
+from tests.harness.oci import digest_of, push_blob
+from tests.harness.plugin import RegistryProcess
 from tests.integration.registry.helpers import assert_api_version, assert_error
 
 pytestmark = pytest.mark.integration

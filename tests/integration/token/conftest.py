@@ -5,8 +5,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from services.common.testing.plugin import TestDatabase
-from services.common.testing.token import TokenServiceProcess
+from tests.harness.plugin import TestDatabase
+from tests.harness.token import TokenServiceProcess
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import jwt
 
-from services.common.testing.token import TokenServiceProcess
+from tests.harness.token import TokenServiceProcess
 
 SERVICE = "berth-registry"
 ISSUER = "berth-token-issuer"

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from services.common.auth.tokens import TokenVerifier
-from services.common.testing.plugin import TestDatabase
-from services.common.testing.token import (
+from tests.harness.plugin import TestDatabase
+from tests.harness.token import (
     TokenServiceProcess,
     add_group_member,
     add_member,

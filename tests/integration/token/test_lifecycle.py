@@ -13,8 +13,8 @@ import jwt
 import pytest
 
 from services.common.auth.tokens import TokenVerifier, generate_key_and_certificate
-from services.common.testing.plugin import TestDatabase
-from services.common.testing.token import TokenServiceProcess, add_user, query, set_password
+from tests.harness.plugin import TestDatabase
+from tests.harness.token import TokenServiceProcess, add_user, query, set_password
 from tests.integration.token.helpers import ADMIN, ISSUER, SERVICE, ask, assert_error, claims, granted
 
 pytestmark = pytest.mark.integration

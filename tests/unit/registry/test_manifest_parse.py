@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from services.common.oci import mediatypes as mt
-from services.common.testing.oci import digest_of
 from services.registry.errors import ManifestInvalid
 from services.registry.manifest_parse import ParsedManifest, parse_manifest
+from tests.harness.oci import digest_of
 
 CONFIG = b'{"architecture":"amd64","os":"linux"}'
 LAYER_A = b"layer a"

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from services.common.testing.plugin import ServiceProcess, free_port
+from tests.harness.plugin import ServiceProcess, free_port
 
 
 class LogCollectorProcess(ServiceProcess):

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from services.common.testing.plugin import REDIS_URL, ServiceProcess, TestDatabase, free_port, http_ready
+from tests.harness.plugin import REDIS_URL, ServiceProcess, TestDatabase, free_port, http_ready
 
 
 class CoreProcess(ServiceProcess):

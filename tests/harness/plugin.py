@@ -23,17 +23,17 @@ import httpx
 import pytest
 import yaml
 
-from services.common.testing.registry_auth import RegistryTokenAuth, fetch_token
+from tests.harness.registry_auth import RegistryTokenAuth, fetch_token
 
 if TYPE_CHECKING:
-    from services.common.testing.dockerd import DockerDaemon
-    from services.common.testing.token import TokenServiceProcess
+    from tests.harness.dockerd import DockerDaemon
+    from tests.harness.token import TokenServiceProcess
 
 PG_HOST = os.environ.get("BERTH_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("BERTH_TEST_PG_PORT", "5432"))
 PG_USER = os.environ.get("BERTH_TEST_PG_USER", "postgres")
 REDIS_URL = os.environ.get("BERTH_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-REPO_ROOT = Path(__file__).resolve().parents[3]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 ADMIN_CREDENTIALS = ("admin", "Harbor12345")
 # The project every test repository lives in (`library` is created by the token service at first start).
 TEST_PROJECT = "test"
@@ -243,7 +243,7 @@ def token_server(
     module_database: TestDatabase, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[TokenServiceProcess]:
     """The token service of the module's registry; it also creates the admin user and `library`."""
-    from services.common.testing.token import TokenServiceProcess, add_project
+    from tests.harness.token import TokenServiceProcess, add_project
 
     proc = TokenServiceProcess(tmp_path_factory.mktemp("token"), module_database)
     proc.start()
@@ -314,8 +314,8 @@ def registry_endpoint(registry_server: RegistryProcess, module_database: TestDat
 
 @pytest.fixture(scope="session")
 def docker_daemon() -> Iterator[DockerDaemon]:
-    """A private dockerd for the session (see services.common.testing.dockerd); skipped only without root."""
-    from services.common.testing.dockerd import DockerDaemon, cannot_run_reason
+    """A private dockerd for the session (see tests.harness.dockerd); skipped only without root."""
+    from tests.harness.dockerd import DockerDaemon, cannot_run_reason
 
     reason = cannot_run_reason()
     if reason is not None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import ldap3
 
-from services.common.testing.plugin import free_port
+from tests.harness.plugin import free_port
 
 SLAPD = "/usr/sbin/slapd"
 SCHEMA_DIR = Path("/etc/ldap/schema")

@@ -11,7 +11,7 @@ import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 
-from services.common.testing.dockerd import unmount_under
+from tests.harness.dockerd import unmount_under
 
 # Configuration files podman reads that would otherwise come from /etc or ~/.config.
 _ENV_OVERRIDES = ("CONTAINERS_STORAGE_CONF", "CONTAINERS_CONF", "CONTAINERS_REGISTRIES_CONF", "REGISTRY_AUTH_FILE")

@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import yaml
 
-from services.common.testing.plugin import REDIS_URL, REPO_ROOT, TestDatabase, free_port
+from tests.harness.plugin import REDIS_URL, REPO_ROOT, TestDatabase, free_port
 
 STATUS_LINE = re.compile(r"^(?P<name>\S+)\s+(?P<state>\S+)\s+pid=(?P<pid>\S+)\s+restarts=(?P<restarts>\d+)")
 ADMIN_PASSWORD = "Harbor12345"

@@ -24,7 +24,7 @@ from services.common.identity.models import (
 )
 from services.common.migrations import apply_migrations
 from services.common.rbac import Permission, Role
-from services.common.testing.plugin import ServiceProcess, TestDatabase, free_port, http_ready
+from tests.harness.plugin import ServiceProcess, TestDatabase, free_port, http_ready
 
 T = TypeVar("T")
 
