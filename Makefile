@@ -16,8 +16,8 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check --no-cache services tests bench
-	$(BIN)/ruff format --no-cache --check services tests bench
+	$(BIN)/ruff check --no-cache services tests bench conftest.py
+	$(BIN)/ruff format --no-cache --check services tests bench conftest.py
 	$(BIN)/mypy services
 
 unit: $(STAMP)
