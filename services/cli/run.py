@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from services.launcher.launch import add_arguments, launch
+
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from services.launcher.launch import add_arguments
-
     parser = commands.add_parser(
         "run",
         help="start every service as a local process under a supervisor (Ctrl-C stops them)",
@@ -19,6 +19,4 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def run(args: argparse.Namespace) -> int:
-    from services.launcher.launch import launch
-
     return launch(args.config, verbose=args.verbose, packages_only=args.missing_packages)

@@ -35,8 +35,8 @@ from services.common.auth.tokens import load_or_create_keypair
 from services.common.secret import Secret
 from services.common.settings import Settings, SettingsError, load_settings
 from services.deploy.rootfs import BERTH_UID
-from services.proxy.prepare import Upstreams, check_certificate
-from services.proxy.render import render_nginx_conf
+from services.proxy.prepare import check_certificate
+from services.proxy.render import Upstreams, render_nginx_conf
 
 # Paths inside the containers; docker-compose.yml mounts the files prepare writes at these places.
 CONFIG = "/etc/berth/berth.yml"

@@ -14,7 +14,8 @@ import aiohttp
 import redis.asyncio as aioredis
 
 from services.common.settings import Settings
-from services.launcher.embedded import Backends, EmbeddedPostgres, ensure_database, redis_address
+from services.launcher.embedded import Backends, EmbeddedPostgres, ensure_database
+from services.launcher.preflight import redis_address
 from services.launcher.supervisor import ChildSpec, Probe
 from services.proxy.prepare import ProxyFiles
 

@@ -29,14 +29,9 @@ from urllib.parse import urlsplit
 import asyncpg
 
 from services.common.settings import Settings
-from services.launcher.preflight import PreflightError
+from services.launcher.preflight import PreflightError, redis_address
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", ""}
-
-
-def redis_address(url: str) -> tuple[str, int]:
-    parts = urlsplit(url)
-    return parts.hostname or "127.0.0.1", parts.port or 6379
 
 
 def answers(host: str, port: int, timeout: float = 1.0) -> bool:

@@ -13,10 +13,16 @@ import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from services.common.settings import Settings, SettingsError
 
 TCP_LISTEN = "0A"
+
+
+def redis_address(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or 6379
 
 
 class PreflightError(Exception):
@@ -51,8 +57,6 @@ def service_ports(settings: Settings, *, embedded_database: bool, embedded_redis
     if embedded_database:
         ports.append(Port("database.port", "127.0.0.1", settings.database.port))
     if embedded_redis:
-        from services.launcher.embedded import redis_address
-
         _, redis_port = redis_address(settings.redis.url)
         ports.append(Port("redis.url", "127.0.0.1", redis_port))
     return ports

@@ -23,41 +23,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from services.common.settings import Settings, SettingsError
-from services.proxy.render import ERROR_LOG, TEMP_PATHS, Worker, render_nginx_conf
+from services.proxy.render import ERROR_LOG, TEMP_PATHS, Upstreams, Worker, render_nginx_conf
 
-_ANY_ADDRESS = {"0.0.0.0", "::", "[::]", ""}
 # Characters nginx would read as syntax or as a variable even inside a quoted string.
 _UNSAFE_IN_PATH = set('$"\\\n\r;{}')
-
-
-@dataclass(frozen=True)
-class Upstreams:
-    """Where nginx connects, each "host:port" (a service bound to every address is reached on 127.0.0.1)."""
-
-    registry: str
-    token: str
-    core: str
-    # nginx's syslog access_log and error_log (UDP).
-    log_collector: str
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Upstreams:
-        collector = settings.log.collector
-        return cls(
-            registry=address(settings.registry.host, settings.registry.port),
-            token=address(settings.token.host, settings.token.port),
-            core=address(settings.core.host, settings.core.port),
-            log_collector=address(collector.host, collector.port),
-        )
-
-
-def address(host: str, port: int) -> str:
-    """Where to connect, "host:port": a wildcard bind means this machine, an IPv6 literal gets brackets."""
-    if host in _ANY_ADDRESS:
-        host = "127.0.0.1"
-    if ":" in host and not host.startswith("["):
-        host = f"[{host}]"
-    return f"{host}:{port}"
 
 
 @dataclass(frozen=True)

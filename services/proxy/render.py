@@ -9,11 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from services.common.settings import Settings
-    from services.proxy.prepare import Upstreams
+from services.common.settings import Settings
 
 # Temporary directories nginx would otherwise create under its compiled-in prefix (/var/lib/nginx, root's).
 TEMP_PATHS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
@@ -23,6 +20,38 @@ ACCESS_LOG = "access.log"
 SYSLOG_TAG = "proxy"
 # Long pushes and pulls of big layers: nginx must not cut a slow but live transfer (Harbor uses 900 s).
 TRANSFER_TIMEOUT = "900s"
+
+_ANY_ADDRESS = {"0.0.0.0", "::", "[::]", ""}
+
+
+@dataclass(frozen=True)
+class Upstreams:
+    """Where nginx connects, each "host:port" (a service bound to every address is reached on 127.0.0.1)."""
+
+    registry: str
+    token: str
+    core: str
+    # nginx's syslog access_log and error_log (UDP).
+    log_collector: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Upstreams:
+        collector = settings.log.collector
+        return cls(
+            registry=address(settings.registry.host, settings.registry.port),
+            token=address(settings.token.host, settings.token.port),
+            core=address(settings.core.host, settings.core.port),
+            log_collector=address(collector.host, collector.port),
+        )
+
+
+def address(host: str, port: int) -> str:
+    """Where to connect, "host:port": a wildcard bind means this machine, an IPv6 literal gets brackets."""
+    if host in _ANY_ADDRESS:
+        host = "127.0.0.1"
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"{host}:{port}"
 
 
 @dataclass(frozen=True)

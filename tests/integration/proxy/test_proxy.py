@@ -29,7 +29,8 @@ from services.common.settings import (
     Settings,
     StorageSettings,
 )
-from services.proxy.prepare import ProxyFiles, Upstreams, generate_self_signed, prepare_proxy
+from services.proxy.prepare import ProxyFiles, generate_self_signed, prepare_proxy
+from services.proxy.render import Upstreams
 from tests.e2e import ocilayout
 from tests.harness.core import CoreProcess
 from tests.harness.logcollector import LogCollectorProcess

@@ -21,7 +21,8 @@ from services.common.settings import (
     Settings,
     StorageSettings,
 )
-from services.proxy.prepare import Upstreams, prepare_proxy
+from services.proxy.prepare import prepare_proxy
+from services.proxy.render import Upstreams
 from tests.harness.oci import push_blob, push_image
 from tests.harness.plugin import RegistryProcess, TestDatabase, free_port
 from tests.harness.token import TokenServiceProcess

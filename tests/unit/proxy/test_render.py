@@ -16,8 +16,8 @@ from services.common.settings import (
     Settings,
     StorageSettings,
 )
-from services.proxy.prepare import ProxyFiles, Upstreams, address
-from services.proxy.render import Worker, render_nginx_conf
+from services.proxy.prepare import ProxyFiles
+from services.proxy.render import Upstreams, Worker, address, render_nginx_conf
 
 UPSTREAMS = Upstreams(
     registry="127.0.0.1:5000", token="127.0.0.1:5001", core="127.0.0.1:5002", log_collector="10.0.0.9:1514"
