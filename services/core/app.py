@@ -34,7 +34,8 @@ from services.core.api.statistics import StatisticsApi
 from services.core.api.system import SystemApi
 from services.core.api.usergroups import UserGroupsApi
 from services.core.api.users import UsersApi
-from services.core.artifacts.service import ArtifactService, RepositoryService
+from services.core.artifacts.repository_service import RepositoryService
+from services.core.artifacts.service import ArtifactService
 from services.core.audit.consumer import AuditConsumer
 from services.core.audit.service import AuditService
 from services.core.errors import MethodNotAllowed, NotFound
@@ -117,21 +118,24 @@ def create_app(
         ],
         client_max_size=MAX_BODY_BYTES,
     )
+    labels = LabelService(db, projects, list_cache)
     setup_routes(
         app,
-        system=SystemApi(SystemService(db, settings, default_password), users),
-        projects=ProjectsApi(projects),
-        members=MembersApi(MemberService(db, projects)),
-        users=UsersApi(users),
-        robots=RobotsApi(RobotService(db, projects, hasher)),
-        login=LoginApi(sessions),
-        usergroups=UserGroupsApi(UserGroupService(db, directory, ldap_auth=ldap_auth)),
-        ldap=LdapApi(LdapService(db, directory, settings.ldap, ldap_auth=ldap_auth, connect=Ldap3Directory)),
-        audit=AuditApi(AuditService(db, projects)),
-        repositories=RepositoriesApi(RepositoryService(db, projects, list_cache)),
-        artifacts=ArtifactsApi(ArtifactService(db, projects, list_cache)),
-        labels=LabelsApi(LabelService(db, projects, list_cache)),
-        statistics=StatisticsApi(StatisticsService(db, projects)),
+        [
+            SystemApi(SystemService(db, settings, default_password)),
+            LoginApi(sessions),
+            UsersApi(users),
+            ProjectsApi(projects),
+            MembersApi(MemberService(db, projects)),
+            RobotsApi(RobotService(db, projects, hasher)),
+            UserGroupsApi(UserGroupService(db, directory, ldap_auth=ldap_auth)),
+            LdapApi(LdapService(db, directory, settings.ldap, ldap_auth=ldap_auth, connect=Ldap3Directory)),
+            AuditApi(AuditService(db, projects)),
+            RepositoriesApi(RepositoryService(db, projects, list_cache)),
+            ArtifactsApi(ArtifactService(db, projects, labels, list_cache)),
+            LabelsApi(labels),
+            StatisticsApi(StatisticsService(db, projects)),
+        ],
     )
     setup_ui_routes(app, ui)
     app.cleanup_ctx.extend(

@@ -11,7 +11,7 @@ except as a parameter. Pure: no aiohttp, no SQL.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -33,6 +33,16 @@ class Term:
     # A range is (low, high), either end None when open: Harbor's k=[low~high]; "all" is the integers of
     # Harbor's intersection list k=(v1 v2), for the store to match every one of.
     value: str | bool | int | dt.datetime | tuple[dt.datetime | None, dt.datetime | None] | tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ListKeys:
+    """What one list accepts: its `q` keys with their value types, and its `sort` keys. Each domain's models
+    declare theirs (what a list offers is a rule of the domain, read by the API); its store maps every key
+    to a column with `column_map`."""
+
+    filters: Mapping[str, ValueType]
+    sorts: frozenset[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,3 +219,21 @@ def where_clause(base: str, terms: Sequence[Term], columns: Mapping[str, str], a
             args.append(term.value)
             clauses.append(f"{column} = ${len(args)}")
     return " WHERE " + " AND ".join(clauses)
+
+
+def column_map(keys: Iterable[str], columns: Mapping[str, str], *, own: Iterable[str] = ()) -> Mapping[str, str]:
+    """`columns`, checked to map exactly `keys` but those the store matches with clauses of its `own`: a key
+    a model offers without a column (or a column for a key no model offers) fails at import, not at a
+    request."""
+    expected = set(keys) - set(own)
+    if set(columns) != expected:
+        raise ValueError(f"columns for {sorted(columns)} do not match the keys {sorted(expected)}")
+    return columns
+
+
+def order_by(sort: Sequence[SortKey], columns: Mapping[str, str], default: Sequence[str], tie: str) -> str:
+    """The ORDER BY list for `sort` (keys already allow-listed), `default` when it is empty, and `tie` last:
+    a total order, so pages never overlap."""
+    order = [f"{columns[k.key]} {'DESC' if k.descending else 'ASC'}" for k in sort] or list(default)
+    order.append(tie)
+    return ", ".join(order)

@@ -1,5 +1,6 @@
-"""/api/v2.0/projects/{p}/repositories/{r}/artifacts[/{reference}[/tags[/{tag}]]]: Harbor's Artifact,
-Tag, Reference and Accessory shapes; `{reference}` is a tag or a digest (anything else is a 400)."""
+"""/api/v2.0/projects/{p}/repositories/{r}/artifacts[/{reference}[/tags[/{tag}] | /labels[/{label_id}]]]:
+Harbor's Artifact, Tag, Reference and Accessory shapes; `{reference}` is a tag or a digest (anything else
+is a 400)."""
 
 from __future__ import annotations
 
@@ -8,30 +9,18 @@ from typing import Any
 
 from aiohttp import web
 
-from services.core.api.body import no_unknown_fields, opt_str, read_object
-from services.core.api.common import API, harbor_time, page_headers, project_ref
-from services.core.api.labels import render_label
+from services.core.api.body import no_unknown_fields, opt_int, opt_str, read_object
+from services.core.api.common import ARTIFACT, REPOSITORY, harbor_time, page_headers, project_ref
+from services.core.api.labels import FIELDS as LABEL_FIELDS
+from services.core.api.labels import label_id_of, render_label
 from services.core.api.repositories import repository_path
-from services.core.artifacts.models import AccessoryView, ArtifactView, ReferenceView, TagView
-from services.core.artifacts.service import ArtifactService, parse_reference
-from services.core.artifacts.store import ARTIFACT_SORTS, TAG_SORTS
+from services.core.artifacts.models import ARTIFACT_LIST, TAG_LIST, AccessoryView, ArtifactView, ReferenceView, TagView
+from services.core.artifacts.references import parse_reference
+from services.core.artifacts.service import ArtifactService
 from services.core.errors import BadRequest
-from services.core.listing import ValueType, clean_text, parse_bool, parse_page, parse_q, parse_sort
+from services.core.listing import clean_text, parse_bool, parse_page, parse_q, parse_sort
 from services.core.security.middleware import principal_of
 
-ARTIFACT_Q: dict[str, ValueType] = {
-    "digest": "str",
-    "media_type": "str",
-    "manifest_media_type": "str",
-    "artifact_type": "str",
-    "type": "str",
-    "tags": "str",
-    # Harbor's artifact DAO reads labels only as an intersection list of label ids: labels=(1 2).
-    "labels": "int_all",
-    "push_time": "time",
-    "pull_time": "time",
-}
-TAG_Q: dict[str, ValueType] = {"name": "str"}
 # The config keys Harbor's image processor shows as extra_attrs (the rest of the config is left out).
 EXTRA_ATTRS = ("architecture", "os", "created", "author", "config")
 
@@ -125,11 +114,24 @@ class ArtifactsApi:
     def __init__(self, artifacts: ArtifactService) -> None:
         self._artifacts = artifacts
 
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.get(f"{REPOSITORY}/artifacts", self.list, allow_head=False),
+            web.post(f"{REPOSITORY}/artifacts", self.copy),
+            web.get(ARTIFACT, self.get, allow_head=False),
+            web.delete(ARTIFACT, self.delete),
+            web.get(f"{ARTIFACT}/tags", self.list_tags, allow_head=False),
+            web.post(f"{ARTIFACT}/tags", self.create_tag),
+            web.delete(f"{ARTIFACT}/tags/{{tag_name}}", self.delete_tag),
+            web.post(f"{ARTIFACT}/labels", self.add_label),
+            web.delete(f"{ARTIFACT}/labels/{{label_id}}", self.remove_label),
+        ]
+
     async def list(self, request: web.Request) -> web.Response:
         path = repository_path(request)
         q = request.query
-        terms = parse_q(q.get("q"), ARTIFACT_Q)
-        sort = parse_sort(q.get("sort"), frozenset(ARTIFACT_SORTS))
+        terms = parse_q(q.get("q"), ARTIFACT_LIST.filters)
+        sort = parse_sort(q.get("sort"), ARTIFACT_LIST.sorts)
         page = parse_page(q.get("page"), q.get("page_size"))
         with_tag = _flag(request, "with_tag", True)
         with_accessory = _flag(request, "with_accessory", False)
@@ -192,17 +194,14 @@ class ArtifactsApi:
         copied = await self._artifacts.copy(
             principal_of(request), project_ref(request), path, clean_text(source, "from")
         )
-        project = request.match_info["project_name_or_id"]
-        location = (
-            f"{API}/projects/{project}/repositories/{request.match_info['repository_name']}/artifacts/{copied.digest}"
-        )
+        location = REPOSITORY.format_map(request.match_info) + f"/artifacts/{copied.digest}"
         return web.Response(status=201, headers={"Location": location})
 
     async def list_tags(self, request: web.Request) -> web.Response:
         path, reference = _path(request)
         q = request.query
-        terms = parse_q(q.get("q"), TAG_Q)
-        sort = parse_sort(q.get("sort"), frozenset(TAG_SORTS))
+        terms = parse_q(q.get("q"), TAG_LIST.filters)
+        sort = parse_sort(q.get("sort"), TAG_LIST.sorts)
         page = parse_page(q.get("page"), q.get("page_size"))
         tags, total = await self._artifacts.list_tags(
             principal_of(request), project_ref(request), path, reference, terms, sort, page
@@ -226,4 +225,20 @@ class ArtifactsApi:
         path, reference = _path(request)
         tag = clean_text(request.match_info["tag_name"], "tag_name")
         await self._artifacts.delete_tag(principal_of(request), project_ref(request), path, reference, tag)
+        return web.Response(status=200)
+
+    async def add_label(self, request: web.Request) -> web.Response:
+        path, reference = _path(request)
+        data = await read_object(request)
+        no_unknown_fields(data, LABEL_FIELDS, what="label")
+        label_id = opt_int(data, "id")
+        if not label_id:
+            raise BadRequest("id (the label's) is required")
+        await self._artifacts.add_label(principal_of(request), project_ref(request), path, reference, label_id)
+        return web.Response(status=200)
+
+    async def remove_label(self, request: web.Request) -> web.Response:
+        path, reference = _path(request)
+        label_id = label_id_of(request)
+        await self._artifacts.remove_label(principal_of(request), project_ref(request), path, reference, label_id)
         return web.Response(status=200)

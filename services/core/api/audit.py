@@ -9,20 +9,11 @@ from typing import Any
 
 from aiohttp import web
 
-from services.core.api.common import harbor_time, page_headers, project_ref
-from services.core.audit.models import AuditView
+from services.core.api.common import API, PROJECT, harbor_time, page_headers, project_ref
+from services.core.audit.models import AUDIT_LIST, AuditView
 from services.core.audit.service import AuditService
-from services.core.listing import Page, SortKey, Term, ValueType, parse_page, parse_q, parse_sort
+from services.core.listing import Page, SortKey, Term, parse_page, parse_q, parse_sort
 from services.core.security.middleware import principal_of
-
-Q_KEYS: dict[str, ValueType] = {
-    "operation": "str",
-    "resource": "str",
-    "resource_type": "str",
-    "username": "str",
-    "op_time": "time",
-}
-SORT_KEYS = frozenset({"op_time", "operation", "resource", "resource_type", "username"})
 
 
 def render(entry: AuditView) -> dict[str, Any]:
@@ -55,8 +46,8 @@ def render_ext(entry: AuditView) -> dict[str, Any]:
 def _params(request: web.Request) -> tuple[list[Term], list[SortKey], Page]:
     q = request.query
     return (
-        parse_q(q.get("q"), Q_KEYS),
-        parse_sort(q.get("sort"), SORT_KEYS),
+        parse_q(q.get("q"), AUDIT_LIST.filters),
+        parse_sort(q.get("sort"), AUDIT_LIST.sorts),
         parse_page(q.get("page"), q.get("page_size")),
     )
 
@@ -64,6 +55,15 @@ def _params(request: web.Request) -> tuple[list[Term], list[SortKey], Page]:
 class AuditApi:
     def __init__(self, audit: AuditService) -> None:
         self._audit = audit
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.get(f"{PROJECT}/logs", self.list_project, allow_head=False),
+            web.get(f"{API}/audit-logs", self.list_all, allow_head=False),
+            web.get(f"{PROJECT}/auditlog-exts", self.list_project_ext, allow_head=False),
+            web.get(f"{API}/auditlog-exts", self.list_ext, allow_head=False),
+            web.get(f"{API}/auditlog-exts/events", self.event_types, allow_head=False),
+        ]
 
     async def list_all(self, request: web.Request) -> web.Response:
         terms, sort, page = _params(request)

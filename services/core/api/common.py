@@ -12,6 +12,11 @@ from services.core.listing import Page, clean_text, parse_bool
 from services.core.projects.models import ProjectRef
 
 API = "/api/v2.0"
+# The path prefixes the route lists share.
+PROJECT = f"{API}/projects/{{project_name_or_id}}"
+# `{repository_name}` is one path segment: a `/` in it arrives encoded twice (a%252Fb), decoded by the handler.
+REPOSITORY = f"{PROJECT}/repositories/{{repository_name}}"
+ARTIFACT = f"{REPOSITORY}/artifacts/{{reference}}"
 IS_RESOURCE_NAME = "X-Is-Resource-Name"
 
 

@@ -1,6 +1,5 @@
 """/api/v2.0/labels[/{label_id}] (Harbor's Label: id, name, description, color, scope, project_id,
-creation_time, update_time) and .../artifacts/{reference}/labels[/{label_id}], which attach a label to an
-artifact and take it off."""
+creation_time, update_time). Attaching a label to an artifact is the artifacts API's."""
 
 from __future__ import annotations
 
@@ -9,18 +8,14 @@ from typing import Any
 from aiohttp import web
 
 from services.core.api.body import no_unknown_fields, opt_int, opt_str, read_object
-from services.core.api.common import API, harbor_time, page_headers, path_int, project_ref
-from services.core.api.repositories import repository_path
-from services.core.artifacts.service import parse_reference
+from services.core.api.common import API, harbor_time, page_headers, path_int
 from services.core.errors import BadRequest
-from services.core.labels.models import GLOBAL, PROJECT, LabelFields, LabelFilter, LabelView, Scope
+from services.core.labels.models import GLOBAL, LABEL_LIST, PROJECT, LabelFields, LabelFilter, LabelView, Scope
 from services.core.labels.service import LabelService
-from services.core.labels.store import LABEL_SORTS
-from services.core.listing import MAX_PARAM_LENGTH, ValueType, clean_text, parse_page, parse_q, parse_sort
+from services.core.listing import MAX_PARAM_LENGTH, clean_text, parse_page, parse_q, parse_sort
 from services.core.security.middleware import principal_of
 
 FIELDS = frozenset({"id", "name", "description", "color", "scope", "project_id", "creation_time", "update_time"})
-LABEL_Q: dict[str, ValueType] = {"name": "str"}
 
 
 def render_label(label: LabelView) -> dict[str, Any]:
@@ -45,7 +40,7 @@ def _scope(text: str | None) -> Scope:
     raise BadRequest(f"scope must be g (global) or p (project), not {(text or '')[:20]!r}")
 
 
-def _label_id(request: web.Request) -> int:
+def label_id_of(request: web.Request) -> int:
     label_id = path_int(request, "label_id")
     if label_id <= 0:
         raise BadRequest("label_id must be a positive integer")
@@ -74,6 +69,16 @@ class LabelsApi:
     def __init__(self, labels: LabelService) -> None:
         self._labels = labels
 
+    def routes(self) -> list[web.RouteDef]:
+        label = f"{API}/labels/{{label_id}}"
+        return [
+            web.get(f"{API}/labels", self.list, allow_head=False),
+            web.post(f"{API}/labels", self.create),
+            web.get(label, self.get, allow_head=False),
+            web.put(label, self.update),
+            web.delete(label, self.delete),
+        ]
+
     async def list(self, request: web.Request) -> web.Response:
         q = request.query
         scope = _scope(q.get("scope"))
@@ -86,8 +91,8 @@ class LabelsApi:
         name = clean_text(q.get("name", ""), "name")
         if len(name) > MAX_PARAM_LENGTH:
             raise BadRequest("name is too long")
-        terms = parse_q(q.get("q"), LABEL_Q)
-        sort = parse_sort(q.get("sort"), frozenset(LABEL_SORTS))
+        terms = parse_q(q.get("q"), LABEL_LIST.filters)
+        sort = parse_sort(q.get("sort"), LABEL_LIST.sorts)
         page = parse_page(q.get("page"), q.get("page_size"))
         where = LabelFilter(scope=scope, project_id=project_id, name_contains=name or None)
         labels, total = await self._labels.list(principal_of(request), where, terms, sort, page)
@@ -105,11 +110,11 @@ class LabelsApi:
         return web.Response(status=201, headers={"Location": f"{API}/labels/{label.id}"})
 
     async def get(self, request: web.Request) -> web.Response:
-        label = await self._labels.get(principal_of(request), _label_id(request))
+        label = await self._labels.get(principal_of(request), label_id_of(request))
         return web.json_response(render_label(label))
 
     async def update(self, request: web.Request) -> web.Response:
-        label_id = _label_id(request)
+        label_id = label_id_of(request)
         data = await _body(request)
         # As Harbor's PUT: name, description and color are replaced; scope and project stay as they are.
         scope = opt_str(data, "scope")
@@ -120,23 +125,5 @@ class LabelsApi:
         return web.Response(status=200)
 
     async def delete(self, request: web.Request) -> web.Response:
-        await self._labels.delete(principal_of(request), _label_id(request))
-        return web.Response(status=200)
-
-    async def attach(self, request: web.Request) -> web.Response:
-        path = repository_path(request)
-        reference = parse_reference(clean_text(request.match_info["reference"], "reference"))
-        data = await read_object(request)
-        no_unknown_fields(data, FIELDS, what="label")
-        label_id = opt_int(data, "id")
-        if not label_id:
-            raise BadRequest("id (the label's) is required")
-        await self._labels.attach(principal_of(request), project_ref(request), path, reference, label_id)
-        return web.Response(status=200)
-
-    async def detach(self, request: web.Request) -> web.Response:
-        path = repository_path(request)
-        reference = parse_reference(clean_text(request.match_info["reference"], "reference"))
-        label_id = _label_id(request)
-        await self._labels.detach(principal_of(request), project_ref(request), path, reference, label_id)
+        await self._labels.delete(principal_of(request), label_id_of(request))
         return web.Response(status=200)

@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from services.core.api.body import no_unknown_fields, opt_bool, opt_str, read_object
+from services.core.api.common import API
 from services.core.errors import BadRequest, NotFound
 from services.core.ldap.service import LdapOverrides, LdapService
 from services.core.listing import MAX_PARAM_LENGTH, clean_text
@@ -74,6 +75,14 @@ def _overrides(data: dict[str, Any]) -> LdapOverrides:
 class LdapApi:
     def __init__(self, ldap: LdapService) -> None:
         self._ldap = ldap
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.post(f"{API}/ldap/ping", self.ping),
+            web.get(f"{API}/ldap/users/search", self.search_users, allow_head=False),
+            web.post(f"{API}/ldap/users/import", self.import_users),
+            web.get(f"{API}/ldap/groups/search", self.search_groups, allow_head=False),
+        ]
 
     async def ping(self, request: web.Request) -> web.Response:
         self._ldap.check_ping(principal_of(request))

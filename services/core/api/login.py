@@ -25,6 +25,10 @@ class LoginApi:
     def __init__(self, sessions: SessionService) -> None:
         self._sessions = sessions
 
+    def routes(self) -> list[web.RouteDef]:
+        # Harbor's UI session paths, outside /api/v2.0.
+        return [web.post("/c/login", self.login), web.get("/c/log_out", self.logout, allow_head=False)]
+
     async def login(self, request: web.Request) -> web.Response:
         username, password = await _credentials(request)
         _, session = await self._sessions.login(username, password, previous=request.cookies.get(SESSION_COOKIE))

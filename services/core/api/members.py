@@ -8,7 +8,7 @@ from aiohttp import web
 
 from services.common.rbac import Role
 from services.core.api.body import opt_int, opt_object, opt_str, read_object
-from services.core.api.common import API, page_headers, path_int, project_ref
+from services.core.api.common import API, PROJECT, page_headers, path_int, project_ref
 from services.core.errors import BadRequest
 from services.core.listing import clean_text, parse_page
 from services.core.members.models import GroupRef, MemberView, UserRef
@@ -69,6 +69,16 @@ def parse_member(data: dict[str, Any]) -> tuple[Role, UserRef | None, GroupRef |
 class MembersApi:
     def __init__(self, members: MemberService) -> None:
         self._members = members
+
+    def routes(self) -> list[web.RouteDef]:
+        member = f"{PROJECT}/members/{{mid}}"
+        return [
+            web.get(f"{PROJECT}/members", self.list, allow_head=False),
+            web.post(f"{PROJECT}/members", self.create),
+            web.get(member, self.get, allow_head=False),
+            web.put(member, self.update),
+            web.delete(member, self.delete),
+        ]
 
     async def list(self, request: web.Request) -> web.Response:
         q = request.query

@@ -9,17 +9,20 @@ from aiohttp import web
 from services.common.auth.authenticate import Principal
 from services.common.rbac import Action, Resource, best_role
 from services.core.api.body import opt_bool, opt_object, opt_str, read_object
-from services.core.api.common import API, harbor_time, page_headers, project_ref
+from services.core.api.common import API, PROJECT, harbor_time, page_headers, project_ref
 from services.core.errors import BadRequest
 from services.core.listing import Term, clean_text, parse_bool, parse_page, parse_q, parse_sort
-from services.core.projects.models import BOOL_METADATA, SEVERITIES, TEXT_METADATA, ProjectChanges, ProjectView
+from services.core.projects.models import (
+    BOOL_METADATA,
+    PROJECT_LIST,
+    SEVERITIES,
+    TEXT_METADATA,
+    ProjectChanges,
+    ProjectView,
+)
 from services.core.projects.service import ProjectService
-from services.core.projects.store import SORT_COLUMNS
 from services.core.security.access import ProjectAccess
 from services.core.security.middleware import principal_of
-
-Q_KEYS: dict[str, Any] = {"name": "str", "public": "bool", "owner": "str", "project_id": "int"}
-SORT_KEYS = frozenset(SORT_COLUMNS)
 
 
 def parse_changes(data: dict[str, Any]) -> ProjectChanges:
@@ -67,9 +70,20 @@ class ProjectsApi:
     def __init__(self, projects: ProjectService) -> None:
         self._projects = projects
 
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.get(f"{API}/projects", self.list, allow_head=False),
+            web.head(f"{API}/projects", self.head_by_name),
+            web.post(f"{API}/projects", self.create),
+            # GET answers HEAD too (aiohttp's allow_head): same checks, no body, as Harbor does.
+            web.get(PROJECT, self.get),
+            web.put(PROJECT, self.update),
+            web.delete(PROJECT, self.delete),
+        ]
+
     async def list(self, request: web.Request) -> web.Response:
         q = request.query
-        terms = parse_q(q.get("q"), Q_KEYS)
+        terms = parse_q(q.get("q"), PROJECT_LIST.filters)
         # The dedicated parameters are q terms by another name: exact name, public flag, owner name.
         if (name := q.get("name")) is not None:
             terms.append(Term("name", "eq", clean_text(name, "name")))
@@ -77,7 +91,7 @@ class ProjectsApi:
             terms.append(Term("public", "eq", parse_bool(public, "public")))
         if (owner := q.get("owner")) is not None:
             terms.append(Term("owner", "eq", clean_text(owner, "owner")))
-        sort = parse_sort(q.get("sort"), SORT_KEYS)
+        sort = parse_sort(q.get("sort"), PROJECT_LIST.sorts)
         page = parse_page(q.get("page"), q.get("page_size"))
         rows, total = await self._projects.list(principal_of(request), terms, sort, page)
         return web.json_response([render(v, a) for v, a in rows], headers=page_headers(request, page, total))

@@ -13,17 +13,13 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from services.core.api.body import no_unknown_fields, opt_str, read_object
-from services.core.api.common import harbor_time, page_headers, project_ref
-from services.core.artifacts.models import RepositoryView
-from services.core.artifacts.service import RepositoryService, check_repository_path
-from services.core.artifacts.store import REPO_SORTS
+from services.core.api.common import API, PROJECT, REPOSITORY, harbor_time, page_headers, project_ref
+from services.core.artifacts.models import PROJECT_REPOSITORY_LIST, REPOSITORY_LIST, RepositoryView
+from services.core.artifacts.references import check_repository_path
+from services.core.artifacts.repository_service import RepositoryService
 from services.core.errors import BadRequest
-from services.core.listing import ValueType, clean_text, parse_page, parse_q, parse_sort
+from services.core.listing import clean_text, parse_page, parse_q, parse_sort
 from services.core.security.middleware import principal_of
-
-PROJECT_Q: dict[str, ValueType] = {"name": "str"}
-ALL_Q: dict[str, ValueType] = {"name": "str", "project_id": "int"}
-SORT_KEYS = frozenset(REPO_SORTS)
 
 REPOSITORY_FIELDS = frozenset(
     {
@@ -66,18 +62,27 @@ class RepositoriesApi:
     def __init__(self, repositories: RepositoryService) -> None:
         self._repositories = repositories
 
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.get(f"{API}/repositories", self.list_all, allow_head=False),
+            web.get(f"{PROJECT}/repositories", self.list, allow_head=False),
+            web.get(REPOSITORY, self.get, allow_head=False),
+            web.put(REPOSITORY, self.update),
+            web.delete(REPOSITORY, self.delete),
+        ]
+
     async def list_all(self, request: web.Request) -> web.Response:
         q = request.query
-        terms = parse_q(q.get("q"), ALL_Q)
-        sort = parse_sort(q.get("sort"), SORT_KEYS)
+        terms = parse_q(q.get("q"), REPOSITORY_LIST.filters)
+        sort = parse_sort(q.get("sort"), REPOSITORY_LIST.sorts)
         page = parse_page(q.get("page"), q.get("page_size"))
         found, total = await self._repositories.list_all(principal_of(request), terms, sort, page)
         return web.json_response([render(r) for r in found], headers=page_headers(request, page, total))
 
     async def list(self, request: web.Request) -> web.Response:
         q = request.query
-        terms = parse_q(q.get("q"), PROJECT_Q)
-        sort = parse_sort(q.get("sort"), SORT_KEYS)
+        terms = parse_q(q.get("q"), PROJECT_REPOSITORY_LIST.filters)
+        sort = parse_sort(q.get("sort"), PROJECT_REPOSITORY_LIST.sorts)
         page = parse_page(q.get("page"), q.get("page_size"))
         found, total = await self._repositories.list(principal_of(request), project_ref(request), terms, sort, page)
         return web.json_response([render(r) for r in found], headers=page_headers(request, page, total))

@@ -73,6 +73,19 @@ class RobotsApi:
     def __init__(self, robots: RobotService) -> None:
         self._robots = robots
 
+    def routes(self) -> list[web.RouteDef]:
+        robot = f"{API}/robots/{{robot_id}}"
+        return [
+            web.get(f"{API}/robots", self.list, allow_head=False),
+            web.post(f"{API}/robots", self.create),
+            web.get(robot, self.get, allow_head=False),
+            web.put(robot, self.update),
+            web.patch(robot, self.refresh_secret),
+            web.delete(robot, self.delete),
+            # What a robot may be given (Harbor's PoliciesMap), for the robot creation form.
+            web.get(f"{API}/permissions", self.permissions, allow_head=False),
+        ]
+
     async def permissions(self, request: web.Request) -> web.Response:
         """GET /permissions: Harbor's Permissions, the resource/action pairs a robot may be given."""
         lists = await self._robots.permissions(principal_of(request))

@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from services.core.api import projects
-from services.core.api.common import project_ref
+from services.core.api.common import API, PROJECT, project_ref
 from services.core.security.middleware import principal_of
 from services.core.statistics.models import SearchRepository
 from services.core.statistics.service import ProjectSummary, Statistics, StatisticsService
@@ -59,6 +59,13 @@ def render_summary(summary: ProjectSummary) -> dict[str, Any]:
 class StatisticsApi:
     def __init__(self, statistics: StatisticsService) -> None:
         self._statistics = statistics
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.get(f"{PROJECT}/summary", self.project_summary, allow_head=False),
+            web.get(f"{API}/search", self.search, allow_head=False),
+            web.get(f"{API}/statistics", self.statistics, allow_head=False),
+        ]
 
     async def search(self, request: web.Request) -> web.Response:
         found = await self._statistics.search(principal_of(request), request.query.get("q"))

@@ -1,19 +1,24 @@
-"""/api/v2.0/health, /api/v2.0/systeminfo and /api/v2.0/users/current."""
+"""/healthz, /api/v2.0/health and /api/v2.0/systeminfo."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from services.core.api.common import harbor_time
+from services.core.api.common import API
 from services.core.security.middleware import principal_of
 from services.core.system import SystemService
-from services.core.users.service import UserService
 
 
 class SystemApi:
-    def __init__(self, system: SystemService, users: UserService) -> None:
+    def __init__(self, system: SystemService) -> None:
         self._system = system
-        self._users = users
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.get("/healthz", healthz),
+            web.get(f"{API}/health", self.health),
+            web.get(f"{API}/systeminfo", self.systeminfo),
+        ]
 
     async def health(self, request: web.Request) -> web.Response:
         components = await self._system.health()
@@ -38,22 +43,6 @@ class SystemApi:
         if principal.kind == "user" and principal.sysadmin:
             info["admin_password_is_default"] = await self._system.admin_password_is_default()
         return web.json_response(info)
-
-    async def current_user(self, request: web.Request) -> web.Response:
-        user = await self._users.current(principal_of(request))
-        return web.json_response(
-            {
-                "user_id": user.id,
-                "username": user.username,
-                "email": user.email or "",
-                "realname": user.realname,
-                "comment": user.comment,
-                "sysadmin_flag": user.sysadmin,
-                "admin_role_in_auth": False,
-                "creation_time": harbor_time(user.created_at),
-                "update_time": harbor_time(user.updated_at),
-            }
-        )
 
 
 async def healthz(request: web.Request) -> web.Response:

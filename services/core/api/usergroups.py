@@ -65,6 +65,18 @@ class UserGroupsApi:
     def __init__(self, groups: UserGroupService) -> None:
         self._groups = groups
 
+    def routes(self) -> list[web.RouteDef]:
+        group = f"{API}/usergroups/{{group_id}}"
+        # /usergroups/search before /usergroups/{group_id}, which would take it (and answer 400).
+        return [
+            web.get(f"{API}/usergroups/search", self.search, allow_head=False),
+            web.get(f"{API}/usergroups", self.list, allow_head=False),
+            web.post(f"{API}/usergroups", self.create),
+            web.get(group, self.get, allow_head=False),
+            web.put(group, self.update),
+            web.delete(group, self.delete),
+        ]
+
     async def list(self, request: web.Request) -> web.Response:
         where = GroupFilter(
             name_contains=_query(request, "group_name") or None, ldap_dn=_query(request, "ldap_group_dn") or None

@@ -1,4 +1,4 @@
-"""/api/v2.0/users: parse, call the user service, render Harbor's UserResp (never a secret column)."""
+"""/api/v2.0/users and /users/current: parse, call the user service, render Harbor's UserResp (no secret)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,8 @@ from services.core.api.common import API, harbor_time, page_headers, path_int
 from services.core.errors import BadRequest
 from services.core.listing import clean_text, parse_page, parse_q, parse_sort
 from services.core.security.middleware import principal_of
-from services.core.users.models import NewUser, ProfileChanges, UserView
+from services.core.users.models import USER_LIST, NewUser, ProfileChanges, UserView
 from services.core.users.service import UserService
-from services.core.users.store import FILTER_COLUMNS, SORT_COLUMNS
-
-Q_KEYS: dict[str, Any] = dict.fromkeys(FILTER_COLUMNS, "str")
-SORT_KEYS = frozenset(SORT_COLUMNS)
 
 
 def render(user: UserView) -> dict[str, Any]:
@@ -44,10 +40,29 @@ class UsersApi:
     def __init__(self, users: UserService) -> None:
         self._users = users
 
+    def routes(self) -> list[web.RouteDef]:
+        user = f"{API}/users/{{user_id}}"
+        # The fixed /users/... paths before /users/{user_id}, which would take them (and answer 400).
+        return [
+            web.get(f"{API}/users/current", self.current, allow_head=False),
+            web.get(f"{API}/users/search", self.search, allow_head=False),
+            web.get(f"{API}/users", self.list, allow_head=False),
+            web.post(f"{API}/users", self.create),
+            web.get(user, self.get, allow_head=False),
+            web.put(user, self.update),
+            web.delete(user, self.delete),
+            web.put(f"{user}/password", self.change_password),
+            web.put(f"{user}/sysadmin", self.set_sysadmin),
+        ]
+
+    async def current(self, request: web.Request) -> web.Response:
+        user = await self._users.current(principal_of(request))
+        return web.json_response(render(user))
+
     async def list(self, request: web.Request) -> web.Response:
         q = request.query
-        terms = parse_q(q.get("q"), Q_KEYS)
-        sort = parse_sort(q.get("sort"), SORT_KEYS)
+        terms = parse_q(q.get("q"), USER_LIST.filters)
+        sort = parse_sort(q.get("sort"), USER_LIST.sorts)
         page = parse_page(q.get("page"), q.get("page_size"))
         users, total = await self._users.list_users(principal_of(request), terms, sort, page)
         return web.json_response([render(u) for u in users], headers=page_headers(request, page, total))

@@ -8,6 +8,7 @@ from typing import Any
 
 from services.common.oci import mediatypes as mt
 from services.core.labels.models import LabelView
+from services.core.listing import ListKeys
 
 HELM_CONFIG = "application/vnd.cncf.helm.config.v1+json"
 IMAGE_CONFIGS = frozenset({mt.OCI_CONFIG, mt.DOCKER_CONFIG})
@@ -19,6 +20,29 @@ ACCESSORY_TYPES = {
     "application/vnd.goharbor.harbor.sbom.v1": "harbor.sbom",
 }
 SUBJECT_ACCESSORY = "subject.accessory"
+
+# What the lists accept (their stores map each key to a column). A project's repositories are filtered by
+# name; every visible project's by name and project_id.
+_REPOSITORY_SORTS = frozenset({"name", "id", "creation_time", "update_time", "pull_count"})
+PROJECT_REPOSITORY_LIST = ListKeys(filters={"name": "str"}, sorts=_REPOSITORY_SORTS)
+REPOSITORY_LIST = ListKeys(filters={"name": "str", "project_id": "int"}, sorts=_REPOSITORY_SORTS)
+ARTIFACT_LIST = ListKeys(
+    filters={
+        "digest": "str",
+        # Harbor's media_type is the config's for an image; here both keys match the manifest's media type.
+        "media_type": "str",
+        "manifest_media_type": "str",
+        "artifact_type": "str",
+        "type": "str",
+        "tags": "str",
+        # Harbor's artifact DAO reads labels only as an intersection list of label ids: labels=(1 2).
+        "labels": "int_all",
+        "push_time": "time",
+        "pull_time": "time",
+    },
+    sorts=frozenset({"push_time", "creation_time", "pull_time", "id", "digest"}),
+)
+TAG_LIST = ListKeys(filters={"name": "str"}, sorts=frozenset({"name", "id", "push_time"}))
 
 
 def artifact_kind(manifest_media_type: str, artifact_type: str | None) -> str:

@@ -1,5 +1,5 @@
-"""Repository, artifact and tag rules: who may read and change what, and the transactions that change
-rows the registry reads. Every change writes its event to the outbox in the same transaction, and the
+"""Artifact and tag rules, and the labels on artifacts: who may read and change what, and the transactions
+that change rows the registry reads. Every change writes its event to the outbox in the same transaction, and the
 database triggers of migrations 0002 and 0009 tell every registry's cache and every core's list cache at
 commit, so a delete here is a MANIFEST_UNKNOWN there at once. No aiohttp here.
 
@@ -19,134 +19,30 @@ from services.common.cache import LookupCache
 from services.common.db import Database
 from services.common.events import outbox
 from services.common.events.models import Event, EventType
-from services.common.oci.digest import InvalidDigest, parse_digest
-from services.common.oci.names import is_valid_name, is_valid_tag
+from services.common.oci.names import is_valid_tag
 from services.common.rbac import Action, Resource
 from services.common.repositories import ensure_repository, referencing_parents
-from services.core.artifacts import store
+from services.core.artifacts import artifact_store, repository_store, tag_store
 from services.core.artifacts.errors import ArtifactNotFound, ArtifactReferenced, RepositoryNotFound, TagNotFound
-from services.core.artifacts.models import ArtifactRef, ArtifactView, RepositoryView, TagView
-from services.core.errors import BadRequest, Conflict
+from services.core.artifacts.models import ArtifactRef, ArtifactView, TagView
+from services.core.artifacts.references import full_name, parse_copy_source
+from services.core.errors import BadRequest, Conflict, NotFound
+from services.core.labels.service import LabelService
 from services.core.listing import Page, SortKey, Term
 from services.core.projects.models import ProjectRef, ProjectView
 from services.core.projects.service import ProjectService
-from services.core.security.access import Viewer
 
 log = structlog.get_logger()
 # What a cached list page costs besides its body: the key, the tuple, the entry's bookkeeping.
 CACHED_PAGE_OVERHEAD_BYTES = 1024
 
 
-def parse_reference(text: str) -> ArtifactRef:
-    """A tag or a digest; anything else is a 400 (Harbor's rule), never a lookup."""
-    if ":" in text:
-        try:
-            return ArtifactRef(digest=str(parse_digest(text)))
-        except InvalidDigest:
-            raise BadRequest(f"reference {text[:100]!r} is neither a tag nor a valid digest") from None
-    if not is_valid_tag(text):
-        raise BadRequest(f"reference {text[:100]!r} is neither a tag nor a valid digest")
-    return ArtifactRef(tag=text)
-
-
-def check_repository_path(path: str) -> str:
-    """The repository's name inside its project, as the path gave it (once decoded): refused when it has
-    empty or dot segments or anything the distribution grammar does not allow, so it can never name a
-    repository of another project."""
-    segments = path.split("/")
-    if not path or any(s in ("", ".", "..") for s in segments):
-        raise BadRequest("repository_name must be a path of non-empty segments without . or ..")
-    if not is_valid_name(path):
-        raise BadRequest(f"repository_name {path[:100]!r} is not a valid repository name")
-    return path
-
-
-def full_name(project: ProjectView, path: str) -> str:
-    name = f"{project.name}/{path}"
-    if not is_valid_name(name):
-        raise BadRequest(f"repository name {name[:100]!r} is too long or not valid")
-    return name
-
-
-def parse_copy_source(text: str) -> tuple[str, str, ArtifactRef]:
-    """Harbor's `from`: <project>/<repository>:<tag> or <project>/<repository>@<digest>."""
-    if "@" in text:
-        name, _, reference = text.partition("@")
-        try:
-            ref = ArtifactRef(digest=str(parse_digest(reference)))
-        except InvalidDigest:
-            raise BadRequest(f"from: {reference[:100]!r} is not a valid digest") from None
-    else:
-        name, sep, tag = text.rpartition(":")
-        if not sep or "/" in tag or not is_valid_tag(tag):
-            raise BadRequest("from must be <project>/<repository>:<tag> or <project>/<repository>@<digest>")
-        ref = ArtifactRef(tag=tag)
-    project, sep, path = name.partition("/")
-    if not sep or not is_valid_name(name):
-        raise BadRequest(f"from: {name[:100]!r} is not a repository name of the form <project>/<repository>")
-    check_repository_path(path)
-    return project, name, ref
-
-
-def no_cache() -> LookupCache:
-    """A cache that is never live: every lookup misses, nothing is stored."""
-    return LookupCache(0)
-
-
-class RepositoryService:
-    def __init__(self, db: Database, projects: ProjectService, cache: LookupCache | None = None) -> None:
-        self._db = db
-        self._projects = projects
-        self._cache = cache or no_cache()
-
-    async def list_all(
-        self, principal: Principal, terms: Sequence[Term], sort: Sequence[SortKey], page: Page
-    ) -> tuple[list[RepositoryView], int]:
-        return await store.list_visible_repositories(self._db.pool, Viewer.of(principal), terms, sort, page)
-
-    async def list(
-        self, principal: Principal, ref: ProjectRef, terms: Sequence[Term], sort: Sequence[SortKey], page: Page
-    ) -> tuple[list[RepositoryView], int]:
-        project, _ = await self._projects.resolve(principal, ref, Resource.REPOSITORY, Action.LIST)
-        return await store.list_project_repositories(self._db.pool, project.id, project.name, terms, sort, page)
-
-    async def get(self, principal: Principal, ref: ProjectRef, path: str) -> RepositoryView:
-        # Pull is what every role and a public project's visitors hold on repositories (Harbor's read).
-        project, _ = await self._projects.resolve(principal, ref, Resource.REPOSITORY, Action.PULL)
-        return await self._find(project, path)
-
-    async def _find(self, project: ProjectView, path: str) -> RepositoryView:
-        name = full_name(project, path)
-        found = await store.repository(self._db.pool, project.id, name)
-        if found is None:
-            raise RepositoryNotFound(f"repository {name[:200]} not found")
-        return found
-
-    async def update(self, principal: Principal, ref: ProjectRef, path: str, description: str) -> None:
-        project, _ = await self._projects.resolve(principal, ref, Resource.REPOSITORY, Action.UPDATE)
-        repository = await self._find(project, path)
-        await store.set_description(self._db.pool, repository.id, description)
-        self._cache.invalidate(repository.id)
-        log.info("repository_updated", repository=repository.name, project_id=project.id)
-
-    async def delete(self, principal: Principal, ref: ProjectRef, path: str) -> None:
-        project, _ = await self._projects.resolve(principal, ref, Resource.REPOSITORY, Action.DELETE)
-        name = full_name(project, path)
-        async with self._db.transaction() as tx:
-            repository_id = await store.lock_repository(tx, name)
-            if repository_id is None:
-                raise RepositoryNotFound(f"repository {name[:200]} not found")
-            await store.delete_repository(tx, repository_id)
-            await outbox.record(tx, [Event(EventType.DELETE_REPOSITORY, principal.name, name)])
-        self._cache.invalidate(repository_id)
-        log.info("repository_deleted", repository=name, project_id=project.id)
-
-
 class ArtifactService:
-    def __init__(self, db: Database, projects: ProjectService, cache: LookupCache | None = None) -> None:
+    def __init__(self, db: Database, projects: ProjectService, labels: LabelService, cache: LookupCache) -> None:
         self._db = db
         self._projects = projects
-        self._cache = cache or no_cache()
+        self._labels = labels
+        self._cache = cache
 
     async def list(
         self,
@@ -167,7 +63,7 @@ class ArtifactService:
         changed."""
         project, _ = await self._projects.resolve(principal, ref, Resource.ARTIFACT, Action.LIST)
         name = full_name(project, path)
-        repository_id = await store.repository_id(self._db.pool, name)
+        repository_id = await repository_store.repository_id(self._db.pool, name)
         if repository_id is None:
             raise RepositoryNotFound(f"repository {name[:200]} not found")
         key = ("artifacts", project.id, repository_id, tuple(terms), tuple(sort), page, with_tag, with_label, variant)
@@ -175,7 +71,7 @@ class ArtifactService:
         if cached is not None:
             return cached
         generation = self._cache.generation
-        rows, total = await store.list_artifacts(
+        rows, total = await artifact_store.list_artifacts(
             self._db.pool, project.id, repository_id, terms, sort, page, with_tag=with_tag, with_label=with_label
         )
         body = render(rows)
@@ -187,7 +83,7 @@ class ArtifactService:
         return await self._find(project, full_name(project, path), artifact)
 
     async def _find(self, project: ProjectView, name: str, artifact: ArtifactRef) -> ArtifactView:
-        found = await store.artifact(self._db.pool, project.id, name, artifact)
+        found = await artifact_store.artifact(self._db.pool, project.id, name, artifact)
         if found is None:
             raise ArtifactNotFound(f"artifact {name[:200]}{'@' if artifact.digest else ':'}{artifact} not found")
         return found
@@ -196,7 +92,7 @@ class ArtifactService:
         project, _ = await self._projects.resolve(principal, ref, Resource.ARTIFACT, Action.DELETE)
         name = full_name(project, path)
         async with self._db.transaction() as tx:
-            found = await store.lock_artifact(tx, name, artifact)
+            found = await artifact_store.lock_artifact(tx, name, artifact)
             if found is None:
                 raise ArtifactNotFound(f"artifact {name[:200]} {artifact} not found")
             artifact_id, repository_id, digest = found
@@ -205,7 +101,7 @@ class ArtifactService:
                 raise ArtifactReferenced(
                     f"artifact {digest} is referenced by index {parents[0]}; delete the index first"
                 )
-            also = await store.delete_artifact(tx, artifact_id, repository_id, digest)
+            also = await artifact_store.delete_artifact(tx, artifact_id, repository_id, digest)
             await outbox.record(tx, [Event(EventType.DELETE_ARTIFACT, principal.name, name, digest=digest)])
         self._cache.invalidate(repository_id)
         log.info("artifact_deleted", repository=name, digest=digest, also_deleted=len(also))
@@ -218,19 +114,19 @@ class ArtifactService:
         await self._projects.resolve(principal, ProjectRef(name=source_project), Resource.REPOSITORY, Action.PULL)
         name = full_name(project, path)
         async with self._db.transaction() as tx:
-            found = await store.lock_artifact(tx, source_name, source_ref)
+            found = await artifact_store.lock_artifact(tx, source_name, source_ref)
             if found is None:
                 raise ArtifactNotFound(f"artifact {source[:200]} not found")
             source_id, _, digest = found
             repository_id = await ensure_repository(tx, name)
-            accessories = await store.missing_accessories(tx, source_id, repository_id)
-            copy_id = await store.copy_artifact(tx, source_id, repository_id)
-            tags = await store.copy_tags(tx, source_id, repository_id, copy_id)
+            accessories = await artifact_store.missing_accessories(tx, source_id, repository_id)
+            copy_id = await artifact_store.copy_artifact(tx, source_id, repository_id)
+            tags = await tag_store.copy_tags(tx, source_id, repository_id, copy_id)
             # Accessories (signatures, SBOMs, and theirs) come along, as in Harbor: with their own tags if
             # they have any, and no event of their own (Harbor fires one for the copied artifact only).
             for accessory_id, _ in accessories:
-                accessory_copy = await store.copy_artifact(tx, accessory_id, repository_id)
-                await store.copy_tags(tx, accessory_id, repository_id, accessory_copy)
+                accessory_copy = await artifact_store.copy_artifact(tx, accessory_id, repository_id)
+                await tag_store.copy_tags(tx, accessory_id, repository_id, accessory_copy)
             named: builtins.list[str | None] = [*tags] or [None]
             events = [Event(EventType.PUSH_ARTIFACT, principal.name, name, digest=digest, tag=tag) for tag in named]
             await outbox.record(tx, events)
@@ -250,7 +146,7 @@ class ArtifactService:
     ) -> tuple[builtins.list[TagView], int]:
         project, _ = await self._projects.resolve(principal, ref, Resource.TAG, Action.LIST)
         found = await self._find(project, full_name(project, path), artifact)
-        return await store.list_tags(self._db.pool, found.id, terms, sort, page)
+        return await tag_store.list_tags(self._db.pool, found.id, terms, sort, page)
 
     async def create_tag(
         self, principal: Principal, ref: ProjectRef, path: str, artifact: ArtifactRef, tag: str
@@ -260,11 +156,11 @@ class ArtifactService:
         project, _ = await self._projects.resolve(principal, ref, Resource.TAG, Action.CREATE)
         name = full_name(project, path)
         async with self._db.transaction() as tx:
-            found = await store.lock_artifact(tx, name, artifact)
+            found = await artifact_store.lock_artifact(tx, name, artifact)
             if found is None:
                 raise ArtifactNotFound(f"artifact {name[:200]} {artifact} not found")
             artifact_id, repository_id, digest = found
-            if await store.create_tag(tx, repository_id, artifact_id, tag) is None:
+            if await tag_store.create_tag(tx, repository_id, artifact_id, tag) is None:
                 raise Conflict(f"tag {tag} already exists in repository {name[:200]}")
             await outbox.record(tx, [Event(EventType.CREATE_TAG, principal.name, name, digest=digest, tag=tag)])
         self._cache.invalidate(repository_id)
@@ -276,12 +172,46 @@ class ArtifactService:
         project, _ = await self._projects.resolve(principal, ref, Resource.TAG, Action.DELETE)
         name = full_name(project, path)
         async with self._db.transaction() as tx:
-            found = await store.lock_artifact(tx, name, artifact)
+            found = await artifact_store.lock_artifact(tx, name, artifact)
             if found is None:
                 raise ArtifactNotFound(f"artifact {name[:200]} {artifact} not found")
             artifact_id, repository_id, digest = found
-            if not await store.delete_tag(tx, artifact_id, tag):
+            if not await tag_store.delete_tag(tx, artifact_id, tag):
                 raise TagNotFound(f"tag {tag[:130]} not found on artifact {digest}")
             await outbox.record(tx, [Event(EventType.DELETE_TAG, principal.name, name, digest=digest, tag=tag)])
         self._cache.invalidate(repository_id)
         log.info("tag_deleted", repository=name, tag=tag, digest=digest)
+
+    async def _labelled(
+        self, principal: Principal, ref: ProjectRef, path: str, artifact: ArtifactRef, action: Action
+    ) -> tuple[int, int, str]:
+        """(project id, artifact id, repository name) once the caller may `action` artifact labels there."""
+        project, _ = await self._projects.resolve(principal, ref, Resource.ARTIFACT_LABEL, action)
+        name = full_name(project, path)
+        found = await artifact_store.artifact_id(self._db.pool, name, artifact)
+        if found is None:
+            raise ArtifactNotFound(f"artifact {name[:200]}{'@' if artifact.digest else ':'}{artifact} not found")
+        return project.id, found, name
+
+    async def add_label(
+        self, principal: Principal, ref: ProjectRef, path: str, artifact: ArtifactRef, label_id: int
+    ) -> None:
+        """Harbor's AddLabel: a global label or one of the artifact's project. Label changes empty this
+        process's list cache at once (rare; the notifications of migration 0009 tell every process)."""
+        project_id, artifact_id, name = await self._labelled(principal, ref, path, artifact, Action.CREATE)
+        await self._labels.attachable(principal, label_id, project_id)
+        attached = await artifact_store.attach_label(self._db.pool, artifact_id, label_id)
+        self._cache.clear()
+        if not attached:
+            raise Conflict(f"label {label_id} is already added to the artifact")
+        log.info("label_attached", label_id=label_id, repository=name, artifact_id=artifact_id, by=principal.name)
+
+    async def remove_label(
+        self, principal: Principal, ref: ProjectRef, path: str, artifact: ArtifactRef, label_id: int
+    ) -> None:
+        _, artifact_id, name = await self._labelled(principal, ref, path, artifact, Action.DELETE)
+        detached = await artifact_store.detach_label(self._db.pool, artifact_id, label_id)
+        self._cache.clear()
+        if not detached:
+            raise NotFound(f"label {label_id} is not added to the artifact")
+        log.info("label_detached", label_id=label_id, repository=name, artifact_id=artifact_id, by=principal.name)

@@ -7,6 +7,13 @@ import uuid
 from dataclasses import dataclass
 
 from services.common.events.models import Event, EventType
+from services.core.listing import ListKeys
+
+# The audit log lists: q on each shown field (op_time as a range), sorted by the same fields.
+AUDIT_LIST = ListKeys(
+    filters={"operation": "str", "resource": "str", "resource_type": "str", "username": "str", "op_time": "time"},
+    sorts=frozenset({"op_time", "operation", "resource", "resource_type", "username"}),
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,17 +7,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from services.common.db import Executor
-from services.core.audit.models import AuditEntry, AuditView
-from services.core.listing import Page, SortKey, Term, where_clause
+from services.core.audit.models import AUDIT_LIST, AuditEntry, AuditView
+from services.core.listing import Page, SortKey, Term, column_map, order_by, where_clause
 
-# The q keys Harbor's audit log takes, and the columns they filter; nothing else reaches SQL.
-COLUMNS = {
-    "operation": "operation",
-    "resource": "resource",
-    "resource_type": "resource_type",
-    "username": "username",
-    "op_time": "op_time",
-}
+# The q and sort keys Harbor's audit log takes, and their columns; nothing else reaches SQL.
+_KEYS = {*AUDIT_LIST.filters, *AUDIT_LIST.sorts}
+COLUMNS = column_map(_KEYS, {key: key for key in _KEYS})
 _SELECT = (
     "SELECT id, project_id, operation, resource_type, resource, username, op_time, operation_description,"
     " operation_result FROM audit_log"
@@ -63,10 +58,10 @@ async def list_entries(
         args.append(list(project_ids))
         base += " AND project_id = ANY($1::bigint[])"
     where = where_clause(base, terms, COLUMNS, args)
-    # Newest first unless asked otherwise; id breaks ties so pages never overlap.
-    order = ", ".join(f"{COLUMNS[k.key]} {'DESC' if k.descending else 'ASC'}" for k in sort) or "op_time DESC"
+    # Newest first unless asked otherwise.
+    order = order_by(sort, COLUMNS, ["op_time DESC"], "id DESC")
     rows = await ex.fetch(
-        f"{_SELECT}{where} ORDER BY {order}, id DESC LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}",
+        f"{_SELECT}{where} ORDER BY {order} LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}",
         *args,
         page.size,
         page.offset,

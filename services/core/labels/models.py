@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from services.core.errors import NotFound
+from services.core.listing import ListKeys
 
 Scope = Literal["g", "p"]
 GLOBAL: Scope = "g"
@@ -21,6 +22,8 @@ MAX_DESCRIPTION = 1024
 COLOR = re.compile(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
 # Harbor's intersection list in `q` (labels=(1 2 3)): bounded, as every id is one EXISTS in the query.
 MAX_LABELS_IN_FILTER = 10
+# The labels list: q name, sorted by id, name or times.
+LABEL_LIST = ListKeys(filters={"name": "str"}, sorts=frozenset({"id", "name", "creation_time", "update_time"}))
 
 
 class LabelNotFound(NotFound):

@@ -1,9 +1,9 @@
 """Label rules, as Harbor's: global labels are read by anybody authenticated and written by the system
 administrator; a project's labels are read and written by whoever holds the `label` permission there
-(a project the caller cannot see hides its labels: 404). Attaching a label to an artifact, or taking it
-off, is the `artifact-label` permission in the artifact's project, and the label must be global or of
-that project. Creating, changing and deleting a label is audited in the change's transaction; attaching
-and detaching are not (Harbor records neither). No aiohttp here."""
+(a project the caller cannot see hides its labels: 404). Which label may go on an artifact of a project
+is decided here (`attachable`: global, or of that project); attaching it is the artifacts' (the
+`artifact-label` permission there). Creating, changing and deleting a label is audited in the change's
+transaction; attaching and detaching are not (Harbor records neither). No aiohttp here."""
 
 from __future__ import annotations
 
@@ -15,11 +15,8 @@ from services.common.auth.authenticate import Principal
 from services.common.cache import LookupCache
 from services.common.db import Database, Executor
 from services.common.rbac import Action, Resource
-from services.core.artifacts.errors import ArtifactNotFound
-from services.core.artifacts.models import ArtifactRef
-from services.core.artifacts.service import full_name, no_cache
-from services.core.audit.record import record
-from services.core.errors import BadRequest, Conflict, Forbidden, NotFound, ProjectNotFound, Unauthorized
+from services.core.auditing import record
+from services.core.errors import BadRequest, Forbidden, NotFound, ProjectNotFound, Unauthorized
 from services.core.labels import store
 from services.core.labels.models import (
     GLOBAL,
@@ -32,7 +29,8 @@ from services.core.labels.models import (
 )
 from services.core.listing import Page, SortKey, Term
 from services.core.projects.models import ProjectRef
-from services.core.projects.service import ProjectService, refuse
+from services.core.projects.service import ProjectService
+from services.core.security.access import refuse
 
 log = structlog.get_logger()
 
@@ -66,10 +64,10 @@ class LabelService:
     """Label changes empty this process's artifact list cache at once (they are rare; the notifications
     of migration 0009 drop exactly the repositories concerned, in every process)."""
 
-    def __init__(self, db: Database, projects: ProjectService, cache: LookupCache | None = None) -> None:
+    def __init__(self, db: Database, projects: ProjectService, cache: LookupCache) -> None:
         self._db = db
         self._projects = projects
-        self._cache = cache or no_cache()
+        self._cache = cache
 
     async def _require(self, principal: Principal, scope: Scope, project_id: int | None, action: Action) -> None:
         """The caller may do `action` on labels of this scope (and project); a project it cannot see is
@@ -150,21 +148,9 @@ class LabelService:
         self._cache.clear()
         log.info("label_deleted", label_id=label_id, project_id=label.project_id, detached=detached, by=principal.name)
 
-    async def _artifact(
-        self, principal: Principal, ref: ProjectRef, path: str, artifact: ArtifactRef, action: Action
-    ) -> tuple[int, int, str]:
-        """(project id, artifact id, repository name) once the caller may `action` artifact labels there."""
-        project, _ = await self._projects.resolve(principal, ref, Resource.ARTIFACT_LABEL, action)
-        name = full_name(project, path)
-        found = await store.artifact_id(self._db.pool, name, artifact)
-        if found is None:
-            raise ArtifactNotFound(f"artifact {name[:200]}{'@' if artifact.digest else ':'}{artifact} not found")
-        return project.id, found, name
-
-    async def attach(
-        self, principal: Principal, ref: ProjectRef, path: str, artifact: ArtifactRef, label_id: int
-    ) -> None:
-        project_id, artifact_id, name = await self._artifact(principal, ref, path, artifact, Action.CREATE)
+    async def attachable(self, principal: Principal, label_id: int, project_id: int) -> LabelView:
+        """The label, if it may be put on (or taken off) an artifact of project `project_id`: a global label
+        or one of that project. The caller has checked the artifact-label permission in that project."""
         label = await store.label(self._db.pool, label_id)
         if label is None:
             raise _missing(label_id)
@@ -178,18 +164,4 @@ class LabelService:
                 f"label {label_id} belongs to another project: only global labels and labels of the"
                 " artifact's project can be added"
             )
-        attached = await store.attach(self._db.pool, artifact_id, label_id)
-        self._cache.clear()
-        if not attached:
-            raise Conflict(f"label {label_id} is already added to the artifact")
-        log.info("label_attached", label_id=label_id, repository=name, artifact_id=artifact_id, by=principal.name)
-
-    async def detach(
-        self, principal: Principal, ref: ProjectRef, path: str, artifact: ArtifactRef, label_id: int
-    ) -> None:
-        _, artifact_id, name = await self._artifact(principal, ref, path, artifact, Action.DELETE)
-        detached = await store.detach(self._db.pool, artifact_id, label_id)
-        self._cache.clear()
-        if not detached:
-            raise NotFound(f"label {label_id} is not added to the artifact")
-        log.info("label_detached", label_id=label_id, repository=name, artifact_id=artifact_id, by=principal.name)
+        return label

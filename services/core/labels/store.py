@@ -1,6 +1,6 @@
-"""SQL for labels and their attachment to artifacts. `$n` parameters only; a list is two statements (the
-page and the count) whatever the page size. How an artifact view carries its labels (one sub-select of
-the artifact page query) is in services.core.artifacts.store."""
+"""SQL for labels. `$n` parameters only; a list is two statements (the page and the count) whatever the
+page size. Attaching labels to artifacts, and how an artifact view carries its labels (one sub-select of
+the artifact page query), are the artifacts' (services.core.artifacts.artifact_store)."""
 
 from __future__ import annotations
 
@@ -10,14 +10,15 @@ from typing import Any
 import asyncpg
 
 from services.common.db import Executor
-from services.core.artifacts.models import ArtifactRef
 from services.core.errors import Conflict
-from services.core.labels.models import LabelFields, LabelFilter, LabelNotFound, LabelView, Scope
-from services.core.listing import Page, SortKey, Term, like_pattern, where_clause
+from services.core.labels.models import LABEL_LIST, LabelFields, LabelFilter, LabelView, Scope
+from services.core.listing import Page, SortKey, Term, column_map, like_pattern, order_by, where_clause
 
 _COLUMNS = "l.id, l.name, l.description, l.color, l.scope, l.project_id, l.created_at, l.updated_at"
-LABEL_FILTERS = {"name": "l.name"}
-LABEL_SORTS = {"id": "l.id", "name": "l.name", "creation_time": "l.created_at", "update_time": "l.updated_at"}
+LABEL_FILTERS = column_map(LABEL_LIST.filters, {"name": "l.name"})
+LABEL_SORTS = column_map(
+    LABEL_LIST.sorts, {"id": "l.id", "name": "l.name", "creation_time": "l.created_at", "update_time": "l.updated_at"}
+)
 
 
 def _label(row: asyncpg.Record) -> LabelView:
@@ -47,11 +48,10 @@ async def list_labels(
         args.append(like_pattern(where.name_contains))
         base += f" AND l.name LIKE ${len(args)} ESCAPE '\\'"
     sql_where = where_clause(base, terms, LABEL_FILTERS, args)
-    order = [f"{LABEL_SORTS[k.key]} {'DESC' if k.descending else 'ASC'}" for k in sort]
-    order.append("l.id ASC")  # a total order, so pages never overlap
+    order = order_by(sort, LABEL_SORTS, [], "l.id ASC")
     n = len(args)
     rows = await ex.fetch(
-        f"SELECT {_COLUMNS} FROM labels l{sql_where} ORDER BY {', '.join(order)} LIMIT ${n + 1} OFFSET ${n + 2}",
+        f"SELECT {_COLUMNS} FROM labels l{sql_where} ORDER BY {order} LIMIT ${n + 1} OFFSET ${n + 2}",
         *args,
         page.size,
         page.offset,
@@ -107,47 +107,3 @@ async def delete_label(ex: Executor, label_id: int) -> tuple[LabelView, int] | N
     )
     row = await ex.fetchrow(f"DELETE FROM labels AS l WHERE l.id = $1 RETURNING {_COLUMNS}", label_id)
     return None if row is None else (_label(row), int(detached))
-
-
-async def artifact_id(ex: Executor, repository: str, ref: ArtifactRef) -> int | None:
-    """The id of the artifact `ref` names in the repository (full name)."""
-    value: int | None
-    if ref.tag is not None:
-        value = await ex.fetchval(
-            "SELECT t.artifact_id FROM tags t JOIN repositories r ON r.id = t.repository_id"
-            " WHERE r.name = $1 AND t.name = $2",
-            repository,
-            ref.tag,
-        )
-    else:
-        value = await ex.fetchval(
-            "SELECT a.id FROM artifacts a JOIN repositories r ON r.id = a.repository_id"
-            " WHERE r.name = $1 AND a.digest = $2",
-            repository,
-            ref.digest,
-        )
-    return value
-
-
-async def attach(ex: Executor, artifact_id: int, label_id: int) -> bool:
-    """False when the label is already attached. One statement: its foreign keys make a label (or an
-    artifact) deleted meanwhile a 404 rather than a dangling row."""
-    try:
-        value = await ex.fetchval(
-            "INSERT INTO artifact_labels (artifact_id, label_id) VALUES ($1, $2) ON CONFLICT DO NOTHING"
-            " RETURNING label_id",
-            artifact_id,
-            label_id,
-        )
-    except asyncpg.ForeignKeyViolationError:
-        raise LabelNotFound("the label or the artifact was deleted meanwhile") from None
-    return value is not None
-
-
-async def detach(ex: Executor, artifact_id: int, label_id: int) -> bool:
-    value = await ex.fetchval(
-        "DELETE FROM artifact_labels WHERE artifact_id = $1 AND label_id = $2 RETURNING label_id",
-        artifact_id,
-        label_id,
-    )
-    return value is not None

@@ -28,7 +28,7 @@ from services.common.ldap.onboard import AccountRefused, onboard
 from services.common.rbac import Action
 from services.common.settings import LdapSettings
 from services.core.errors import BadRequest, LdapNotEnabled, LdapUnavailable
-from services.core.usergroups.service import require_system
+from services.core.security.access import require_system
 
 log = structlog.get_logger()
 

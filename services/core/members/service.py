@@ -10,7 +10,7 @@ from services.common.auth.authenticate import Principal
 from services.common.db import Database, Executor
 from services.common.identity import store as identity
 from services.common.rbac import Action, Resource, Role
-from services.core.audit.record import record
+from services.core.auditing import record
 from services.core.errors import BadRequest, MemberNotFound
 from services.core.listing import Page
 from services.core.members import store

@@ -8,10 +8,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.common.rbac import Role
+from services.core.listing import ListKeys
 
 # Harbor's project name rule (src/common/utils: `^[a-z0-9]+(?:[._-][a-z0-9]+)*$`, at most 255).
 PROJECT_NAME = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*")
 MAX_PROJECT_NAME = 255
+# The projects list: q name/public/owner/project_id (the name, public and owner parameters are q terms by
+# another name), sorted by name, id or times.
+PROJECT_LIST = ListKeys(
+    filters={"name": "str", "public": "bool", "owner": "str", "project_id": "int"},
+    sorts=frozenset({"name", "project_id", "creation_time", "update_time"}),
+)
 
 # ProjectMetadata keys of Harbor's API that Berth stores (as strings, as Harbor does); `public` is a
 # column of its own. Keys whose value must be "true"/"false":

@@ -14,21 +14,14 @@ from services.common.db import Database, Executor
 from services.common.identity import store as identity
 from services.common.identity.models import ADMIN_USER_ID, Project
 from services.common.rbac import Action, Resource, Role
-from services.core.audit.record import record
+from services.core.auditing import record
 from services.core.errors import BadRequest, Forbidden, ProjectNotEmpty, ProjectNotFound, Unauthorized
 from services.core.listing import Page, SortKey, Term
 from services.core.projects import store
 from services.core.projects.models import ProjectChanges, ProjectRef, ProjectView, valid_project_name
-from services.core.security.access import ProjectAccess, Viewer, project_access, robot_may
+from services.core.security.access import ProjectAccess, Viewer, project_access, refuse, robot_may
 
 log = structlog.get_logger()
-
-
-def refuse(principal: Principal, what: str) -> Exception:
-    """Anonymous callers are asked to authenticate; known ones are told no."""
-    if principal.kind == "anonymous":
-        return Unauthorized(f"authentication is required to {what}")
-    return Forbidden(f"{principal.name} may not {what}")
 
 
 async def _audit(tx: Executor, principal: Principal, operation: str, project_id: int, name: str) -> None:

@@ -15,18 +15,18 @@ import asyncpg
 
 from services.common.db import Executor
 from services.common.rbac import Role
-from services.core.listing import Page, SortKey, Term, where_clause
-from services.core.projects.models import ProjectView
+from services.core.listing import Page, SortKey, Term, column_map, order_by, where_clause
+from services.core.projects.models import PROJECT_LIST, ProjectView
 from services.core.security.access import Viewer
 
 # Filterable and sortable keys → SQL expressions (a fixed table: request text never becomes SQL).
-FILTER_COLUMNS = {"name": "p.name", "public": "p.public", "owner": "o.username", "project_id": "p.id"}
-SORT_COLUMNS = {
-    "name": "p.name",
-    "project_id": "p.id",
-    "creation_time": "p.created_at",
-    "update_time": "p.updated_at",
-}
+FILTER_COLUMNS = column_map(
+    PROJECT_LIST.filters, {"name": "p.name", "public": "p.public", "owner": "o.username", "project_id": "p.id"}
+)
+SORT_COLUMNS = column_map(
+    PROJECT_LIST.sorts,
+    {"name": "p.name", "project_id": "p.id", "creation_time": "p.created_at", "update_time": "p.updated_at"},
+)
 
 # The roles user $1 holds in project p, directly or through a group.
 _ROLES = (
@@ -81,11 +81,10 @@ async def list_projects(
     """One page of the projects `viewer` may see that match every term, and how many match in all."""
     args = viewer_args(viewer)
     where = _where(terms, args)
-    order = [f"{SORT_COLUMNS[k.key]} {'DESC' if k.descending else 'ASC'}" for k in sort] or ["p.name ASC"]
-    order.append("p.id ASC")  # a total order, so pages never overlap
+    order = order_by(sort, SORT_COLUMNS, ["p.name ASC"], "p.id ASC")
     n = len(args)
     rows = await ex.fetch(
-        f"{_SELECT}{where} ORDER BY {', '.join(order)} LIMIT ${n + 1} OFFSET ${n + 2}", *args, page.size, page.offset
+        f"{_SELECT}{where} ORDER BY {order} LIMIT ${n + 1} OFFSET ${n + 2}", *args, page.size, page.offset
     )
     total = await ex.fetchval(f"SELECT count(*) FROM projects p LEFT JOIN users o ON o.id = p.owner_id{where}", *args)
     return [_view(r) for r in rows], int(total)

@@ -25,11 +25,11 @@ from services.common.db import Database, Executor
 from services.common.identity import store as identity
 from services.common.identity.models import RobotLevel, RobotPermission, project_robot_name, system_robot_name
 from services.common.rbac import Action, Resource, Role
-from services.core.audit.record import record
+from services.core.auditing import record
 from services.core.errors import BadRequest, Forbidden, ProjectNotFound, RobotNotFound
 from services.core.listing import Page
 from services.core.projects.models import ProjectRef
-from services.core.projects.service import ProjectService, refuse
+from services.core.projects.service import ProjectService
 from services.core.robots import store
 from services.core.robots.models import (
     MAX_DESCRIPTION,
@@ -40,6 +40,7 @@ from services.core.robots.models import (
     expiry,
     robot_name_problem,
 )
+from services.core.security.access import refuse
 from services.core.users.models import password_problem
 
 log = structlog.get_logger()

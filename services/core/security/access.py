@@ -14,6 +14,7 @@ from services.common import rbac
 from services.common.auth.authenticate import Principal
 from services.common.identity.models import Robot
 from services.common.rbac import Action, Policy, Resource
+from services.core.errors import Forbidden, Unauthorized
 
 ALL_NAMESPACES = "*"
 
@@ -117,3 +118,19 @@ def project_access(
         own = frozenset()
     policies = own | rbac.PUBLIC_PROJECT_POLICIES if public else own
     return ProjectAccess(sysadmin=False, policies=policies, member=bool(own))
+
+
+def refuse(principal: Principal, what: str) -> Exception:
+    """Anonymous callers are asked to authenticate; known ones are told no."""
+    if principal.kind == "anonymous":
+        return Unauthorized(f"authentication is required to {what}")
+    return Forbidden(f"{principal.name} may not {what}")
+
+
+def require_system(principal: Principal, resource: str, action: Action, what: str) -> None:
+    """Harbor's RequireSystemAccess: the sysadmin, or a system robot granted (resource, action)."""
+    if principal.sysadmin:
+        return
+    if principal.robot is not None and robot_may(principal.robot, resource, action):
+        return
+    raise refuse(principal, what)

@@ -20,7 +20,7 @@ from services.common.db import Database
 from services.common.identity import store
 from services.common.identity.models import ROBOT_PREFIX
 from services.common.redis import RedisClient
-from services.core.audit.record import record
+from services.core.auditing import record
 from services.core.errors import LoginFailed
 
 log = structlog.get_logger()

@@ -13,7 +13,8 @@ from typing import Any
 
 from services.common.db import Executor
 from services.common.rbac import Role
-from services.core.artifacts.store import _ARTIFACT_COUNT, project_range
+from services.core.artifacts.artifact_store import ARTIFACT_COUNT
+from services.core.artifacts.repository_store import project_range
 from services.core.projects.store import VISIBLE, viewer_args
 from services.core.security.access import Viewer
 from services.core.statistics.models import Counts, ProjectUsage, SearchRepository
@@ -66,7 +67,7 @@ _USAGE = (
 # $1..$3 the viewer, $4 the LIKE pattern, $5 the limit.
 _SEARCH_REPOSITORIES = (
     "SELECT p.id AS project_id, p.name AS project_name, p.public AS project_public, r.name, r.pull_count,"
-    f" {_ARTIFACT_COUNT} AS artifact_count"
+    f" {ARTIFACT_COUNT} AS artifact_count"
     f" FROM repositories r JOIN projects p ON {_IN_PROJECT}"
     f" WHERE {VISIBLE} AND r.name LIKE $4 ESCAPE '\\' ORDER BY r.name, r.id LIMIT $5"
 )

@@ -22,7 +22,7 @@ from services.common.identity import store as identity
 from services.common.identity.models import Group
 from services.common.ldap.directory import Directory, DirectoryUnavailable, InvalidQuery
 from services.common.rbac import Action
-from services.core.audit.record import record
+from services.core.auditing import record
 from services.core.errors import (
     BadRequest,
     Conflict,
@@ -32,8 +32,7 @@ from services.core.errors import (
     UserGroupNotFound,
 )
 from services.core.listing import Page
-from services.core.projects.service import refuse
-from services.core.security.access import robot_may
+from services.core.security.access import require_system
 from services.core.usergroups import store
 from services.core.usergroups.models import GroupFilter, GroupType, NewGroup, group_name_problem
 
@@ -42,15 +41,6 @@ log = structlog.get_logger()
 RESOURCE = "user-group"
 # A page of groups and the total; named here because the `list` method shadows the builtin in the class.
 GroupPage = tuple[list[Group], int]
-
-
-def require_system(principal: Principal, resource: str, action: Action, what: str) -> None:
-    """Harbor's RequireSystemAccess: the sysadmin, or a system robot granted (resource, action)."""
-    if principal.sysadmin:
-        return
-    if principal.robot is not None and robot_may(principal.robot, resource, action):
-        return
-    raise refuse(principal, what)
 
 
 async def _audit(tx: Executor, principal: Principal, operation: str, name: str, description: str) -> None:

@@ -8,8 +8,11 @@ import re
 from dataclasses import dataclass
 
 from services.common.identity.models import AuthSource
+from services.core.listing import ListKeys
 
 MAX_USERNAME = 255
+# The sysadmin's users list: q username/email (exact or =~), sorted by username or creation time.
+USER_LIST = ListKeys(filters={"username": "str", "email": "str"}, sorts=frozenset({"username", "creation_time"}))
 MAX_EMAIL = 255
 MAX_REALNAME = 255
 MAX_COMMENT = 30  # Harbor's limit for the user comment

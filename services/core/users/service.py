@@ -18,7 +18,7 @@ from services.common.auth.passwords import PasswordHasher
 from services.common.db import Database, Executor
 from services.common.identity import store as identity
 from services.common.identity.models import ADMIN_USER_ID, User
-from services.core.audit.record import record
+from services.core.auditing import record
 from services.core.errors import BadRequest, Forbidden, Unauthorized, UserNotFound
 from services.core.listing import Page, SortKey, Term
 from services.core.users import store
@@ -73,16 +73,16 @@ class UserService:
         self._self_registration = self_registration
         self._ldap_auth = ldap_auth
 
-    async def current(self, principal: Principal) -> User:
+    async def current(self, principal: Principal) -> UserView:
         if principal.kind == "anonymous":
             raise Unauthorized("authentication is required to read the current user")
         if principal.user_id is None:
             # A robot is not a user: it has no profile (Harbor answers robots the same way).
             raise Forbidden(f"{principal.name} is a robot account and has no user profile")
-        user = await identity.user_by_id(self._db.pool, principal.user_id)
-        if user is None or user.deleted:
+        view = await store.user_view(self._db.pool, principal.user_id)
+        if view is None:
             raise Unauthorized("the account no longer exists")
-        return user
+        return view
 
     async def list_users(
         self, principal: Principal, terms: Sequence[Term], sort: Sequence[SortKey], page: Page

@@ -14,11 +14,11 @@ import asyncpg
 
 from services.common.db import Executor
 from services.common.identity.store import Conflict
-from services.core.listing import Page, SortKey, Term, like_pattern, where_clause
-from services.core.users.models import UserRef, UserView
+from services.core.listing import Page, SortKey, Term, column_map, like_pattern, order_by, where_clause
+from services.core.users.models import USER_LIST, UserRef, UserView
 
-FILTER_COLUMNS = {"username": "u.username", "email": "u.email"}
-SORT_COLUMNS = {"username": "u.username", "creation_time": "u.created_at"}
+FILTER_COLUMNS = column_map(USER_LIST.filters, {"username": "u.username", "email": "u.email"})
+SORT_COLUMNS = column_map(USER_LIST.sorts, {"username": "u.username", "creation_time": "u.created_at"})
 
 _SELECT = (
     "SELECT u.id, u.username, u.email, u.realname, u.comment, u.sysadmin, u.auth_source, u.created_at,"
@@ -49,11 +49,10 @@ async def list_users(
 ) -> tuple[list[UserView], int]:
     args: list[Any] = []
     where = _where(terms, args)
-    order = [f"{SORT_COLUMNS[k.key]} {'DESC' if k.descending else 'ASC'}" for k in sort]
-    order.append("u.id ASC")  # a total order, so pages never overlap
+    order = order_by(sort, SORT_COLUMNS, [], "u.id ASC")
     n = len(args)
     rows = await ex.fetch(
-        f"{_SELECT}{where} ORDER BY {', '.join(order)} LIMIT ${n + 1} OFFSET ${n + 2}", *args, page.size, page.offset
+        f"{_SELECT}{where} ORDER BY {order} LIMIT ${n + 1} OFFSET ${n + 2}", *args, page.size, page.offset
     )
     total = await ex.fetchval(f"SELECT count(*) FROM users u{where}", *args)
     return [_view(r) for r in rows], int(total)

@@ -14,7 +14,7 @@ import pytest
 
 from services.common.migrations import apply_migrations
 from services.common.oci import mediatypes as mt
-from services.core.artifacts import store
+from services.core.artifacts import artifact_store, repository_store, tag_store
 from services.core.listing import Page, SortKey, Term
 from services.core.security.access import Viewer
 from tests.harness.oci import (
@@ -467,21 +467,21 @@ async def test_list_statement_counts(pg_database: TestDatabase) -> None:
         for size in (1, 10, 100):
             page = Page(1, size)
             ex = Counting(conn)
-            repos, total = await store.list_project_repositories(
+            repos, total = await repository_store.list_project_repositories(
                 ex, project, "p", [Term("name", "like", "r")], [SortKey("update_time", True)], page
             )
             assert ex.count == 2 and total == 30 and len(repos) == min(size, 30)
             ex = Counting(conn)
-            repos, total = await store.list_visible_repositories(ex, Viewer(None, True, ()), [], [], page)
+            repos, total = await repository_store.list_visible_repositories(ex, Viewer(None, True, ()), [], [], page)
             assert ex.count == 2 and total == 30 and len(repos) == min(size, 30)
             ex = Counting(conn)
-            arts, total = await store.list_artifacts(
+            arts, total = await artifact_store.list_artifacts(
                 ex, project, first_repo, [Term("tags", "like", "t")], [SortKey("push_time", False)], page
             )
             assert ex.count == 2 and total == 30 and len(arts) == min(size, 30)
             assert all(len(a.tags) == 3 for a in arts)
             ex = Counting(conn)
-            tags, total = await store.list_tags(ex, arts[0].id, [], [], page)
+            tags, total = await tag_store.list_tags(ex, arts[0].id, [], [], page)
             assert ex.count == 2 and total == 3 and len(tags) == min(size, 3)
     finally:
         await conn.close()

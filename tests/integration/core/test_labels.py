@@ -15,7 +15,7 @@ import pytest
 
 from services.common.migrations import apply_migrations
 from services.common.oci import mediatypes as mt
-from services.core.artifacts import store
+from services.core.artifacts import artifact_store
 from services.core.listing import Page, SortKey, Term
 from tests.harness.oci import push_image
 from tests.harness.plugin import TestDatabase
@@ -343,15 +343,19 @@ async def test_artifact_list_statement_count_with_labels(pg_database: TestDataba
         for size in (1, 10, 100):
             page = Page(1, size)
             ex = Counting(conn)
-            arts, total = await store.list_artifacts(ex, project, repo, [], [SortKey("push_time", False)], page)
+            arts, total = await artifact_store.list_artifacts(
+                ex, project, repo, [], [SortKey("push_time", False)], page
+            )
             assert ex.count == 2 and total == 30 and len(arts) == min(size, 30)
             assert all(len(a.labels) in (1, 2) for a in arts) and arts[0].labels[0].name == "g"
             ex = Counting(conn)
-            arts, total = await store.list_artifacts(ex, project, repo, [Term("labels", "all", (g, p))], [], page)
+            arts, total = await artifact_store.list_artifacts(
+                ex, project, repo, [Term("labels", "all", (g, p))], [], page
+            )
             assert ex.count == 2 and total == 15 and len(arts) == min(size, 15)
             assert all([x.name for x in a.labels] == ["g", "p"] for a in arts)
             ex = Counting(conn)
-            arts, _ = await store.list_artifacts(ex, project, repo, [], [], page, with_label=False)
+            arts, _ = await artifact_store.list_artifacts(ex, project, repo, [], [], page, with_label=False)
             assert ex.count == 2 and all(a.labels == () for a in arts)
     finally:
         await conn.close()

@@ -25,6 +25,7 @@ from services.common.cache import CORE_LISTENER, LookupCache
 from services.common.migrations import apply_migrations
 from services.common.oci import mediatypes as mt
 from services.core.artifacts.service import ArtifactService
+from services.core.labels.service import LabelService
 from services.core.listing import Page
 from services.core.projects.models import ProjectRef
 from services.core.projects.service import ProjectService
@@ -292,7 +293,8 @@ async def test_statement_counts_on_a_miss_and_a_hit(pg_database: TestDatabase) -
         cache.live = True
         counting = Counting(conn)
         db: Any = _Pool(counting)
-        service = ArtifactService(db, ProjectService(db), cache)
+        projects = ProjectService(db)
+        service = ArtifactService(db, projects, LabelService(db, projects, cache), cache)
         admin = Principal(kind="user", name="admin", user_id=owner, sysadmin=True)
         rendered: list[int] = []
 

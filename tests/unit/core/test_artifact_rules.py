@@ -6,7 +6,7 @@ import pytest
 
 from services.common.oci import mediatypes as mt
 from services.core.artifacts.models import HELM_CONFIG, ArtifactRef, artifact_kind
-from services.core.artifacts.service import check_repository_path, parse_copy_source, parse_reference
+from services.core.artifacts.references import check_repository_path, parse_copy_source, parse_reference
 from services.core.errors import BadRequest
 
 DIGEST = "sha256:" + "a" * 64

@@ -1,10 +1,10 @@
-"""SQL for repositories, artifacts and tags as the REST API shows and changes them. `$n` parameters only;
-column and order fragments come from fixed tables here, never from the request.
+"""SQL for artifacts as the REST API shows and changes them: lists and reads, deletes, copies, and the
+labels attached to them. `$n` parameters only; column and order fragments come from fixed tables here,
+never from the request.
 
-Every list is two statements (the page, then the count) whatever the page size: an artifact's tags,
-references, accessories, labels and size are aggregated in sub-selects of the page query, not fetched per row.
-A repository belongs to the project named by its first path component; a project's repositories are a
-range over the C-collated unique index on the name ('0' follows '/').
+A list is two statements (the page, then the count) whatever the page size: an artifact's tags,
+references, accessories, labels and size are aggregated in sub-selects of the page query, not fetched per
+row.
 """
 
 from __future__ import annotations
@@ -19,26 +19,22 @@ import asyncpg
 from services.common.db import Executor
 from services.common.oci import mediatypes as mt
 from services.core.artifacts.models import (
+    ARTIFACT_LIST,
     HELM_CONFIG,
     IMAGE_CONFIGS,
     AccessoryView,
     ArtifactRef,
     ArtifactView,
     ReferenceView,
-    RepositoryView,
     TagView,
 )
-from services.core.labels.models import LabelView
-from services.core.listing import Page, SortKey, Term, like_pattern, where_clause
-from services.core.projects.store import VISIBLE, viewer_args
-from services.core.security.access import Viewer
-
-# --- repositories -------------------------------------------------------------------------------------
+from services.core.labels.models import LabelNotFound, LabelView
+from services.core.listing import Page, SortKey, Term, column_map, like_pattern, order_by, where_clause
 
 _INDEX_TYPES = ", ".join(f"'{t}'" for t in sorted(mt.INDEXES))
 
 
-def _top_level(repository_id: str) -> str:
+def top_level(repository_id: str) -> str:
     """Harbor hides index children and accessories from artifact lists and counts: they are shown under
     the index (references) and the subject (accessories).
 
@@ -55,119 +51,8 @@ def _top_level(repository_id: str) -> str:
     )
 
 
-_ARTIFACT_COUNT = f"(SELECT count(*) FROM artifacts a WHERE a.repository_id = r.id AND {_top_level('r.id')})"
-# The last push counts as an update, as in Harbor (the registry leaves the repository row alone on push).
-_REPO_UPDATED = "GREATEST(r.updated_at, (SELECT max(a.created_at) FROM artifacts a WHERE a.repository_id = r.id))"
-_REPO_SELECT = (
-    "SELECT r.id, p.id AS project_id, r.name, r.description, r.pull_count, r.created_at,"
-    f" {_REPO_UPDATED} AS updated_at, {_ARTIFACT_COUNT} AS artifact_count"
-)
-REPO_FILTERS = {"name": "r.name", "project_id": "p.id"}
-REPO_SORTS = {
-    "name": "r.name",
-    "id": "r.id",
-    "creation_time": "r.created_at",
-    "update_time": _REPO_UPDATED,
-    "pull_count": "r.pull_count",
-}
+ARTIFACT_COUNT = f"(SELECT count(*) FROM artifacts a WHERE a.repository_id = r.id AND {top_level('r.id')})"
 
-
-def _repository(row: asyncpg.Record) -> RepositoryView:
-    return RepositoryView(
-        id=row["id"],
-        project_id=row["project_id"],
-        name=row["name"],
-        description=row["description"],
-        artifact_count=int(row["artifact_count"]),
-        pull_count=row["pull_count"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-    )
-
-
-def _order(sort: Sequence[SortKey], columns: dict[str, str], default: list[str], tie: str) -> str:
-    order = [f"{columns[k.key]} {'DESC' if k.descending else 'ASC'}" for k in sort] or default
-    order.append(tie)  # a total order, so pages never overlap
-    return ", ".join(order)
-
-
-def _repository_page(source: str, where: str, order: str, n: int) -> str:
-    """The page's ids first (LIMIT ${n+1} OFFSET ${n+2}), then the counts and times of those rows only: in
-    the same SELECT as the OFFSET, PostgreSQL computes them for every row it skips too."""
-    page_ids = f"SELECT r.id{source}{where} ORDER BY {order} LIMIT ${n + 1} OFFSET ${n + 2}"
-    return f"{_REPO_SELECT}{source} WHERE r.id IN ({page_ids}) ORDER BY {order}"
-
-
-def project_range(project_name: str) -> tuple[str, str]:
-    return project_name + "/", project_name + "0"
-
-
-async def list_project_repositories(
-    ex: Executor, project_id: int, project_name: str, terms: Sequence[Term], sort: Sequence[SortKey], page: Page
-) -> tuple[list[RepositoryView], int]:
-    args: list[Any] = [project_id, *project_range(project_name)]
-    where = where_clause("r.name >= $2 AND r.name < $3", terms, REPO_FILTERS, args)
-    order = _order(sort, REPO_SORTS, ["r.name ASC"], "r.id ASC")
-    n = len(args)
-    source = " FROM repositories r JOIN projects p ON p.id = $1"
-    rows = await ex.fetch(_repository_page(source, where, order, n), *args, page.size, page.offset)
-    total = await ex.fetchval(f"SELECT count(*){source}{where}", *args)
-    return [_repository(r) for r in rows], int(total)
-
-
-async def list_visible_repositories(
-    ex: Executor, viewer: Viewer, terms: Sequence[Term], sort: Sequence[SortKey], page: Page
-) -> tuple[list[RepositoryView], int]:
-    """Repositories of every project `viewer` may see (the projects list's visibility rule)."""
-    args = viewer_args(viewer)
-    where = where_clause(VISIBLE, terms, REPO_FILTERS, args)
-    order = _order(sort, REPO_SORTS, ["r.name ASC"], "r.id ASC")
-    n = len(args)
-    source = " FROM repositories r JOIN projects p ON p.name = split_part(r.name, '/', 1)"
-    rows = await ex.fetch(_repository_page(source, where, order, n), *args, page.size, page.offset)
-    total = await ex.fetchval(f"SELECT count(*){source}{where}", *args)
-    return [_repository(r) for r in rows], int(total)
-
-
-async def repository(ex: Executor, project_id: int, name: str) -> RepositoryView | None:
-    row = await ex.fetchrow(
-        f"{_REPO_SELECT} FROM repositories r JOIN projects p ON p.id = $1 WHERE r.name = $2", project_id, name
-    )
-    return None if row is None else _repository(row)
-
-
-async def repository_id(ex: Executor, name: str) -> int | None:
-    """The repository's id by its full name (the project is its first path component)."""
-    value: int | None = await ex.fetchval("SELECT id FROM repositories WHERE name = $1", name)
-    return value
-
-
-async def set_description(ex: Executor, repository_id: int, description: str) -> None:
-    await ex.execute(
-        "UPDATE repositories SET description = $2, updated_at = now() WHERE id = $1", repository_id, description
-    )
-
-
-async def lock_repository(ex: Executor, name: str) -> int | None:
-    """The repository's id, row-locked until the delete commits. A push into it meanwhile waits (its
-    foreign-key checks lock the row for key share) and then fails, as a push racing a delete may."""
-    value: int | None = await ex.fetchval("SELECT id FROM repositories WHERE name = $1 FOR UPDATE", name)
-    return value
-
-
-async def delete_repository(ex: Executor, repository_id: int) -> None:
-    """The repository with its artifacts, tags and blob links; the blobs themselves stay for GC.
-
-    Index → child references go first: they RESTRICT deleting a child, row by row, even when the index
-    goes in the same statement."""
-    await ex.execute(
-        "DELETE FROM artifact_references WHERE parent_id IN (SELECT id FROM artifacts WHERE repository_id = $1)",
-        repository_id,
-    )
-    await ex.execute("DELETE FROM repositories WHERE id = $1", repository_id)
-
-
-# --- artifacts ----------------------------------------------------------------------------------------
 
 _IMAGE_MANIFEST_TYPES = ", ".join(f"'{t}'" for t in sorted(mt.IMAGE_MANIFESTS))
 _IMAGE_CONFIG_TYPES = ", ".join(f"'{t}'" for t in sorted(IMAGE_CONFIGS))
@@ -213,23 +98,31 @@ _ARTIFACT_SELECT = (
     f" {_SIZE} AS total_size, {_TAGS} AS tags, {_REFERENCES} AS refs, {_ACCESSORIES} AS accessories,"
     f" {_LABELS} AS labels FROM artifacts a JOIN repositories r ON r.id = a.repository_id"
 )
-ARTIFACT_FILTERS = {
-    "digest": "a.digest",
-    # Harbor's media_type is the config's for an image; here both q keys match the manifest's media type.
-    "media_type": "a.media_type",
-    "manifest_media_type": "a.media_type",
-    "artifact_type": "a.artifact_type",
-    "type": _KIND,
-    "push_time": "a.created_at",
-    "pull_time": "a.pull_time",
-}
-ARTIFACT_SORTS = {
-    "push_time": "a.created_at",
-    "creation_time": "a.created_at",
-    "pull_time": "a.pull_time",
-    "id": "a.id",
-    "digest": "a.digest",
-}
+ARTIFACT_FILTERS = column_map(
+    ARTIFACT_LIST.filters,
+    {
+        "digest": "a.digest",
+        # Harbor's media_type is the config's for an image; here both q keys match the manifest's media type.
+        "media_type": "a.media_type",
+        "manifest_media_type": "a.media_type",
+        "artifact_type": "a.artifact_type",
+        "type": _KIND,
+        "push_time": "a.created_at",
+        "pull_time": "a.pull_time",
+    },
+    # q tags= and labels= are clauses of their own (_tag_clause, _label_clause), not columns.
+    own=("tags", "labels"),
+)
+ARTIFACT_SORTS = column_map(
+    ARTIFACT_LIST.sorts,
+    {
+        "push_time": "a.created_at",
+        "creation_time": "a.created_at",
+        "pull_time": "a.pull_time",
+        "id": "a.id",
+        "digest": "a.digest",
+    },
+)
 
 
 def _time(text: str) -> dt.datetime:
@@ -349,12 +242,12 @@ async def list_artifacts(
     with_label: bool = True,
 ) -> tuple[list[ArtifactView], int]:
     args: list[Any] = [repository_id]
-    base = ["a.repository_id = $1", _top_level("$1")]
+    base = ["a.repository_id = $1", top_level("$1")]
     base += [_tag_clause(t, args) for t in terms if t.key == "tags"]
     base += [_label_clause(t, args) for t in terms if t.key == "labels"]
     filters = [t for t in terms if t.key not in ("tags", "labels")]
     where = where_clause(" AND ".join(base), filters, ARTIFACT_FILTERS, args)
-    order = _order(sort, ARTIFACT_SORTS, ["a.created_at DESC"], "a.id DESC")
+    order = order_by(sort, ARTIFACT_SORTS, ["a.created_at DESC"], "a.id DESC")
     n = len(args)
     select = _ARTIFACT_SELECT if with_tag else _ARTIFACT_SELECT.replace(_TAGS, "NULL")
     if not with_label:
@@ -428,8 +321,7 @@ async def delete_artifact(ex: Executor, artifact_id: int, repository_id: int, di
     return gone
 
 
-# --- copies -------------------------------------------------------------------------------------------
-
+# Copies.
 # The source artifact ($1) and, for an index, every manifest below it.
 _TREE = (
     "WITH RECURSIVE tree(id) AS (SELECT $1::bigint UNION"
@@ -508,65 +400,48 @@ async def missing_accessories(ex: Executor, source_id: int, dest_repository_id: 
     return [(r["id"], r["digest"]) for r in rows if r["id"] in present]
 
 
-async def copy_tags(ex: Executor, source_id: int, dest_repository_id: int, dest_artifact_id: int) -> list[str]:
-    """The source's tags on the copy; a tag of that name in the destination moves to it, as a push would."""
-    rows = await ex.fetch(
-        "INSERT INTO tags (repository_id, artifact_id, name) SELECT $2, $3, t.name FROM tags t WHERE t.artifact_id = $1"
-        " ON CONFLICT (repository_id, name) DO UPDATE SET artifact_id = EXCLUDED.artifact_id, updated_at = now()"
-        " RETURNING name",
-        source_id,
-        dest_repository_id,
-        dest_artifact_id,
-    )
-    return sorted(r["name"] for r in rows)
-
-
-# --- tags ---------------------------------------------------------------------------------------------
-
-TAG_FILTERS = {"name": "t.name"}
-TAG_SORTS = {"name": "t.name", "id": "t.id", "push_time": "t.updated_at"}
-
-
-async def list_tags(
-    ex: Executor, artifact_id: int, terms: Sequence[Term], sort: Sequence[SortKey], page: Page
-) -> tuple[list[TagView], int]:
-    args: list[Any] = [artifact_id]
-    where = where_clause("t.artifact_id = $1", terms, TAG_FILTERS, args)
-    order = _order(sort, TAG_SORTS, ["t.name ASC"], "t.id ASC")
-    n = len(args)
-    rows = await ex.fetch(
-        "SELECT t.id, t.name, t.repository_id, t.artifact_id, t.updated_at, a.pull_time FROM tags t"
-        f" JOIN artifacts a ON a.id = t.artifact_id{where} ORDER BY {order} LIMIT ${n + 1} OFFSET ${n + 2}",
-        *args,
-        page.size,
-        page.offset,
-    )
-    total = await ex.fetchval(f"SELECT count(*) FROM tags t{where}", *args)
-    return [
-        TagView(
-            id=r["id"],
-            name=r["name"],
-            repository_id=r["repository_id"],
-            artifact_id=r["artifact_id"],
-            pushed_at=r["updated_at"],
-            pulled_at=r["pull_time"],
+async def artifact_id(ex: Executor, repository: str, ref: ArtifactRef) -> int | None:
+    """The id of the artifact `ref` names in the repository (full name)."""
+    value: int | None
+    if ref.tag is not None:
+        value = await ex.fetchval(
+            "SELECT t.artifact_id FROM tags t JOIN repositories r ON r.id = t.repository_id"
+            " WHERE r.name = $1 AND t.name = $2",
+            repository,
+            ref.tag,
         )
-        for r in rows
-    ], int(total)
-
-
-async def create_tag(ex: Executor, repository_id: int, artifact_id: int, name: str) -> int | None:
-    """The new tag's id; None when the repository already has a tag of that name."""
-    value: int | None = await ex.fetchval(
-        "INSERT INTO tags (repository_id, artifact_id, name) VALUES ($1, $2, $3)"
-        " ON CONFLICT (repository_id, name) DO NOTHING RETURNING id",
-        repository_id,
-        artifact_id,
-        name,
-    )
+    else:
+        value = await ex.fetchval(
+            "SELECT a.id FROM artifacts a JOIN repositories r ON r.id = a.repository_id"
+            " WHERE r.name = $1 AND a.digest = $2",
+            repository,
+            ref.digest,
+        )
     return value
 
 
-async def delete_tag(ex: Executor, artifact_id: int, name: str) -> bool:
-    deleted = await ex.fetchval("DELETE FROM tags WHERE artifact_id = $1 AND name = $2 RETURNING id", artifact_id, name)
-    return deleted is not None
+# Labels on artifacts.
+
+
+async def attach_label(ex: Executor, artifact_id: int, label_id: int) -> bool:
+    """False when the label is already attached. One statement: its foreign keys make a label (or an
+    artifact) deleted meanwhile a 404 rather than a dangling row."""
+    try:
+        value = await ex.fetchval(
+            "INSERT INTO artifact_labels (artifact_id, label_id) VALUES ($1, $2) ON CONFLICT DO NOTHING"
+            " RETURNING label_id",
+            artifact_id,
+            label_id,
+        )
+    except asyncpg.ForeignKeyViolationError:
+        raise LabelNotFound("the label or the artifact was deleted meanwhile") from None
+    return value is not None
+
+
+async def detach_label(ex: Executor, artifact_id: int, label_id: int) -> bool:
+    value = await ex.fetchval(
+        "DELETE FROM artifact_labels WHERE artifact_id = $1 AND label_id = $2 RETURNING label_id",
+        artifact_id,
+        label_id,
+    )
+    return value is not None

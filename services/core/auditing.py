@@ -1,6 +1,8 @@
-"""Core's own audit entries (logins, users, projects, members, robots, user groups), written directly:
-core owns the audit log, so a change and its entry commit in the same transaction, with no outbox. An
-entry never carries a password, a secret or a hash: it names what changed, never what it changed to.
+"""The one way core's domains write their own audit entries (logins, users, projects, members, robots,
+user groups, labels): a leaf module, importing no domain, so every domain may use it and the audit
+package (which reads the log and needs projects) depends on none of them. Written directly: core owns the
+audit log, so a change and its entry commit in the same transaction, with no outbox. An entry never
+carries a password, a secret or a hash: it names what changed, never what it changed to.
 
 Harbor 2.13's vocabulary: operation create/update/delete/login/logout, resource_type the RBAC resource
 (user, project, member, robot, user-group); a login is `login` of the `user` it names.
