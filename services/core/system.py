@@ -52,18 +52,21 @@ class SystemService:
         return ComponentHealth("database", True)
 
     def info(self, *, logged_in: bool) -> dict[str, object]:
-        """Harbor's GeneralInfo: the login page's needs for anyone; addresses and versions once logged in."""
+        """Harbor's GeneralInfo. Anonymous callers get what Harbor 2.13 gives them, the login page's needs
+        (auth mode, self-registration, the banner) and nothing that describes the installation: no version
+        (goharbor/harbor#21152), no feature flags, addresses or storage; those need a login."""
         s = self._settings
         info: dict[str, object] = {
             "auth_mode": s.auth_mode,
             "primary_auth_mode": False,
             "self_registration": s.self_registration,
-            "with_notary": False,
+            "banner_message": "",
         }
         if logged_in:
             url = s.public_url()
             info.update(
                 {
+                    "with_notary": False,
                     "current_time": dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z"),
                     "external_url": url,
                     "registry_url": url.split("://", 1)[-1],

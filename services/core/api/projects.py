@@ -84,9 +84,10 @@ class ProjectsApi:
     async def list(self, request: web.Request) -> web.Response:
         q = request.query
         terms = parse_q(q.get("q"), PROJECT_LIST.filters)
-        # The dedicated parameters are q terms by another name: exact name, public flag, owner name.
+        # The dedicated parameters are q terms by another name: name (a substring, as Harbor's fuzzy
+        # match), public flag, owner name.
         if (name := q.get("name")) is not None:
-            terms.append(Term("name", "eq", clean_text(name, "name")))
+            terms.append(Term("name", "like", clean_text(name, "name")))
         if (public := q.get("public")) is not None:
             terms.append(Term("public", "eq", parse_bool(public, "public")))
         if (owner := q.get("owner")) is not None:
@@ -97,11 +98,11 @@ class ProjectsApi:
         return web.json_response([render(v, a) for v, a in rows], headers=page_headers(request, page, total))
 
     async def head_by_name(self, request: web.Request) -> web.Response:
-        # Harbor's name check for the "new project" form: existence only, whoever asks.
+        # Harbor's name check for the "new project" form: existence only, for any authenticated caller.
         name = request.query.get("project_name")
         if not name:
             raise BadRequest("the project_name parameter is required")
-        found = await self._projects.exists(clean_text(name, "project_name"))
+        found = await self._projects.exists(principal_of(request), clean_text(name, "project_name"))
         return web.Response(status=200 if found else 404)
 
     async def create(self, request: web.Request) -> web.Response:

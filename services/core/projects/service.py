@@ -71,7 +71,12 @@ class ProjectService:
             raise refuse(principal, f"{action.value} {resource.value} in project {view.name}")
         return view, access
 
-    async def exists(self, name: str) -> bool:
+    async def exists(self, principal: Principal, name: str) -> bool:
+        """Whether a project of that name exists, private or not (the "new project" form's check): for
+        authenticated callers only, as Harbor's RequireAuthenticated, so an anonymous caller cannot tell a
+        private project's name from a free one."""
+        if principal.kind == "anonymous":
+            raise Unauthorized("authentication is required to check a project name")
         return await store.project_exists(self._db.pool, name)
 
     async def create(self, principal: Principal, name: str, changes: ProjectChanges) -> Project:

@@ -123,7 +123,9 @@ class RobotService:
                 if problem := _system_permission_problem(permission):
                     raise BadRequest(problem)
             elif permission.kind == "project":
-                if permission.namespace != ALL_PROJECTS and not await self._projects.exists(permission.namespace):
+                if permission.namespace != ALL_PROJECTS and not await self._projects.exists(
+                    principal, permission.namespace
+                ):
                     raise BadRequest(f"project {permission.namespace[:100]!r} of a robot permission not found")
                 _project_policies(permission)
             else:

@@ -32,10 +32,16 @@ def test_health_and_systeminfo(core: CoreProcess) -> None:
         assert health["status"] == "healthy"
         assert {c["name"]: c["status"] for c in health["components"]} == {"core": "healthy", "database": "healthy"}
         info = anon.get("/systeminfo").json()
-        assert info["auth_mode"] == "db_auth" and info["with_notary"] is False and info["self_registration"] is False
-        assert "external_url" not in info and "berth_version" not in info
+        # Exactly what Harbor 2.13 tells anonymous callers: no version, no feature flags, no addresses.
+        assert info == {
+            "auth_mode": "db_auth",
+            "primary_auth_mode": False,
+            "self_registration": False,
+            "banner_message": "",
+        }
         full = admin.get("/systeminfo").json()
         assert full["external_url"].startswith("http") and full["berth_version"] and full["registry_url"]
+        assert full["harbor_version"] and full["with_notary"] is False
 
 
 def test_current_user(core: CoreProcess, unique: str) -> None:
@@ -147,6 +153,10 @@ def test_list_filters_sort_pagination(core: CoreProcess, unique: str) -> None:
         r = c.get("/projects", params={"q": f"name=~ls-{unique},public=true"})
         assert sorted(p["name"] for p in r.json()) == [names[0], names[2], names[4]]
         assert [p["name"] for p in c.get("/projects", params={"name": names[1]}).json()] == [names[1]]
+        # name= is Harbor's fuzzy match: a substring, not the whole name.
+        r = c.get("/projects", params={"name": f"s-{unique}-", "sort": "name"})
+        assert [p["name"] for p in r.json()] == names and r.headers["X-Total-Count"] == "5"
+        assert c.get("/projects", params={"name": "%"}).json() == []  # taken literally
         r = c.get("/projects", params={"q": f"name=~ls-{unique}", "public": "false", "owner": "admin"})
         assert r.headers["X-Total-Count"] == "2"
         assert c.get("/projects", params={"q": f"name={names[3]}"}).json()[0]["name"] == names[3]
@@ -256,3 +266,19 @@ def test_members_crud(core: CoreProcess, unique: str) -> None:
         assert c.delete(f"/projects/{name}/members/{mid}").status_code == 404
         assert c.get(f"/projects/{name}/members/abc").status_code == 400
     add_member(core.database, name, f"mu{unique}", 1)
+
+
+def test_head_by_name_is_for_authenticated_callers_only(core: CoreProcess, unique: str) -> None:
+    """Anonymous callers cannot tell a private project's name from a free one: 401 for every name, as
+    Harbor's HeadProject (RequireAuthenticated); a logged-in user, even one of no project, may check."""
+    private, public = f"hp-{unique}", f"hq-{unique}"
+    create(core, private, public=False)
+    create(core, public, public=True)
+    add_user(core.database, f"hu{unique}", "pw-Secret1")
+    with core.client() as anon:
+        for name in (private, public, f"free-{unique}"):
+            r = anon.head("/projects", params={"project_name": name})
+            assert r.status_code == 401, name
+    with core.client((f"hu{unique}", "pw-Secret1")) as user:
+        assert user.head("/projects", params={"project_name": private}).status_code == 200
+        assert user.head("/projects", params={"project_name": f"free-{unique}"}).status_code == 404
