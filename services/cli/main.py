@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -26,6 +27,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # A shell starts a script's background jobs with SIGINT ignored, and Python then installs no
+    # KeyboardInterrupt handler: `berth logs -f &` would outlive Ctrl-C and `kill -INT`. Ctrl-C ends
+    # every command here (see below), so it is taken back.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     args = build_parser().parse_args(argv)
     try:
         status: int = args.run(args)

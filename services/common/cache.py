@@ -24,7 +24,7 @@ import structlog
 
 from services.common.db import listen_connection
 from services.common.settings import DatabaseSettings
-from services.common.tasks import background
+from services.common.tasks import background, wait_set
 
 CHANNEL = "berth_registry"
 RECONNECT_DELAY_S = 1.0
@@ -125,14 +125,11 @@ class ChangeListener:
 
     async def _watch(self, conn: asyncpg.Connection, lost: asyncio.Event) -> None:
         """Until the connection ends; a ping finds a connection that died without saying so."""
-        while not lost.is_set():
+        while not await wait_set(lost, KEEPALIVE_S):
             try:
-                await asyncio.wait_for(lost.wait(), KEEPALIVE_S)
-            except TimeoutError:
-                try:
-                    await conn.fetchval("SELECT 1", timeout=KEEPALIVE_S)
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
-                    return
+                await conn.fetchval("SELECT 1", timeout=KEEPALIVE_S)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+                return
 
     async def _run(self) -> None:
         while True:

@@ -14,6 +14,34 @@ async def background(coro: Coroutine[Any, Any, None]) -> AsyncIterator[asyncio.T
     try:
         yield task
     finally:
+        # Counted before the wait: a shutdown may already run in a cancelled task (aiohttp's cleanup does).
+        cancels = _cancels_of_current_task()
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
+        try:
             await task
+        except asyncio.CancelledError:
+            # The task's end, as asked; but a cancellation of the task awaiting it, arrived meanwhile, is
+            # not ours to swallow.
+            if _cancels_of_current_task() > cancels:
+                raise
+
+
+def _cancels_of_current_task() -> int:
+    current = asyncio.current_task()
+    return current.cancelling() if current is not None else 0
+
+
+async def wait_set(event: asyncio.Event, seconds: float) -> bool:
+    """Wait until `event` is set, at most `seconds`; True if it was set.
+
+    What background loops wait with, instead of `asyncio.wait_for(event.wait(), timeout)`: on Python 3.11
+    wait_for returns normally when its task is cancelled just as the event is set, so the cancellation is
+    lost and the loop never ends (its lifespan, awaiting it, hangs the process's shutdown).
+    `asyncio.timeout` lets that cancellation through.
+    """
+    try:
+        async with asyncio.timeout(seconds):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True

@@ -70,13 +70,17 @@ class Forwarder:
                 yield batch
 
     async def _send_tcp(self) -> None:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(self._host, self._port), 10)
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancellation that arrives as the
+        # awaited call completes, and this task would then never end (see services.common.tasks.wait_set).
+        async with asyncio.timeout(10):
+            _, writer = await asyncio.open_connection(self._host, self._port)
         try:
             async for batch in self._batches():
                 # Octet counting (RFC 6587): a message may contain newlines and still arrive whole.
                 writer.write(b"".join(b"%d %s" % (len(m), m) for m in batch))
                 try:
-                    await asyncio.wait_for(writer.drain(), 30)
+                    async with asyncio.timeout(30):
+                        await writer.drain()
                 except BaseException:
                     # Not known to be delivered: put the batch back, ahead of newer messages.
                     self._queue.extendleft(reversed(batch))

@@ -19,7 +19,7 @@ import structlog
 from services.common.db import Database
 from services.common.events import outbox
 from services.common.events.models import Event, EventType
-from services.common.tasks import background
+from services.common.tasks import background, wait_set
 from services.registry.metadata import artifacts
 
 log = structlog.get_logger()
@@ -96,10 +96,7 @@ class PullRecorder:
     async def lifespan(self, _app: object) -> AsyncIterator[None]:
         async def loop() -> None:
             while True:
-                try:
-                    await asyncio.wait_for(self._full.wait(), self._interval)
-                except TimeoutError:
-                    pass
+                await wait_set(self._full, self._interval)
                 self._full.clear()
                 await self.flush()
 

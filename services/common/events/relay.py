@@ -11,7 +11,6 @@ the stream was trimmed past it).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator
 
@@ -23,7 +22,7 @@ from services.common.db import Database, listen_connection
 from services.common.events import outbox
 from services.common.redis import RedisClient
 from services.common.settings import DatabaseSettings
-from services.common.tasks import background
+from services.common.tasks import background, wait_set
 
 log = structlog.get_logger()
 
@@ -102,8 +101,7 @@ class Relay:
                 await asyncio.sleep(FAILURE_PAUSE_S)
                 continue
             self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), POLL_S)
+            await wait_set(self._wake, POLL_S)
 
     async def _listen(self) -> None:
         """Wakes the relay at each commit that wrote events; without it the relay still polls every second."""

@@ -48,12 +48,16 @@ def berth(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedPro
     )
 
 
+# A shell starts a script's background job (`berth logs -f &`) with SIGINT ignored, which `exec` keeps.
+AS_BACKGROUND_JOB = ["sh", "-c", 'trap "" INT; exec "$@"', "sh"]
+
+
 class Follower:
     """`berth logs -f` running, its stdout collected line by line by a thread so reads can have a deadline."""
 
-    def __init__(self, *args: str | Path) -> None:
+    def __init__(self, *args: str | Path, background_job: bool = False) -> None:
         self.proc = subprocess.Popen(
-            [BERTH, "logs", "-f", *map(str, args)],
+            [*(AS_BACKGROUND_JOB if background_job else []), BERTH, "logs", "-f", *map(str, args)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=clean_env(),
@@ -93,7 +97,10 @@ class Follower:
     def stop(self, sig: int = signal.SIGTERM) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
-        code = self.proc.wait(timeout=WAIT)
+        try:
+            code = self.proc.wait(timeout=WAIT)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"berth logs -f still running {WAIT} s after {signal.Signals(sig).name}")
         self._reader.join(timeout=WAIT)
         while not self._incoming.empty():
             item = self._incoming.get()
@@ -298,9 +305,10 @@ def test_follow_one_service_with_tail(logs_dir: Path, followers: list[Follower])
     assert follower.lines == [line(8, "core", "c8"), line(11, "core", "c11")]
 
 
-def test_follow_ends_cleanly_on_ctrl_c(logs_dir: Path, followers: list[Follower]) -> None:
+@pytest.mark.parametrize("background_job", [False, True], ids=["foreground", "background-job"])
+def test_follow_ends_cleanly_on_ctrl_c(logs_dir: Path, followers: list[Follower], background_job: bool) -> None:
     populate(logs_dir)
-    follower = Follower("--dir", logs_dir)
+    follower = Follower("--dir", logs_dir, background_job=background_job)
     followers.append(follower)
     follower.wait_for_lines(line(9, "registry", "r9"))
     assert follower.stop(signal.SIGINT) == 0
