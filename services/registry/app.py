@@ -37,13 +37,15 @@ def create_app(
 ) -> web.Application:
     db = Database(settings.database)
     store = storage or FilesystemDriver(settings.storage.filesystem.rootdirectory)
+    cache = LookupCache(settings.registry.cache_mb * 1024 * 1024)
     authorizer = authorizer or TokenAuthorizer(
         CertificateSource(settings.token.certificate, issuer=settings.token.issuer, audience=settings.token.service),
         realm=settings.public_url() + "/service/token",
         service=settings.token.service,
         db=db,
+        # The project ids tokens are checked against, next to the manifest and blob lookups.
+        cache=cache,
     )
-    cache = LookupCache(settings.registry.cache_mb * 1024 * 1024)
     blobs = BlobService(db, store, cache)
     uploads = UploadService(db, store, blobs)
     pulls = PullRecorder(db)

@@ -23,8 +23,9 @@ class Authorizer(Protocol):
     async def authorize(self, request: web.Request, needed: list[Access]) -> None:
         """Return if the request may proceed; raise Unauthorized or Denied otherwise."""
 
-    def allows(self, request: web.Request, access: Access) -> bool:
-        """Whether the already authorized request also holds `access` (the source of a blob mount)."""
+    async def allows(self, request: web.Request, access: Access) -> bool:
+        """Whether the already authorized request also holds `access` (the source of a blob mount),
+        checked as `authorize` checks what a request needs (the project's id included)."""
 
 
 def access_control(authorizer: Authorizer) -> Middleware:

@@ -3,8 +3,14 @@
 A request without a token is answered 401 with the challenge that sends the client to the token service.
 A token is verified locally against the token service's certificate (signature, issuer, audience, time
 with a small leeway) and its access list must cover what the request needs. Verified claims are cached
-until they expire, so the check costs no database round trip and no signature check per request; only a
-refused push asks the database whether the project exists, to say so.
+until they expire, so there is no signature check per request.
+
+Each repository entry of a token is bound to the id of the project it was granted in, and covers a request
+only while the project named by the repository still has that id (`Claims.refusal`): a token outlives
+neither its project's deletion nor a re-creation under the same name by someone else. The current id
+comes from `ProjectIds` (cached for pulls, read for writes). A refusal for that reason is answered as a
+scope the token lacks (401 insufficient_scope, or 403 for a push to a project that no longer exists) and
+logged in one line with the reason. A refused push asks the database whether the project exists, to say so.
 """
 
 from __future__ import annotations
@@ -16,7 +22,9 @@ from pathlib import Path
 import structlog
 from aiohttp import web
 
+from services.common.auth.scopes import REPOSITORY, project_of
 from services.common.auth.tokens import Claims, InvalidToken, TokenVerifier
+from services.common.cache import LookupCache
 from services.common.db import Database
 from services.registry.api.routes import Access
 from services.registry.errors import Denied, Unauthorized
@@ -24,6 +32,8 @@ from services.registry.metadata import projects
 
 CLAIMS = "claims"
 MAX_CACHED_TOKENS = 10_000
+# What one cached project id costs in memory, roughly: the key and a few small objects.
+CACHED_PROJECT_ENTRY_BYTES = 200
 log = structlog.get_logger()
 
 
@@ -51,12 +61,53 @@ class CertificateSource:
         return self._verifier
 
 
+class ProjectIds:
+    """The id the project of a repository has now, to compare with the one a token was granted under.
+
+    Reads go to the database (one round trip, two unique-index lookups) unless the lookup cache has the
+    answer. Pulls, most of them served from the cache without any query, ask it with `fresh=False`: the id
+    is cached under the project's name, dropped with the repository it was read for (its deletion notifies)
+    and with every other entry when any project is deleted or renamed (migration 0010), so a cached id
+    never outlives its project. A project without repositories is not cached (a pull finds nothing there).
+
+    Writes (push, delete, the source of a mount) ask with `fresh=True` and always read: they query the
+    database anyway, and need not wait for a notification to arrive."""
+
+    def __init__(self, db: Database, cache: LookupCache | None) -> None:
+        self._db = db
+        self._cache = cache
+
+    async def current(self, repository: str, *, fresh: bool) -> int | None:
+        project = project_of(repository)
+        if project is None:
+            return None
+        key = ("project_id", project)
+        cache = self._cache
+        if cache is not None and not fresh:
+            cached: int | None = cache.get(key)
+            if cached is not None:
+                return cached
+        generation = cache.generation if cache is not None else 0
+        project_id, repository_id = await projects.current_id(self._db.pool, project, repository)
+        if cache is not None and project_id is not None and repository_id is not None:
+            cache.put(key, repository_id, project_id, CACHED_PROJECT_ENTRY_BYTES, generation)
+        return project_id
+
+
 class TokenAuthorizer:
-    def __init__(self, certificate: CertificateSource, realm: str, service: str, db: Database) -> None:
+    def __init__(
+        self,
+        certificate: CertificateSource,
+        realm: str,
+        service: str,
+        db: Database,
+        cache: LookupCache | None = None,
+    ) -> None:
         self._certificate = certificate
         self._realm = realm
         self._service = service
         self._db = db
+        self._project_ids = ProjectIds(db, cache)
         self._verified: OrderedDict[str, Claims] = OrderedDict()
 
     async def authorize(self, request: web.Request, needed: list[Access]) -> None:
@@ -70,11 +121,16 @@ class TokenAuthorizer:
             raise Unauthorized(str(exc), headers=self._challenge(needed, error="invalid_token")) from None
         request[CLAIMS] = claims
         request["user"] = claims.subject
-        missing = [a for a in needed if not claims.allows(a.type, a.name, a.action)]
+        missing = [a for a in needed if claims.entry(a.type, a.name, a.action) is None]
         if not missing:
-            return
+            # Granted by name; now the project each repository entry was granted in must still be there.
+            fresh = any(a.action != "pull" for a in needed)
+            refused = await self._project_refusal(claims, needed, fresh=fresh)
+            if refused is None:
+                return
+            missing = [refused]
         first = missing[0]
-        if first.type == "repository" and any(a.action == "push" for a in needed):
+        if first.type == REPOSITORY and any(a.action == "push" for a in needed):
             project = first.name.split("/", 1)[0]
             if not await projects.exists(self._db.pool, project):
                 raise Denied(f"project {project} does not exist; create it before pushing to {first.name}")
@@ -84,9 +140,38 @@ class TokenAuthorizer:
             headers=self._challenge(needed, error="insufficient_scope"),
         )
 
-    def allows(self, request: web.Request, access: Access) -> bool:
+    async def allows(self, request: web.Request, access: Access) -> bool:
         claims: Claims | None = request.get(CLAIMS)
-        return claims is not None and claims.allows(access.type, access.name, access.action)
+        if claims is None or claims.entry(access.type, access.name, access.action) is None:
+            return False
+        return await self._project_refusal(claims, [access], fresh=True) is None
+
+    async def _project_refusal(self, claims: Claims, needed: list[Access], *, fresh: bool) -> Access | None:
+        """The first of `needed` (each granted by name) that the token's project ids do not cover, logged
+        with the reason; None when they all are covered. One lookup per repository named."""
+        current: dict[str, int | None] = {}
+        for access in needed:
+            if access.type != REPOSITORY:
+                continue
+            entry = claims.entry(access.type, access.name, access.action)
+            # A token issued before entries carried the id is refused without asking the database.
+            if entry is not None and entry.project_id is not None and access.name not in current:
+                current[access.name] = await self._project_ids.current(access.name, fresh=fresh)
+            reason = claims.refusal(access.type, access.name, access.action, current.get(access.name))
+            if reason is None:
+                continue
+            log.warning(
+                "token_refused_for_project",
+                reason=str(reason),
+                subject=claims.subject or "anonymous",
+                jti=claims.jwt_id,
+                repository=access.name,
+                action=access.action,
+                token_project_id=entry.project_id if entry is not None else None,
+                project_id=current.get(access.name),
+            )
+            return access
+        return None
 
     def _claims(self, token: str) -> Claims:
         now = int(time.time())

@@ -6,6 +6,10 @@ uses too); a robot what its permissions list for that project; anyone, anonymous
 a public project. A project that does not exist, or a name outside the repository grammar, grants
 nothing. `registry:catalog:*` is for sysadmins only.
 
+Every repository entry that grants something carries the id of the project it was granted in (the same
+for users, robots and anonymous pulls of public projects): the registry refuses it once the project of
+that name has another id, or none.
+
 Everything here but `Authorizer.grant` is pure, so the rules are tested without a database.
 """
 
@@ -15,6 +19,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 
 from services.common import rbac
+from services.common.auth import scopes
 from services.common.auth.scopes import Access, InvalidScope, merge, parse_scope
 from services.common.db import Database
 from services.common.identity import store
@@ -56,10 +61,7 @@ def parse_scopes(values: Iterable[str]) -> list[Access]:
 
 def project_of(repository: str) -> str | None:
     """The project a repository name lives in; None for a name outside the grammar or without a project."""
-    if not is_valid_name(repository):
-        return None
-    project, sep, _ = repository.partition("/")
-    return project if sep else None
+    return scopes.project_of(repository) if is_valid_name(repository) else None
 
 
 def projects_named(requested: Iterable[Access]) -> list[str]:
@@ -115,13 +117,19 @@ def grant(
     """One entry per requested resource, with the requested actions the principal holds (maybe none)."""
     granted = []
     for access in requested:
+        project: ProjectAccess | None = None
         if access.type == REGISTRY:
             held: frozenset[str] = frozenset({ALL}) if principal.sysadmin else frozenset()
         else:
             name = project_of(access.name)
             project = projects.get(name) if name is not None else None
             held = held_actions(principal, project, now) if project is not None else frozenset()
-        granted.append(Access(access.type, access.name, tuple(a for a in access.actions if a in held)))
+        actions = tuple(a for a in access.actions if a in held)
+        # A repository grant names the id of the project it was judged in: the registry honours it only
+        # while the project of that name still has that id. Only on an entry that grants something: an
+        # empty one must not tell an anonymous client that a private project exists.
+        project_id = project.id if project is not None and actions else None
+        granted.append(Access(access.type, access.name, actions, project_id))
     return granted
 
 

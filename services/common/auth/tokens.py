@@ -14,6 +14,7 @@ import hashlib
 import os
 import uuid
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 import jwt
@@ -22,13 +23,22 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from services.common.auth.scopes import Access, InvalidScope, from_claim
+from services.common.auth.scopes import REPOSITORY, Access, InvalidScope, from_claim
 
 ALGORITHM = "ES256"
 
 
 class InvalidToken(Exception):
     """The token cannot be trusted; the message says why (expired, wrong signature, ...)."""
+
+
+class Refusal(StrEnum):
+    """Why a verified token does not cover one access (what the registry logs)."""
+
+    NOT_GRANTED = "not_granted"  # no entry for the resource holds the action
+    NO_PROJECT_ID = "token_without_project_id"  # a repository entry without its project's id (an older token)
+    PROJECT_GONE = "project_gone"  # the project named by the repository no longer exists
+    PROJECT_REPLACED = "project_replaced"  # it exists under another id: deleted and re-created since
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +52,36 @@ class Claims:
     jwt_id: str
     access: tuple[Access, ...]
 
-    def allows(self, kind: str, name: str, action: str) -> bool:
-        return any(a.type == kind and a.name == name and (action in a.actions or "*" in a.actions) for a in self.access)
+    def entry(self, kind: str, name: str, action: str) -> Access | None:
+        """The access entry granting `action` on `kind:name` by name alone; None if there is none."""
+        for a in self.access:
+            if a.type == kind and a.name == name and (action in a.actions or "*" in a.actions):
+                return a
+        return None
+
+    def refusal(self, kind: str, name: str, action: str, project_id: int | None) -> Refusal | None:
+        """Why the token does not cover `action` on `kind:name`; None when it does.
+
+        `project_id` is the id the project named by a repository has now (None: there is no such project).
+        A repository entry covers only the project it was granted in, so a token outlives neither its
+        project's deletion nor a re-creation under the same name; one without the id is refused. Other
+        types (`registry:catalog`) belong to no project and `project_id` is ignored for them."""
+        entry = self.entry(kind, name, action)
+        if entry is None:
+            return Refusal.NOT_GRANTED
+        if kind != REPOSITORY:
+            return None
+        if entry.project_id is None:
+            return Refusal.NO_PROJECT_ID
+        if project_id is None:
+            return Refusal.PROJECT_GONE
+        if entry.project_id != project_id:
+            return Refusal.PROJECT_REPLACED
+        return None
+
+    def allows(self, kind: str, name: str, action: str, *, project_id: int | None) -> bool:
+        """Whether the token covers `action` on `kind:name` in the project that now has `project_id`."""
+        return self.refusal(kind, name, action, project_id) is None
 
 
 def key_id(public_key: ec.EllipticCurvePublicKey) -> str:
@@ -121,6 +159,10 @@ class TokenSigner:
             "nbf": claims.not_before,
             "iat": claims.issued_at,
             "jti": claims.jwt_id,
+            # Each repository entry carries `project_id`, the id of the project it was granted in, so the
+            # registry can refuse it in a project that has been deleted and re-created under the same name
+            # since. Per entry rather than a private claim: the binding sits next to the grant it limits,
+            # and an extra member of an entry is ignored by every client, as a private claim would be.
             "access": [a.to_claim() for a in claims.access],
         }
         token = jwt.encode(payload, self._key, algorithm=ALGORITHM, headers={"kid": self.kid})

@@ -138,7 +138,7 @@ class RegistryApi:
             if (
                 digest is not None
                 and is_valid_name(source)
-                and self._authorizer.allows(request, Access("repository", source, "pull"))
+                and await self._authorizer.allows(request, Access("repository", source, "pull"))
                 and await self._blobs.mount(route.name, digest, source)
             ):
                 return self._blob_created(route.name, str(digest))

@@ -452,8 +452,58 @@ def test_the_token_verifies_against_the_certificate_with_the_specified_claims(
     raw = claims(r)
     assert set(raw) == {"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "access"}
     assert raw["iss"] == ISSUER and raw["aud"] == SERVICE
-    assert raw["access"] == [{"type": "repository", "name": "library/app", "actions": ["pull", "push"]}]
+    # The spec's three members, and the id of the project granted in (library is 1), which clients ignore.
+    assert raw["access"] == [
+        {"type": "repository", "name": "library/app", "actions": ["pull", "push"], "project_id": 1}
+    ]
     header = __import__("jwt").get_unverified_header(body["token"])
     assert header["alg"] == "ES256" and header["kid"] == verifier.kid
     second = ask(token_service, "repository:library/app:pull,push", auth=ADMIN)
     assert claims(second)["jti"] != raw["jti"]
+
+
+# --- the project id each grant is bound to -------------------------------------------------------------
+
+
+def bound(resp: httpx.Response) -> dict[str, int | None]:
+    """`name → project_id` of the token's access claim (None where the entry carries none)."""
+    return {a["name"]: a.get("project_id") for a in claims(resp)["access"]}
+
+
+def test_every_kind_of_account_gets_grants_bound_to_the_project_id(
+    token_service: TokenServiceProcess, module_database: TestDatabase, unique: str
+) -> None:
+    private, public = f"b{unique}", f"b{unique}-pub"
+    private_id = add_project(module_database, private).id
+    public_id = add_project(module_database, public, public=True).id
+    user = f"b{unique}"
+    add_user(module_database, user, "Secret-123")
+    add_member(module_database, private, user, 2)
+    project_robot = add_robot(module_database, "ci", "Robot-Secret-B", project=private)
+    system_robot = add_robot(module_database, f"sys-b{unique}", "Robot-Secret-C")
+    scopes = (f"repository:{private}/app:pull,push", f"repository:{public}/app:pull", "registry:catalog:*")
+    both = {f"{private}/app": private_id, f"{public}/app": public_id, "catalog": None}
+
+    assert bound(ask(token_service, *scopes, auth=ADMIN)) == both
+    assert bound(ask(token_service, *scopes, auth=(user, "Secret-123"))) == both
+    assert bound(ask(token_service, *scopes, auth=(project_robot.name, "Robot-Secret-B"))) == both
+    assert bound(ask(token_service, *scopes, auth=(system_robot.name, "Robot-Secret-C"))) == both
+    # Anonymous pulls the public project only; the private one's entry is empty and names no id, so the
+    # token does not tell that the private project exists.
+    anonymous = ask(token_service, *scopes)
+    assert granted(anonymous) == {f"{private}/app": [], f"{public}/app": ["pull"], "catalog": []}
+    assert bound(anonymous) == {f"{private}/app": None, f"{public}/app": public_id, "catalog": None}
+
+
+def test_a_project_re_created_under_the_same_name_is_granted_under_its_new_id(
+    token_service: TokenServiceProcess, module_database: TestDatabase, unique: str
+) -> None:
+    project = f"re{unique}"
+    first = add_project(module_database, project).id
+    scope = f"repository:{project}/app:pull,push"
+    assert bound(ask(token_service, scope, auth=ADMIN)) == {f"{project}/app": first}
+    query(module_database, "DELETE FROM projects WHERE name = $1", project)
+    assert bound(ask(token_service, scope, auth=ADMIN)) == {f"{project}/app": None}
+    second = add_project(module_database, project).id
+    assert second != first
+    assert bound(ask(token_service, scope, auth=ADMIN)) == {f"{project}/app": second}

@@ -167,7 +167,8 @@ def test_concurrent_first_starts_create_everything_once_and_share_one_key(
     verifier = TokenVerifier(cert.read_bytes(), issuer=ISSUER, audience=SERVICE)
     for p in procs:
         r = ask(p, "repository:library/a:pull,push", auth=("admin", printed[0]))
-        assert verifier.verify(r.json()["token"]).allows("repository", "library/a", "push")
+        # `library` is project 1, as in Harbor.
+        assert verifier.verify(r.json()["token"]).allows("repository", "library/a", "push", project_id=1)
 
 
 def test_the_default_admin_password_is_warned_about_at_every_start_until_changed(

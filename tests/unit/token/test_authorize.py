@@ -230,3 +230,34 @@ def test_disabled_or_expired_robots_get_nothing(state: dict[str, object]) -> Non
 def test_a_robot_expiring_later_still_works() -> None:
     bot = robot(expires_at=NOW + dt.timedelta(seconds=1))
     assert granted(bot, [PRIVATE], repo("private/app")) == [("pull", "push")]
+
+
+# --- the project id each grant is bound to -------------------------------------------------------------
+
+
+def bound(principal: Principal, projects: list[ProjectAccess], *requested: Access) -> list[int | None]:
+    return [a.project_id for a in grant(list(requested), principal, {p.name: p for p in projects}, NOW)]
+
+
+@pytest.mark.parametrize(
+    ("principal", "projects", "name", "project_id"),
+    [
+        (ADMIN, [PRIVATE], "private/app", PRIVATE.id),
+        (ALICE, [member(PRIVATE, Role.DEVELOPER)], "private/app", PRIVATE.id),
+        (robot(), [PRIVATE], "private/app", PRIVATE.id),
+        (robot(level="system", project=None, namespaces=("*",)), [OTHER], "other/app", OTHER.id),
+        (ANONYMOUS, [PUBLIC], "public/app", PUBLIC.id),
+        (robot(), [PUBLIC], "public/app", PUBLIC.id),
+    ],
+)
+def test_every_repository_grant_carries_the_id_of_the_project_it_was_granted_in(
+    principal: Principal, projects: list[ProjectAccess], name: str, project_id: int
+) -> None:
+    assert bound(principal, projects, repo(name, "pull")) == [project_id]
+
+
+def test_entries_granting_nothing_and_the_catalog_carry_no_project_id() -> None:
+    # An id on an empty entry would tell an anonymous client that a private project exists.
+    assert bound(ANONYMOUS, [PRIVATE], repo("private/app"), repo("missing/app")) == [None, None]
+    assert bound(ALICE, [PRIVATE], repo("private/app", "push")) == [None]
+    assert bound(ADMIN, [], Access("registry", "catalog", ("*",))) == [None]
