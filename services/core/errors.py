@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from services.common.auth.errors import Unauthorized
 from services.common.errors import BerthError
-from services.common.identity.store import Conflict
+from services.common.identity.errors import Conflict
 
 __all__ = [
     "BadRequest",

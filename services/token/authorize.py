@@ -22,7 +22,7 @@ from services.common import rbac
 from services.common.auth import scopes
 from services.common.auth.scopes import Access, InvalidScope, merge, parse_scope
 from services.common.db import Database
-from services.common.identity import store
+from services.common.identity import access_store
 from services.common.identity.models import ProjectAccess, Robot
 from services.common.oci.names import is_valid_name
 from services.token.authenticate import Identified, Principal
@@ -144,5 +144,5 @@ class Authorizer:
         if projects is None:
             names = projects_named(requested)
             principal_id = identified.principal.user_id
-            projects = await store.project_access(self._db.pool, names, principal_id) if names else {}
+            projects = await access_store.project_access(self._db.pool, names, principal_id) if names else {}
         return grant(requested, identified.principal, projects, now)

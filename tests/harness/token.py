@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import asyncpg
 from argon2 import PasswordHasher as Argon2Hasher
 
-from services.common.identity import store
+from services.common.identity import groups_store, members_store, projects_store, robots_store, users_store
 from services.common.identity.models import (
     ADMIN_USER_ID,
     Project,
@@ -104,7 +104,9 @@ def add_user(
     password_hash = hash_secret(password)
 
     async def work(conn: asyncpg.Connection) -> User:
-        return await store.create_user(conn, username, password_hash=password_hash, sysadmin=sysadmin, email=email)
+        return await users_store.create_user(
+            conn, username, password_hash=password_hash, sysadmin=sysadmin, email=email
+        )
 
     return _run(db, work)
 
@@ -113,20 +115,22 @@ def add_project(db: TestDatabase, name: str, public: bool = False, *, owner: str
     """A project owned by `owner` (default: the admin, which the token service creates at first start)."""
 
     async def work(conn: asyncpg.Connection) -> Project:
-        owner_user = await (store.user_by_name(conn, owner) if owner else store.user_by_id(conn, ADMIN_USER_ID))
+        owner_user = await (
+            users_store.user_by_name(conn, owner) if owner else users_store.user_by_id(conn, ADMIN_USER_ID)
+        )
         if owner_user is None:
             raise RuntimeError(f"no owner {owner or 'admin'} for project {name}: start the token service first")
-        return await store.create_project(conn, name, owner_id=owner_user.id, public=public)
+        return await projects_store.create_project(conn, name, owner_id=owner_user.id, public=public)
 
     return _run(db, work)
 
 
 def add_member(db: TestDatabase, project: str, user: str, role: int | Role) -> None:
     async def work(conn: asyncpg.Connection) -> None:
-        p, u = await store.project_by_name(conn, project), await store.user_by_name(conn, user)
+        p, u = await projects_store.project_by_name(conn, project), await users_store.user_by_name(conn, user)
         if p is None or u is None:
             raise RuntimeError(f"no project {project} or no user {user}")
-        await store.add_member(conn, p.id, "u", u.id, Role(role))
+        await members_store.add_member(conn, p.id, "u", u.id, Role(role))
 
     _run(db, work)
 
@@ -136,16 +140,16 @@ def add_group_member(db: TestDatabase, project: str, group: str, users: Iterable
     names = list(users)
 
     async def work(conn: asyncpg.Connection) -> None:
-        p = await store.project_by_name(conn, project)
+        p = await projects_store.project_by_name(conn, project)
         if p is None:
             raise RuntimeError(f"no project {project}")
-        g = await store.create_group(conn, group, ldap_dn=f"cn={group},ou=groups,dc=example,dc=com")
+        g = await groups_store.create_group(conn, group, ldap_dn=f"cn={group},ou=groups,dc=example,dc=com")
         for name in names:
-            u = await store.user_by_name(conn, name)
+            u = await users_store.user_by_name(conn, name)
             if u is None:
                 raise RuntimeError(f"no user {name}")
-            await store.add_user_to_group(conn, u.id, g.id)
-        await store.add_member(conn, p.id, "g", g.id, Role(role))
+            await groups_store.add_user_to_group(conn, u.id, g.id)
+        await members_store.add_member(conn, p.id, "g", g.id, Role(role))
 
     _run(db, work)
 
@@ -155,11 +159,11 @@ def add_group_role(db: TestDatabase, project: str, group: str, ldap_dn: str, rol
     its members come from the directory at each login. Returns the group's id."""
 
     async def work(conn: asyncpg.Connection) -> int:
-        p = await store.project_by_name(conn, project)
+        p = await projects_store.project_by_name(conn, project)
         if p is None:
             raise RuntimeError(f"no project {project}")
-        (group_id,) = await store.upsert_ldap_groups(conn, [(group, ldap_dn)])
-        await store.add_member(conn, p.id, "g", group_id, Role(role))
+        (group_id,) = await groups_store.upsert_ldap_groups(conn, [(group, ldap_dn)])
+        await members_store.add_member(conn, p.id, "g", group_id, Role(role))
         return group_id
 
     return _run(db, work)
@@ -190,11 +194,11 @@ def add_robot(
     async def work(conn: asyncpg.Connection) -> Robot:
         project_id = None
         if project is not None:
-            p = await store.project_by_name(conn, project)
+            p = await projects_store.project_by_name(conn, project)
             if p is None:
                 raise RuntimeError(f"no project {project}")
             project_id = p.id
-        return await store.create_robot(
+        return await robots_store.create_robot(
             conn,
             full_name,
             secret_hash=secret_hash,
@@ -212,10 +216,10 @@ def set_password(db: TestDatabase, username: str, password: str) -> None:
     password_hash = hash_secret(password)
 
     async def work(conn: asyncpg.Connection) -> None:
-        u = await store.user_by_name(conn, username)
+        u = await users_store.user_by_name(conn, username)
         if u is None:
             raise RuntimeError(f"no user {username}")
-        await store.set_password(conn, u.id, password_hash)
+        await users_store.set_password(conn, u.id, password_hash)
 
     _run(db, work)
 

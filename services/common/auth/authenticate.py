@@ -34,7 +34,7 @@ from services.common.auth.errors import (
 )
 from services.common.auth.passwords import CredentialCache, PasswordHasher
 from services.common.db import Database
-from services.common.identity import store
+from services.common.identity import access_store
 from services.common.identity.models import ADMIN_USER_ID, ROBOT_PREFIX, ProjectAccess, Robot
 
 # Longer names or passwords are refused before any lookup or hashing.
@@ -115,7 +115,7 @@ class DatabaseAuthenticator:
         self._admin_only = admin_only
 
     async def authenticate(self, credentials: Credentials, projects: Sequence[str]) -> Identified | None:
-        found = await store.user_access(self._db.pool, credentials.username, projects)
+        found = await access_store.user_access(self._db.pool, credentials.username, projects)
         user = found.user if found is not None else None
         if self._admin_only and (user is None or user.id != ADMIN_USER_ID):
             return None
@@ -153,7 +153,7 @@ class RobotAuthenticator:
     async def authenticate(self, credentials: Credentials, projects: Sequence[str]) -> Identified | None:
         if not credentials.username.startswith(ROBOT_PREFIX):
             return None
-        found = await store.robot_access(self._db.pool, credentials.username, projects)
+        found = await access_store.robot_access(self._db.pool, credentials.username, projects)
         if found is None:
             await self._hasher.verify_absent(credentials.password)
             raise InvalidCredentials("invalid robot account name or secret")

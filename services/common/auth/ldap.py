@@ -20,7 +20,7 @@ from services.common.auth.errors import InvalidCredentials
 from services.common.auth.passwords import CredentialCache
 from services.common.db import Database
 from services.common.errors import BerthError
-from services.common.identity import store
+from services.common.identity import access_store
 from services.common.identity.models import User
 from services.common.ldap import directory as ldap
 from services.common.ldap.onboard import AccountRefused, onboard
@@ -47,7 +47,7 @@ class LdapAuthenticator:
         if not credentials.password:
             # An LDAP bind with a DN and no password is an anonymous bind, which servers accept.
             raise InvalidCredentials("an empty password is never accepted")
-        found = await store.user_access(self._db.pool, credentials.username, projects)
+        found = await access_store.user_access(self._db.pool, credentials.username, projects)
         known = found is not None and found.user.auth_source == "ldap" and not found.user.deleted
         onboarded: User | None = None
 
@@ -69,7 +69,7 @@ class LdapAuthenticator:
         if onboarded is not None or found is None:
             # Just onboarded, under the directory's spelling of the name, with its groups synced.
             name = onboarded.username if onboarded is not None else credentials.username
-            found = await store.user_access(self._db.pool, name, projects)
+            found = await access_store.user_access(self._db.pool, name, projects)
             if found is None:
                 raise InvalidCredentials()
         user = found.user

@@ -16,7 +16,7 @@ import structlog
 
 from services.common.auth.passwords import PasswordHasher, generate_secret
 from services.common.db import Database
-from services.common.identity import store
+from services.common.identity import members_store, projects_store, users_store
 from services.common.identity.models import ADMIN_USER_ID, ADMIN_USERNAME, LIBRARY_PROJECT, User
 from services.common.rbac import Role
 from services.common.settings import Settings
@@ -51,7 +51,7 @@ class DefaultPasswordCheck:
 
     async def is_default(self, db: Database) -> bool:
         """The question for the admin as stored now (one indexed read, then the remembered answer)."""
-        admin = await store.user_by_id(db.pool, ADMIN_USER_ID)
+        admin = await users_store.user_by_id(db.pool, ADMIN_USER_ID)
         return admin is not None and await self.admin_has_default(admin)
 
 
@@ -65,7 +65,7 @@ async def bootstrap(
 ) -> None:
     hasher = hasher or PasswordHasher()
     check = check or DefaultPasswordCheck(hasher)
-    admin = await store.user_by_id(db.pool, ADMIN_USER_ID)
+    admin = await users_store.user_by_id(db.pool, ADMIN_USER_ID)
     if admin is None:
         created = await _create_admin(db, settings, hasher, out or sys.stdout)
         if created:
@@ -73,7 +73,7 @@ async def bootstrap(
             if settings.admin_password.reveal() == DEFAULT_ADMIN_PASSWORD:
                 _warn_default_password()
             return
-        admin = await store.user_by_id(db.pool, ADMIN_USER_ID)  # another start created it a moment ago
+        admin = await users_store.user_by_id(db.pool, ADMIN_USER_ID)  # another start created it a moment ago
     if admin is not None and await check.admin_has_default(admin):
         _warn_default_password()
 
@@ -84,14 +84,14 @@ async def _create_admin(db: Database, settings: Settings, hasher: PasswordHasher
     password = configured or generate_secret(18)
     password_hash = await hasher.hash(password)
     async with db.transaction() as tx:
-        admin = await store.create_admin(tx, password_hash)
+        admin = await users_store.create_admin(tx, password_hash)
         if admin is None:
             return False
-        library = await store.create_project_if_absent(
+        library = await projects_store.create_project_if_absent(
             tx, LIBRARY_PROJECT, owner_id=ADMIN_USER_ID, public=True, project_id=LIBRARY_PROJECT_ID
         )
         if library is not None:
-            await store.ensure_member(tx, library.id, "u", ADMIN_USER_ID, Role.PROJECT_ADMIN)
+            await members_store.ensure_member(tx, library.id, "u", ADMIN_USER_ID, Role.PROJECT_ADMIN)
     log.info("admin_created", user=ADMIN_USERNAME, project=LIBRARY_PROJECT)
     if not configured:
         # Printed once, by the start that created the account, and kept nowhere else.

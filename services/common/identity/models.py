@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -134,3 +135,33 @@ def project_robot_name(project: str, name: str) -> str:
 
 def system_robot_name(name: str) -> str:
     return f"{ROBOT_PREFIX}{name}"
+
+
+def parse_permissions(value: Any, *, strict: bool = True) -> tuple[RobotPermission, ...]:
+    """Harbor's robot `permissions` JSON → dataclasses. Entries of the wrong shape are refused, or with
+    `strict` off (reading stored rows) dropped: a damaged row then grants less, never more, and no 500."""
+    data = json.loads(value) if isinstance(value, str) else value
+    if not isinstance(data, list):
+        if strict:
+            raise ValueError("robot permissions must be a list")
+        return ()
+    out = []
+    for entry in data:
+        kind = entry.get("kind") if isinstance(entry, dict) else None
+        namespace = entry.get("namespace") if isinstance(entry, dict) else None
+        access = entry.get("access", []) if isinstance(entry, dict) else None
+        if not isinstance(kind, str) or not isinstance(namespace, str) or not isinstance(access, list):
+            if strict:
+                raise ValueError("a robot permission needs kind, namespace and an access list")
+            continue
+        items = []
+        for a in access:
+            resource = a.get("resource") if isinstance(a, dict) else None
+            action = a.get("action") if isinstance(a, dict) else None
+            if not isinstance(resource, str) or not isinstance(action, str):
+                if strict:
+                    raise ValueError("each robot access entry needs a resource and an action")
+                continue
+            items.append(Permission(resource=resource, action=action))
+        out.append(RobotPermission(kind=kind, namespace=namespace, access=tuple(items)))
+    return tuple(out)

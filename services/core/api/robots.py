@@ -7,8 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from services.common.identity.models import RobotLevel, RobotPermission
-from services.common.identity.store import parse_permissions
+from services.common.identity.models import RobotLevel, RobotPermission, parse_permissions
 from services.core.api.body import opt_bool, opt_str, read_object
 from services.core.api.common import API, harbor_time, page_headers, path_int
 from services.core.errors import BadRequest

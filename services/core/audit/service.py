@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from services.common.auth.authenticate import Principal
 from services.common.db import Database
-from services.common.identity import store as identity
+from services.common.identity import members_store
 from services.common.rbac import Action, Resource, Role
 from services.core.audit import store
 from services.core.audit.models import EVENT_TYPES, AuditView
@@ -45,7 +45,7 @@ class AuditService:
                 project_ids = project_ids if allowed else []
         else:
             assert principal.user_id is not None
-            project_ids = await identity.projects_with_role(self._db.pool, principal.user_id, Role.PROJECT_ADMIN)
+            project_ids = await members_store.projects_with_role(self._db.pool, principal.user_id, Role.PROJECT_ADMIN)
         if project_ids == []:
             return [], 0
         return await store.list_entries(self._db.pool, project_ids, terms, sort, page, failures=failures)

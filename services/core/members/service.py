@@ -8,7 +8,7 @@ import structlog
 
 from services.common.auth.authenticate import Principal
 from services.common.db import Database, Executor
-from services.common.identity import store as identity
+from services.common.identity import members_store
 from services.common.rbac import Action, Resource, Role
 from services.core.auditing import record
 from services.core.errors import BadRequest, MemberNotFound
@@ -66,13 +66,13 @@ class MemberService:
                 entity_id = await store.user_id_of(tx, user)
                 if entity_id is None:
                     raise BadRequest(f"user {user.username or user.user_id} not found")
-                added = await identity.add_member(tx, view.id, "u", entity_id, role)
+                added = await members_store.add_member(tx, view.id, "u", entity_id, role)
             else:
                 assert group is not None
                 entity_id = await store.group_id_of(tx, group)
                 if entity_id is None:
                     raise BadRequest("user group not found")
-                added = await identity.add_member(tx, view.id, "g", entity_id, role)
+                added = await members_store.add_member(tx, view.id, "g", entity_id, role)
             found = await store.member(tx, view.id, added.id)
             assert found is not None
             await _audit(tx, principal, "create", view, found, f"as {role.harbor_name}")

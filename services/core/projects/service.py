@@ -11,7 +11,7 @@ import structlog
 
 from services.common.auth.authenticate import Principal
 from services.common.db import Database, Executor
-from services.common.identity import store as identity
+from services.common.identity import members_store, projects_store
 from services.common.identity.models import ADMIN_USER_ID, Project
 from services.common.rbac import Action, Resource, Role
 from services.core.auditing import record
@@ -92,11 +92,11 @@ class ProjectService:
         # A robot owns nothing: its projects belong to the admin, as Harbor's do to the robot's creator.
         owner_id = principal.user_id if principal.user_id is not None else ADMIN_USER_ID
         async with self._db.transaction() as tx:
-            project = await identity.create_project(
+            project = await projects_store.create_project(
                 tx, name, owner_id=owner_id, public=bool(changes.public), metadata=changes.metadata
             )
             if principal.user_id is not None:
-                await identity.add_member(tx, project.id, "u", principal.user_id, Role.PROJECT_ADMIN)
+                await members_store.add_member(tx, project.id, "u", principal.user_id, Role.PROJECT_ADMIN)
             await _audit(tx, principal, "create", project.id, name)
         log.info("project_created", project_id=project.id, project=name)
         return project

@@ -22,7 +22,7 @@ from services.common import rbac
 from services.common.auth.authenticate import Principal
 from services.common.auth.passwords import PasswordHasher, generate_secret
 from services.common.db import Database, Executor
-from services.common.identity import store as identity
+from services.common.identity import members_store, robots_store
 from services.common.identity.models import RobotLevel, RobotPermission, project_robot_name, system_robot_name
 from services.common.rbac import Action, Resource, Role
 from services.core.auditing import record
@@ -155,7 +155,7 @@ class RobotService:
         if (
             principal.kind == "user"
             and principal.user_id is not None
-            and await identity.projects_with_role(self._db.pool, principal.user_id, Role.PROJECT_ADMIN)
+            and await members_store.projects_with_role(self._db.pool, principal.user_id, Role.PROJECT_ADMIN)
         ):
             return {"system": (), "project": rbac.ROBOT_PERMISSIONS["project"]}
         raise refuse(principal, "see the robot permission lists (system and project admins only)")
@@ -191,7 +191,7 @@ class RobotService:
         full_name = project_robot_name(project_name, new.name) if project_name else system_robot_name(new.name)
         secret_hash = await self._hasher.hash(secret)
         async with self._db.transaction() as tx:
-            robot = await identity.create_robot(
+            robot = await robots_store.create_robot(
                 tx,
                 full_name,
                 secret_hash=secret_hash,

@@ -1,5 +1,5 @@
 """SQL for robot accounts as the REST API sees them. `$n` parameters only. No query here selects the
-secret hash: what is read cannot leak. Creation is `services.common.identity.store.create_robot`.
+secret hash: what is read cannot leak. Creation is `services.common.identity.robots_store.create_robot`.
 
 A list is two statements, the page and the count, whatever the page size.
 """
@@ -14,8 +14,7 @@ from typing import Any
 import asyncpg
 
 from services.common.db import Executor
-from services.common.identity.models import RobotLevel, RobotPermission
-from services.common.identity.store import parse_permissions
+from services.common.identity.models import RobotLevel, RobotPermission, parse_permissions
 from services.core.listing import Page
 from services.core.robots.models import RobotView
 

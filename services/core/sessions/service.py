@@ -17,7 +17,7 @@ import structlog
 from services.common.auth.authenticate import Authentication, Principal, checked_credentials
 from services.common.auth.errors import Unauthorized
 from services.common.db import Database
-from services.common.identity import store
+from services.common.identity import users_store
 from services.common.identity.models import ROBOT_PREFIX
 from services.common.redis import RedisClient
 from services.core.auditing import record
@@ -126,7 +126,7 @@ class SessionService:
         session = await self._sessions.get(session_id)
         if session is None:
             return None
-        user = await store.user_by_id(self._db.pool, session.user_id)
+        user = await users_store.user_by_id(self._db.pool, session.user_id)
         if user is None or user.deleted:
             await self._sessions.delete(session_id)
             return None

@@ -18,7 +18,7 @@ import structlog
 
 from services.common.auth.authenticate import Principal
 from services.common.db import Database, Executor
-from services.common.identity import store as identity
+from services.common.identity import groups_store
 from services.common.identity.models import Group
 from services.common.ldap.directory import Directory, DirectoryUnavailable, InvalidQuery
 from services.common.rbac import Action
@@ -95,7 +95,7 @@ class UserGroupService:
             await store.lock_names(tx)
             if await store.name_taken(tx, new.name, new.group_type):
                 raise Conflict(f"duplicate user group: a group of type {int(new.group_type)} named {new.name!r} exists")
-            created = await identity.create_group(tx, new.name, group_type=int(new.group_type), ldap_dn=None)
+            created = await groups_store.create_group(tx, new.name, group_type=int(new.group_type), ldap_dn=None)
             await _audit(tx, principal, "create", created.name, f"create user group {created.name}")
         log.info("user_group_created", group_id=created.id, group_type=created.group_type, by=principal.name)
         return created
@@ -118,7 +118,7 @@ class UserGroupService:
         name = new.name or found.name
         try:
             async with self._db.transaction() as tx:
-                created = await identity.create_group(tx, name, group_type=int(GroupType.LDAP), ldap_dn=found.dn)
+                created = await groups_store.create_group(tx, name, group_type=int(GroupType.LDAP), ldap_dn=found.dn)
                 await _audit(tx, principal, "create", created.name, f"create LDAP user group {created.name}")
         except Conflict:
             raise Conflict(f"duplicate user group: an LDAP group with DN {found.dn!r} exists") from None

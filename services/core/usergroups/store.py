@@ -1,6 +1,6 @@
 """SQL for user groups, in the tables the token service reads (`user_groups`, `user_group_members`,
 `project_members` with entity_type 'g'). `$n` parameters only. A list is two statements, the page and
-the count, whatever the page size. Creation is `services.common.identity.store.create_group`.
+the count, whatever the page size. Creation is `services.common.identity.groups_store.create_group`.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ import structlog
 from services.common.auth.authenticate import Principal
 from services.common.auth.passwords import PasswordHasher
 from services.common.db import Database, Executor
-from services.common.identity import store as identity
+from services.common.identity import users_store
 from services.common.identity.models import ADMIN_USER_ID, User
 from services.core.auditing import record
 from services.core.errors import BadRequest, Forbidden, Unauthorized, UserNotFound
@@ -124,7 +124,7 @@ class UserService:
             raise BadRequest(problem)
         password_hash = await self._hasher.hash(new.password)
         async with self._db.transaction() as tx:
-            user = await identity.create_user(
+            user = await users_store.create_user(
                 tx,
                 new.username,
                 password_hash=password_hash,
@@ -153,7 +153,7 @@ class UserService:
         self, principal: Principal, user_id: int, old_password: str | None, new_password: str
     ) -> None:
         _require_self_or_admin(principal, user_id, f"change the password of user {user_id}")
-        user = await identity.user_by_id(self._db.pool, user_id)
+        user = await users_store.user_by_id(self._db.pool, user_id)
         if user is None or user.deleted:
             raise UserNotFound(f"user {user_id} not found")
         if user.auth_source != "db" or user.password_hash is None:
@@ -168,7 +168,7 @@ class UserService:
                 raise BadRequest("the new password must differ from the old one")
         password_hash = await self._hasher.hash(new_password)
         async with self._db.transaction() as tx:
-            await identity.set_password(tx, user_id, password_hash)
+            await users_store.set_password(tx, user_id, password_hash)
             # That it changed, never what to.
             await _audit(tx, principal.name, "update", user.username, f"change password of user {user.username}")
         log.info("user_password_changed", user_id=user_id, by=principal.name)

@@ -13,7 +13,7 @@ from typing import Any
 import asyncpg
 
 from services.common.db import Executor
-from services.common.identity.store import Conflict
+from services.common.identity.errors import Conflict
 from services.core.listing import Page, SortKey, Term, column_map, like_pattern, order_by, where_clause
 from services.core.users.models import USER_LIST, UserRef, UserView
 

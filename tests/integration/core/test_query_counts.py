@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from services.common.identity import store as identity
+from services.common.identity import groups_store, members_store, projects_store, users_store
 from services.common.migrations import apply_migrations
 from services.common.rbac import Role
 from services.core.audit import store as audit_store
@@ -56,19 +56,19 @@ async def test_list_statement_counts(pg_database: TestDatabase) -> None:
     conn = await asyncpg.connect(pg_database.dsn())
     try:
         await apply_migrations(conn)
-        owner = await identity.create_user(conn, "owner", password_hash=None)
-        group = await identity.create_group(conn, "g")
-        await identity.add_user_to_group(conn, owner.id, group.id)
+        owner = await users_store.create_user(conn, "owner", password_hash=None)
+        group = await groups_store.create_group(conn, "g")
+        await groups_store.add_user_to_group(conn, owner.id, group.id)
         for i in range(60):
-            project = await identity.create_project(conn, f"p{i:03}", owner_id=owner.id, public=i % 3 == 0)
-            await identity.add_member(conn, project.id, "u", owner.id, Role.DEVELOPER)
-            await identity.add_member(conn, project.id, "g", group.id, Role.GUEST)
+            project = await projects_store.create_project(conn, f"p{i:03}", owner_id=owner.id, public=i % 3 == 0)
+            await members_store.add_member(conn, project.id, "u", owner.id, Role.DEVELOPER)
+            await members_store.add_member(conn, project.id, "g", group.id, Role.GUEST)
             await conn.execute("INSERT INTO repositories (name) VALUES ($1)", f"p{i:03}/app")
-        first = await identity.project_by_name(conn, "p000")
+        first = await projects_store.project_by_name(conn, "p000")
         assert first is not None
         for i in range(40):
-            user = await identity.create_user(conn, f"u{i}", password_hash=None)
-            await identity.add_member(conn, first.id, "u", user.id, Role.GUEST)
+            user = await users_store.create_user(conn, f"u{i}", password_hash=None)
+            await members_store.add_member(conn, first.id, "u", user.id, Role.GUEST)
         viewers = [
             Viewer(owner.id, False, ()),
             Viewer(None, False, ()),

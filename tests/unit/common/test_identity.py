@@ -6,8 +6,7 @@ import json
 
 import pytest
 
-from services.common.identity.models import RobotPermission, project_robot_name, system_robot_name
-from services.common.identity.store import parse_permissions
+from services.common.identity.models import RobotPermission, parse_permissions, project_robot_name, system_robot_name
 from services.common.rbac import Permission
 
 HARBOR_SHAPE = [
