@@ -667,7 +667,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "merged by time, rotated files included.",
     )
     parser.add_argument(
-        "service", nargs="?", metavar="SERVICE", help="one program (registry, core, nginx, …); all when absent"
+        "service",
+        nargs="?",
+        metavar="SERVICE",
+        help="one program (registry, core, token, proxy, log, …); all when absent",
     )
     parser.add_argument(
         "-f", "--follow", action="store_true", help="keep printing new lines, across rotations and new programs"

@@ -95,9 +95,11 @@ def banner(settings: Settings) -> list[str]:
     # Docker speaks plain HTTP to loopback registries only, unless told to.
     plain = url.startswith("http://") and urlsplit(url).hostname not in ("127.0.0.1", "localhost", "::1")
     insecure = "   (plain HTTP: add it to insecure-registries in /etc/docker/daemon.json)" if plain else ""
+    # make run installs no registry client: say how to get one.
+    clients = "  (no client here? apt-get install skopeo, or docker.io, or podman)"
     return [
         f"Berth is up: {url}  ({login})",
-        f"  docker login {urlsplit(url).netloc}{insecure}",
+        f"  docker login {urlsplit(url).netloc}{insecure or clients}",
         f"  logs: {berth if berth.exists() else 'berth'} logs -f{config}",
         "  Ctrl-C stops everything.",
     ]
