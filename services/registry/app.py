@@ -16,6 +16,8 @@ from services.common.events.relay import Relay
 from services.common.logging import request_context
 from services.common.redis import RedisClient
 from services.common.settings import Settings
+from services.common.storage import StorageDriver
+from services.common.storage.filesystem import FilesystemDriver
 from services.common.tasks import background
 from services.registry.api.handlers import API_VERSION_HEADER, RegistryApi
 from services.registry.auth import Authorizer, access_control
@@ -23,8 +25,6 @@ from services.registry.blobs import BlobService
 from services.registry.errors import NotFound, Unsupported
 from services.registry.manifests import ManifestService
 from services.registry.pulls import PullRecorder
-from services.registry.storage import StorageDriver
-from services.registry.storage.filesystem import FilesystemDriver
 from services.registry.token_auth import CertificateSource, TokenAuthorizer
 from services.registry.uploads import UploadService
 

@@ -10,11 +10,11 @@ from services.common.cache import LookupCache
 from services.common.db import Database
 from services.common.oci.digest import Digest, InvalidDigest, parse_digest
 from services.common.repositories import ensure_repository
+from services.common.storage import PathNotFound, StorageDriver
+from services.common.storage.paths import blob_path
 from services.registry.errors import BlobUnknown, DigestInvalid
 from services.registry.metadata import blobs as blob_rows
 from services.registry.metadata import uploads as upload_rows
-from services.registry.storage import PathNotFound, StorageDriver
-from services.registry.storage.paths import blob_path
 
 log = structlog.get_logger()
 # What one cached blob lookup costs in memory, roughly: the key and a few small objects.

@@ -14,6 +14,9 @@ from services.common.events.models import Event, EventType
 from services.common.oci.digest import Digest, InvalidDigest, digest_bytes, parse_digest
 from services.common.oci.names import is_valid_tag, looks_like_digest
 from services.common.repositories import ensure_repository, referencing_parents
+from services.common.storage import StorageDriver
+from services.common.storage.driver import PathNotFound
+from services.common.storage.paths import blob_path
 from services.registry.blobs import digest_param
 from services.registry.errors import (
     DigestInvalid,
@@ -27,9 +30,6 @@ from services.registry.manifest_parse import ParsedManifest, parse_manifest
 from services.registry.metadata import artifacts, repositories
 from services.registry.metadata import blobs as blob_rows
 from services.registry.metadata.models import Manifest, NewManifest, Referrer
-from services.registry.storage import StorageDriver
-from services.registry.storage.driver import PathNotFound
-from services.registry.storage.paths import blob_path
 
 log = structlog.get_logger()
 

@@ -18,12 +18,12 @@ import structlog
 
 from services.common.db import Database
 from services.common.oci.digest import Digest
+from services.common.storage import PathNotFound, StorageDriver
+from services.common.storage.paths import upload_dir, upload_path
 from services.registry.blobs import BlobService
 from services.registry.errors import BlobUploadUnknown, DigestInvalid, RangeInvalid, SizeInvalid
 from services.registry.metadata import uploads as upload_rows
 from services.registry.metadata.models import Upload
-from services.registry.storage import PathNotFound, StorageDriver
-from services.registry.storage.paths import upload_dir, upload_path
 
 log = structlog.get_logger()
 MAX_CACHED_HASHES = 4096

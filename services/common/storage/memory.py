@@ -6,7 +6,7 @@ import time
 from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
 
-from services.registry.storage.driver import ChunkObserver, FileInfo, PathNotFound
+from services.common.storage.driver import ChunkObserver, FileInfo, PathNotFound
 
 READ_CHUNK = 1 << 20
 

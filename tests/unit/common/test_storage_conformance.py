@@ -1,4 +1,4 @@
-"""The storage-driver conformance suite: every driver behaves as services/registry/storage/driver.py says.
+"""The storage-driver conformance suite: every driver behaves as services/common/storage/driver.py says.
 
 Each test runs against every driver; a new driver joins by adding itself to the `driver` fixture.
 """
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from services.registry.storage import FileInfo, PathNotFound, StorageDriver
-from services.registry.storage.filesystem import WRITE_BUFFER, FilesystemDriver
-from services.registry.storage.memory import MemoryDriver
+from services.common.storage import FileInfo, PathNotFound, StorageDriver
+from services.common.storage.filesystem import WRITE_BUFFER, FilesystemDriver
+from services.common.storage.memory import MemoryDriver
 
 MIB = 1 << 20
 

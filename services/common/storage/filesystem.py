@@ -12,7 +12,7 @@ import shutil
 from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
 
-from services.registry.storage.driver import ChunkObserver, FileInfo, PathNotFound
+from services.common.storage.driver import ChunkObserver, FileInfo, PathNotFound
 
 WRITE_BUFFER = 1 << 20
 READ_CHUNK = 1 << 20
