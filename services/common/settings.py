@@ -162,6 +162,22 @@ class CoreSettings:
 
 
 @dataclass(frozen=True)
+class JobserviceSettings:
+    # Address the jobservice (the worker for GC, retention, replication, webhooks) serves its health on.
+    host: str = "127.0.0.1"
+    port: int = 5003
+    # Jobs one jobservice process runs at once.
+    workers: int = field(default=4, metadata={"min": 1, "max": 64})
+    # Seconds between a running job's heartbeats; a stop request is seen at the next one.
+    heartbeat_seconds: float = field(default=2.0, metadata={"min": 0.1})
+    # Seconds without a heartbeat after which a running job's worker counts as dead: the job is retried
+    # (or failed, its attempts spent) by any jobservice process.
+    heartbeat_timeout_seconds: float = field(default=30.0, metadata={"min": 1})
+    # Attempts a job gets before it fails (retries wait 2, 4, 8, ... seconds).
+    max_attempts: int = field(default=3, metadata={"min": 1, "max": 20})
+
+
+@dataclass(frozen=True)
 class LogLocalSettings:
     # Directory where the log service writes one file per program.
     location: str = "/var/log/berth"
@@ -225,6 +241,7 @@ class Settings:
     token: TokenSettings = field(default_factory=TokenSettings)
     ldap: LdapSettings = field(default_factory=LdapSettings)
     core: CoreSettings = field(default_factory=CoreSettings)
+    jobservice: JobserviceSettings = field(default_factory=JobserviceSettings)
     log: LogSettings = field(default_factory=LogSettings)
     # Where the settings came from, for messages; not a key of the file.
     source: str = field(default="<defaults>", compare=False, metadata={"internal": True})
@@ -319,6 +336,9 @@ def _check(f: dataclasses.Field[Any], value: Any, *, source: str, key: str) -> N
     minimum = f.metadata.get("min")
     if minimum is not None and value < minimum:
         raise SettingsError(f"{source}: key '{key}' must be at least {minimum}, got {value}")
+    maximum = f.metadata.get("max")
+    if maximum is not None and value > maximum:
+        raise SettingsError(f"{source}: key '{key}' must be at most {maximum}, got {value}")
     choices = f.metadata.get("choices")
     if choices is not None and value not in choices:
         raise SettingsError(f"{source}: key '{key}' must be one of {', '.join(choices)}, got {value!r}")

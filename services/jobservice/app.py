@@ -1,0 +1,64 @@
+"""The jobservice's app factory: the only place its objects are wired. Its HTTP side is small (/healthz and
+what the dashboard reads); its work is the workers, the dispatcher and the scheduler, each a background task
+of the app's lifespan, stopped in reverse on SIGTERM (a running job goes back to pending)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from services.common.db import Database
+from services.common.errors import error_middleware, harbor_envelope
+from services.common.jobs.queue import JobQueue
+from services.common.jobs.submit import JobSubmitter
+from services.common.logging import request_context
+from services.common.redis import RedisClient
+from services.common.settings import Settings
+from services.common.tasks import background
+from services.jobservice.context import JobRegistry
+from services.jobservice.dispatcher import Dispatcher
+from services.jobservice.jobs import registry
+from services.jobservice.scheduler import Scheduler
+from services.jobservice.worker import Worker
+
+
+def process_name() -> str:
+    """This process among the jobservice processes: host and pid (workers add their number)."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def create_app(settings: Settings, *, jobs: JobRegistry | None = None) -> web.Application:
+    js = settings.jobservice
+    db = Database(settings.database)
+    redis = RedisClient(settings.redis)
+    queue = JobQueue(redis)
+    name = process_name()
+    workers = [
+        Worker(f"{name}-{n}", db, queue, jobs or registry(), heartbeat_seconds=js.heartbeat_seconds)
+        for n in range(js.workers)
+    ]
+    submitter = JobSubmitter(db, queue, max_attempts=js.max_attempts)
+    dispatcher = Dispatcher(name, db, queue, heartbeat_timeout_s=js.heartbeat_timeout_seconds)
+    scheduler = Scheduler(name, db, redis, submitter)
+
+    async def work(_app: web.Application) -> AsyncIterator[None]:
+        await queue.ensure_group()
+        # Stopped in reverse: workers first (each gives its running job back), then scheduler, dispatcher.
+        async with contextlib.AsyncExitStack() as stack:
+            await stack.enter_async_context(background(dispatcher.run()))
+            await stack.enter_async_context(background(scheduler.run()))
+            for worker in workers:
+                await stack.enter_async_context(background(worker.run()))
+            yield
+
+    async def healthz(_request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", "workers": len(workers), "leader": scheduler.leader})
+
+    app = web.Application(middlewares=[request_context("jobservice"), error_middleware(harbor_envelope)])
+    app.router.add_get("/healthz", healthz)
+    app.cleanup_ctx.extend([db.lifespan, redis.lifespan, work])
+    return app

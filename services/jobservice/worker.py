@@ -1,0 +1,126 @@
+"""A worker: takes job ids from the stream, claims each job's row, runs it with a heartbeat, and writes
+how it ended. At least once: a job whose attempt failed is retried with exponential backoff until its
+attempts are spent; one whose worker died is retried by the reaper (services.jobservice.dispatcher); a
+stop request is seen at the next heartbeat and cancels the job; a shutdown gives the running job back."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import redis.exceptions
+import structlog
+
+from services.common.db import Database
+from services.common.jobs import store
+from services.common.jobs.models import Job, backoff_seconds
+from services.common.jobs.queue import JobQueue
+from services.common.tasks import background
+from services.jobservice.context import JobContext, JobFailed, JobRegistry
+
+log = structlog.get_logger()
+TAKE_BLOCK_MS = 1000
+FAILURE_PAUSE_S = 1.0
+DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+class Worker:
+    def __init__(
+        self, name: str, db: Database, queue: JobQueue, jobs: JobRegistry, *, heartbeat_seconds: float
+    ) -> None:
+        self.name = name
+        self._db = db
+        self._queue = queue
+        self._jobs = jobs
+        self._heartbeat_s = heartbeat_seconds
+        self.current: Job | None = None  # for the dashboard
+
+    async def run(self) -> None:
+        while True:
+            try:
+                entries = await self._queue.take(self.name, TAKE_BLOCK_MS)
+                for entry_id, job_id in entries:
+                    if job_id is None:
+                        log.warning("job_entry_malformed", entry=entry_id.decode(errors="replace"))
+                    else:
+                        await self.run_one(job_id)
+                    await self._queue.ack(entry_id)
+            except (*DB_ERRORS, redis.exceptions.RedisError) as exc:
+                # Nothing is lost: the rows say what is pending, the dispatcher hands it over again.
+                log.warning("worker_failed", worker=self.name, error=str(exc))
+                await asyncio.sleep(FAILURE_PAUSE_S)
+            except Exception:
+                # A bug must not take the worker down; the job's row is reaped if it was left running.
+                log.exception("worker_crashed", worker=self.name)
+                await asyncio.sleep(FAILURE_PAUSE_S)
+
+    async def run_one(self, job_id: int) -> None:
+        job = await store.claim(self._db.pool, job_id, self.name)
+        if job is None:
+            return  # delivered twice, not due yet, stopped or paused meanwhile: the row decides
+        self.current = job
+        try:
+            await self._run(job)
+        finally:
+            self.current = None
+
+    async def _run(self, job: Job) -> None:
+        pool = self._db.pool
+        function = self._jobs.get(job.type)
+        if function is None:
+            await store.finish(pool, job.id, self.name, "error", error=f"no job type {job.type[:100]!r} here")
+            return
+        context = JobContext(job, self._db)
+        log.info("job_started", job_id=job.id, job_type=job.type, attempt=job.attempts, worker=self.name)
+        task = asyncio.create_task(function(context))
+        why_cancelled: list[str] = []
+
+        async def beat() -> None:
+            while True:
+                await asyncio.sleep(self._heartbeat_s)
+                try:
+                    answer = await store.heartbeat(pool, job.id, self.name)
+                except DB_ERRORS as exc:
+                    log.warning("job_heartbeat_failed", job_id=job.id, error=str(exc))
+                    continue
+                if answer is None or answer:
+                    why_cancelled.append("lost" if answer is None else "stop")
+                    task.cancel()
+                    return
+
+        try:
+            async with background(beat()):
+                await task
+        except asyncio.CancelledError:
+            if not why_cancelled:
+                # The jobservice is stopping: the job goes back to pending for another worker.
+                await asyncio.shield(store.release(pool, job.id, self.name))
+                log.info("job_released", job_id=job.id, job_type=job.type, worker=self.name)
+                raise
+            if why_cancelled[0] == "stop":
+                await store.finish(pool, job.id, self.name, "stopped", error="stopped on request")
+                await context.log("stopped on request", level="warning")
+                log.info("job_stopped", job_id=job.id, job_type=job.type)
+            else:
+                log.warning("job_lost", job_id=job.id, job_type=job.type, worker=self.name)
+            return
+        except JobFailed as exc:
+            await self._failed(context, str(exc), retry=False)
+            return
+        except Exception as exc:
+            await self._failed(context, f"{type(exc).__name__}: {exc}", retry=True)
+            return
+        await store.finish(pool, job.id, self.name, "success", result=context.result)
+        log.info("job_succeeded", job_id=job.id, job_type=job.type, result=context.result)
+
+    async def _failed(self, context: JobContext, error: str, *, retry: bool) -> None:
+        job, pool = context.job, self._db.pool
+        error = error[:2000]
+        if retry and job.attempts < job.max_attempts:
+            delay = backoff_seconds(job.attempts)
+            await context.log(f"attempt {job.attempts} of {job.max_attempts} failed: {error}; retry in {delay:g} s")
+            await store.retry(pool, job.id, self.name, error, delay)
+            return
+        await context.log(f"failed: {error}", level="error")
+        await store.finish(pool, job.id, self.name, "error", error=error)
+        log.warning("job_failed", job_id=job.id, job_type=job.type, attempts=job.attempts, error=error)

@@ -1,0 +1,30 @@
+"""The jobservice as a real process for tests: its own berth.yml, its own Redis key prefix."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+from tests.harness.plugin import REDIS_URL, ServiceProcess, TestDatabase, free_port, http_ready
+
+
+class JobserviceProcess(ServiceProcess):
+    module = "services.jobservice"
+    output_name = "jobservice.log"
+
+    def __init__(self, workdir: Path, database: TestDatabase, *, redis_prefix: str | None = None, **jobservice: Any):
+        super().__init__(workdir)
+        self.database = database
+        self.port = free_port()
+        self.redis_prefix = redis_prefix or f"berth-test-js-{uuid.uuid4().hex[:8]}:"
+        self.write_config(
+            {
+                "database": database.settings_dict(),
+                "redis": {"url": REDIS_URL, "key_prefix": self.redis_prefix},
+                "jobservice": {"host": "127.0.0.1", "port": self.port, **jobservice},
+            }
+        )
+
+    def ready(self) -> bool:
+        return http_ready(f"http://127.0.0.1:{self.port}/healthz", 200)()
