@@ -14,6 +14,10 @@ from services.common.db import Database
 from services.common.errors import error_middleware, harbor_envelope
 from services.common.events.relay import Relay
 from services.common.identity.bootstrap import DefaultPasswordCheck, bootstrap_lifespan
+from services.common.jobs.models import PURGE_AUDIT_LOG
+from services.common.jobs.purge_audit import parse_purge_params
+from services.common.jobs.queue import JobQueue
+from services.common.jobs.submit import JobSubmitter
 from services.common.ldap.directory import Directory
 from services.common.ldap.ldap3_directory import Ldap3Directory
 from services.common.logging import request_context
@@ -32,13 +36,16 @@ from services.core.api.repositories import RepositoriesApi
 from services.core.api.robots import RobotsApi
 from services.core.api.statistics import StatisticsApi
 from services.core.api.system import SystemApi
+from services.core.api.system_jobs import JobMonitorApi, SystemJobsApi
 from services.core.api.usergroups import UserGroupsApi
 from services.core.api.users import UsersApi
 from services.core.artifacts.repository_service import RepositoryService
 from services.core.artifacts.service import ArtifactService
 from services.core.audit.consumer import AuditConsumer
+from services.core.audit.models import EVENT_TYPES
 from services.core.audit.service import AuditService
 from services.core.errors import MethodNotAllowed, NotFound
+from services.core.jobs.service import JobMonitor, SystemJobs
 from services.core.labels.service import LabelService
 from services.core.ldap.service import LdapService
 from services.core.members.service import MemberService
@@ -119,6 +126,12 @@ def create_app(
         client_max_size=MAX_BODY_BYTES,
     )
     labels = LabelService(db, projects, list_cache)
+    # Jobs are rows the jobservice runs; core submits them (row, then id on the Redis stream).
+    submitter = JobSubmitter(db, JobQueue(redis), max_attempts=settings.jobservice.max_attempts)
+    event_types = frozenset(EVENT_TYPES)
+    purge = SystemJobs(
+        db, submitter, PURGE_AUDIT_LOG, "purge-audit", lambda p: parse_purge_params(p, event_types).to_json()
+    )
     setup_routes(
         app,
         [
@@ -135,6 +148,8 @@ def create_app(
             ArtifactsApi(ArtifactService(db, projects, labels, list_cache)),
             LabelsApi(labels),
             StatisticsApi(StatisticsService(db, projects)),
+            SystemJobsApi(purge, "/system/purgeaudit", "purge_id"),
+            JobMonitorApi(JobMonitor(db)),
         ],
     )
     setup_ui_routes(app, ui)

@@ -1,5 +1,5 @@
-"""SQL of the audit log purge: entries older than a cutoff, of some event types (`<operation>_<resource_type>`,
-all when none are named), counted or deleted in batches so a purge of millions never holds one long lock."""
+"""SQL of the audit log purge: entries older than a cutoff, of some event types (`<operation>_<resource_type>`),
+counted or deleted in batches so a purge of millions never holds one long lock."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from services.common.db import Executor
 
-_MATCH = "op_time < $1 AND (cardinality($2::text[]) = 0 OR operation || '_' || resource_type = ANY($2::text[]))"
+_MATCH = "op_time < $1 AND operation || '_' || resource_type = ANY($2::text[])"
 
 
 async def count_older(ex: Executor, cutoff: dt.datetime, event_types: Sequence[str]) -> int:

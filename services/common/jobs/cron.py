@@ -23,3 +23,9 @@ def latest_tick(expression: str, now: dt.datetime) -> dt.datetime:
     it = croniter(expression, now + dt.timedelta(microseconds=1), second_at_beginning=True)
     tick: dt.datetime = it.get_prev(dt.datetime)
     return tick
+
+
+def next_tick(expression: str, now: dt.datetime) -> dt.datetime:
+    """The first tick after `now`."""
+    tick: dt.datetime = croniter(expression, now, second_at_beginning=True).get_next(dt.datetime)
+    return tick

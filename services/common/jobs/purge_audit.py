@@ -14,7 +14,7 @@ MAX_RETENTION_HOURS = 24 * 10_000
 @dataclass(frozen=True, slots=True)
 class PurgeAuditParams:
     retention_hours: int
-    # `<operation>_<resource_type>` of the entries to purge (Harbor's include_event_types); empty: all.
+    # `<operation>_<resource_type>` of the entries to purge (Harbor's include_event_types); empty: none.
     event_types: tuple[str, ...]
     dry_run: bool
 

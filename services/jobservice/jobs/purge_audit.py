@@ -1,6 +1,6 @@
 """Harbor's PURGE_AUDIT_LOG: deletes the audit entries older than the retention, of the event types asked
-for (all when none), in batches; a dry run counts them and deletes nothing. Idempotent: a retry deletes
-what is left."""
+for (none asked: nothing purged, as Harbor), in batches; a dry run counts them and deletes nothing.
+Idempotent: a retry deletes what is left."""
 
 from __future__ import annotations
 
@@ -19,8 +19,12 @@ async def purge_audit_log(context: JobContext) -> None:
     except ValueError as exc:
         raise JobFailed(f"the job's parameters do not parse: {exc}") from None
     cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(hours=params.retention_hours)
-    kinds = ", ".join(params.event_types) or "every event type"
     pool = context.db.pool
+    if not params.event_types:
+        await context.log("no event types selected (include_event_types is empty): nothing purged")
+        context.result = {"deleted": 0, "dry_run": params.dry_run}
+        return
+    kinds = ", ".join(params.event_types)
     if params.dry_run:
         count = await audit_store.count_older(pool, cutoff, params.event_types)
         await context.log(f"dry run: {count} entries older than {cutoff.isoformat()} ({kinds}) would be deleted")
