@@ -14,7 +14,8 @@ from services.common.db import Database
 from services.common.errors import error_middleware, harbor_envelope
 from services.common.events.relay import Relay
 from services.common.identity.bootstrap import DefaultPasswordCheck, bootstrap_lifespan
-from services.common.jobs.models import PURGE_AUDIT_LOG
+from services.common.jobs.gc import parse_gc_params
+from services.common.jobs.models import GARBAGE_COLLECTION, PURGE_AUDIT_LOG
 from services.common.jobs.purge_audit import parse_purge_params
 from services.common.jobs.queue import JobQueue
 from services.common.jobs.submit import JobSubmitter
@@ -132,6 +133,7 @@ def create_app(
     purge = SystemJobs(
         db, submitter, PURGE_AUDIT_LOG, "purge-audit", lambda p: parse_purge_params(p, event_types).to_json()
     )
+    gc = SystemJobs(db, submitter, GARBAGE_COLLECTION, "garbage-collection", lambda p: parse_gc_params(p).to_json())
     setup_routes(
         app,
         [
@@ -149,6 +151,7 @@ def create_app(
             LabelsApi(labels),
             StatisticsApi(StatisticsService(db, projects)),
             SystemJobsApi(purge, "/system/purgeaudit", "purge_id"),
+            SystemJobsApi(gc, "/system/gc", "gc_id"),
             JobMonitorApi(JobMonitor(db)),
         ],
     )

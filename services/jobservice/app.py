@@ -18,6 +18,8 @@ from services.common.jobs.submit import JobSubmitter
 from services.common.logging import request_context
 from services.common.redis import RedisClient
 from services.common.settings import Settings
+from services.common.storage import StorageDriver
+from services.common.storage.filesystem import FilesystemDriver
 from services.common.tasks import background
 from services.jobservice.context import JobRegistry
 from services.jobservice.dispatcher import Dispatcher
@@ -31,15 +33,19 @@ def process_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-def create_app(settings: Settings, *, jobs: JobRegistry | None = None) -> web.Application:
+def create_app(
+    settings: Settings, *, jobs: JobRegistry | None = None, storage: StorageDriver | None = None
+) -> web.Application:
     js = settings.jobservice
+    # The registry's blob storage, which garbage collection deletes from.
+    storage = storage or FilesystemDriver(settings.storage.filesystem.rootdirectory)
+    jobs = jobs or registry(storage, upload_ttl_s=settings.registry.upload_ttl_hours * 3600.0)
     db = Database(settings.database)
     redis = RedisClient(settings.redis)
     queue = JobQueue(redis)
     name = process_name()
     workers = [
-        Worker(f"{name}-{n}", db, queue, jobs or registry(), heartbeat_seconds=js.heartbeat_seconds)
-        for n in range(js.workers)
+        Worker(f"{name}-{n}", db, queue, jobs, heartbeat_seconds=js.heartbeat_seconds) for n in range(js.workers)
     ]
     submitter = JobSubmitter(db, queue, max_attempts=js.max_attempts)
     dispatcher = Dispatcher(name, db, queue, heartbeat_timeout_s=js.heartbeat_timeout_seconds)

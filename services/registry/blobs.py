@@ -73,10 +73,13 @@ class BlobService:
         return True
 
     async def commit(self, repository: str, upload_id: str, source: str, digest: Digest, size: int) -> None:
-        """Make a verified upload file the blob `digest`, durably, then record it in one transaction."""
-        if await blob_rows.size(self._db.pool, str(digest)) is None:
-            await self._storage.move(source, blob_path(digest))
+        """Make a verified upload file the blob `digest`, durably, and record it, in one transaction that
+        holds the blob's row lock: a blob garbage collection is deleting gets these bytes back before it is
+        live again, and the sweep, which deletes only rows still 'deleting' under the same lock, cannot
+        remove them. A live blob keeps its bytes (the same, by digest)."""
         async with self._db.transaction() as tx:
+            if await blob_rows.lock_status(tx, str(digest)) != "live":
+                await self._storage.move(source, blob_path(digest))
             await blob_rows.record(tx, str(digest), size)
             repo_id = await ensure_repository(tx, repository)
             await blob_rows.link(tx, repo_id, str(digest))

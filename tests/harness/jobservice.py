@@ -13,7 +13,15 @@ class JobserviceProcess(ServiceProcess):
     module = "services.jobservice"
     output_name = "jobservice.log"
 
-    def __init__(self, workdir: Path, database: TestDatabase, *, redis_prefix: str | None = None, **jobservice: Any):
+    def __init__(
+        self,
+        workdir: Path,
+        database: TestDatabase,
+        *,
+        redis_prefix: str | None = None,
+        storage_root: Path | None = None,
+        **jobservice: Any,
+    ):
         super().__init__(workdir)
         self.database = database
         self.port = free_port()
@@ -23,6 +31,8 @@ class JobserviceProcess(ServiceProcess):
                 "database": database.settings_dict(),
                 "redis": {"url": REDIS_URL, "key_prefix": self.redis_prefix},
                 "jobservice": {"host": "127.0.0.1", "port": self.port, **jobservice},
+                # The registry's blobs, which garbage collection deletes.
+                "storage": {"filesystem": {"rootdirectory": str(storage_root or workdir / "storage")}},
             }
         )
 

@@ -13,7 +13,8 @@ FINISHED: frozenset[str] = frozenset({"success", "error", "stopped"})
 
 # Job types, Harbor's names (its jobservice's job kinds).
 PURGE_AUDIT_LOG = "PURGE_AUDIT_LOG"
-JOB_TYPES = (PURGE_AUDIT_LOG,)
+GARBAGE_COLLECTION = "GARBAGE_COLLECTION"
+JOB_TYPES = (PURGE_AUDIT_LOG, GARBAGE_COLLECTION)
 
 # Retries: the n-th failed attempt waits BACKOFF_BASE_S * 2**(n-1), at most BACKOFF_MAX_S.
 BACKOFF_BASE_S = 2.0

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from services.common.jobs.models import PURGE_AUDIT_LOG
+from services.common.jobs.models import GARBAGE_COLLECTION, PURGE_AUDIT_LOG
+from services.common.storage import StorageDriver
 from services.jobservice.context import JobRegistry
+from services.jobservice.jobs.gc import GarbageCollector
 from services.jobservice.jobs.purge_audit import purge_audit_log
 
 
-def registry() -> JobRegistry:
-    return {PURGE_AUDIT_LOG: purge_audit_log}
+def registry(storage: StorageDriver, *, upload_ttl_s: float) -> JobRegistry:
+    return {
+        PURGE_AUDIT_LOG: purge_audit_log,
+        GARBAGE_COLLECTION: GarbageCollector(storage, upload_ttl_s),
+    }

@@ -1,0 +1,123 @@
+"""SQL of garbage collection (the protocol is migration 0012's). References come from the database, never
+from walking storage. Every lock GC takes on rows a push may need is taken with SKIP LOCKED, so GC never
+waits on a push and a push waits on GC only for the blobs GC is marking or sweeping at that moment.
+
+`window` is the time window in seconds: nothing pushed, uploaded, mounted or linked more recently is a
+candidate."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from services.common.db import Executor
+
+# An artifact nothing holds: no tag, named by no index, and not the accessory of a subject that exists.
+_UNTAGGED = (
+    "a.created_at < now() - make_interval(secs => $1)"
+    " AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.artifact_id = a.id)"
+    " AND NOT EXISTS (SELECT 1 FROM artifact_references r WHERE r.child_id = a.id)"
+    " AND (a.subject_digest IS NULL OR NOT EXISTS"
+    " (SELECT 1 FROM artifacts s WHERE s.repository_id = a.repository_id AND s.digest = a.subject_digest))"
+)
+# A blob no artifact references, and nobody uploaded, mounted or linked within the window.
+_UNREFERENCED = (
+    "b.status = 'live' AND b.created_at < now() - make_interval(secs => $1)"
+    " AND NOT EXISTS (SELECT 1 FROM artifact_blobs ab WHERE ab.digest = b.digest)"
+    " AND NOT EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.digest = b.digest"
+    " AND rb.created_at >= now() - make_interval(secs => $1))"
+)
+
+
+async def count_untagged(ex: Executor, window: float) -> int:
+    value = await ex.fetchval(f"SELECT count(*) FROM artifacts a WHERE {_UNTAGGED}", window)
+    return int(value)
+
+
+async def delete_untagged(ex: Executor, window: float, limit: int) -> list[tuple[str, str]]:
+    """Deletes up to `limit` untagged artifacts, each re-checked under its row lock, taken without
+    waiting (an artifact a push is tagging right now stays). Their children and accessories become
+    untagged top-level artifacts for the next call. (repository, digest) of each deleted."""
+    rows = await ex.fetch(
+        f"WITH c AS (SELECT a.id FROM artifacts a WHERE {_UNTAGGED} ORDER BY a.id LIMIT $2 FOR UPDATE SKIP LOCKED)"
+        # An index's references to its children go with it (ON DELETE CASCADE); the children stay for now.
+        " DELETE FROM artifacts a USING c, repositories r WHERE a.id = c.id AND r.id = a.repository_id"
+        " RETURNING r.name, a.digest",
+        window,
+        limit,
+    )
+    return [(r["name"], r["digest"]) for r in rows]
+
+
+async def unreferenced(ex: Executor, window: float) -> tuple[int, int]:
+    """(blobs, bytes) a run would free now: what a dry run reports."""
+    row = await ex.fetchrow(
+        f"SELECT count(*) AS n, COALESCE(sum(b.size), 0) AS bytes FROM blobs b WHERE {_UNREFERENCED}", window
+    )
+    assert row is not None
+    return int(row["n"]), int(row["bytes"])
+
+
+async def mark(tx: Executor, window: float, limit: int) -> list[str]:
+    """Marks up to `limit` unreferenced blobs 'deleting' and removes their repository links; call in a
+    transaction. Steps: lock candidate blob rows (SKIP LOCKED); re-check them in a new statement, whose
+    snapshot sees every reference committed before the locks (none can commit after: adding one needs the
+    blob row); lock their links (SKIP LOCKED) and keep only blobs all of whose links were locked (a push
+    holding one keeps the blob); mark and unlink those."""
+    rows = await tx.fetch(
+        f"SELECT b.digest FROM blobs b WHERE {_UNREFERENCED} ORDER BY b.digest LIMIT $2 FOR UPDATE OF b SKIP LOCKED",
+        window,
+        limit,
+    )
+    locked = [r["digest"] for r in rows]
+    if not locked:
+        return []
+    rows = await tx.fetch(
+        f"SELECT b.digest FROM blobs b WHERE b.digest = ANY($2::text[]) AND {_UNREFERENCED}", window, locked
+    )
+    checked = [r["digest"] for r in rows]
+    links = await tx.fetch("SELECT digest FROM repository_blobs WHERE digest = ANY($1::text[])", checked)
+    held = await tx.fetch(
+        "SELECT digest FROM repository_blobs WHERE digest = ANY($1::text[]) FOR UPDATE SKIP LOCKED", checked
+    )
+    total: dict[str, int] = {}
+    for r in links:
+        total[r["digest"]] = total.get(r["digest"], 0) + 1
+    got: dict[str, int] = {}
+    for r in held:
+        got[r["digest"]] = got.get(r["digest"], 0) + 1
+    marked = [d for d in checked if got.get(d, 0) == total.get(d, 0)]
+    if marked:
+        await tx.execute(
+            "UPDATE blobs SET status = 'deleting', updated_at = now() WHERE digest = ANY($1::text[])", marked
+        )
+        await tx.execute("DELETE FROM repository_blobs WHERE digest = ANY($1::text[])", marked)
+    return marked
+
+
+async def lock_deleting(tx: Executor, limit: int) -> list[tuple[str, int]]:
+    """Up to `limit` blobs still 'deleting' (this run's marks and any an interrupted run left), locked
+    without waiting: an upload taking one back holds its lock, and it is left to it. (digest, size)."""
+    rows = await tx.fetch(
+        "SELECT digest, size FROM blobs WHERE status = 'deleting' ORDER BY digest LIMIT $1 FOR UPDATE SKIP LOCKED",
+        limit,
+    )
+    return [(r["digest"], r["size"]) for r in rows]
+
+
+async def delete_rows(tx: Executor, digests: Sequence[str]) -> int:
+    status = await tx.execute("DELETE FROM blobs WHERE digest = ANY($1::text[]) AND status = 'deleting'", list(digests))
+    return int(status.rsplit(" ", 1)[1])
+
+
+async def expired_uploads(ex: Executor, older_than_s: float, limit: int) -> list[str]:
+    rows = await ex.fetch(
+        "SELECT id::text AS id FROM uploads WHERE updated_at < now() - make_interval(secs => $1)"
+        " ORDER BY updated_at LIMIT $2",
+        older_than_s,
+        limit,
+    )
+    return [r["id"] for r in rows]
+
+
+async def delete_upload(ex: Executor, upload_id: str) -> None:
+    await ex.execute("DELETE FROM uploads WHERE id = $1::uuid", upload_id)

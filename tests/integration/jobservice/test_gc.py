@@ -1,0 +1,239 @@
+"""Garbage collection for real: token, registry, core and jobservice processes on one database, Redis prefix
+and blob storage, driven over HTTP (the registry's OCI API as a client pushes and pulls, core's /system/gc as
+curl would). What GC frees is exactly what nothing references; pushes reusing the very blobs GC is deleting,
+concurrently with it, never lose a byte of an acknowledged image."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from services.common.oci import mediatypes as mt
+from tests.harness.jobservice import JobserviceProcess
+from tests.harness.oci import digest_of, image_manifest, push_blob, push_image, push_manifest
+from tests.harness.plugin import TestDatabase
+from tests.harness.token import add_project, query
+from tests.integration.core.registry_stack import Stack, running_stack
+
+pytestmark = pytest.mark.integration
+GC = "/system/gc"
+DEADLINE_S = 120.0
+PROJECT = "gc"
+
+
+@pytest.fixture(scope="module")
+def stack(module_database: TestDatabase, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with running_stack(module_database, tmp_path_factory) as s:
+        add_project(module_database, PROJECT)
+        jobservice = JobserviceProcess(
+            Path(tmp_path_factory.mktemp("jobservice")),
+            module_database,
+            redis_prefix=s.registry.redis_prefix,
+            storage_root=s.registry.storage_root,
+        )
+        jobservice.start()
+        try:
+            yield s
+        finally:
+            jobservice.stop()
+
+
+def blob_file(stack: Stack, digest: str) -> Path:
+    algorithm, hexpart = digest.split(":")
+    return stack.registry.storage_root / "blobs" / algorithm / hexpart[:2] / hexpart / "data"
+
+
+def gc(stack: Stack, **parameters: Any) -> dict[str, Any]:
+    """Runs GC now through core and waits for it; the finished run, with its log."""
+    with stack.api() as c:
+        r = c.post(f"{GC}/schedule", json={"schedule": {"type": "Manual"}, "parameters": parameters})
+        assert r.status_code == 201, r.text
+        run_id = int(r.headers["Location"].rsplit("/", 1)[1])
+        deadline = time.monotonic() + DEADLINE_S
+        while (body := c.get(f"{GC}/{run_id}").json())["job_status"] not in ("Success", "Error", "Stopped"):
+            assert time.monotonic() < deadline, f"GC {run_id} did not finish: {body}"
+            time.sleep(0.1)
+        assert body["job_status"] == "Success", c.get(f"{GC}/{run_id}/log").text
+        body["log"] = c.get(f"{GC}/{run_id}/log").text
+        return body
+
+
+def result(stack: Stack, run: dict[str, Any]) -> dict[str, Any]:
+    rows = query(stack.db, "SELECT result::text AS r FROM jobs WHERE id = $1", run["id"])
+    value: dict[str, Any] = json.loads(rows[0]["r"])
+    return value
+
+
+def pull_all(registry: httpx.Client, repo: str, reference: str, expected: dict[str, bytes]) -> None:
+    r = registry.get(f"/v2/{repo}/manifests/{reference}", headers={"Accept": mt.OCI_MANIFEST})
+    assert r.status_code == 200, r.text
+    manifest = r.json()
+    for descriptor in [manifest["config"], *manifest["layers"]]:
+        blob = registry.get(f"/v2/{repo}/blobs/{descriptor['digest']}")
+        assert blob.status_code == 200, (descriptor, blob.text[:200])
+        assert blob.content == expected[descriptor["digest"]]
+
+
+def test_gc_frees_exactly_what_nothing_references(stack: Stack) -> None:
+    repo = f"{PROJECT}/exact"
+    shared, only_a, only_b = b"shared layer" * 100, b"layer of a only" * 100, b"layer of b only" * 100
+    config_a, config_b = b'{"os":"linux","n":"a"}', b'{"os":"linux","n":"b"}'
+    with stack.registry_client("admin", "Harbor12345") as registry:
+        _, a = push_image(registry, repo, "a", layers=[shared, only_a], config=config_a)
+        _, b = push_image(registry, repo, "b", layers=[shared, only_b], config=config_b)
+        with stack.api() as c:
+            assert c.delete(f"/projects/{PROJECT}/repositories/exact/artifacts/{a}").status_code == 200
+        gone = {digest_of(only_a): len(only_a), digest_of(config_a): len(config_a)}
+        # Inside the default window (2 hours) nothing is collected: a push in progress is never a victim.
+        assert result(stack, gc(stack, dry_run=True)) == {
+            "dry_run": True,
+            "blobs": 0,
+            "bytes": 0,
+            "untagged_artifacts": 0,
+        }
+        dry = result(stack, gc(stack, dry_run=True, time_window=0))
+        assert dry == {"dry_run": True, "blobs": 2, "bytes": sum(gone.values()), "untagged_artifacts": 0}
+        assert all(blob_file(stack, d).exists() for d in gone)  # a dry run deletes nothing
+        run = gc(stack, time_window=0, workers=3)
+        assert result(stack, run) == {
+            "dry_run": False,
+            "blobs": 2,
+            "bytes": sum(gone.values()),
+            "untagged_artifacts": 0,
+            "uploads": 0,
+        }
+        assert "deleted 2 blobs" in run["log"]
+        assert not any(blob_file(stack, d).exists() for d in gone)
+        assert (
+            query(stack.db, "SELECT count(*) AS n FROM blobs WHERE digest = ANY($1::text[])", list(gone))[0]["n"] == 0
+        )
+        expected = {digest_of(x): x for x in (shared, only_b, config_b)}
+        pull_all(registry, repo, "b", expected)
+        assert result(stack, gc(stack, time_window=0))["blobs"] == 0  # nothing left to free
+        # The freed blobs can be pushed again, and served.
+        _, again = push_image(registry, repo, "a2", layers=[shared, only_a], config=config_a)
+        pull_all(registry, repo, "a2", {digest_of(x): x for x in (shared, only_a, config_a)})
+    assert b and again == a
+
+
+def test_delete_untagged_takes_untagged_artifacts_and_then_their_blobs(stack: Stack) -> None:
+    repo = f"{PROJECT}/untagged"
+    old_layer, new_layer = b"old release" * 50, b"new release" * 50
+    with stack.registry_client("admin", "Harbor12345") as registry:
+        _, old = push_image(registry, repo, "latest", layers=[old_layer])
+        _, new = push_image(registry, repo, "latest", layers=[new_layer])  # moves the tag: old is untagged
+        assert old != new
+        dry = result(stack, gc(stack, dry_run=True, delete_untagged=True, time_window=0))
+        assert dry["untagged_artifacts"] == 1
+        run = result(stack, gc(stack, delete_untagged=True, time_window=0))
+        assert run["untagged_artifacts"] == 1 and run["blobs"] >= 1
+        assert registry.get(f"/v2/{repo}/manifests/{old}", headers={"Accept": mt.OCI_MANIFEST}).status_code == 404
+        assert not blob_file(stack, digest_of(old_layer)).exists()
+        pull_all(registry, repo, "latest", {digest_of(new_layer): new_layer, **_config(registry, repo)})
+
+
+def _config(registry: httpx.Client, repo: str) -> dict[str, bytes]:
+    manifest = registry.get(f"/v2/{repo}/manifests/latest", headers={"Accept": mt.OCI_MANIFEST}).json()
+    digest = manifest["config"]["digest"]
+    return {digest: registry.get(f"/v2/{repo}/blobs/{digest}").content}
+
+
+def _push_like_a_client(registry: httpx.Client, repo: str, tag: str, blobs: list[bytes]) -> str | None:
+    """What docker does: HEAD each blob, upload only the missing, PUT the manifest; on BLOB_UNKNOWN push the
+    blobs it named and try again. The manifest's digest once acknowledged (201), None if never."""
+    config, layers = blobs[0], blobs[1:]
+    manifest = image_manifest(config, layers)
+    for _ in range(10):
+        for data in blobs:
+            if registry.head(f"/v2/{repo}/blobs/{digest_of(data)}").status_code != 200:
+                push_blob(registry, repo, data)
+        r = push_manifest(registry, repo, tag, manifest, mt.OCI_MANIFEST)
+        if r.status_code == 201:
+            return digest_of(manifest)
+        assert r.status_code == 400 and "BLOB_UNKNOWN" in r.text, r.text
+    return None
+
+
+def test_pushes_that_reuse_the_blobs_gc_is_deleting_never_lose_a_byte(stack: Stack) -> None:
+    """Orphans: blobs of deleted images, candidates for every GC run. Pushers keep pushing new images made
+    of them (HEAD, upload the missing, manifest) while GC runs back to back with a zero window. Afterwards
+    every acknowledged image pulls back byte for byte, and a last GC frees only the orphans nobody took."""
+    repo = f"{PROJECT}/race"
+    rng = random.Random(7)
+    orphans = [hashlib.sha256(f"orphan {i}".encode()).digest() * rng.randint(1, 40) for i in range(40)]
+    with stack.registry_client("admin", "Harbor12345") as registry:
+        for i in range(0, len(orphans), 4):
+            _, digest = push_image(registry, repo, f"seed{i}", layers=orphans[i : i + 4])
+            with stack.api() as c:
+                assert c.delete(f"/projects/{PROJECT}/repositories/race/artifacts/{digest}").status_code == 200
+    acknowledged: dict[str, list[bytes]] = {}
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def pusher(n: int) -> None:
+        local = random.Random(n)
+        with stack.registry_client("admin", "Harbor12345") as registry:
+            i = 0
+            while not stop.is_set():
+                config = json.dumps({"os": "linux", "pusher": n, "i": i}).encode()
+                blobs = [config, *local.sample(orphans, 3)]
+                tag = f"p{n}-{i}"
+                digest = _push_like_a_client(registry, repo, tag, blobs)
+                if digest is not None:
+                    with lock:
+                        acknowledged[tag] = blobs
+                i += 1
+
+    runs = 0
+    with ThreadPoolExecutor(4) as pool:
+        futures = [pool.submit(pusher, n) for n in range(4)]
+        # GC back to back until enough images were acknowledged meanwhile (a busy machine pushes slowly).
+        deadline = time.monotonic() + 300
+        while runs < 5 or len(acknowledged) < 12:
+            assert time.monotonic() < deadline, f"{runs} GC runs, {len(acknowledged)} images acknowledged"
+            gc(stack, time_window=0, workers=5)
+            runs += 1
+        stop.set()
+        for f in futures:
+            f.result()
+    with stack.registry_client("admin", "Harbor12345") as registry:
+        for tag, blobs in acknowledged.items():
+            pull_all(registry, repo, tag, {digest_of(x): x for x in blobs})
+        # A last GC takes every orphan no acknowledged image took, and none that one did.
+        used = {digest_of(x) for blobs in acknowledged.values() for x in blobs}
+        unused = {digest_of(x) for x in orphans} - used
+        gc(stack, time_window=0)
+        assert _present(stack, unused) == set() and _present(stack, used) == used
+        for tag, blobs in acknowledged.items():
+            pull_all(registry, repo, tag, {digest_of(x): x for x in blobs})
+
+
+def _present(stack: Stack, digests: set[str]) -> set[str]:
+    rows = query(stack.db, "SELECT digest FROM blobs WHERE digest = ANY($1::text[])", list(digests))
+    return {r["digest"] for r in rows}
+
+
+@pytest.mark.parametrize(
+    "parameters",
+    [{"workers": 0}, {"workers": 6}, {"workers": "2"}, {"time_window": -1}, {"dry_run": "no"}, {"delete_untagged": 1}],
+)
+def test_gc_parameters_out_of_range_are_400(stack: Stack, parameters: dict[str, Any]) -> None:
+    with stack.api() as c:
+        r = c.post(f"{GC}/schedule", json={"schedule": {"type": "Manual"}, "parameters": parameters})
+        assert r.status_code == 400, r.text
+
+
+def test_gc_is_the_system_administrators(stack: Stack) -> None:
+    with stack.api(None) as anonymous:
+        assert anonymous.get(GC).status_code == 401
+        assert anonymous.post(f"{GC}/schedule", json={"schedule": {"type": "Manual"}}).status_code == 401
