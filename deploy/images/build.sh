@@ -4,7 +4,7 @@
 #
 #   berth-base:V      the Debian root filesystem tarball, `docker import`ed (skipped when already imported)
 #   berth-python:V    + a venv installed from wheels/ with --no-index
-#   berth-{log,token,core,registry,proxy}:V   FROM berth-python: command, user, HEALTHCHECK
+#   berth-{log,token,core,registry,jobservice,proxy}:V   FROM berth-python: command, user, HEALTHCHECK
 #   berth-{db,redis}:V                        FROM berth-base: PostgreSQL 15 and Redis from Debian
 #
 # Few layers on purpose: with the vfs storage driver (no overlay filesystem, as on this CI) every layer
@@ -41,6 +41,6 @@ build() {  # name dockerfile context
   $docker build --quiet --network none --build-arg "VERSION=$version" -f "$images/$2" -t "berth-$1:$version" "$3" >/dev/null
 }
 build python python.Dockerfile "$bundle/wheels"
-for name in log token core registry proxy db redis; do
+for name in log token core registry jobservice proxy db redis; do
   build "$name" "$name.Dockerfile" "$images"
 done

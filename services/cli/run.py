@@ -12,7 +12,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "run",
         help="start every service as a local process under a supervisor (Ctrl-C stops them)",
         description="Check berth.yml and every port, start PostgreSQL and Redis when none answers, then the "
-        "log collector, token, core, registry and nginx; restart what crashes.",
+        "log collector, token, core, registry, jobservice and nginx; restart what crashes.",
     )
     add_arguments(parser)
     parser.set_defaults(run=run)

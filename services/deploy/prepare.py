@@ -50,8 +50,16 @@ TLS_KEY = "/etc/berth/tls/server.key"
 # Each service's port inside its own network namespace: fixed, since nothing outside the compose network
 # connects to them. The proxy alone listens on berth.yml's http.port/https.port, published one to one, so
 # the URLs it writes (the HTTP → HTTPS redirect) name the ports clients use.
-PORTS = {"registry": 5000, "token": 5001, "core": 5002, "log": 1514, "postgresql": 5432, "redis": 6379}
-PYTHON_SERVICES = ("log", "registry", "token", "core")
+PORTS = {
+    "registry": 5000,
+    "token": 5001,
+    "core": 5002,
+    "jobservice": 5003,
+    "log": 1514,
+    "postgresql": 5432,
+    "redis": 6379,
+}
+PYTHON_SERVICES = ("log", "registry", "token", "core", "jobservice")
 COMPOSE_FILE = "docker-compose.yml"
 OVERRIDE_FILE = "docker-compose.override.yml"
 
@@ -70,7 +78,7 @@ def prepare(
         raise SettingsError(f"{out / COMPOSE_FILE} is missing; pass --compose-file deploy/docker-compose.yml")
     password = database_password(settings, config / "db" / "env")
 
-    for sub in ("log", "registry", "token", "core", "proxy/tls", "secret/token", "db"):
+    for sub in (*PYTHON_SERVICES, "proxy/tls", "secret/token", "db"):
         (config / sub).mkdir(parents=True, exist_ok=True)
     if compose_source is not None and compose_source.resolve() != (out / COMPOSE_FILE).resolve():
         shutil.copyfile(compose_source, out / COMPOSE_FILE)
@@ -185,6 +193,7 @@ def service_settings(settings: Settings, service: str, db_password: str) -> dict
     data["registry"].update(host="0.0.0.0", port=PORTS["registry"], accel_redirect=True)
     data["token"].update(host="0.0.0.0", port=PORTS["token"], private_key=TOKEN_KEY, certificate=TOKEN_CERT)
     data["core"].update(host="0.0.0.0", port=PORTS["core"])
+    data["jobservice"].update(host="0.0.0.0", port=PORTS["jobservice"])
     log = data["log"]
     log["local"]["location"] = LOGS
     log["collector"].update(host="log", port=PORTS["log"], bind="0.0.0.0")

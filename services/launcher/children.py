@@ -1,5 +1,5 @@
 """What the launcher runs: every child's command line, environment, address and readiness probe, in the
-groups they start in: log → (PostgreSQL, Redis) → token, core, registry → proxy."""
+groups they start in: log → (PostgreSQL, Redis) → token, core, registry, jobservice → proxy."""
 
 from __future__ import annotations
 
@@ -122,7 +122,7 @@ def child_groups(
         )
     if backing:
         groups.append(backing)
-    token, core, registry = settings.token, settings.core, settings.registry
+    token, core, registry, jobservice = settings.token, settings.core, settings.registry, settings.jobservice
     groups.append(
         [
             ChildSpec(
@@ -146,6 +146,14 @@ def child_groups(
                 http_probe(f"http://{connect_host(registry.host)}:{registry.port}/v2/", 200, 401),
                 # nginx fronts it: blob downloads are answered with X-Accel-Redirect and streamed by nginx.
                 env={**env, "BERTH_REGISTRY__ACCEL_REDIRECT": "true"},
+            ),
+            ChildSpec(
+                "jobservice",
+                python_service("services.jobservice"),
+                f"http://{jobservice.host}:{jobservice.port}",
+                # /healthz answers once PostgreSQL and Redis are open; the proxy does not front it.
+                http_probe(f"http://{connect_host(jobservice.host)}:{jobservice.port}/healthz", 200),
+                env=env,
             ),
         ]
     )

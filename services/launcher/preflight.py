@@ -53,6 +53,7 @@ def service_ports(settings: Settings, *, embedded_database: bool, embedded_redis
         Port("token.port", settings.token.host, settings.token.port),
         Port("core.port", settings.core.host, settings.core.port),
         Port("registry.port", settings.registry.host, settings.registry.port),
+        Port("jobservice.port", settings.jobservice.host, settings.jobservice.port),
     ]
     if embedded_database:
         ports.append(Port("database.port", "127.0.0.1", settings.database.port))

@@ -29,7 +29,7 @@ from tests.harness.dockerd import DockerDaemon, cannot_run_reason, find_docker_c
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
-SERVICES = ("log", "postgresql", "redis", "registry", "token", "core", "proxy")
+SERVICES = ("log", "postgresql", "redis", "registry", "token", "core", "jobservice", "proxy")
 HEALTHY_TIMEOUT = 240.0
 LOG_TIMEOUT = 30.0
 
@@ -165,8 +165,10 @@ def test_compose_deployment(dockerd: DockerDaemon, bundle: Path, tmp_path: Path)
     try:
         berth.run("./install.sh", timeout=900)
         berth.wait_healthy()
+        # All 8 containers, each healthy, and none that compose runs besides them.
+        assert sorted(berth.health()) == sorted(SERVICES)
         # The services run as berth (uid 10000), nginx too: it reads the blob files the registry writes.
-        for service in ("log", "registry", "token", "core", "proxy"):
+        for service in ("log", "registry", "token", "core", "jobservice", "proxy"):
             assert berth.compose("exec", "-T", service, "id", "-u").stdout.strip() == "10000", service
 
         registry = f"127.0.0.1:{http_port}"
@@ -182,6 +184,10 @@ def test_compose_deployment(dockerd: DockerDaemon, bundle: Path, tmp_path: Path)
         berth.docker("pull", image)
         pulled = json.loads(berth.docker("image", "inspect", image).stdout)
         assert pulled[0]["RepoDigests"], pulled
+        # Garbage collection runs in the jobservice: it sees the blobs the registry wrote and may delete them.
+        config_hex = pulled[0]["Id"].split(":", 1)[1]  # the image's config blob, pushed by the registry
+        blob = f"/data/registry/blobs/sha256/{config_hex[:2]}/{config_hex}/data"
+        berth.compose("exec", "-T", "jobservice", "sh", "-c", f"test -f {blob} && test -w /data/registry")
 
         # A request through the proxy to core, with an id of this run: it must reach core's log and nginx's.
         request_id = f"compose-{run_id}"
@@ -194,6 +200,8 @@ def test_compose_deployment(dockerd: DockerDaemon, bundle: Path, tmp_path: Path)
         manifest_path = f"/v2/library/compose-test/manifests/{run_id}"
         berth.wait_logged("registry", manifest_path)
         berth.wait_logged("proxy", manifest_path)
+        # The jobservice's lines, shipped by Docker's syslog driver with its tag: the scheduler's leader at start.
+        berth.wait_logged("jobservice", "scheduler_leader")
         # What the README tells an operator to run.
         assert manifest_path in berth.compose("exec", "-T", "log", "berth", "logs", "registry").stdout
         failed = False

@@ -51,7 +51,7 @@ class StackProcess:
         self.output_path = workdir / "launcher.out"
         self.http_port = free_port()
         self.url = f"http://127.0.0.1:{self.http_port}"
-        self.ports = {name: free_port() for name in ("registry", "token", "core", "collector")}
+        self.ports = {name: free_port() for name in ("registry", "token", "core", "jobservice", "collector")}
         db: dict[str, Any] = (
             database.settings_dict()
             if database is not None
@@ -75,6 +75,7 @@ class StackProcess:
                 "certificate": str(dv / "secret" / "token" / "root.crt"),
             },
             "core": {"host": "127.0.0.1", "port": self.ports["core"]},
+            "jobservice": {"host": "127.0.0.1", "port": self.ports["jobservice"]},
             "log": {
                 "level": "info",
                 "format": "json",
@@ -164,6 +165,23 @@ class StackProcess:
                 return current
             if time.monotonic() > deadline:
                 raise AssertionError(f"{name} never reached {expected}; last {current}:\n{self.diagnostics()}")
+            time.sleep(0.2)
+
+    def logged(self, program: str) -> str:
+        """What the collector wrote for `program` (empty while it has written nothing)."""
+        path = Path(self.config["log"]["local"]["location"]) / f"{program}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def wait_logged(self, program: str, needle: str, timeout: float = 60) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.logged(program)
+            if needle in text:
+                return text
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"{needle!r} not in {program}.log after {timeout:.0f} s:\n{text[-2000:]}\n{self.diagnostics()}"
+                )
             time.sleep(0.2)
 
     def diagnostics(self) -> str:

@@ -48,9 +48,10 @@ def own_name() -> str:
 # --------------------------------------------------------------------------------------------- refusals
 
 
-def test_a_taken_port_is_one_line_naming_port_key_and_holder(tmp_path: Path) -> None:
+@pytest.mark.parametrize("service", ["core", "jobservice"])
+def test_a_taken_port_is_one_line_naming_port_key_and_holder(tmp_path: Path, service: str) -> None:
     stack = StackProcess(tmp_path, database=TestDatabase())
-    port = stack.ports["core"]
+    port = stack.ports[service]
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", port))
         holder.listen()
@@ -59,7 +60,7 @@ def test_a_taken_port_is_one_line_naming_port_key_and_holder(tmp_path: Path) -> 
     assert len(lines) == 1, lines
     line = lines[0]
     assert f"port {port} " in line
-    assert "core.port" in line
+    assert f"{service}.port" in line
     assert f"{own_name()} (pid {os.getpid()})" in line
     assert str(stack.config_path) in line
     assert_nothing_started(stack)
@@ -154,6 +155,20 @@ def test_the_stack_serves_through_the_proxy_restarts_a_crash_and_stops_cleanly(
     assert token.status_code == 200, token.text
     assert token.json()["token"]
 
+    # The jobservice starts with token, core and registry (up before the proxy starts), answers its health
+    # on jobservice.port, and its log lines reach the collector like every service's.
+    jobservice = stack.status()["jobservice"]
+    assert jobservice["state"] == "up"
+    lines = stack.output().splitlines()
+    up = next(i for i, line in enumerate(lines) if line.startswith("jobservice ") and " up " in line)
+    proxy_starting = next(i for i, line in enumerate(lines) if line.startswith("proxy ") and " starting " in line)
+    assert up < proxy_starting, lines
+    assert f"http://127.0.0.1:{stack.ports['jobservice']}" in lines[up]
+    jobs_health = httpx.get(f"http://127.0.0.1:{stack.ports['jobservice']}/healthz", timeout=10)
+    assert jobs_health.status_code == 200
+    assert jobs_health.json()["status"] == "ok"
+    stack.wait_logged("jobservice", "scheduler_leader")
+
     before = stack.status()["registry"]
     assert before["state"] == "up"
     assert before["restarts"] == "0"
@@ -176,8 +191,13 @@ def test_the_stack_serves_through_the_proxy_restarts_a_crash_and_stops_cleanly(
 
     children = descendants(stack.pid)
     assert children
-    assert stack.stop() == 0
+    assert stack.stop(signal.SIGINT) == 0  # Ctrl-C
     assert [pid for pid in children if alive(pid)] == []
+    # Every child stopped by the signal it was sent, the jobservice too (no exit code or SIGKILL noted).
+    final = stack.status()
+    assert {name: s["state"] for name, s in final.items()} == dict.fromkeys(final, "stopped"), stack.output()
+    last = [line for line in stack.output().splitlines() if line.startswith("jobservice ")][-1]
+    assert "exit code" not in last and "killed by" not in last, last
 
 
 # --------------------------------------------------------------------------------------------- embedded
@@ -204,6 +224,7 @@ def test_embedded_postgresql_and_redis_start_and_stop_with_the_stack(traversable
         status = stack.status()
         assert status["postgres"]["state"] == "up"
         assert status["redis"]["state"] == "up"
+        assert status["jobservice"]["state"] == "up"
         assert (stack.data_volume / "postgresql" / "PG_VERSION").is_file()
         assert (stack.data_volume / "redis").is_dir()
         health = httpx.get(stack.url + "/api/v2.0/health", timeout=10).json()

@@ -44,6 +44,16 @@ def test_each_container_gets_compose_addresses(tmp_path: Path) -> None:
     assert registry["storage"]["filesystem"]["rootdirectory"] == "/data/registry"
     # Docker's syslog logging driver ships stdout; the service itself must not send every line again.
     assert registry["log"]["collector"]["protocol"] == "none"
+    # The jobservice: database and Redis as compose services, the registry's volume for GC; its health on
+    # 0.0.0.0 for the health check.
+    jobservice = read_yaml(out / "config" / "jobservice" / "berth.yml")
+    assert jobservice["storage"]["filesystem"]["rootdirectory"] == "/data/registry"
+    assert (jobservice["jobservice"]["host"], jobservice["jobservice"]["port"]) == ("0.0.0.0", 5003)
+    assert (jobservice["database"]["host"], jobservice["database"]["port"]) == ("postgresql", 5432)
+    assert jobservice["database"]["password"] == registry["database"]["password"]
+    assert jobservice["redis"]["url"] == "redis://redis:6379/0"
+    assert jobservice["log"]["collector"]["protocol"] == "none"
+    assert jobservice["external_url"] == "http://registry.example:8081"
     log = read_yaml(out / "config" / "log" / "berth.yml")
     assert (log["log"]["collector"]["bind"], log["log"]["collector"]["protocol"]) == ("0.0.0.0", "tcp")
     env = (out / "config" / "db" / "env").read_text()
