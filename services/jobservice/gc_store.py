@@ -57,12 +57,13 @@ async def unreferenced(ex: Executor, window: float) -> tuple[int, int]:
     return int(row["n"]), int(row["bytes"])
 
 
-async def mark(tx: Executor, window: float, limit: int) -> list[str]:
+async def mark(tx: Executor, window: float, limit: int) -> tuple[list[str], int]:
     """Marks up to `limit` unreferenced blobs 'deleting' and removes their repository links; call in a
     transaction. Steps: lock candidate blob rows (SKIP LOCKED); re-check them in a new statement, whose
     snapshot sees every reference committed before the locks (none can commit after: adding one needs the
     blob row); lock their links (SKIP LOCKED) and keep only blobs all of whose links were locked (a push
-    holding one keeps the blob); mark and unlink those."""
+    holding one keeps the blob); mark and unlink those. (the digests marked, the candidates locked): fewer
+    locked than `limit` means no candidate is left but those others hold."""
     rows = await tx.fetch(
         f"SELECT b.digest FROM blobs b WHERE {_UNREFERENCED} ORDER BY b.digest LIMIT $2 FOR UPDATE OF b SKIP LOCKED",
         window,
@@ -70,7 +71,7 @@ async def mark(tx: Executor, window: float, limit: int) -> list[str]:
     )
     locked = [r["digest"] for r in rows]
     if not locked:
-        return []
+        return [], 0
     rows = await tx.fetch(
         f"SELECT b.digest FROM blobs b WHERE b.digest = ANY($2::text[]) AND {_UNREFERENCED}", window, locked
     )
@@ -91,7 +92,7 @@ async def mark(tx: Executor, window: float, limit: int) -> list[str]:
             "UPDATE blobs SET status = 'deleting', updated_at = now() WHERE digest = ANY($1::text[])", marked
         )
         await tx.execute("DELETE FROM repository_blobs WHERE digest = ANY($1::text[])", marked)
-    return marked
+    return marked, len(locked)
 
 
 async def lock_deleting(tx: Executor, limit: int) -> list[tuple[str, int]]:

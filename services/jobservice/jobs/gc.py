@@ -55,10 +55,10 @@ class GarbageCollector:
         marked = 0
         while True:
             async with context.db.transaction() as tx:
-                batch = await gc_store.mark(tx, window, MARK_BATCH)
+                batch, scanned = await gc_store.mark(tx, window, MARK_BATCH)
             marked += len(batch)
-            if len(batch) < MARK_BATCH:
-                break
+            if scanned < MARK_BATCH or not batch:
+                break  # none left, or only those pushes hold (the next run takes them)
         await context.log(f"marked {marked} unreferenced blobs")
         blobs, freed = await self._sweep(context, params.workers)
         uploads = await self._purge_uploads(context)

@@ -56,43 +56,59 @@ async def missing_children(db: Executor, repository_id: int, digests: list[str])
 
 
 async def insert(db: Executor, repository_id: int, m: NewManifest) -> int:
-    """Write the manifest with its references and tag; returns the artifact id. Idempotent."""
-    artifact_id: int | None = await db.fetchval(
-        "INSERT INTO artifacts (repository_id, digest, media_type, artifact_type, size, subject_digest,"
-        " annotations, content, config) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9::jsonb)"
-        " ON CONFLICT (repository_id, digest) DO NOTHING RETURNING id",
-        repository_id,
-        m.digest,
-        m.media_type,
-        m.artifact_type,
-        len(m.content),
-        m.subject_digest,
-        None if m.annotations is None else json.dumps(m.annotations),
-        m.content,
-        m.config,
-    )
-    if artifact_id is None:
-        artifact_id = await db.fetchval(
-            "SELECT id FROM artifacts WHERE repository_id = $1 AND digest = $2", repository_id, m.digest
+    """Write the manifest with its references and tag; returns the artifact id. Idempotent.
+
+    A manifest already there is key-share-locked until commit: garbage collection's delete of untagged
+    artifacts, which locks without waiting, then passes over it; one it is deleting at that moment is
+    written anew once that delete has committed."""
+    for _ in range(3):
+        artifact_id: int | None = await db.fetchval(
+            "INSERT INTO artifacts (repository_id, digest, media_type, artifact_type, size, subject_digest,"
+            " annotations, content, config) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9::jsonb)"
+            " ON CONFLICT (repository_id, digest) DO NOTHING RETURNING id",
+            repository_id,
+            m.digest,
+            m.media_type,
+            m.artifact_type,
+            len(m.content),
+            m.subject_digest,
+            None if m.annotations is None else json.dumps(m.annotations),
+            m.content,
+            m.config,
         )
-    else:
-        if m.blob_digests:
-            await db.execute(
-                "INSERT INTO artifact_blobs (artifact_id, digest) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING",
-                artifact_id,
-                list(m.blob_digests),
-            )
-        if m.child_digests:
-            await db.execute(
-                "INSERT INTO artifact_references (parent_id, child_id, platform)"
-                " SELECT $1, a.id, c.platform::jsonb FROM unnest($3::text[], $4::text[]) AS c(digest, platform)"
-                " JOIN artifacts a ON a.repository_id = $2 AND a.digest = c.digest ON CONFLICT DO NOTHING",
-                artifact_id,
-                repository_id,
-                [d for d, _ in m.child_digests],
-                [None if p is None else json.dumps(p) for _, p in m.child_digests],
-            )
-    assert artifact_id is not None
+        if artifact_id is not None:
+            await _references(db, repository_id, artifact_id, m)
+            return await _tag(db, repository_id, artifact_id, m)
+        existing: int | None = await db.fetchval(
+            "SELECT id FROM artifacts WHERE repository_id = $1 AND digest = $2 FOR KEY SHARE",
+            repository_id,
+            m.digest,
+        )
+        if existing is not None:
+            return await _tag(db, repository_id, existing, m)
+    raise RuntimeError(f"manifest {m.digest} was deleted each time it was written")
+
+
+async def _references(db: Executor, repository_id: int, artifact_id: int, m: NewManifest) -> None:
+    if m.blob_digests:
+        await db.execute(
+            "INSERT INTO artifact_blobs (artifact_id, digest) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING",
+            artifact_id,
+            list(m.blob_digests),
+        )
+    if m.child_digests:
+        await db.execute(
+            "INSERT INTO artifact_references (parent_id, child_id, platform)"
+            " SELECT $1, a.id, c.platform::jsonb FROM unnest($3::text[], $4::text[]) AS c(digest, platform)"
+            " JOIN artifacts a ON a.repository_id = $2 AND a.digest = c.digest ON CONFLICT DO NOTHING",
+            artifact_id,
+            repository_id,
+            [d for d, _ in m.child_digests],
+            [None if p is None else json.dumps(p) for _, p in m.child_digests],
+        )
+
+
+async def _tag(db: Executor, repository_id: int, artifact_id: int, m: NewManifest) -> int:
     if m.tag is not None:
         await db.execute(
             "INSERT INTO tags (repository_id, artifact_id, name) VALUES ($1, $2, $3)"
