@@ -40,6 +40,21 @@ class ScheduleRequest:
     parameters: Mapping[str, Any]
 
 
+async def _find(db: Database, job_id: int, what: str, job_type: str | None = None) -> Job:
+    """The job, if it exists (and is of `job_type`, when given); `what` names it in the 404."""
+    job = await store.get(db.pool, job_id)
+    if job is None or (job_type is not None and job.type != job_type):
+        raise JobNotFound(f"{what} {job_id} not found")
+    return job
+
+
+async def _stop(db: Database, principal: Principal, job: Job, what: str) -> None:
+    """Asks the job to stop; one that has finished is a 400."""
+    if await store.request_stop(db.pool, job.id) is None:
+        raise BadRequest(f"{what} {job.id} has already finished ({job.status}): nothing to stop")
+    log.info("job_stop_requested", job_id=job.id, job_type=job.type, by=principal.name)
+
+
 class SystemJobs:
     """One system job type: `resource` is Harbor's RBAC resource of it, `parse` reads its parameters
     (ValueError naming the field), giving what the job receives."""
@@ -76,10 +91,7 @@ class SystemJobs:
         return await self._find(job_id)
 
     async def _find(self, job_id: int) -> Job:
-        job = await store.get(self._db.pool, job_id)
-        if job is None or job.type != self.job_type:
-            raise JobNotFound(f"{self.job_type} run {job_id} not found")
-        return job
+        return await _find(self._db, job_id, f"{self.job_type} run", self.job_type)
 
     async def log(self, principal: Principal, job_id: int) -> list[LogLine]:
         self._require(principal, Action.READ, f"read {self.job_type} logs")
@@ -88,10 +100,7 @@ class SystemJobs:
 
     async def stop(self, principal: Principal, job_id: int) -> None:
         self._require(principal, Action.STOP, f"stop {self.job_type} runs")
-        job = await self._find(job_id)
-        if await store.request_stop(self._db.pool, job_id) is None:
-            raise BadRequest(f"{self.job_type} run {job_id} has already finished ({job.status}): nothing to stop")
-        log.info("job_stop_requested", job_id=job_id, job_type=self.job_type, by=principal.name)
+        await _stop(self._db, principal, await self._find(job_id), f"{self.job_type} run")
 
     async def schedule(self, principal: Principal) -> Schedule | None:
         self._require(principal, Action.READ, f"read the {self.job_type} schedule")
@@ -129,20 +138,11 @@ class JobMonitor:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def _find(self, job_id: int) -> Job:
-        job = await store.get(self._db.pool, job_id)
-        if job is None:
-            raise JobNotFound(f"job {job_id} not found")
-        return job
-
     async def log(self, principal: Principal, job_id: int) -> list[LogLine]:
         require_system(principal, self.RESOURCE, Action.READ, "read job logs")
-        await self._find(job_id)
+        await _find(self._db, job_id, "job")
         return await store.read_log(self._db.pool, job_id)
 
     async def stop(self, principal: Principal, job_id: int) -> None:
         require_system(principal, self.RESOURCE, Action.STOP, "stop jobs")
-        job = await self._find(job_id)
-        if await store.request_stop(self._db.pool, job_id) is None:
-            raise BadRequest(f"job {job_id} has already finished ({job.status}): nothing to stop")
-        log.info("job_stop_requested", job_id=job_id, job_type=job.type, by=principal.name)
+        await _stop(self._db, principal, await _find(self._db, job_id, "job"), "job")
