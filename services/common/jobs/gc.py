@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from services.common.jobs.params import flag, integer
+
 DEFAULT_TIME_WINDOW_HOURS = 2
 MAX_TIME_WINDOW_HOURS = 24 * 365
 MAX_WORKERS = 5
@@ -30,25 +32,11 @@ class GcParams:
         }
 
 
-def _bool(data: Mapping[str, Any], key: str) -> bool:
-    value = data.get(key, False)
-    if not isinstance(value, bool):
-        raise ValueError(f"parameters.{key} must be true or false")
-    return value
-
-
-def _int(data: Mapping[str, Any], key: str, default: int, low: int, high: int) -> int:
-    value = data.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValueError(f"parameters.{key} must be an integer from {low} to {high}")
-    return value
-
-
 def parse_gc_params(data: Mapping[str, Any]) -> GcParams:
     """Harbor's parameters object; ValueError naming the field otherwise."""
     return GcParams(
-        delete_untagged=_bool(data, "delete_untagged"),
-        dry_run=_bool(data, "dry_run"),
-        workers=_int(data, "workers", 1, 1, MAX_WORKERS),
-        time_window_hours=_int(data, "time_window", DEFAULT_TIME_WINDOW_HOURS, 0, MAX_TIME_WINDOW_HOURS),
+        delete_untagged=flag(data, "delete_untagged"),
+        dry_run=flag(data, "dry_run"),
+        workers=integer(data, "workers", 1, MAX_WORKERS, default=1),
+        time_window_hours=integer(data, "time_window", 0, MAX_TIME_WINDOW_HOURS, default=DEFAULT_TIME_WINDOW_HOURS),
     )

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from services.common.jobs.params import flag, integer
+
 # Harbor's UI offers 1 hour to 10,000 days; Berth takes any positive number of hours up to that.
 MAX_RETENTION_HOURS = 24 * 10_000
 
@@ -28,16 +30,11 @@ class PurgeAuditParams:
 
 def parse_purge_params(data: Mapping[str, Any], known_event_types: frozenset[str] | None = None) -> PurgeAuditParams:
     """Harbor's parameters object; ValueError naming the field otherwise."""
-    hours = data.get("audit_retention_hour")
-    if isinstance(hours, bool) or not isinstance(hours, int) or not 1 <= hours <= MAX_RETENTION_HOURS:
-        raise ValueError(f"parameters.audit_retention_hour must be an integer from 1 to {MAX_RETENTION_HOURS}")
+    hours = integer(data, "audit_retention_hour", 1, MAX_RETENTION_HOURS)
     raw_types = data.get("include_event_types", "")
     if not isinstance(raw_types, str):
         raise ValueError("parameters.include_event_types must be a comma-separated string of event types")
     types = tuple(dict.fromkeys(t.strip().lower() for t in raw_types.split(",") if t.strip()))
     if known_event_types is not None and (unknown := [t for t in types if t not in known_event_types]):
         raise ValueError(f"parameters.include_event_types: unknown event type {unknown[0][:60]!r}")
-    dry_run = data.get("dry_run", False)
-    if not isinstance(dry_run, bool):
-        raise ValueError("parameters.dry_run must be true or false")
-    return PurgeAuditParams(retention_hours=hours, event_types=types, dry_run=dry_run)
+    return PurgeAuditParams(retention_hours=hours, event_types=types, dry_run=flag(data, "dry_run"))
