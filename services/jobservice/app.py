@@ -8,6 +8,7 @@ import contextlib
 import os
 import socket
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 from aiohttp import web
 
@@ -39,7 +40,7 @@ def create_app(
     js = settings.jobservice
     # The registry's blob storage, which garbage collection deletes from.
     storage = storage or FilesystemDriver(settings.storage.filesystem.rootdirectory)
-    jobs = jobs or registry(storage, upload_ttl_s=settings.registry.upload_ttl_hours * 3600.0)
+    jobs = jobs or registry(storage, upload_ttl=timedelta(hours=settings.registry.upload_ttl_hours))
     db = Database(settings.database)
     redis = RedisClient(settings.redis)
     queue = JobQueue(redis)

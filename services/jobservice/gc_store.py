@@ -7,6 +7,7 @@ candidate."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 
 from services.common.db import Executor
@@ -80,13 +81,8 @@ async def mark(tx: Executor, window: float, limit: int) -> tuple[list[str], int]
     held = await tx.fetch(
         "SELECT digest FROM repository_blobs WHERE digest = ANY($1::text[]) FOR UPDATE SKIP LOCKED", checked
     )
-    total: dict[str, int] = {}
-    for r in links:
-        total[r["digest"]] = total.get(r["digest"], 0) + 1
-    got: dict[str, int] = {}
-    for r in held:
-        got[r["digest"]] = got.get(r["digest"], 0) + 1
-    marked = [d for d in checked if got.get(d, 0) == total.get(d, 0)]
+    total, got = Counter(r["digest"] for r in links), Counter(r["digest"] for r in held)
+    marked = [d for d in checked if got[d] == total[d]]
     if marked:
         await tx.execute(
             "UPDATE blobs SET status = 'deleting', updated_at = now() WHERE digest = ANY($1::text[])", marked
@@ -108,17 +104,3 @@ async def lock_deleting(tx: Executor, limit: int) -> list[tuple[str, int]]:
 async def delete_rows(tx: Executor, digests: Sequence[str]) -> int:
     status = await tx.execute("DELETE FROM blobs WHERE digest = ANY($1::text[]) AND status = 'deleting'", list(digests))
     return int(status.rsplit(" ", 1)[1])
-
-
-async def expired_uploads(ex: Executor, older_than_s: float, limit: int) -> list[str]:
-    rows = await ex.fetch(
-        "SELECT id::text AS id FROM uploads WHERE updated_at < now() - make_interval(secs => $1)"
-        " ORDER BY updated_at LIMIT $2",
-        older_than_s,
-        limit,
-    )
-    return [r["id"] for r in rows]
-
-
-async def delete_upload(ex: Executor, upload_id: str) -> None:
-    await ex.execute("DELETE FROM uploads WHERE id = $1::uuid", upload_id)

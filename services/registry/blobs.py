@@ -6,15 +6,15 @@ from pathlib import Path
 
 import structlog
 
+from services.common import upload_sessions
 from services.common.cache import LookupCache
 from services.common.db import Database
 from services.common.oci.digest import Digest, InvalidDigest, parse_digest
 from services.common.repositories import ensure_repository
 from services.common.storage import PathNotFound, StorageDriver
-from services.common.storage.paths import blob_path
+from services.common.storage.paths import blob_path, upload_dir
 from services.registry.errors import BlobUnknown, DigestInvalid
 from services.registry.metadata import blobs as blob_rows
-from services.registry.metadata import uploads as upload_rows
 
 log = structlog.get_logger()
 # What one cached blob lookup costs in memory, roughly: the key and a few small objects.
@@ -83,9 +83,9 @@ class BlobService:
             await blob_rows.record(tx, str(digest), size)
             repo_id = await ensure_repository(tx, repository)
             await blob_rows.link(tx, repo_id, str(digest))
-            await upload_rows.delete(tx, upload_id)
+            await upload_sessions.delete(tx, upload_id)
         try:
-            await self._storage.delete(source.rsplit("/", 1)[0])
+            await self._storage.delete(upload_dir(upload_id))
         except PathNotFound:
             pass
         log.info("blob_committed", repository=repository, digest=str(digest), size=size)

@@ -16,6 +16,7 @@ from typing import Any
 
 import structlog
 
+from services.common import upload_sessions
 from services.common.db import Database
 from services.common.oci.digest import Digest
 from services.common.storage import PathNotFound, StorageDriver
@@ -156,14 +157,14 @@ class UploadService:
 
     async def _discard(self, upload_id: str) -> None:
         self._hashes.pop(upload_id, None)
-        await upload_rows.delete(self._db.pool, upload_id)
+        await upload_sessions.delete(self._db.pool, upload_id)
         try:
             await self._storage.delete(upload_dir(upload_id))
         except PathNotFound:
             pass
 
     async def purge_expired(self, ttl: timedelta) -> int:
-        ids = await upload_rows.expired(self._db.pool, ttl, 1000)
+        ids = await upload_sessions.expired(self._db.pool, ttl, 1000)
         for upload_id in ids:
             await self._discard(upload_id)
         if ids:

@@ -9,8 +9,12 @@ from __future__ import annotations
 from services.common.oci.digest import Digest
 
 
+def blob_dir(digest: Digest) -> str:
+    return f"blobs/{digest.algorithm}/{digest.hex[:2]}/{digest.hex}"
+
+
 def blob_path(digest: Digest) -> str:
-    return f"blobs/{digest.algorithm}/{digest.hex[:2]}/{digest.hex}/data"
+    return f"{blob_dir(digest)}/data"
 
 
 def upload_dir(upload_id: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from services.common.jobs.models import GARBAGE_COLLECTION, PURGE_AUDIT_LOG
 from services.common.storage import StorageDriver
 from services.jobservice.context import JobRegistry
@@ -9,8 +11,8 @@ from services.jobservice.jobs.gc import GarbageCollector
 from services.jobservice.jobs.purge_audit import purge_audit_log
 
 
-def registry(storage: StorageDriver, *, upload_ttl_s: float) -> JobRegistry:
+def registry(storage: StorageDriver, *, upload_ttl: timedelta) -> JobRegistry:
     return {
         PURGE_AUDIT_LOG: purge_audit_log,
-        GARBAGE_COLLECTION: GarbageCollector(storage, upload_ttl_s),
+        GARBAGE_COLLECTION: GarbageCollector(storage, upload_ttl),
     }

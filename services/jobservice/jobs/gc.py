@@ -9,11 +9,13 @@ sweep an earlier run began."""
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
+from services.common import upload_sessions
 from services.common.jobs.gc import parse_gc_params
 from services.common.oci.digest import parse_digest
 from services.common.storage import PathNotFound, StorageDriver
-from services.common.storage.paths import blob_path, upload_dir
+from services.common.storage.paths import blob_dir, upload_dir
 from services.jobservice import gc_store
 from services.jobservice.context import JobContext, JobFailed
 
@@ -23,9 +25,9 @@ UNTAGGED_BATCH = 500
 
 
 class GarbageCollector:
-    def __init__(self, storage: StorageDriver, upload_ttl_s: float) -> None:
+    def __init__(self, storage: StorageDriver, upload_ttl: timedelta) -> None:
         self._storage = storage
-        self._upload_ttl_s = upload_ttl_s
+        self._upload_ttl = upload_ttl
 
     async def __call__(self, context: JobContext) -> None:
         try:
@@ -80,7 +82,7 @@ class GarbageCollector:
         async def delete(digest: str) -> None:
             async with gate:
                 try:
-                    await self._storage.delete(blob_path(parse_digest(digest)).rsplit("/", 1)[0])
+                    await self._storage.delete(blob_dir(parse_digest(digest)))
                 except PathNotFound:
                     pass  # already gone: an earlier run deleted the bytes, then stopped before the row
 
@@ -98,12 +100,12 @@ class GarbageCollector:
 
     async def _purge_uploads(self, context: JobContext) -> int:
         purged = 0
-        while ids := await gc_store.expired_uploads(context.db.pool, self._upload_ttl_s, 500):
+        while ids := await upload_sessions.expired(context.db.pool, self._upload_ttl, 500):
             for upload_id in ids:
                 try:
                     await self._storage.delete(upload_dir(upload_id))
                 except PathNotFound:
                     pass
-                await gc_store.delete_upload(context.db.pool, upload_id)
+                await upload_sessions.delete(context.db.pool, upload_id)
             purged += len(ids)
         return purged

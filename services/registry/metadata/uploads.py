@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 
 from services.common.db import Executor
 from services.registry.metadata.models import Upload
@@ -33,17 +32,3 @@ async def advance(db: Executor, upload_id: str, expected: int, new_size: int) ->
         new_size,
     )
     return status == "UPDATE 1"
-
-
-async def delete(db: Executor, upload_id: str) -> bool:
-    status = await db.execute("DELETE FROM uploads WHERE id = $1", uuid.UUID(upload_id))
-    return status != "DELETE 0"
-
-
-async def expired(db: Executor, older_than: timedelta, limit: int) -> list[str]:
-    rows = await db.fetch(
-        "SELECT id FROM uploads WHERE updated_at < now() - $1::interval ORDER BY updated_at LIMIT $2",
-        older_than,
-        limit,
-    )
-    return [str(r["id"]) for r in rows]
