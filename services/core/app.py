@@ -16,6 +16,7 @@ from services.common.events.relay import Relay
 from services.common.identity.bootstrap import DefaultPasswordCheck, bootstrap_lifespan
 from services.common.jobs.gc import parse_gc_params
 from services.common.jobs.models import GARBAGE_COLLECTION, PURGE_AUDIT_LOG
+from services.common.jobs.pools import PoolBoard
 from services.common.jobs.purge_audit import parse_purge_params
 from services.common.jobs.queue import JobQueue
 from services.common.jobs.submit import JobSubmitter
@@ -28,6 +29,7 @@ from services.core.api import setup_routes
 from services.core.api.artifacts import ArtifactsApi
 from services.core.api.audit import AuditApi
 from services.core.api.body import MAX_BODY_BYTES
+from services.core.api.jobservice import JobMonitorApi
 from services.core.api.labels import LabelsApi
 from services.core.api.ldap import LdapApi
 from services.core.api.login import LoginApi
@@ -37,7 +39,7 @@ from services.core.api.repositories import RepositoriesApi
 from services.core.api.robots import RobotsApi
 from services.core.api.statistics import StatisticsApi
 from services.core.api.system import SystemApi
-from services.core.api.system_jobs import JobMonitorApi, SystemJobsApi
+from services.core.api.system_jobs import SystemJobsApi
 from services.core.api.usergroups import UserGroupsApi
 from services.core.api.users import UsersApi
 from services.core.artifacts.repository_service import RepositoryService
@@ -46,7 +48,8 @@ from services.core.audit.consumer import AuditConsumer
 from services.core.audit.models import EVENT_TYPES
 from services.core.audit.service import AuditService
 from services.core.errors import MethodNotAllowed, NotFound
-from services.core.jobs.service import JobMonitor, SystemJobs
+from services.core.jobs.monitor import JobMonitor
+from services.core.jobs.service import SystemJobs
 from services.core.labels.service import LabelService
 from services.core.ldap.service import LdapService
 from services.core.members.service import MemberService
@@ -152,7 +155,7 @@ def create_app(
             StatisticsApi(StatisticsService(db, projects)),
             SystemJobsApi(purge, "/system/purgeaudit", "purge_id"),
             SystemJobsApi(gc, "/system/gc", "gc_id"),
-            JobMonitorApi(JobMonitor(db)),
+            JobMonitorApi(JobMonitor(db, PoolBoard(redis))),
         ],
     )
     setup_ui_routes(app, ui)

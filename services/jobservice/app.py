@@ -1,6 +1,7 @@
-"""The jobservice's app factory: the only place its objects are wired. Its HTTP side is small (/healthz and
-what the dashboard reads); its work is the workers, the dispatcher and the scheduler, each a background task
-of the app's lifespan, stopped in reverse on SIGTERM (a running job goes back to pending)."""
+"""The jobservice's app factory: the only place its objects are wired. Its HTTP side is /healthz only (the
+dashboard reads the rows and the pools' reports in Redis); its work is the workers, the dispatcher, the
+scheduler and the pool's report, each a background task of the app's lifespan, stopped in reverse on
+SIGTERM (a running job goes back to pending)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from aiohttp import web
 
 from services.common.db import Database
 from services.common.errors import error_middleware, harbor_envelope
+from services.common.jobs.pools import PoolBoard
 from services.common.jobs.queue import JobQueue
 from services.common.jobs.submit import JobSubmitter
 from services.common.logging import request_context
@@ -25,6 +27,7 @@ from services.common.tasks import background
 from services.jobservice.context import JobRegistry
 from services.jobservice.dispatcher import Dispatcher
 from services.jobservice.jobs import registry
+from services.jobservice.pool import PoolReporter
 from services.jobservice.scheduler import Scheduler
 from services.jobservice.worker import Worker
 
@@ -51,11 +54,16 @@ def create_app(
     submitter = JobSubmitter(db, queue, max_attempts=js.max_attempts)
     dispatcher = Dispatcher(name, db, queue, heartbeat_timeout_s=js.heartbeat_timeout_seconds)
     scheduler = Scheduler(name, db, redis, submitter)
+    reporter = PoolReporter(
+        name, PoolBoard(redis), workers, every_s=js.heartbeat_seconds, ttl_s=js.heartbeat_timeout_seconds
+    )
 
     async def work(_app: web.Application) -> AsyncIterator[None]:
         await queue.ensure_group()
-        # Stopped in reverse: workers first (each gives its running job back), then scheduler, dispatcher.
+        # Stopped in reverse: workers first (each gives its running job back), then scheduler, dispatcher,
+        # and the pool's report last, so the dashboard shows the workers until they have stopped.
         async with contextlib.AsyncExitStack() as stack:
+            await stack.enter_async_context(background(reporter.run()))
             await stack.enter_async_context(background(dispatcher.run()))
             await stack.enter_async_context(background(scheduler.run()))
             for worker in workers:

@@ -1,7 +1,8 @@
 """Cron schedules, fired by one leader among the jobservice processes (a Redis lock with an expiry, renewed
 while it lives; a dead leader's lock lapses and another process takes over). Exactly once per tick even if
 two leaders overlap for a moment: the job of a tick is unique on (schedule, tick) in PostgreSQL. A schedule
-that missed ticks while no jobservice ran fires its newest tick once, as cron does after a downtime."""
+that missed ticks while no jobservice ran, or while an administrator paused the scheduler (the SCHEDULER
+queue on the dashboard), fires its newest tick once, as cron does after a downtime."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from redis.asyncio.lock import Lock
 from services.common.db import Database
 from services.common.jobs import store
 from services.common.jobs.cron import latest_tick
+from services.common.jobs.models import SCHEDULER
 from services.common.jobs.submit import JobSubmitter
 from services.common.redis import RedisClient
 from services.jobservice.worker import DB_ERRORS
@@ -36,6 +38,8 @@ class Scheduler:
         """Creates the job of every schedule whose newest tick has not fired; the new jobs' ids."""
         now = now or dt.datetime.now(dt.UTC)
         fired: list[int] = []
+        if SCHEDULER in await store.paused_types(self._db.pool):
+            return fired
         for schedule in await store.list_schedules(self._db.pool):
             try:
                 tick = latest_tick(schedule.cron, now)

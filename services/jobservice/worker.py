@@ -6,6 +6,7 @@ stop request is seen at the next heartbeat and cancels the job; a shutdown gives
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 
 import asyncpg
 import redis.exceptions
@@ -13,7 +14,8 @@ import structlog
 
 from services.common.db import Database
 from services.common.jobs import store
-from services.common.jobs.models import Job, backoff_seconds
+from services.common.jobs.models import backoff_seconds
+from services.common.jobs.pools import WorkerState
 from services.common.jobs.queue import JobQueue
 from services.common.tasks import background
 from services.jobservice.context import JobContext, JobFailed, JobRegistry
@@ -33,7 +35,17 @@ class Worker:
         self._queue = queue
         self._jobs = jobs
         self._heartbeat_s = heartbeat_seconds
-        self.current: Job | None = None  # for the dashboard
+        # The running job, for the dashboard: its context (check-ins) and when it started here.
+        self._context: JobContext | None = None
+        self._started_at: dt.datetime | None = None
+
+    def state(self) -> WorkerState:
+        context = self._context
+        if context is None:
+            return WorkerState(self.name, None, "", None, "", None)
+        return WorkerState(
+            self.name, context.job.id, context.job.type, self._started_at, context.check_in, context.checkin_at
+        )
 
     async def run(self) -> None:
         while True:
@@ -58,19 +70,19 @@ class Worker:
         job = await store.claim(self._db.pool, job_id, self.name)
         if job is None:
             return  # delivered twice, not due yet, stopped or paused meanwhile: the row decides
-        self.current = job
+        context = JobContext(job, self._db)
+        self._context, self._started_at = context, dt.datetime.now(dt.UTC)
         try:
-            await self._run(job)
+            await self._run(context)
         finally:
-            self.current = None
+            self._context = self._started_at = None
 
-    async def _run(self, job: Job) -> None:
-        pool = self._db.pool
+    async def _run(self, context: JobContext) -> None:
+        job, pool = context.job, self._db.pool
         function = self._jobs.get(job.type)
         if function is None:
             await store.finish(pool, job.id, self.name, "error", error=f"no job type {job.type[:100]!r} here")
             return
-        context = JobContext(job, self._db)
         log.info("job_started", job_id=job.id, job_type=job.type, attempt=job.attempts, worker=self.name)
         task = asyncio.create_task(function(context))
         why_cancelled: list[str] = []

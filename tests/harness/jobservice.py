@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from tests.harness.core import CoreProcess
 from tests.harness.plugin import REDIS_URL, ServiceProcess, TestDatabase, free_port, http_ready
 
 
@@ -38,3 +41,19 @@ class JobserviceProcess(ServiceProcess):
 
     def ready(self) -> bool:
         return http_ready(f"http://127.0.0.1:{self.port}/healthz", 200)()
+
+
+@contextlib.contextmanager
+def core_with_jobservice(workdir: Path, database: TestDatabase, **jobservice: Any) -> Iterator[CoreProcess]:
+    """Core and a jobservice on one database and Redis prefix: what core submits, the jobservice runs."""
+    core = CoreProcess(workdir / "core", database)
+    core.start()
+    try:
+        process = JobserviceProcess(workdir / "jobservice", database, redis_prefix=core.redis_prefix, **jobservice)
+        process.start()
+        try:
+            yield core
+        finally:
+            process.stop()
+    finally:
+        core.stop()

@@ -15,6 +15,8 @@ FINISHED: frozenset[str] = frozenset({"success", "error", "stopped"})
 PURGE_AUDIT_LOG = "PURGE_AUDIT_LOG"
 GARBAGE_COLLECTION = "GARBAGE_COLLECTION"
 JOB_TYPES = (PURGE_AUDIT_LOG, GARBAGE_COLLECTION)
+# Harbor's queue of the scheduler itself: pausing it pauses every schedule (no tick fires meanwhile).
+SCHEDULER = "SCHEDULER"
 
 # Retries: the n-th failed attempt waits BACKOFF_BASE_S * 2**(n-1), at most BACKOFF_MAX_S.
 BACKOFF_BASE_S = 2.0

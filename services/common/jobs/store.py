@@ -200,6 +200,29 @@ async def request_stop(ex: Executor, job_id: int) -> Job | None:
     return None if row is None else _job(row)
 
 
+async def stop_pending(ex: Executor, job_types: Sequence[str], why: str) -> list[int]:
+    """Stops every pending job of the types (a queue's "stop and clean"), with `why` as its error and a
+    log line; running jobs go on. The stopped jobs' ids."""
+    rows = await ex.fetch(
+        "WITH s AS (UPDATE jobs SET status = 'stopped', stop_requested = true, error = $2, finished_at = now(),"
+        " updated_at = now() WHERE status = 'pending' AND type = ANY($1::text[]) RETURNING id)"
+        " INSERT INTO job_logs (job_id, level, message) SELECT id, 'warning', $2 FROM s RETURNING job_id",
+        list(job_types),
+        why,
+    )
+    return sorted(r["job_id"] for r in rows)
+
+
+async def pending_by_type(ex: Executor) -> dict[str, tuple[int, float]]:
+    """Per job type with pending jobs: how many wait, and how long the longest-waiting one has been due
+    (seconds; 0 when none is due yet, e.g. all wait out a retry's backoff)."""
+    rows = await ex.fetch(
+        "SELECT type, count(*) AS n, GREATEST(0, EXTRACT(EPOCH FROM now() - min(run_after)))::float8 AS latency"
+        " FROM jobs WHERE status = 'pending' AND NOT stop_requested GROUP BY type"
+    )
+    return {r["type"]: (int(r["n"]), float(r["latency"])) for r in rows}
+
+
 async def append_log(ex: Executor, job_id: int, level: str, message: str) -> None:
     await ex.execute("INSERT INTO job_logs (job_id, level, message) VALUES ($1, $2, $3)", job_id, level, message)
 
@@ -262,9 +285,13 @@ async def delete_schedule(ex: Executor, job_type: str, vendor_id: int = 0) -> bo
     return value is not None
 
 
-async def list_schedules(ex: Executor) -> list[Schedule]:
-    rows = await ex.fetch(f"SELECT {_SCHEDULE_COLUMNS} FROM schedules ORDER BY id")
+async def list_schedules(ex: Executor, limit: int | None = None, offset: int = 0) -> list[Schedule]:
+    rows = await ex.fetch(f"SELECT {_SCHEDULE_COLUMNS} FROM schedules ORDER BY id LIMIT $1 OFFSET $2", limit, offset)
     return [_schedule(r) for r in rows]
+
+
+async def count_schedules(ex: Executor) -> int:
+    return int(await ex.fetchval("SELECT count(*) FROM schedules"))
 
 
 async def advance_schedule(ex: Executor, schedule_id: int, previous: dt.datetime | None, tick: dt.datetime) -> bool:
@@ -281,11 +308,14 @@ async def advance_schedule(ex: Executor, schedule_id: int, previous: dt.datetime
 # --- queues -------------------------------------------------------------------------------------------
 
 
-async def set_paused(ex: Executor, job_type: str, paused: bool) -> None:
+async def set_paused(ex: Executor, job_types: Sequence[str], paused: bool) -> None:
+    """Pauses or resumes the queues. A resume hands their pending jobs over again at the dispatcher's
+    next round: a worker turned each away while paused (its claim failed), and the stream entry is gone."""
     await ex.execute(
-        "INSERT INTO job_queues (type, paused) VALUES ($1, $2)"
-        " ON CONFLICT (type) DO UPDATE SET paused = EXCLUDED.paused, updated_at = now()",
-        job_type,
+        "WITH q AS (INSERT INTO job_queues (type, paused) SELECT t, $2 FROM unnest($1::text[]) AS t"
+        " ON CONFLICT (type) DO UPDATE SET paused = EXCLUDED.paused, updated_at = now())"
+        " UPDATE jobs SET enqueued_at = NULL WHERE NOT $2 AND status = 'pending' AND type = ANY($1::text[])",
+        list(job_types),
         paused,
     )
 

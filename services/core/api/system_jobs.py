@@ -1,6 +1,5 @@
-"""Harbor's system job endpoints: /system/purgeaudit (and, with the same shapes, /system/gc next) — runs
-as ExecHistory, the schedule as ExecHistory with its ScheduleObj, a run's log as text — and the job service
-dashboard's /jobservice/jobs/{job_id} (stop) and .../log."""
+"""Harbor's system job endpoints, /system/purgeaudit and /system/gc, with the same shapes: runs as
+ExecHistory, the schedule as ExecHistory with its ScheduleObj, a run's log as text."""
 
 from __future__ import annotations
 
@@ -15,7 +14,7 @@ from services.common.jobs.models import Job, LogLine, Schedule
 from services.core.api.body import opt_object, read_object
 from services.core.api.common import API, harbor_time, page_headers, path_int
 from services.core.errors import BadRequest
-from services.core.jobs.service import SCHEDULE_TYPES, JobMonitor, ScheduleRequest, SystemJobs
+from services.core.jobs.service import SCHEDULE_TYPES, ScheduleRequest, SystemJobs
 from services.core.listing import parse_page
 from services.core.security.middleware import principal_of
 
@@ -127,24 +126,3 @@ class SystemJobsApi:
             return web.Response(status=200)
         location = f"{self._path}/{job_id}" if job_id is not None else f"{self._path}/schedule"
         return web.Response(status=201, headers={"Location": location})
-
-
-class JobMonitorApi:
-    def __init__(self, monitor: JobMonitor) -> None:
-        self._monitor = monitor
-
-    def routes(self) -> list[web.RouteDef]:
-        job = f"{API}/jobservice/jobs/{{job_id}}"
-        return [web.put(job, self.stop), web.get(f"{job}/log", self.log, allow_head=False)]
-
-    async def stop(self, request: web.Request) -> web.Response:
-        # Harbor's body: {"action": "stop"}, the one action a job takes.
-        data = await read_object(request) if request.can_read_body else {}
-        if data.get("action", "stop") != "stop":
-            raise BadRequest("action must be stop")
-        await self._monitor.stop(principal_of(request), path_int(request, "job_id"))
-        return web.Response(status=200)
-
-    async def log(self, request: web.Request) -> web.Response:
-        lines = await self._monitor.log(principal_of(request), path_int(request, "job_id"))
-        return web.Response(text=render_log(lines), content_type="text/plain")

@@ -1,4 +1,4 @@
-"""System jobs as Harbor's API shows them (the audit log purge now; garbage collection next): run one now,
+"""System jobs as Harbor's API shows them (the audit log purge, garbage collection): run one now,
 schedule one by cron, list and read the runs, read a run's log, stop a run. The rows are the jobservice's
 (services.common.jobs); core submits and reads them and asks for stops, the jobservice runs them. The
 system administrator only (Harbor's RequireSystemAccess on the job's resource). No aiohttp here."""
@@ -40,7 +40,7 @@ class ScheduleRequest:
     parameters: Mapping[str, Any]
 
 
-async def _find(db: Database, job_id: int, what: str, job_type: str | None = None) -> Job:
+async def find_job(db: Database, job_id: int, what: str, job_type: str | None = None) -> Job:
     """The job, if it exists (and is of `job_type`, when given); `what` names it in the 404."""
     job = await store.get(db.pool, job_id)
     if job is None or (job_type is not None and job.type != job_type):
@@ -48,7 +48,7 @@ async def _find(db: Database, job_id: int, what: str, job_type: str | None = Non
     return job
 
 
-async def _stop(db: Database, principal: Principal, job: Job, what: str) -> None:
+async def stop_job(db: Database, principal: Principal, job: Job, what: str) -> None:
     """Asks the job to stop; one that has finished is a 400."""
     if await store.request_stop(db.pool, job.id) is None:
         raise BadRequest(f"{what} {job.id} has already finished ({job.status}): nothing to stop")
@@ -91,7 +91,7 @@ class SystemJobs:
         return await self._find(job_id)
 
     async def _find(self, job_id: int) -> Job:
-        return await _find(self._db, job_id, f"{self.job_type} run", self.job_type)
+        return await find_job(self._db, job_id, f"{self.job_type} run", self.job_type)
 
     async def log(self, principal: Principal, job_id: int) -> list[LogLine]:
         self._require(principal, Action.READ, f"read {self.job_type} logs")
@@ -100,7 +100,7 @@ class SystemJobs:
 
     async def stop(self, principal: Principal, job_id: int) -> None:
         self._require(principal, Action.STOP, f"stop {self.job_type} runs")
-        await _stop(self._db, principal, await self._find(job_id), f"{self.job_type} run")
+        await stop_job(self._db, principal, await self._find(job_id), f"{self.job_type} run")
 
     async def schedule(self, principal: Principal) -> Schedule | None:
         self._require(principal, Action.READ, f"read the {self.job_type} schedule")
@@ -128,21 +128,3 @@ class SystemJobs:
                 description = f"schedule {self.job_type} at {cron!r} {dict(parameters)}"
         log.info("job_schedule_set", job_type=self.job_type, description=description, by=principal.name)
         return None
-
-
-class JobMonitor:
-    """Harbor's job service dashboard, over every job type: a job's log, and stopping it."""
-
-    RESOURCE = "jobservice-monitor"
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
-
-    async def log(self, principal: Principal, job_id: int) -> list[LogLine]:
-        require_system(principal, self.RESOURCE, Action.READ, "read job logs")
-        await _find(self._db, job_id, "job")
-        return await store.read_log(self._db.pool, job_id)
-
-    async def stop(self, principal: Principal, job_id: int) -> None:
-        require_system(principal, self.RESOURCE, Action.STOP, "stop jobs")
-        await _stop(self._db, principal, await _find(self._db, job_id, "job"), "job")

@@ -17,7 +17,8 @@ import pytest
 
 from services.common.db import Database
 from services.common.jobs import store
-from services.common.jobs.models import PURGE_AUDIT_LOG, backoff_seconds
+from services.common.jobs.models import PURGE_AUDIT_LOG, SCHEDULER, backoff_seconds
+from services.common.jobs.pools import PoolBoard
 from services.common.jobs.queue import JobQueue
 from services.common.jobs.submit import JobSubmitter
 from services.common.redis import RedisClient
@@ -25,6 +26,7 @@ from services.common.settings import DatabaseSettings, RedisSettings
 from services.common.tasks import background
 from services.jobservice.context import JobContext, JobFailed, JobRegistry
 from services.jobservice.dispatcher import Dispatcher
+from services.jobservice.pool import PoolReporter
 from services.jobservice.scheduler import Scheduler
 from services.jobservice.worker import Worker
 from tests.harness.jobservice import JobserviceProcess
@@ -202,16 +204,74 @@ async def test_a_paused_queue_holds_its_jobs_until_resumed(bench: Bench) -> None
     async def count(context: JobContext) -> None:
         pass
 
-    await store.set_paused(bench.db.pool, "COUNT", True)
+    await store.set_paused(bench.db.pool, ["COUNT"], True)
     job_id = await bench.submitter.submit("COUNT", {})
     dispatcher = Dispatcher("d", bench.db, bench.queue, heartbeat_timeout_s=30)
     async with background(bench.worker({"COUNT": count}).run()), background(dispatcher.run()):
         await asyncio.sleep(1.5)
         assert (await bench.job(job_id)).status == "pending"
-        await store.set_paused(bench.db.pool, "COUNT", False)
-        # Handed over again once the redelivery time passed, or at once when it never was.
-        await bench.db.pool.execute("UPDATE jobs SET enqueued_at = NULL")
+        # Handed over again at once, not after the dispatcher's redelivery time: right after the resume the
+        # job is marked as never handed (or handed since).
+        resumed_at = await bench.db.pool.fetchval("SELECT clock_timestamp()")
+        await store.set_paused(bench.db.pool, ["COUNT"], False)
+        handed = await bench.db.pool.fetchval("SELECT enqueued_at FROM jobs WHERE id = $1", job_id)
+        assert handed is None or handed >= resumed_at
         await wait_until(lambda: bench.status_is(job_id, "success"), "the resumed job runs")
+
+
+async def test_a_pool_reports_its_workers_and_what_they_run_and_leaves_when_stopped(bench: Bench) -> None:
+    release = asyncio.Event()
+
+    async def slow(context: JobContext) -> None:
+        await context.log("halfway there")
+        await release.wait()
+
+    board = PoolBoard(bench.redis)
+    busy, idle = bench.worker({"SLOW": slow}, "pool-a-0"), bench.worker({}, "pool-a-1")
+    reporter = PoolReporter("pool-a", board, [busy, idle], every_s=0.1, ttl_s=30)
+    job_id = await bench.submitter.submit("SLOW", {})
+
+    async def shows_the_job() -> bool:
+        pools = await board.pools()
+        return bool(pools) and pools[0].workers[0].check_in == "halfway there"
+
+    async with background(reporter.run()), background(busy.run()):
+        await wait_until(shows_the_job, "the pool shows the running job's check-in")
+        (pool,) = await board.pools()
+        assert pool.id == "pool-a" and pool.concurrency == 2 and pool.heartbeat_at >= pool.started_at
+        running, waiting = pool.workers
+        assert (running.id, running.job_id, running.job_type) == ("pool-a-0", job_id, "SLOW")
+        assert running.started_at is not None and running.checkin_at is not None
+        assert (waiting.id, waiting.job_id, waiting.job_type, waiting.started_at) == ("pool-a-1", None, "", None)
+        release.set()
+        await wait_until(lambda: bench.status_is(job_id, "success"), "the job ends")
+
+        async def idle_again() -> bool:
+            return (await board.pools())[0].workers[0].job_id is None
+
+        await wait_until(idle_again, "the worker shows idle again")
+    assert await board.pools() == []  # a clean stop withdraws the pool at once
+    # A pool that stops reporting (killed) leaves when its report expires.
+    await board.publish(reporter.state(), ttl_s=0.2)
+    assert [p.id for p in await board.pools()] == ["pool-a"]
+
+    async def gone() -> bool:
+        return await board.pools() == []
+
+    await wait_until(gone, "the dead pool's report expires")
+
+
+async def test_a_paused_scheduler_fires_no_tick_until_resumed_then_the_newest_once(bench: Bench) -> None:
+    pool = bench.db.pool
+    schedule = await store.put_schedule(pool, "TICK", 0, "* * * * * *", "Custom", {})
+    scheduler = Scheduler("s", bench.db, bench.redis, bench.submitter)
+    await store.set_paused(pool, [SCHEDULER], True)
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=5)
+    assert await scheduler.fire_due(later) == []
+    await store.set_paused(pool, [SCHEDULER], False)
+    fired = await scheduler.fire_due(later)
+    assert len(fired) == 1 and await scheduler.fire_due(later) == []
+    assert (await bench.job(fired[0])).schedule_id == schedule.id
 
 
 async def test_cron_ticks_fire_exactly_once_across_schedulers(bench: Bench) -> None:

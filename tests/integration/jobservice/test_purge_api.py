@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.harness.core import CoreProcess
-from tests.harness.jobservice import JobserviceProcess
+from tests.harness.jobservice import core_with_jobservice
 from tests.harness.plugin import TestDatabase
 from tests.harness.token import add_user, query
 
@@ -25,17 +24,8 @@ PURGE = "/system/purgeaudit"
 
 @pytest.fixture(scope="module")
 def stack(module_database: TestDatabase, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CoreProcess]:
-    core = CoreProcess(tmp_path_factory.mktemp("core"), module_database)
-    core.start()
-    jobservice = JobserviceProcess(
-        Path(tmp_path_factory.mktemp("jobservice")), module_database, redis_prefix=core.redis_prefix
-    )
-    jobservice.start()
-    try:
+    with core_with_jobservice(tmp_path_factory.mktemp("stack"), module_database) as core:
         yield core
-    finally:
-        jobservice.stop()
-        core.stop()
 
 
 def old_entries(db: TestDatabase, n: int, operation: str = "pull", resource_type: str = "artifact") -> None:
