@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
@@ -49,6 +49,8 @@ class Database:
         self._settings = settings
         self._migrate = migrate
         self._pool: asyncpg.Pool | None = None
+        # The after-commit hooks of each open transaction(), by id of its connection.
+        self._after_commit: dict[int, list[Callable[[], None]]] = {}
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -100,5 +102,29 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
-        async with self.pool.acquire() as conn, conn.transaction():
-            yield conn
+        hooks: list[Callable[[], None]] = []
+        async with self.pool.acquire() as conn:
+            self._after_commit[id(conn)] = hooks
+            try:
+                async with conn.transaction():
+                    yield conn
+            finally:
+                del self._after_commit[id(conn)]
+        # Reached only when the commit succeeded: a rollback (or a failed commit) raised above.
+        for hook in hooks:
+            hook()
+
+    def after_commit(self, ex: Executor, hook: Callable[[], None]) -> None:
+        """Runs `hook` once what was written through `ex` is committed: when the `transaction()` that `ex`
+        is ends in a commit (never, if it rolls back), or at once when `ex` is in no transaction (the pool,
+        whose statements commit one by one). For side effects outside PostgreSQL that must follow only
+        what committed (audit entries sent to a syslog server); a hook is quick, and must not raise: the
+        commit it follows cannot be undone."""
+        hooks = self._after_commit.get(id(ex))
+        if hooks is not None:
+            hooks.append(hook)
+            return
+        if isinstance(ex, asyncpg.Connection) and ex.is_in_transaction():
+            # A transaction of its own (conn.transaction()), whose commit this cannot see.
+            raise RuntimeError("after_commit on a transaction not opened by Database.transaction()")
+        hook()

@@ -228,6 +228,10 @@ class Settings:
     auth_mode: str = field(default="db_auth", metadata={"choices": ("db_auth", "ldap_auth")})
     # Whether people may create their own accounts (never as administrators).
     self_registration: bool = False
+    # Send every audit log entry as a syslog line (RFC 5424, TCP) to this host:port as well; empty: off.
+    audit_log_forward_endpoint: str = field(default="", metadata={"endpoint": True})
+    # Keep audit log entries only at the forward endpoint, not in the database (needs the endpoint).
+    skip_audit_log_database: bool = False
     # The address clients use to reach Berth (through the proxy); empty means http://<hostname>:<http.port>.
     external_url: str = ""
     # Where the launcher keeps what it owns: rendered configurations, the embedded PostgreSQL and Redis.
@@ -287,7 +291,17 @@ def load_settings(path: str | os.PathLike[str] | None = None, environ: Mapping[s
             raise SettingsError(f"{source}: the top level must be a mapping of keys")
         data = loaded
     _apply_env(data, env)
+    # Taken before build() consumes it, for the message of a check across keys.
+    env_names: dict[str, str] = dict(data.get("__env__", {}))
     settings = build(Settings, data, source=source, prefix="")
+    if settings.skip_audit_log_database and not settings.audit_log_forward_endpoint:
+        # Harbor refuses it too: the entries would be kept nowhere.
+        key = "skip_audit_log_database"
+        origin = f"environment {env_names[key]}" if key in env_names else source
+        raise SettingsError(
+            f"{origin}: key '{key}' is true but 'audit_log_forward_endpoint' is empty, so audit entries would be"
+            " kept nowhere; set audit_log_forward_endpoint (host:port) or set skip_audit_log_database to false"
+        )
     return dataclasses.replace(settings, source=source)
 
 
@@ -347,6 +361,11 @@ def _check(f: dataclasses.Field[Any], value: Any, *, source: str, key: str) -> N
             parse_size(value)
         except ValueError as exc:
             raise SettingsError(f"{source}: key '{key}': {exc}") from None
+    if f.metadata.get("endpoint") and value:
+        try:
+            parse_endpoint(value)
+        except ValueError as exc:
+            raise SettingsError(f"{source}: key '{key}': {exc}") from None
 
 
 _SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
@@ -359,6 +378,33 @@ def parse_size(value: str) -> int:
     if not number.isdigit() or int(number) <= 0:
         raise ValueError(f"{value!r} is not a size such as 200M, 1G, 512K or a number of bytes")
     return int(number) * _SIZE_UNITS[unit]
+
+
+_ENDPOINT_EXAMPLE = "such as syslog.example.com:514, 10.0.0.5:1514 or [2001:db8::5]:514"
+
+
+def parse_endpoint(value: str) -> tuple[str, int]:
+    """'host:port' → (host, port), as Go's net.SplitHostPort reads Harbor's audit_log_forward_endpoint: an
+    IPv6 address in brackets, a port from 1 to 65535, no scheme and no path."""
+    if not value or any(c.isspace() or c in "/@?#" for c in value):
+        raise ValueError(f"{value!r} is not host:port ({_ENDPOINT_EXAMPLE}; no scheme, no path)")
+    if value.startswith("["):
+        close = value.find("]")
+        host, rest = value[1:close], value[close + 1 :]
+        if close < 0 or not host or not rest.startswith(":"):
+            raise ValueError(f"{value!r} is not host:port ({_ENDPOINT_EXAMPLE})")
+        port = rest[1:]
+    else:
+        host, colon, port = value.rpartition(":")
+        if not colon:
+            raise ValueError(f"{value!r} has no port: give host:port ({_ENDPOINT_EXAMPLE})")
+        if not host:
+            raise ValueError(f"{value!r} has no host: give host:port ({_ENDPOINT_EXAMPLE})")
+        if ":" in host or "[" in host or "]" in host:
+            raise ValueError(f"{value!r}: put an IPv6 address in brackets, as in [2001:db8::5]:514")
+    if not (port.isascii() and port.isdigit()) or not 1 <= int(port) <= 65535:
+        raise ValueError(f"the port of {value!r} must be a number from 1 to 65535, got {port!r}")
+    return host, int(port)
 
 
 _TRUE = {"true", "yes", "on", "1"}

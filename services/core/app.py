@@ -45,8 +45,10 @@ from services.core.api.users import UsersApi
 from services.core.artifacts.repository_service import RepositoryService
 from services.core.artifacts.service import ArtifactService
 from services.core.audit.consumer import AuditConsumer
+from services.core.audit.forward import AuditForwarder
 from services.core.audit.models import EVENT_TYPES
 from services.core.audit.service import AuditService
+from services.core.auditing import AuditLog
 from services.core.errors import MethodNotAllowed, NotFound
 from services.core.jobs.monitor import JobMonitor
 from services.core.jobs.service import SystemJobs
@@ -75,6 +77,9 @@ def create_app(
     directory: Directory | None = None,
 ) -> web.Application:
     db = Database(settings.database)
+    # The audit log's forwarding and skip flag, in one object a later configuration change can update.
+    forwarder = AuditForwarder(settings.audit_log_forward_endpoint, skip_database=settings.skip_audit_log_database)
+    audit = AuditLog(db, forwarder)
     hasher = hasher or PasswordHasher()
     cache = CredentialCache()
     redis = RedisClient(settings.redis)
@@ -85,7 +90,7 @@ def create_app(
     # log in here too (Basic and /c/login), through the one directory the LDAP and usergroups APIs use.
     credentials = Authentication(authenticators_for(settings, db, hasher, cache, directory), hasher)
     sessions = SessionService(
-        db, credentials, SessionStore(redis, timeout_minutes=settings.core.session_timeout_minutes)
+        db, credentials, SessionStore(redis, timeout_minutes=settings.core.session_timeout_minutes), audit
     )
     # First match wins, then anonymous. The session cookie before Basic: a browser holding a session
     # is that session (and so CSRF-checked); a stale cookie falls through to Basic, then anonymous.
@@ -94,11 +99,11 @@ def create_app(
         SessionAuthenticator(sessions),
         BasicAuthenticator(credentials),
     ]
-    projects = ProjectService(db)
+    projects = ProjectService(db, audit)
     # Artifact list pages, kept exact by the database's change notifications (off without the listener).
     list_cache = LookupCache(settings.core.cache_mb * 1024 * 1024)
     users = UserService(
-        db, hasher, self_registration=settings.self_registration, ldap_auth=settings.auth_mode == "ldap_auth"
+        db, audit, hasher, self_registration=settings.self_registration, ldap_auth=settings.auth_mode == "ldap_auth"
     )
 
     # Shared by the start-up warning (bootstrap) and systeminfo, so the KDF runs once per stored hash.
@@ -129,7 +134,7 @@ def create_app(
         ],
         client_max_size=MAX_BODY_BYTES,
     )
-    labels = LabelService(db, projects, list_cache)
+    labels = LabelService(db, projects, list_cache, audit)
     # Jobs are rows the jobservice runs; core submits them (row, then id on the Redis stream).
     submitter = JobSubmitter(db, JobQueue(redis), max_attempts=settings.jobservice.max_attempts)
     event_types = frozenset(EVENT_TYPES)
@@ -144,9 +149,9 @@ def create_app(
             LoginApi(sessions),
             UsersApi(users),
             ProjectsApi(projects),
-            MembersApi(MemberService(db, projects)),
-            RobotsApi(RobotService(db, projects, hasher)),
-            UserGroupsApi(UserGroupService(db, directory, ldap_auth=ldap_auth)),
+            MembersApi(MemberService(db, projects, audit)),
+            RobotsApi(RobotService(db, projects, audit, hasher)),
+            UserGroupsApi(UserGroupService(db, directory, audit, ldap_auth=ldap_auth)),
             LdapApi(LdapService(db, directory, settings.ldap, ldap_auth=ldap_auth, connect=Ldap3Directory)),
             AuditApi(AuditService(db, projects)),
             RepositoriesApi(RepositoryService(db, projects, list_cache)),
@@ -161,10 +166,12 @@ def create_app(
     setup_ui_routes(app, ui)
     app.cleanup_ctx.extend(
         [
+            # First, so it closes last: what the others record at shutdown still goes out.
+            forwarder.lifespan,
             db.lifespan,
             redis.lifespan,
             bootstrap_lifespan(db, settings, hasher, default_password),
-            AuditConsumer(db, redis).lifespan,
+            AuditConsumer(db, redis, forwarder).lifespan,
             # Core writes events too (API deletes, tags, copies): relayed even with no registry running.
             Relay(db, redis, settings.database).lifespan,
         ]

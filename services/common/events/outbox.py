@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -69,6 +70,10 @@ async def touch(db: Executor, ids: Sequence[int]) -> None:
     await db.execute("UPDATE event_outbox SET published_at = now() WHERE id = ANY($1::bigint[])", list(ids))
 
 
-async def acknowledge(tx: Executor, event_ids: Sequence[str]) -> None:
-    """The consumer has recorded these (in the same transaction): they leave the outbox."""
-    await tx.execute("DELETE FROM event_outbox WHERE event_id = ANY($1::uuid[])", list(event_ids))
+async def acknowledge(tx: Executor, event_ids: Sequence[str]) -> set[uuid.UUID]:
+    """The consumer has recorded these (in the same transaction): they leave the outbox. Returns those
+    that were still there: an event whose row is gone was handled before (a redelivery)."""
+    rows = await tx.fetch(
+        "DELETE FROM event_outbox WHERE event_id = ANY($1::uuid[]) RETURNING event_id", list(event_ids)
+    )
+    return {r["event_id"] for r in rows}

@@ -6,12 +6,17 @@ commit leaves the entries pending (read again at restart, or claimed by another 
 crash after it makes a redelivery that the audit log's unique event_id absorbs. Redis losing the stream
 and the group (a restart without persistence) is repaired by recreating the group; the relay publishes
 again whatever the outbox still holds.
+
+Entries new in the audit log are forwarded (services.core.audit.forward) once the batch commits. With
+`skip_audit_log_database` nothing is written, and an event is new when its outbox row was still there to
+delete: one already gone was handled before, so a redelivery is not forwarded twice.
 """
 
 from __future__ import annotations
 
 import asyncio
 import socket
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -20,14 +25,15 @@ import orjson
 import redis.exceptions
 import structlog
 
-from services.common.db import Database
+from services.common.db import Database, Executor
 from services.common.events import outbox
 from services.common.events.models import Event
 from services.common.events.relay import STREAM
 from services.common.redis import RedisClient
 from services.common.tasks import background
 from services.core.audit import store
-from services.core.audit.models import from_event
+from services.core.audit.models import AuditEntry, forwarded, from_event
+from services.core.auditing import AuditRecord, AuditSink
 
 log = structlog.get_logger()
 
@@ -40,9 +46,10 @@ FAILURE_PAUSE_S = 1.0
 
 
 class AuditConsumer:
-    def __init__(self, db: Database, redis: RedisClient, *, name: str | None = None) -> None:
+    def __init__(self, db: Database, redis: RedisClient, sink: AuditSink, *, name: str | None = None) -> None:
         self._db = db
         self._redis = redis
+        self._sink = sink
         self.stream = redis.key(STREAM)
         # Stable across restarts of the same process slot, so what it left pending it reads again first.
         self.name = name or f"core-{socket.gethostname()}"
@@ -111,9 +118,30 @@ class AuditConsumer:
                 # Nothing can ever read it; keeping it pending would only block the group.
                 log.error("audit_event_unreadable", entry=entry_id.decode(), error=str(exc))
         if events:
+            audit_entries = [from_event(e) for e in events]
+            event_ids = [str(e.event_id) for e in events]
             async with self._db.transaction() as tx:
-                written = await store.insert(tx, [from_event(e) for e in events])
-                await outbox.acknowledge(tx, [str(e.event_id) for e in events])
-            if written < len(events):
-                log.info("audit_duplicates_dropped", count=len(events) - written)
+                if self._sink.skip_database:
+                    new = await outbox.acknowledge(tx, event_ids)
+                else:
+                    new = await store.insert(tx, audit_entries)
+                    await outbox.acknowledge(tx, event_ids)
+                if self._sink.enabled:
+                    self._forward_after_commit(tx, audit_entries, new)
+            if len(new) < len(events):
+                log.info("audit_duplicates_dropped", count=len(events) - len(new))
         await self._redis.client.xack(self.stream, GROUP, *[entry_id for entry_id, _ in entries])
+
+    def _forward_after_commit(self, tx: Executor, entries: list[AuditEntry], new: set[uuid.UUID]) -> None:
+        fresh: list[AuditRecord] = []
+        unsent = set(new)
+        for entry in entries:
+            if entry.event_id in unsent:
+                unsent.discard(entry.event_id)  # once, should the batch hold an event twice
+                fresh.append(forwarded(entry))
+
+        def send() -> None:
+            for record in fresh:
+                self._sink.send(record)
+
+        self._db.after_commit(tx, send)

@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass
 
 from services.common.events.models import Event, EventType
+from services.core.auditing import AuditRecord
 from services.core.listing import ListKeys
 
 # The audit log lists: q on each shown field (op_time as a range), sorted by the same fields.
@@ -68,6 +69,20 @@ def from_event(event: Event) -> AuditEntry:
         op_time=event.occurred_at,
         project=event.project,
         event_id=event.event_id,
+    )
+
+
+def forwarded(entry: AuditEntry) -> AuditRecord:
+    """An event's entry as it is forwarded; it has no description, as in the database."""
+    return AuditRecord(
+        op_time=entry.op_time,
+        operator=entry.username,
+        operation=entry.operation,
+        resource_type=entry.resource_type,
+        resource=entry.resource,
+        project=entry.project,
+        description="",
+        event_id=entry.event_id,
     )
 
 

@@ -3,6 +3,7 @@ event delivered twice is written once. A list is two statements, the page and th
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,17 +20,17 @@ _SELECT = (
 )
 
 
-async def insert(tx: Executor, entries: Sequence[AuditEntry]) -> int:
-    """Writes the entries not written before; returns how many were new."""
+async def insert(tx: Executor, entries: Sequence[AuditEntry]) -> set[uuid.UUID]:
+    """Writes the entries not written before; returns the event ids of those that were new."""
     if not entries:
-        return 0
-    status = await tx.execute(
+        return set()
+    rows = await tx.fetch(
         "INSERT INTO audit_log (event_id, project_id, operation, resource_type, resource, username, op_time)"
         " SELECT e.event_id, p.id, e.operation, e.resource_type, e.resource, e.username, e.op_time"
         " FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[])"
         "   AS e(event_id, project, operation, resource_type, resource, username, op_time)"
         " LEFT JOIN projects p ON p.name = e.project"
-        " ON CONFLICT (event_id) DO NOTHING",
+        " ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
         [e.event_id for e in entries],
         [e.project for e in entries],
         [e.operation for e in entries],
@@ -38,7 +39,7 @@ async def insert(tx: Executor, entries: Sequence[AuditEntry]) -> int:
         [e.username for e in entries],
         [e.op_time for e in entries],
     )
-    return int(status.rsplit(" ", 1)[1])
+    return {r["event_id"] for r in rows}
 
 
 async def list_entries(

@@ -15,7 +15,7 @@ from services.common.auth.authenticate import Principal
 from services.common.cache import LookupCache
 from services.common.db import Database, Executor
 from services.common.rbac import Action, Resource
-from services.core.auditing import record
+from services.core.auditing import AuditLog
 from services.core.errors import BadRequest, Forbidden, NotFound, ProjectNotFound, Unauthorized
 from services.core.labels import store
 from services.core.labels.models import (
@@ -48,51 +48,57 @@ def _describe(label: LabelView) -> str:
     )
 
 
-async def _audit(tx: Executor, principal: Principal, operation: str, label: LabelView, what: str) -> None:
-    await record(
-        tx,
-        operator=principal.name,
-        operation=operation,
-        resource_type="label",
-        resource=label.name,
-        description=f"{operation} {what}",
-        project_id=label.project_id,
-    )
-
-
 class LabelService:
     """Label changes empty this process's artifact list cache at once (they are rare; the notifications
     of migration 0009 drop exactly the repositories concerned, in every process)."""
 
-    def __init__(self, db: Database, projects: ProjectService, cache: LookupCache) -> None:
+    def __init__(self, db: Database, projects: ProjectService, cache: LookupCache, audit: AuditLog) -> None:
         self._db = db
         self._projects = projects
         self._cache = cache
+        self._audit_log = audit
 
-    async def _require(self, principal: Principal, scope: Scope, project_id: int | None, action: Action) -> None:
+    async def _audit(
+        self, tx: Executor, principal: Principal, operation: str, label: LabelView, what: str, project: str | None
+    ) -> None:
+        await self._audit_log.record(
+            tx,
+            operator=principal.name,
+            operation=operation,
+            resource_type="label",
+            resource=label.name,
+            description=f"{operation} {what}",
+            project_id=label.project_id,
+            project=project,
+        )
+
+    async def _require(self, principal: Principal, scope: Scope, project_id: int | None, action: Action) -> str | None:
         """The caller may do `action` on labels of this scope (and project); a project it cannot see is
-        a ProjectNotFound, which callers turn into what they are about."""
+        a ProjectNotFound, which callers turn into what they are about. Returns the project's name (None
+        for global labels)."""
         if scope == GLOBAL:
             if action in _READS and principal.kind != "anonymous":
-                return
+                return None
             if principal.sysadmin:
-                return
+                return None
             raise refuse(principal, f"{action.value} global labels")
         assert project_id is not None
-        await self._projects.resolve(principal, ProjectRef(id=project_id), Resource.LABEL, action)
+        view, _ = await self._projects.resolve(principal, ProjectRef(id=project_id), Resource.LABEL, action)
+        return view.name
 
-    async def _visible(self, principal: Principal, label_id: int, action: Action) -> LabelView:
-        """The label if the caller may do `action` on it; one of an invisible project is a 404 too."""
+    async def _visible(self, principal: Principal, label_id: int, action: Action) -> tuple[LabelView, str | None]:
+        """The label (and its project's name) if the caller may do `action` on it; one of an invisible
+        project is a 404 too."""
         if principal.kind == "anonymous" and action not in _READS:
             raise Unauthorized(f"authentication is required to {action.value} labels")
         found = await store.label(self._db.pool, label_id)
         if found is None:
             raise _missing(label_id)
         try:
-            await self._require(principal, found.scope, found.project_id, action)
+            project = await self._require(principal, found.scope, found.project_id, action)
         except ProjectNotFound:
             raise _missing(label_id) from None
-        return found
+        return found, project
 
     async def list(
         self,
@@ -106,24 +112,25 @@ class LabelService:
         return await store.list_labels(self._db.pool, where, terms, sort, page)
 
     async def get(self, principal: Principal, label_id: int) -> LabelView:
-        return await self._visible(principal, label_id, Action.READ)
+        label, _ = await self._visible(principal, label_id, Action.READ)
+        return label
 
     async def create(
         self, principal: Principal, fields: LabelFields, scope: Scope, project_id: int | None
     ) -> LabelView:
         if principal.kind == "anonymous":
             raise Unauthorized("authentication is required to create labels")
-        await self._require(principal, scope, project_id, Action.CREATE)
+        project = await self._require(principal, scope, project_id, Action.CREATE)
         if problem := field_problem(fields):
             raise BadRequest(problem)
         async with self._db.transaction() as tx:
             created = await store.create_label(tx, fields, scope, project_id)
-            await _audit(tx, principal, "create", created, _describe(created))
+            await self._audit(tx, principal, "create", created, _describe(created), project)
         log.info("label_created", label_id=created.id, scope=scope, project_id=project_id, by=principal.name)
         return created
 
     async def update(self, principal: Principal, label_id: int, fields: LabelFields) -> LabelView:
-        found = await self._visible(principal, label_id, Action.UPDATE)
+        found, project = await self._visible(principal, label_id, Action.UPDATE)
         if problem := field_problem(fields):
             raise BadRequest(problem)
         async with self._db.transaction() as tx:
@@ -131,20 +138,20 @@ class LabelService:
             if updated is None:
                 raise _missing(label_id)
             renamed = f" (was {found.name})" if found.name != updated.name else ""
-            await _audit(tx, principal, "update", updated, f"{_describe(updated)}{renamed}")
+            await self._audit(tx, principal, "update", updated, f"{_describe(updated)}{renamed}", project)
         self._cache.clear()
         log.info("label_updated", label_id=label_id, project_id=found.project_id, by=principal.name)
         return updated
 
     async def delete(self, principal: Principal, label_id: int) -> None:
-        await self._visible(principal, label_id, Action.DELETE)
+        _, project = await self._visible(principal, label_id, Action.DELETE)
         # One transaction: the label never disappears while artifacts still show it (or the reverse).
         async with self._db.transaction() as tx:
             deleted = await store.delete_label(tx, label_id)
             if deleted is None:
                 raise _missing(label_id)
             label, detached = deleted
-            await _audit(tx, principal, "delete", label, _describe(label))
+            await self._audit(tx, principal, "delete", label, _describe(label), project)
         self._cache.clear()
         log.info("label_deleted", label_id=label_id, project_id=label.project_id, detached=detached, by=principal.name)
 

@@ -10,7 +10,7 @@ from services.common.auth.authenticate import Principal
 from services.common.db import Database, Executor
 from services.common.identity import members_store
 from services.common.rbac import Action, Resource, Role
-from services.core.auditing import record
+from services.core.auditing import AuditLog
 from services.core.errors import BadRequest, MemberNotFound
 from services.core.listing import Page
 from services.core.members import store
@@ -21,28 +21,29 @@ from services.core.projects.service import ProjectService
 log = structlog.get_logger()
 
 
-async def _audit(
-    tx: Executor, principal: Principal, operation: str, project: ProjectView, member: MemberView, detail: str
-) -> None:
-    kind = "group" if member.entity_type == "g" else "user"
-    where = "from" if operation == "delete" else "in"
-    await record(
-        tx,
-        operator=principal.name,
-        operation=operation,
-        resource_type="member",
-        resource=f"{project.name}/{member.entity_name}",
-        description=" ".join(
-            filter(None, [operation, kind, "member", member.entity_name, where, "project", project.name, detail])
-        ),
-        project_id=project.id,
-    )
-
-
 class MemberService:
-    def __init__(self, db: Database, projects: ProjectService) -> None:
+    def __init__(self, db: Database, projects: ProjectService, audit: AuditLog) -> None:
         self._db = db
         self._projects = projects
+        self._audit_log = audit
+
+    async def _audit(
+        self, tx: Executor, principal: Principal, operation: str, project: ProjectView, member: MemberView, detail: str
+    ) -> None:
+        kind = "group" if member.entity_type == "g" else "user"
+        where = "from" if operation == "delete" else "in"
+        await self._audit_log.record(
+            tx,
+            operator=principal.name,
+            operation=operation,
+            resource_type="member",
+            resource=f"{project.name}/{member.entity_name}",
+            description=" ".join(
+                filter(None, [operation, kind, "member", member.entity_name, where, "project", project.name, detail])
+            ),
+            project_id=project.id,
+            project=project.name,
+        )
 
     async def list(
         self, principal: Principal, ref: ProjectRef, entityname: str | None, page: Page
@@ -75,7 +76,7 @@ class MemberService:
                 added = await members_store.add_member(tx, view.id, "g", entity_id, role)
             found = await store.member(tx, view.id, added.id)
             assert found is not None
-            await _audit(tx, principal, "create", view, found, f"as {role.harbor_name}")
+            await self._audit(tx, principal, "create", view, found, f"as {role.harbor_name}")
         log.info("member_added", project_id=view.id, member_id=found.id, role=int(role))
         return found
 
@@ -85,7 +86,7 @@ class MemberService:
             found = await store.member(tx, view.id, member_id)
             if found is None or not await store.set_role(tx, view.id, member_id, role):
                 raise MemberNotFound(f"member {member_id} not found in project {view.name}")
-            await _audit(tx, principal, "update", view, found, f"to {role.harbor_name}")
+            await self._audit(tx, principal, "update", view, found, f"to {role.harbor_name}")
         log.info("member_updated", project_id=view.id, member_id=member_id, role=int(role))
 
     async def remove(self, principal: Principal, ref: ProjectRef, member_id: int) -> None:
@@ -94,5 +95,5 @@ class MemberService:
             found = await store.member(tx, view.id, member_id)
             if found is None or not await store.delete_member(tx, view.id, member_id):
                 raise MemberNotFound(f"member {member_id} not found in project {view.name}")
-            await _audit(tx, principal, "delete", view, found, "")
+            await self._audit(tx, principal, "delete", view, found, "")
         log.info("member_removed", project_id=view.id, member_id=member_id)

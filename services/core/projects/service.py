@@ -14,7 +14,7 @@ from services.common.db import Database, Executor
 from services.common.identity import members_store, projects_store
 from services.common.identity.models import ADMIN_USER_ID, Project
 from services.common.rbac import Action, Resource, Role
-from services.core.auditing import record
+from services.core.auditing import AuditLog
 from services.core.errors import BadRequest, Forbidden, ProjectNotEmpty, ProjectNotFound, Unauthorized
 from services.core.listing import Page, SortKey, Term
 from services.core.projects import store
@@ -24,21 +24,22 @@ from services.core.security.access import ProjectAccess, Viewer, project_access,
 log = structlog.get_logger()
 
 
-async def _audit(tx: Executor, principal: Principal, operation: str, project_id: int, name: str) -> None:
-    await record(
-        tx,
-        operator=principal.name,
-        operation=operation,
-        resource_type="project",
-        resource=name,
-        description=f"{operation} project {name}",
-        project_id=project_id,
-    )
-
-
 class ProjectService:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, audit: AuditLog) -> None:
         self._db = db
+        self._audit_log = audit
+
+    async def _audit(self, tx: Executor, principal: Principal, operation: str, project_id: int, name: str) -> None:
+        await self._audit_log.record(
+            tx,
+            operator=principal.name,
+            operation=operation,
+            resource_type="project",
+            resource=name,
+            description=f"{operation} project {name}",
+            project_id=project_id,
+            project=name,
+        )
 
     async def list(
         self, principal: Principal, terms: Sequence[Term], sort: Sequence[SortKey], page: Page
@@ -97,7 +98,7 @@ class ProjectService:
             )
             if principal.user_id is not None:
                 await members_store.add_member(tx, project.id, "u", principal.user_id, Role.PROJECT_ADMIN)
-            await _audit(tx, principal, "create", project.id, name)
+            await self._audit(tx, principal, "create", project.id, name)
         log.info("project_created", project_id=project.id, project=name)
         return project
 
@@ -106,7 +107,7 @@ class ProjectService:
         view, _ = await self.resolve(principal, ref, Resource.PROJECT, Action.UPDATE)
         async with self._db.transaction() as tx:
             await store.update_project(tx, view.id, changes.public, changes.metadata)
-            await _audit(tx, principal, "update", view.id, view.name)
+            await self._audit(tx, principal, "update", view.id, view.name)
         log.info("project_updated", project_id=view.id, project=view.name)
 
     async def delete(self, principal: Principal, ref: ProjectRef) -> None:
@@ -118,5 +119,5 @@ class ProjectService:
             if count:
                 raise ProjectNotEmpty(f"project {view.name} still contains {count} repositories; delete them first")
             await store.delete_project(tx, view.id)
-            await _audit(tx, principal, "delete", view.id, view.name)
+            await self._audit(tx, principal, "delete", view.id, view.name)
         log.info("project_deleted", project_id=view.id, project=view.name)

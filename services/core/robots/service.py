@@ -25,7 +25,7 @@ from services.common.db import Database, Executor
 from services.common.identity import members_store, robots_store
 from services.common.identity.models import RobotLevel, RobotPermission, project_robot_name, system_robot_name
 from services.common.rbac import Action, Resource, Role
-from services.core.auditing import record
+from services.core.auditing import AuditLog
 from services.core.errors import BadRequest, Forbidden, ProjectNotFound, RobotNotFound
 from services.core.listing import Page
 from services.core.projects.models import ProjectRef
@@ -70,33 +70,44 @@ def _project_policies(permission: RobotPermission) -> frozenset[rbac.Policy]:
         raise BadRequest(str(exc)) from None
 
 
-async def _audit(
-    tx: Executor, principal: Principal, operation: str, name: str, project_id: int | None, description: str
-) -> None:
-    await record(
-        tx,
-        operator=principal.name,
-        operation=operation,
-        resource_type="robot",
-        resource=name,
-        description=description,
-        project_id=project_id,
-    )
-
-
 class RobotService:
     def __init__(
         self,
         db: Database,
         projects: ProjectService,
+        audit: AuditLog,
         hasher: PasswordHasher | None = None,
         *,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self._db = db
         self._projects = projects
+        self._audit_log = audit
         self._hasher = hasher or PasswordHasher()
         self._clock = clock
+
+    async def _audit(
+        self,
+        tx: Executor,
+        principal: Principal,
+        operation: str,
+        name: str,
+        description: str,
+        *,
+        project_id: int | None,
+        project: str | None,
+    ) -> None:
+        """`project_id` and `project` (its name): a project robot's project; None for a system robot."""
+        await self._audit_log.record(
+            tx,
+            operator=principal.name,
+            operation=operation,
+            resource_type="robot",
+            resource=name,
+            description=description,
+            project_id=project_id,
+            project=project,
+        )
 
     async def _grantable(
         self, principal: Principal, level: RobotLevel, permissions: Sequence[RobotPermission], action: Action
@@ -202,7 +213,15 @@ class RobotService:
                 disabled=new.disabled,
                 expires_at=expiry(self._clock(), new.duration),
             )
-            await _audit(tx, principal, "create", robot.name, project_id, f"create {robot.level} robot {robot.name}")
+            await self._audit(
+                tx,
+                principal,
+                "create",
+                robot.name,
+                f"create {robot.level} robot {robot.name}",
+                project_id=project_id,
+                project=project_name,
+            )
         log.info("robot_created", robot_id=robot.id, robot=robot.name, level=robot.level, by=principal.name)
         view = await store.robot_view(self._db.pool, robot.id)
         assert view is not None
@@ -236,7 +255,15 @@ class RobotService:
             ):
                 raise RobotNotFound(f"robot account {robot_id} not found")
             what = "update robot" if disabled == robot.disabled else ("disable robot" if disabled else "enable robot")
-            await _audit(tx, principal, "update", robot.name, robot.project_id, f"{what} {robot.name}")
+            await self._audit(
+                tx,
+                principal,
+                "update",
+                robot.name,
+                f"{what} {robot.name}",
+                project_id=robot.project_id,
+                project=robot.project_name,
+            )
         log.info("robot_updated", robot_id=robot_id, disabled=disabled, by=principal.name)
 
     async def refresh_secret(self, principal: Principal, robot_id: int, secret: str | None) -> str:
@@ -249,7 +276,15 @@ class RobotService:
             if not await store.set_secret_hash(tx, robot_id, secret_hash):
                 raise RobotNotFound(f"robot account {robot_id} not found")
             # That it was refreshed, never the secret.
-            await _audit(tx, principal, "update", robot.name, robot.project_id, f"refresh secret of robot {robot.name}")
+            await self._audit(
+                tx,
+                principal,
+                "update",
+                robot.name,
+                f"refresh secret of robot {robot.name}",
+                project_id=robot.project_id,
+                project=robot.project_name,
+            )
         log.info("robot_secret_refreshed", robot_id=robot_id, by=principal.name)
         return secret
 
@@ -258,5 +293,13 @@ class RobotService:
         async with self._db.transaction() as tx:
             if not await store.delete_robot(tx, robot_id):
                 raise RobotNotFound(f"robot account {robot_id} not found")
-            await _audit(tx, principal, "delete", robot.name, robot.project_id, f"delete robot {robot.name}")
+            await self._audit(
+                tx,
+                principal,
+                "delete",
+                robot.name,
+                f"delete robot {robot.name}",
+                project_id=robot.project_id,
+                project=robot.project_name,
+            )
         log.info("robot_deleted", robot_id=robot_id, by=principal.name)

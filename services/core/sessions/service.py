@@ -20,7 +20,7 @@ from services.common.db import Database
 from services.common.identity import users_store
 from services.common.identity.models import ROBOT_PREFIX
 from services.common.redis import RedisClient
-from services.core.auditing import record
+from services.core.auditing import AuditLog
 from services.core.errors import LoginFailed
 
 log = structlog.get_logger()
@@ -76,8 +76,9 @@ class SessionStore:
 class SessionService:
     """Log in (credentials → a new session), resolve a session to its user, log out."""
 
-    def __init__(self, db: Database, authentication: Authentication, sessions: SessionStore) -> None:
+    def __init__(self, db: Database, authentication: Authentication, sessions: SessionStore, audit: AuditLog) -> None:
         self._db = db
+        self._audit_log = audit
         self._authentication = authentication
         self._sessions = sessions
 
@@ -111,7 +112,7 @@ class SessionService:
         if not username:
             return
         description = operation if success else f"{operation} failed"
-        await record(
+        await self._audit_log.record(
             self._db.pool,
             operator=username,
             operation=operation,

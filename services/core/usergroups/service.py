@@ -22,7 +22,7 @@ from services.common.identity import groups_store
 from services.common.identity.models import Group
 from services.common.ldap.directory import Directory, DirectoryUnavailable, InvalidQuery
 from services.common.rbac import Action
-from services.core.auditing import record
+from services.core.auditing import AuditLog
 from services.core.errors import (
     BadRequest,
     Conflict,
@@ -43,17 +43,22 @@ RESOURCE = "user-group"
 GroupPage = tuple[list[Group], int]
 
 
-async def _audit(tx: Executor, principal: Principal, operation: str, name: str, description: str) -> None:
-    await record(
-        tx, operator=principal.name, operation=operation, resource_type=RESOURCE, resource=name, description=description
-    )
-
-
 class UserGroupService:
-    def __init__(self, db: Database, directory: Directory, *, ldap_auth: bool) -> None:
+    def __init__(self, db: Database, directory: Directory, audit: AuditLog, *, ldap_auth: bool) -> None:
         self._db = db
         self._directory = directory
+        self._audit_log = audit
         self._ldap_auth = ldap_auth
+
+    async def _audit(self, tx: Executor, principal: Principal, operation: str, name: str, description: str) -> None:
+        await self._audit_log.record(
+            tx,
+            operator=principal.name,
+            operation=operation,
+            resource_type=RESOURCE,
+            resource=name,
+            description=description,
+        )
 
     def check(self, principal: Principal, action: Action) -> None:
         """Before a body is read: an unauthorized caller is answered 401/403 whatever it sent."""
@@ -96,7 +101,7 @@ class UserGroupService:
             if await store.name_taken(tx, new.name, new.group_type):
                 raise Conflict(f"duplicate user group: a group of type {int(new.group_type)} named {new.name!r} exists")
             created = await groups_store.create_group(tx, new.name, group_type=int(new.group_type), ldap_dn=None)
-            await _audit(tx, principal, "create", created.name, f"create user group {created.name}")
+            await self._audit(tx, principal, "create", created.name, f"create user group {created.name}")
         log.info("user_group_created", group_id=created.id, group_type=created.group_type, by=principal.name)
         return created
 
@@ -119,7 +124,7 @@ class UserGroupService:
         try:
             async with self._db.transaction() as tx:
                 created = await groups_store.create_group(tx, name, group_type=int(GroupType.LDAP), ldap_dn=found.dn)
-                await _audit(tx, principal, "create", created.name, f"create LDAP user group {created.name}")
+                await self._audit(tx, principal, "create", created.name, f"create LDAP user group {created.name}")
         except Conflict:
             raise Conflict(f"duplicate user group: an LDAP group with DN {found.dn!r} exists") from None
         log.info("user_group_created", group_id=created.id, group_type=created.group_type, by=principal.name)
@@ -139,7 +144,7 @@ class UserGroupService:
             ):
                 raise Conflict(f"duplicate user group: a group of type {found.group_type} named {name!r} exists")
             await store.rename(tx, group_id, name)
-            await _audit(tx, principal, "update", name, f"rename user group {found.name} to {name}")
+            await self._audit(tx, principal, "update", name, f"rename user group {found.name} to {name}")
         log.info("user_group_renamed", group_id=group_id, by=principal.name)
 
     async def delete(self, principal: Principal, group_id: int) -> None:
@@ -149,5 +154,5 @@ class UserGroupService:
             found = await store.group(tx, group_id)
             if found is None or not await store.delete(tx, group_id):
                 raise UserGroupNotFound(f"the user group with id {group_id} is not found")
-            await _audit(tx, principal, "delete", found.name, f"delete user group {found.name}")
+            await self._audit(tx, principal, "delete", found.name, f"delete user group {found.name}")
         log.info("user_group_deleted", group_id=group_id, by=principal.name)

@@ -18,7 +18,7 @@ from services.common.auth.passwords import PasswordHasher
 from services.common.db import Database, Executor
 from services.common.identity import users_store
 from services.common.identity.models import ADMIN_USER_ID, User
-from services.core.auditing import record
+from services.core.auditing import AuditLog
 from services.core.errors import BadRequest, Forbidden, Unauthorized, UserNotFound
 from services.core.listing import Page, SortKey, Term
 from services.core.users import store
@@ -53,25 +53,26 @@ def _require_self_or_admin(principal: Principal, user_id: int, what: str) -> Non
         raise _refuse(principal, what)
 
 
-async def _audit(tx: Executor, operator: str, operation: str, name: str, description: str) -> None:
-    await record(
-        tx, operator=operator, operation=operation, resource_type="user", resource=name, description=description
-    )
-
-
 class UserService:
     def __init__(
         self,
         db: Database,
+        audit: AuditLog,
         hasher: PasswordHasher | None = None,
         *,
         self_registration: bool = False,
         ldap_auth: bool = False,
     ) -> None:
         self._db = db
+        self._audit_log = audit
         self._hasher = hasher or PasswordHasher()
         self._self_registration = self_registration
         self._ldap_auth = ldap_auth
+
+    async def _audit(self, tx: Executor, operator: str, operation: str, name: str, description: str) -> None:
+        await self._audit_log.record(
+            tx, operator=operator, operation=operation, resource_type="user", resource=name, description=description
+        )
 
     async def current(self, principal: Principal) -> UserView:
         if principal.kind == "anonymous":
@@ -134,7 +135,9 @@ class UserService:
                 sysadmin=new.sysadmin and principal.sysadmin,
             )
             # A self-registered account is its own creator.
-            await _audit(tx, principal.name or user.username, "create", user.username, f"create user {user.username}")
+            await self._audit(
+                tx, principal.name or user.username, "create", user.username, f"create user {user.username}"
+            )
         log.info("user_created", user_id=user.id, username=user.username, by=principal.name or "self-registration")
         return user
 
@@ -146,7 +149,7 @@ class UserService:
             if not await store.update_profile(tx, user_id, changes.email, changes.realname, changes.comment):
                 raise UserNotFound(f"user {user_id} not found")
             name = await store.username(tx, user_id) or str(user_id)
-            await _audit(tx, principal.name, "update", name, f"update profile of user {name}")
+            await self._audit(tx, principal.name, "update", name, f"update profile of user {name}")
         log.info("user_profile_updated", user_id=user_id)
 
     async def change_password(
@@ -170,7 +173,7 @@ class UserService:
         async with self._db.transaction() as tx:
             await users_store.set_password(tx, user_id, password_hash)
             # That it changed, never what to.
-            await _audit(tx, principal.name, "update", user.username, f"change password of user {user.username}")
+            await self._audit(tx, principal.name, "update", user.username, f"change password of user {user.username}")
         log.info("user_password_changed", user_id=user_id, by=principal.name)
 
     async def set_sysadmin(self, principal: Principal, user_id: int, sysadmin: bool) -> None:
@@ -184,7 +187,7 @@ class UserService:
                 raise UserNotFound(f"user {user_id} not found")
             name = await store.username(tx, user_id) or str(user_id)
             what = "grant" if sysadmin else "revoke"
-            await _audit(tx, principal.name, "update", name, f"{what} system administrator of user {name}")
+            await self._audit(tx, principal.name, "update", name, f"{what} system administrator of user {name}")
         log.info("user_sysadmin_changed", user_id=user_id, sysadmin=sysadmin, by=principal.name)
 
     async def delete(self, principal: Principal, user_id: int) -> None:
@@ -197,5 +200,5 @@ class UserService:
             name = await store.username(tx, user_id)
             if name is None or not await store.delete_user(tx, user_id):
                 raise UserNotFound(f"user {user_id} not found")
-            await _audit(tx, principal.name, "delete", name, f"delete user {name}")
+            await self._audit(tx, principal.name, "delete", name, f"delete user {name}")
         log.info("user_deleted", user_id=user_id, by=principal.name)

@@ -37,8 +37,13 @@ class Stack:
 
 @contextmanager
 def running_stack(
-    database: TestDatabase, tmp_path_factory: pytest.TempPathFactory, **registry_overrides: object
+    database: TestDatabase,
+    tmp_path_factory: pytest.TempPathFactory,
+    *,
+    core_settings: dict[str, Any] | None = None,
+    **registry_overrides: object,
 ) -> Iterator[Stack]:
+    """`core_settings`: more top-level keys of core's berth.yml (audit_log_forward_endpoint, ...)."""
     token = TokenServiceProcess(tmp_path_factory.mktemp("token"), database)
     token.start()
     registry = RegistryProcess(tmp_path_factory.mktemp("registry"), database, token=token, **registry_overrides)
@@ -48,7 +53,7 @@ def running_stack(
         core = CoreProcess(
             tmp_path_factory.mktemp("core"),
             database,
-            settings={"redis": {"url": REDIS_URL, "key_prefix": registry.redis_prefix}},
+            settings={"redis": {"url": REDIS_URL, "key_prefix": registry.redis_prefix}, **(core_settings or {})},
         )
         core.start()
         yield Stack(database, token, registry, core)

@@ -25,6 +25,8 @@ from services.common.cache import CORE_LISTENER, LookupCache
 from services.common.migrations import apply_migrations
 from services.common.oci import mediatypes as mt
 from services.core.artifacts.service import ArtifactService
+from services.core.audit.forward import AuditForwarder
+from services.core.auditing import AuditLog
 from services.core.labels.service import LabelService
 from services.core.listing import Page
 from services.core.projects.models import ProjectRef
@@ -293,8 +295,9 @@ async def test_statement_counts_on_a_miss_and_a_hit(pg_database: TestDatabase) -
         cache.live = True
         counting = Counting(conn)
         db: Any = _Pool(counting)
-        projects = ProjectService(db)
-        service = ArtifactService(db, projects, LabelService(db, projects, cache), cache)
+        audit = AuditLog(db, AuditForwarder())
+        projects = ProjectService(db, audit)
+        service = ArtifactService(db, projects, LabelService(db, projects, cache, audit), cache)
         admin = Principal(kind="user", name="admin", user_id=owner, sysadmin=True)
         rendered: list[int] = []
 

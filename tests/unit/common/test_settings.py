@@ -19,6 +19,7 @@ from services.common.settings import (
     Settings,
     SettingsError,
     load_settings,
+    parse_endpoint,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -418,3 +419,74 @@ def test_values_out_of_range_name_the_key(tmp_path: Path, yaml_text: str, key: s
     with pytest.raises(SettingsError, match=re.escape(f"'{key}'")) as err:
         load_settings(path, environ={})
     assert str(path) in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "host", "port"),
+    [
+        ("syslog.example.com:514", "syslog.example.com", 514),
+        ("10.0.0.5:1514", "10.0.0.5", 1514),
+        ("[2001:db8::5]:65535", "2001:db8::5", 65535),
+        ("harbor-log:10514", "harbor-log", 10514),
+    ],
+)
+def test_audit_log_forward_endpoint_is_host_and_port(config: WriteConfig, value: str, host: str, port: int) -> None:
+    settings = load_settings(config(f'audit_log_forward_endpoint: "{value}"\n'), environ={})
+    assert settings.audit_log_forward_endpoint == value
+    assert parse_endpoint(value) == (host, port)
+
+
+@pytest.mark.parametrize(
+    ("value", "hint"),
+    [
+        ("syslog.example.com", "has no port"),
+        ("syslog.example.com:0", "from 1 to 65535"),
+        ("syslog.example.com:65536", "from 1 to 65535"),
+        ("syslog.example.com:syslog", "from 1 to 65535"),
+        ("syslog.example.com:", "from 1 to 65535"),
+        (":514", "has no host"),
+        ("tcp://syslog.example.com:514", "no scheme"),
+        ("syslog.example.com:514/x", "no scheme"),
+        ("syslog example.com:514", "is not host:port"),
+        ("2001:db8::5:514", "IPv6 address in brackets"),
+        ("[2001:db8::5]", "is not host:port"),
+    ],
+)
+def test_a_bad_audit_log_forward_endpoint_is_one_line_naming_key_file_and_form(
+    config: WriteConfig, value: str, hint: str
+) -> None:
+    path = config(f'audit_log_forward_endpoint: "{value}"\n')
+    with pytest.raises(SettingsError) as info:
+        load_settings(path, environ={})
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"{path}: key 'audit_log_forward_endpoint': ")
+    assert hint in message
+
+
+def test_a_bad_audit_log_forward_endpoint_from_env_names_the_variable(config: WriteConfig) -> None:
+    with pytest.raises(SettingsError, match=r"environment BERTH_AUDIT_LOG_FORWARD_ENDPOINT: .*has no port"):
+        load_settings(config(""), environ={"BERTH_AUDIT_LOG_FORWARD_ENDPOINT": "syslog.example.com"})
+
+
+def test_skip_audit_log_database_needs_the_endpoint(config: WriteConfig) -> None:
+    path = config("skip_audit_log_database: true\n")
+    with pytest.raises(SettingsError) as info:
+        load_settings(path, environ={})
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"{path}: key 'skip_audit_log_database' is true but 'audit_log_forward_endpoint' is")
+    with pytest.raises(SettingsError, match=r"^environment BERTH_SKIP_AUDIT_LOG_DATABASE: "):
+        load_settings(config(""), environ={"BERTH_SKIP_AUDIT_LOG_DATABASE": "true"})
+
+
+def test_skip_audit_log_database_with_the_endpoint(config: WriteConfig) -> None:
+    settings = load_settings(
+        config("skip_audit_log_database: true\naudit_log_forward_endpoint: log.example.com:514\n"), environ={}
+    )
+    assert settings.skip_audit_log_database is True
+    settings = load_settings(
+        config(""),
+        environ={"BERTH_SKIP_AUDIT_LOG_DATABASE": "yes", "BERTH_AUDIT_LOG_FORWARD_ENDPOINT": "log.example.com:514"},
+    )
+    assert (settings.audit_log_forward_endpoint, settings.skip_audit_log_database) == ("log.example.com:514", True)
