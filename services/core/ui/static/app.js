@@ -3,7 +3,9 @@
 // answers every one of them with index.html, so a deep link or a reload lands on the same page.
 
 import { API, ApiError, getJson, request } from "./api.js";
+import { cleanupPage } from "./cleanup.js";
 import { h, link } from "./dom.js";
+import { jobServicePage } from "./jobservice.js";
 import { loginPage } from "./login.js";
 import { passwordPage } from "./password.js";
 import { projectPage } from "./project.js";
@@ -20,6 +22,12 @@ const routes = [
   // A repository's name keeps its slashes in the path: /harbor/projects/3/repositories/apps/web.
   { path: /^\/harbor\/projects\/(\d+)\/repositories\/(.+?)\/?$/, page: repositoryPage },
   { path: /^\/harbor\/users\/?$/, page: usersPage, sysadmin: true },
+  { path: /^\/harbor\/clearing-job(?:\/(gc|audit-log-purge))?\/?$/, page: cleanupPage, sysadmin: true },
+  {
+    path: /^\/harbor\/job-service-dashboard(?:\/(pending-jobs|schedules|workers))?\/?$/,
+    page: jobServicePage,
+    sysadmin: true,
+  },
   { path: /^\/account\/password\/?$/, page: passwordPage },
 ];
 
@@ -66,12 +74,24 @@ function header(user) {
       "nav",
       { "aria-label": "main" },
       link(HOME, "Projects"),
-      user.sysadmin_flag ? link("/harbor/users", "Users") : null,
+      user.sysadmin_flag ? adminNav() : null,
     ),
     searchBox(),
     h("span", { class: "spacer" }),
     link("/account/password", h("span", { class: "username", title: "change your password" }, user.username)),
     h("button", { type: "button", class: "logout", onclick: logOut }, "Log out"),
+  );
+}
+
+// Harbor's Administration area: the system administrator's pages.
+function adminNav() {
+  return h(
+    "span",
+    { class: "admin-nav", role: "group", "aria-label": "Administration" },
+    h("span", { class: "nav-label" }, "Administration"),
+    link("/harbor/users", "Users"),
+    link("/harbor/clearing-job", "Clean Up"),
+    link("/harbor/job-service-dashboard", "Job Service Dashboard"),
   );
 }
 
