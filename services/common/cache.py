@@ -14,28 +14,20 @@ cleared) since: a change to another repository does not cost it its entry.
 
 from __future__ import annotations
 
-import asyncio
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Hashable
+from collections.abc import Hashable
 from typing import Any
 
-import asyncpg
-import structlog
-
-from services.common.db import listen_connection
+from services.common.listen import Listener
 from services.common.settings import DatabaseSettings
-from services.common.tasks import background, wait_set
 
 CHANNEL = "berth_registry"
-RECONNECT_DELAY_S = 1.0
-KEEPALIVE_S = 5.0
 # How the listening connections show in pg_stat_activity.
 REGISTRY_LISTENER = "berth-registry-cache"
 CORE_LISTENER = "berth-core-cache"
 # Repositories whose last invalidation is remembered (for in-flight lookups); beyond this the memory is
 # dropped and every in-flight lookup is refused its store, as after a clear.
 MAX_REMEMBERED_CHANGES = 100_000
-log = structlog.get_logger()
 
 
 class LookupCache:
@@ -105,52 +97,20 @@ class LookupCache:
 
 
 class ChangeListener:
-    """Keeps one connection LISTENing on the change channel and feeds the cache; reconnects when lost."""
+    """Feeds the cache from the change channel: live only while notifications are received."""
 
     def __init__(self, settings: DatabaseSettings, cache: LookupCache, application_name: str) -> None:
-        self._settings = settings
         self._cache = cache
-        self._application_name = application_name
+        self.lifespan = Listener(settings, CHANNEL, application_name, self._on_notify, self._on_live).lifespan
 
-    async def lifespan(self, _app: object) -> AsyncIterator[None]:
-        async with background(self._run()):
-            yield
-        self._cache.live = False
-
-    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+    def _on_notify(self, payload: str) -> None:
         try:
             self._cache.invalidate(int(payload))
         except ValueError:
             self._cache.clear()
 
-    async def _watch(self, conn: asyncpg.Connection, lost: asyncio.Event) -> None:
-        """Until the connection ends; a ping finds a connection that died without saying so."""
-        while not await wait_set(lost, KEEPALIVE_S):
-            try:
-                await conn.fetchval("SELECT 1", timeout=KEEPALIVE_S)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
-                return
-
-    async def _run(self) -> None:
-        while True:
-            lost = asyncio.Event()
-            try:
-                conn = await listen_connection(self._settings, self._application_name)
-            except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-                log.warning("cache_listener_connect_failed", error=str(exc))
-                await asyncio.sleep(RECONNECT_DELAY_S)
-                continue
-            try:
-                conn.add_termination_listener(lambda _c, lost=lost: lost.set())
-                await conn.add_listener(CHANNEL, self._on_notify)
-                # Anything cached before this point may have missed a notification.
-                self._cache.clear()
-                self._cache.live = True
-                await self._watch(conn, lost)
-                log.warning("cache_listener_lost")
-            finally:
-                self._cache.live = False
-                self._cache.clear()
-                if not conn.is_closed():
-                    await conn.close(timeout=5)
-            await asyncio.sleep(RECONNECT_DELAY_S)
+    async def _on_live(self, live: bool) -> None:
+        # Either way anything cached so far may have missed a notification.
+        self._cache.live = False
+        self._cache.clear()
+        self._cache.live = live
