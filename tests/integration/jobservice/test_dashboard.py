@@ -5,8 +5,7 @@ who may look and act (the sysadmin; system robots with jobservice-monitor list/s
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -16,10 +15,10 @@ from tests.harness.core import CoreProcess
 from tests.harness.jobservice import core_with_jobservice
 from tests.harness.plugin import TestDatabase
 from tests.harness.token import add_user
+from tests.harness.waiting import eventually
 
 pytestmark = pytest.mark.integration
 ADMIN = ("admin", "Harbor12345")
-DEADLINE_S = 30.0
 GC = "/system/gc"
 WORKERS = 3
 
@@ -30,14 +29,6 @@ def stack(module_database: TestDatabase, tmp_path_factory: pytest.TempPathFactor
         tmp_path_factory.mktemp("stack"), module_database, workers=WORKERS, heartbeat_seconds=0.5
     ) as core:
         yield core
-
-
-def wait_for(check: Callable[[], Any], what: str) -> Any:
-    deadline = time.monotonic() + DEADLINE_S
-    while not (found := check()):
-        assert time.monotonic() < deadline, f"not within {DEADLINE_S} s: {what}"
-        time.sleep(0.1)
-    return found
 
 
 def run_gc(c: httpx.Client) -> int:
@@ -60,7 +51,7 @@ def status(c: httpx.Client, run_id: int) -> str:
 
 def test_the_pools_and_their_workers(stack: CoreProcess) -> None:
     with stack.client(ADMIN) as c:
-        pools = wait_for(lambda: c.get("/jobservice/pools").json(), "the jobservice reports its pool")
+        pools = eventually(lambda: c.get("/jobservice/pools").json(), "the jobservice reports its pool")
         (pool,) = pools
         assert pool["concurrency"] == WORKERS and pool["pid"] > 0 and pool["host"]
         assert pool["start_at"].endswith("Z") and pool["heartbeat_at"] >= pool["start_at"]
@@ -80,12 +71,12 @@ def test_a_paused_queue_holds_a_run_until_resumed_and_stop_clears_it(stack: Core
         assert {"GARBAGE_COLLECTION", "PURGE_AUDIT_LOG", "SCHEDULER"} <= set(types)
         assert c.put("/jobservice/queues/GARBAGE_COLLECTION", json={"action": "pause"}).status_code == 200
         held = run_gc(c)
-        wait_for(lambda: queue(c, "GARBAGE_COLLECTION")["count"] == 1, "the queue counts the held run")
+        eventually(lambda: queue(c, "GARBAGE_COLLECTION")["count"] == 1, "the queue counts the held run")
         q = queue(c, "GARBAGE_COLLECTION")
         assert q["paused"] is True and q["latency"] >= 0
         assert status(c, held) == "Pending"
         assert c.put("/jobservice/queues/GARBAGE_COLLECTION", json={"action": "resume"}).status_code == 200
-        wait_for(lambda: status(c, held) == "Success", "the resumed run succeeds")
+        eventually(lambda: status(c, held) == "Success", "the resumed run succeeds")
         assert queue(c, "GARBAGE_COLLECTION") == {
             "job_type": "GARBAGE_COLLECTION",
             "count": 0,
@@ -163,7 +154,7 @@ def test_only_the_sysadmin_and_system_robots_granted_it_see_and_act(stack: CoreP
     pause = {"action": "pause"}
     with stack.client(ADMIN) as admin:
         job_id = run_gc(admin)
-        wait_for(lambda: status(admin, job_id) == "Success", "a run to read the log of")
+        eventually(lambda: status(admin, job_id) == "Success", "a run to read the log of")
         looker = system_robot(admin, "dash-looker", ["list"])
         stopper = system_robot(admin, "dash-stopper", ["list", "stop"])
     looks = [p.replace("/jobs/1/", f"/jobs/{job_id}/") for p in LOOK]

@@ -7,8 +7,7 @@ through PostgreSQL notifications; the waits below are bounded readiness polls, n
 from __future__ import annotations
 
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -18,9 +17,9 @@ from services.common.oci import mediatypes as mt
 from tests.harness.oci import push_blob, push_image, push_manifest
 from tests.harness.plugin import PG_HOST, PG_PORT, PG_USER, RegistryProcess, TestDatabase
 from tests.harness.token import TokenServiceProcess
+from tests.harness.waiting import eventually
 
 pytestmark = pytest.mark.integration
-DEADLINE_S = 20
 
 
 @pytest.fixture(scope="module")
@@ -53,14 +52,6 @@ def psql(database: TestDatabase, sql: str) -> str:
         text=True,
     )
     return out.stdout.strip()
-
-
-def eventually(check: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {DEADLINE_S} s: {what}")
-        time.sleep(0.02)
 
 
 def served_digest(client: httpx.Client, repo: str, tag: str) -> str | None:

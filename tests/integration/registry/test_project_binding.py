@@ -32,6 +32,7 @@ from tests.harness.oci import digest_of, image_manifest, push_blob, push_image, 
 from tests.harness.plugin import PG_HOST, PG_PORT, PG_USER, RegistryProcess, TestDatabase
 from tests.harness.registry_auth import fetch_token
 from tests.harness.token import TokenServiceProcess, add_member, add_project, add_user, query
+from tests.harness.waiting import eventually
 from tests.integration.registry.helpers import assert_error
 
 pytestmark = pytest.mark.integration
@@ -69,15 +70,6 @@ def delete_project(db: TestDatabase, name: str) -> None:
         " DELETE FROM projects WHERE name = $1",
         name,
     )
-
-
-def eventually(check: Callable[[], bool], what: str) -> None:
-    """A bounded wait for the registry's cache to hear of a change (PostgreSQL notifications are async)."""
-    deadline = time.monotonic() + DEADLINE_S
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {DEADLINE_S} s: {what}")
-        time.sleep(0.02)
 
 
 def assert_insufficient_scope(resp: httpx.Response, scope: str) -> None:
