@@ -10,6 +10,7 @@ from services.common.auth.authenticate import Authentication
 from services.common.auth.modes import authenticators_for, directory_for
 from services.common.auth.passwords import CredentialCache, PasswordHasher
 from services.common.cache import CORE_LISTENER, ChangeListener, LookupCache
+from services.common.config.live import SystemConfig
 from services.common.db import Database
 from services.common.errors import error_middleware, harbor_envelope
 from services.common.events.relay import Relay
@@ -29,6 +30,7 @@ from services.core.api import setup_routes
 from services.core.api.artifacts import ArtifactsApi
 from services.core.api.audit import AuditApi
 from services.core.api.body import MAX_BODY_BYTES
+from services.core.api.configurations import ConfigurationsApi
 from services.core.api.jobservice import JobMonitorApi
 from services.core.api.labels import LabelsApi
 from services.core.api.ldap import LdapApi
@@ -49,6 +51,7 @@ from services.core.audit.forward import AuditForwarder
 from services.core.audit.models import EVENT_TYPES
 from services.core.audit.service import AuditService
 from services.core.auditing import AuditLog
+from services.core.configuration.service import ConfigService
 from services.core.errors import MethodNotAllowed, NotFound
 from services.core.jobs.monitor import JobMonitor
 from services.core.jobs.service import SystemJobs
@@ -77,9 +80,14 @@ def create_app(
     directory: Directory | None = None,
 ) -> web.Application:
     db = Database(settings.database)
+    # berth.yml's defaults under what an administrator changed at run time, kept current by notifications.
+    config = SystemConfig(settings, db)
     # The audit log's forwarding and skip flag, in one object a later configuration change can update.
     forwarder = AuditForwarder(settings.audit_log_forward_endpoint, skip_database=settings.skip_audit_log_database)
     audit = AuditLog(db, forwarder)
+    config.on_change(
+        lambda values: forwarder.configure(values["audit_log_forward_endpoint"], values["skip_audit_log_database"])
+    )
     hasher = hasher or PasswordHasher()
     cache = CredentialCache()
     redis = RedisClient(settings.redis)
@@ -89,9 +97,7 @@ def create_app(
     # The token service's authenticators, built by the same function: in ldap_auth mode directory users
     # log in here too (Basic and /c/login), through the one directory the LDAP and usergroups APIs use.
     credentials = Authentication(authenticators_for(settings, db, hasher, cache, directory), hasher)
-    sessions = SessionService(
-        db, credentials, SessionStore(redis, timeout_minutes=settings.core.session_timeout_minutes), audit
-    )
+    sessions = SessionService(db, credentials, SessionStore(redis, config), audit)
     # First match wins, then anonymous. The session cookie before Basic: a browser holding a session
     # is that session (and so CSRF-checked); a stale cookie falls through to Basic, then anonymous.
     authenticators: list[RequestAuthenticator] = [
@@ -99,12 +105,10 @@ def create_app(
         SessionAuthenticator(sessions),
         BasicAuthenticator(credentials),
     ]
-    projects = ProjectService(db, audit)
+    projects = ProjectService(db, audit, config)
     # Artifact list pages, kept exact by the database's change notifications (off without the listener).
     list_cache = LookupCache(settings.core.cache_mb * 1024 * 1024)
-    users = UserService(
-        db, audit, hasher, self_registration=settings.self_registration, ldap_auth=settings.auth_mode == "ldap_auth"
-    )
+    users = UserService(db, audit, hasher, config=config, ldap_auth=settings.auth_mode == "ldap_auth")
 
     # Shared by the start-up warning (bootstrap) and systeminfo, so the KDF runs once per stored hash.
     default_password = DefaultPasswordCheck(hasher)
@@ -145,12 +149,13 @@ def create_app(
     setup_routes(
         app,
         [
-            SystemApi(SystemService(db, settings, default_password)),
+            SystemApi(SystemService(db, settings, config, default_password)),
+            ConfigurationsApi(ConfigService(db, config, audit)),
             LoginApi(sessions),
             UsersApi(users),
             ProjectsApi(projects),
             MembersApi(MemberService(db, projects, audit)),
-            RobotsApi(RobotService(db, projects, audit, hasher)),
+            RobotsApi(RobotService(db, projects, audit, hasher, config=config)),
             UserGroupsApi(UserGroupService(db, directory, audit, ldap_auth=ldap_auth)),
             LdapApi(LdapService(db, directory, settings.ldap, ldap_auth=ldap_auth, connect=Ldap3Directory)),
             AuditApi(AuditService(db, projects)),
@@ -169,6 +174,7 @@ def create_app(
             # First, so it closes last: what the others record at shutdown still goes out.
             forwarder.lifespan,
             db.lifespan,
+            config.lifespan,
             redis.lifespan,
             bootstrap_lifespan(db, settings, hasher, default_password),
             AuditConsumer(db, redis, forwarder).lifespan,

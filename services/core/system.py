@@ -9,6 +9,7 @@ from importlib import metadata
 
 import asyncpg
 
+from services.common.config.live import SystemConfig
 from services.common.db import Database
 from services.common.identity.bootstrap import DefaultPasswordCheck
 from services.common.settings import Settings
@@ -31,9 +32,12 @@ class ComponentHealth:
 
 
 class SystemService:
-    def __init__(self, db: Database, settings: Settings, default_password: DefaultPasswordCheck) -> None:
+    def __init__(
+        self, db: Database, settings: Settings, config: SystemConfig, default_password: DefaultPasswordCheck
+    ) -> None:
         self._db = db
         self._settings = settings
+        self._config = config
         self._default_password = default_password
 
     async def admin_password_is_default(self) -> bool:
@@ -55,12 +59,12 @@ class SystemService:
         """Harbor's GeneralInfo. Anonymous callers get what Harbor 2.13 gives them, the login page's needs
         (auth mode, self-registration, the banner) and nothing that describes the installation: no version
         (goharbor/harbor#21152), no feature flags, addresses or storage; those need a login."""
-        s = self._settings
+        s, config = self._settings, self._config
         info: dict[str, object] = {
             "auth_mode": s.auth_mode,
             "primary_auth_mode": False,
-            "self_registration": s.self_registration,
-            "banner_message": "",
+            "self_registration": config.get("self_registration"),
+            "banner_message": config.get("banner_message"),
         }
         if logged_in:
             url = s.public_url()
@@ -70,7 +74,7 @@ class SystemService:
                     "current_time": dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z"),
                     "external_url": url,
                     "registry_url": url.split("://", 1)[-1],
-                    "project_creation_restriction": "everyone",
+                    "project_creation_restriction": config.get("project_creation_restriction"),
                     "has_ca_root": False,
                     "berth_version": berth_version(),
                     "harbor_version": f"berth-{berth_version()}",

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 import structlog
 
 from services.common.auth.authenticate import Principal
+from services.common.config.keys import ADMIN_ONLY
+from services.common.config.live import SystemConfig
 from services.common.db import Database, Executor
 from services.common.identity import members_store, projects_store
 from services.common.identity.models import ADMIN_USER_ID, Project
@@ -25,8 +27,9 @@ log = structlog.get_logger()
 
 
 class ProjectService:
-    def __init__(self, db: Database, audit: AuditLog) -> None:
+    def __init__(self, db: Database, audit: AuditLog, config: SystemConfig) -> None:
         self._db = db
+        self._config = config
         self._audit_log = audit
 
     async def _audit(self, tx: Executor, principal: Principal, operation: str, project_id: int, name: str) -> None:
@@ -85,6 +88,13 @@ class ProjectService:
             raise Unauthorized("authentication is required to create a project")
         if principal.robot is not None and not robot_may(principal.robot, "project", Action.CREATE):
             raise Forbidden(f"{principal.name} may not create projects")
+        if (
+            self._config.get("project_creation_restriction") == ADMIN_ONLY
+            and not principal.sysadmin
+            and principal.robot is None  # a system robot granted project create, checked above
+        ):
+            # Harbor's words, with the setting that decides it.
+            raise Forbidden("Only system admin can create project (project_creation_restriction is adminonly)")
         if not valid_project_name(name):
             raise BadRequest(
                 "project_name must be 1 to 255 characters of lowercase letters, digits and . _ -,"

@@ -13,6 +13,7 @@ No aiohttp here.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable, Sequence
 
@@ -21,6 +22,7 @@ import structlog
 from services.common import rbac
 from services.common.auth.authenticate import Principal
 from services.common.auth.passwords import PasswordHasher, generate_secret
+from services.common.config.live import SystemConfig
 from services.common.db import Database, Executor
 from services.common.identity import members_store, robots_store
 from services.common.identity.models import RobotLevel, RobotPermission, project_robot_name, system_robot_name
@@ -78,11 +80,13 @@ class RobotService:
         audit: AuditLog,
         hasher: PasswordHasher | None = None,
         *,
+        config: SystemConfig,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self._db = db
         self._projects = projects
         self._audit_log = audit
+        self._config = config
         self._hasher = hasher or PasswordHasher()
         self._clock = clock
 
@@ -186,6 +190,8 @@ class RobotService:
 
     async def create(self, principal: Principal, new: NewRobot) -> tuple[RobotView, str]:
         project_id, project_name = await self._grantable(principal, new.level, new.permissions, Action.CREATE)
+        if new.duration == 0:  # Harbor's rule: 0 is the configured robot_token_duration
+            new = dataclasses.replace(new, duration=self._config.get("robot_token_duration"))
         problem = (
             robot_name_problem(new.name)
             or duration_problem(new.duration)
@@ -240,9 +246,10 @@ class RobotService:
             raise BadRequest(f"description must be at most {MAX_DESCRIPTION} characters")
         expires_at = robot.expires_at
         if changes.duration is not None:
-            if problem := duration_problem(changes.duration):
+            duration = changes.duration or self._config.get("robot_token_duration")
+            if problem := duration_problem(duration):
                 raise BadRequest(problem)
-            expires_at = expiry(robot.created_at, changes.duration)
+            expires_at = expiry(robot.created_at, duration)
         disabled = robot.disabled if changes.disabled is None else changes.disabled
         async with self._db.transaction() as tx:
             if not await store.update_robot(

@@ -16,6 +16,7 @@ import structlog
 
 from services.common.auth.authenticate import Authentication, Principal, checked_credentials
 from services.common.auth.errors import Unauthorized
+from services.common.config.live import SystemConfig
 from services.common.db import Database
 from services.common.identity import users_store
 from services.common.identity.models import ROBOT_PREFIX
@@ -45,9 +46,14 @@ class Session:
 class SessionStore:
     """Sessions by id in Redis; an unknown or expired id is simply no session."""
 
-    def __init__(self, redis: RedisClient, *, timeout_minutes: int) -> None:
+    def __init__(self, redis: RedisClient, config: SystemConfig) -> None:
         self._redis = redis
-        self._ttl = dt.timedelta(minutes=timeout_minutes)
+        self._config = config
+
+    @property
+    def _ttl(self) -> dt.timedelta:
+        # Read at each use: a change of session_timeout applies to the next request of every session.
+        return dt.timedelta(minutes=self._config.get("session_timeout"))
 
     def _key(self, session_id: str) -> str:
         return self._redis.key("session", session_id)

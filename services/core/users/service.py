@@ -15,6 +15,7 @@ import structlog
 
 from services.common.auth.authenticate import Principal
 from services.common.auth.passwords import PasswordHasher
+from services.common.config.live import SystemConfig
 from services.common.db import Database, Executor
 from services.common.identity import users_store
 from services.common.identity.models import ADMIN_USER_ID, User
@@ -60,13 +61,13 @@ class UserService:
         audit: AuditLog,
         hasher: PasswordHasher | None = None,
         *,
-        self_registration: bool = False,
+        config: SystemConfig,
         ldap_auth: bool = False,
     ) -> None:
         self._db = db
         self._audit_log = audit
         self._hasher = hasher or PasswordHasher()
-        self._self_registration = self_registration
+        self._config = config
         self._ldap_auth = ldap_auth
 
     async def _audit(self, tx: Executor, operator: str, operation: str, name: str, description: str) -> None:
@@ -110,7 +111,7 @@ class UserService:
         if self._ldap_auth:
             raise Forbidden("users come from the LDAP directory in ldap_auth mode; none can be created here")
         if not principal.sysadmin:
-            if not self._self_registration:
+            if not self._config.get("self_registration"):
                 raise _refuse(principal, "create users")
             if new.sysadmin:
                 # Refused, not ignored: the attempt is logged and the caller learns it did not work.

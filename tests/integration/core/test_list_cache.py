@@ -22,8 +22,10 @@ import pytest
 
 from services.common.auth.authenticate import Principal
 from services.common.cache import CORE_LISTENER, LookupCache
+from services.common.config.live import SystemConfig
 from services.common.migrations import apply_migrations
 from services.common.oci import mediatypes as mt
+from services.common.settings import Settings
 from services.core.artifacts.service import ArtifactService
 from services.core.audit.forward import AuditForwarder
 from services.core.auditing import AuditLog
@@ -296,7 +298,7 @@ async def test_statement_counts_on_a_miss_and_a_hit(pg_database: TestDatabase) -
         counting = Counting(conn)
         db: Any = _Pool(counting)
         audit = AuditLog(db, AuditForwarder())
-        projects = ProjectService(db, audit)
+        projects = ProjectService(db, audit, SystemConfig(Settings(), db))
         service = ArtifactService(db, projects, LabelService(db, projects, cache, audit), cache)
         admin = Principal(kind="user", name="admin", user_id=owner, sysadmin=True)
         rendered: list[int] = []

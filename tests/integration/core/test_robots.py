@@ -248,4 +248,7 @@ def test_duplicate_name_conflicts(world: World, unique: str) -> None:
 def test_bad_names_and_durations(world: World, unique: str) -> None:
     with as_(world.core, "r-padmin") as c:
         assert c.post("/robots", json=robot_body(f"Bad+{unique}", "rob-a")).status_code == 400
-        assert c.post("/robots", json=robot_body(f"z-{unique}", "rob-a", duration=0)).status_code == 400
+        assert c.post("/robots", json=robot_body(f"n-{unique}", "rob-a", duration=-2)).status_code == 400
+        # Harbor's rule: 0 is the configured robot_token_duration (30 days unless changed).
+        zero = c.post("/robots", json=robot_body(f"z-{unique}", "rob-a", duration=0))
+        assert zero.status_code == 201 and c.get(f"/robots/{zero.json()['id']}").json()["duration"] == 30
