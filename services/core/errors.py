@@ -6,6 +6,7 @@ Services raise these (they carry no aiohttp); `error_middleware(harbor_envelope)
 from __future__ import annotations
 
 from services.common.auth.errors import Unauthorized
+from services.common.config.keys import READ_ONLY_MESSAGE
 from services.common.errors import BerthError
 from services.common.identity.errors import Conflict
 
@@ -96,3 +97,8 @@ class LdapUnavailable(BerthError):
     """The configured directory did not answer (or refused the search account)."""
 
     code, status, default_message = "SERVICE_UNAVAILABLE", 503, "the LDAP directory is not available"
+
+
+class ReadOnlyMode(BerthError):
+    # The registry's answer too (services.registry.errors.ReadOnlyMode): 405, DENIED, Harbor's words.
+    code, status, default_message = "DENIED", 405, READ_ONLY_MESSAGE

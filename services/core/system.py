@@ -79,7 +79,7 @@ class SystemService:
                     "berth_version": berth_version(),
                     "harbor_version": f"berth-{berth_version()}",
                     "registry_storage_provider_name": "filesystem",
-                    "read_only": False,
+                    "read_only": config.get("read_only"),
                     "notification_enable": False,
                 }
             )

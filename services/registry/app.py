@@ -10,6 +10,7 @@ import structlog
 from aiohttp import web
 
 from services.common.cache import REGISTRY_LISTENER, ChangeListener, LookupCache
+from services.common.config.live import SystemConfig
 from services.common.db import Database
 from services.common.errors import error_middleware, oci_envelope
 from services.common.events.relay import Relay
@@ -25,6 +26,7 @@ from services.registry.blobs import BlobService
 from services.registry.errors import NotFound, Unsupported
 from services.registry.manifests import ManifestService
 from services.registry.pulls import PullRecorder
+from services.registry.read_only import read_only_guard
 from services.registry.token_auth import CertificateSource, TokenAuthorizer
 from services.registry.uploads import UploadService
 
@@ -36,6 +38,8 @@ def create_app(
     settings: Settings, *, storage: StorageDriver | None = None, authorizer: Authorizer | None = None
 ) -> web.Application:
     db = Database(settings.database)
+    # read_only, changed at run time through core's /configurations.
+    config = SystemConfig(settings, db, application_name="berth-registry-config")
     store = storage or FilesystemDriver(settings.storage.filesystem.rootdirectory)
     cache = LookupCache(settings.registry.cache_mb * 1024 * 1024)
     authorizer = authorizer or TokenAuthorizer(
@@ -64,12 +68,14 @@ def create_app(
             ),
             # Resolves the endpoint and the access it needs; the token check plugs in here.
             access_control(authorizer),
+            read_only_guard(config),
         ],
     )
     app.on_response_prepare.append(_api_version_header)
     app.router.add_route("*", "/v2", _redirect_base)
     app.router.add_route("*", "/v2/{tail:.*}", api.dispatch)
     app.cleanup_ctx.append(db.lifespan)
+    app.cleanup_ctx.append(config.lifespan)
     app.cleanup_ctx.append(redis.lifespan)
     # After the pool and Redis (so it stops before them), before the pull recorder (so its last flush is
     # relayed at the next start, by whichever relay runs first).

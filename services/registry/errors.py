@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from services.common.config.keys import READ_ONLY_MESSAGE
 from services.common.errors import BerthError
 
 
@@ -73,6 +74,12 @@ class Unauthorized(BerthError):
 
 class Denied(BerthError):
     code, status, default_message = "DENIED", 403, "requested access to the resource is denied"
+
+
+class ReadOnlyMode(BerthError):
+    # 405 rather than Harbor's 403: the operation is not allowed now, whoever asks; DENIED, so docker
+    # prints the message ("denied: The system is in read only mode. ...").
+    code, status, default_message = "DENIED", 405, READ_ONLY_MESSAGE
 
 
 class Unsupported(BerthError):

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from services.common.auth.modes import authenticators_for, directory_for
 from services.common.auth.passwords import CredentialCache, PasswordHasher
+from services.common.config.live import SystemConfig
 from services.common.db import Database
 from services.common.errors import error_middleware, harbor_envelope
 from services.common.identity.bootstrap import bootstrap_lifespan
@@ -39,7 +40,11 @@ def create_app(
     authenticators = authenticators_for(settings, db, hasher, cache, directory)
     authenticators.extend(extra_authenticators)
     key = SigningKey(settings.token)
-    handler = TokenHandler(settings.token, Authentication(authenticators, hasher), Authorizer(db), key, clock=clock)
+    # token_expiration, changed at run time through core's /configurations.
+    config = SystemConfig(settings, db, application_name="berth-token-config")
+    handler = TokenHandler(
+        settings.token, Authentication(authenticators, hasher), Authorizer(db), key, config, clock=clock
+    )
 
     app = web.Application(
         middlewares=[
@@ -55,5 +60,5 @@ def create_app(
     )
     setup_routes(app, handler)
     # Key before database: a missing half of a key pair is reported without waiting on PostgreSQL.
-    app.cleanup_ctx.extend([key.lifespan, db.lifespan, bootstrap_lifespan(db, settings, hasher)])
+    app.cleanup_ctx.extend([key.lifespan, db.lifespan, config.lifespan, bootstrap_lifespan(db, settings, hasher)])
     return app

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from services.common.config.live import SystemConfig
 from services.common.settings import TokenSettings
 from services.token.authenticate import Authentication
 from services.token.authorize import Authorizer, parse_scopes, projects_named
@@ -22,6 +23,7 @@ class TokenHandler:
         authentication: Authentication,
         authorizer: Authorizer,
         key: SigningKey,
+        config: SystemConfig,
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -30,7 +32,7 @@ class TokenHandler:
         self._authorizer = authorizer
         self._key = key
         self._clock = clock
-        self._ttl = settings.expiration_minutes * 60
+        self._config = config
 
     async def token(self, request: web.Request) -> web.Response:
         query = request.query
@@ -52,19 +54,20 @@ class TokenHandler:
             raise AccountMismatch(f"the account parameter {account[:100]!r} does not match the credentials")
         request["user"] = principal.name
         now = int(self._clock())
+        ttl = self._config.get("token_expiration") * 60  # at each token: a change applies to the next one
         granted = await self._authorizer.grant(identified, requested, dt.datetime.fromtimestamp(now, dt.UTC))
         token, _claims = self._key.signer.sign(
             issuer=self._settings.issuer,
             subject=principal.name,
             audience=self._settings.service,
             access=granted,
-            ttl_seconds=self._ttl,
+            ttl_seconds=ttl,
             now=now,
         )
         body = {
             "token": token,
             "access_token": token,
-            "expires_in": self._ttl,
+            "expires_in": ttl,
             "issued_at": dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
         return web.json_response(body, headers={"Cache-Control": "no-store"})

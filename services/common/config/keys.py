@@ -12,6 +12,8 @@ from typing import Any
 from services.common.settings import Settings, parse_endpoint
 
 EVERYONE, ADMIN_ONLY = "everyone", "adminonly"
+# Harbor's words, from its registry and API alike.
+READ_ONLY_MESSAGE = "The system is in read only mode. Any modification is prohibited."
 ROBOT_MAX_DAYS = 36500
 
 
@@ -66,9 +68,13 @@ def _keys(*keys: ConfigKey) -> Mapping[str, ConfigKey]:
     return MappingProxyType({k.name: k for k in keys})
 
 
-# Applied by core now; the registry's and token service's keys (read_only, token_expiration,
-# robot_name_prefix), auth_mode and ldap_* come with those services' live configuration.
+# auth_mode, ldap_* and robot_name_prefix are not here yet: they need core's and the token service's
+# authenticators rebuilt at run time.
 CATALOG: Mapping[str, ConfigKey] = _keys(
+    # Pulls and reads only: the registry refuses pushes, mounts and deletes, core deletes, tags and copies.
+    ConfigKey("read_only", bool, lambda s: False),
+    # Minutes a registry token lasts (Harbor's token_expiration), read by the token service per token.
+    ConfigKey("token_expiration", int, lambda s: s.token.expiration_minutes, min=1, max=60 * 24 * 365),
     ConfigKey("self_registration", bool, lambda s: s.self_registration),
     ConfigKey("project_creation_restriction", str, lambda s: EVERYONE, choices=(EVERYONE, ADMIN_ONLY)),
     ConfigKey("banner_message", str, lambda s: ""),

@@ -10,6 +10,7 @@ import structlog
 
 from services.common.auth.authenticate import Principal
 from services.common.cache import LookupCache
+from services.common.config.live import SystemConfig
 from services.common.db import Database
 from services.common.events import outbox
 from services.common.events.models import Event, EventType
@@ -21,13 +22,15 @@ from services.core.artifacts.references import full_name
 from services.core.listing import Page, SortKey, Term
 from services.core.projects.models import ProjectRef, ProjectView
 from services.core.projects.service import ProjectService
+from services.core.read_only import require_writable
 from services.core.security.access import Viewer
 
 log = structlog.get_logger()
 
 
 class RepositoryService:
-    def __init__(self, db: Database, projects: ProjectService, cache: LookupCache) -> None:
+    def __init__(self, db: Database, projects: ProjectService, cache: LookupCache, config: SystemConfig) -> None:
+        self._config = config
         self._db = db
         self._projects = projects
         self._cache = cache
@@ -64,6 +67,7 @@ class RepositoryService:
 
     async def delete(self, principal: Principal, ref: ProjectRef, path: str) -> None:
         project, _ = await self._projects.resolve(principal, ref, Resource.REPOSITORY, Action.DELETE)
+        require_writable(self._config)
         name = full_name(project, path)
         async with self._db.transaction() as tx:
             repository_id = await store.lock_repository(tx, name)

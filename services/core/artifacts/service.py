@@ -16,6 +16,7 @@ import structlog
 
 from services.common.auth.authenticate import Principal
 from services.common.cache import LookupCache
+from services.common.config.live import SystemConfig
 from services.common.db import Database
 from services.common.events import outbox
 from services.common.events.models import Event, EventType
@@ -31,6 +32,7 @@ from services.core.labels.service import LabelService
 from services.core.listing import Page, SortKey, Term
 from services.core.projects.models import ProjectRef, ProjectView
 from services.core.projects.service import ProjectService
+from services.core.read_only import require_writable
 
 log = structlog.get_logger()
 # What a cached list page costs besides its body: the key, the tuple, the entry's bookkeeping.
@@ -38,7 +40,10 @@ CACHED_PAGE_OVERHEAD_BYTES = 1024
 
 
 class ArtifactService:
-    def __init__(self, db: Database, projects: ProjectService, labels: LabelService, cache: LookupCache) -> None:
+    def __init__(
+        self, db: Database, projects: ProjectService, labels: LabelService, cache: LookupCache, config: SystemConfig
+    ) -> None:
+        self._config = config
         self._db = db
         self._projects = projects
         self._labels = labels
@@ -90,6 +95,7 @@ class ArtifactService:
 
     async def delete(self, principal: Principal, ref: ProjectRef, path: str, artifact: ArtifactRef) -> None:
         project, _ = await self._projects.resolve(principal, ref, Resource.ARTIFACT, Action.DELETE)
+        require_writable(self._config)
         name = full_name(project, path)
         async with self._db.transaction() as tx:
             found = await artifact_store.lock_artifact(tx, name, artifact)
@@ -112,6 +118,7 @@ class ArtifactService:
         source_project, source_name, source_ref = parse_copy_source(source)
         project, _ = await self._projects.resolve(principal, ref, Resource.ARTIFACT, Action.CREATE)
         await self._projects.resolve(principal, ProjectRef(name=source_project), Resource.REPOSITORY, Action.PULL)
+        require_writable(self._config)
         name = full_name(project, path)
         async with self._db.transaction() as tx:
             found = await artifact_store.lock_artifact(tx, source_name, source_ref)
@@ -154,6 +161,7 @@ class ArtifactService:
         if not is_valid_tag(tag):
             raise BadRequest(f"tag name {tag[:100]!r} does not match [a-zA-Z0-9_][a-zA-Z0-9._-]{{0,127}}")
         project, _ = await self._projects.resolve(principal, ref, Resource.TAG, Action.CREATE)
+        require_writable(self._config)
         name = full_name(project, path)
         async with self._db.transaction() as tx:
             found = await artifact_store.lock_artifact(tx, name, artifact)
@@ -170,6 +178,7 @@ class ArtifactService:
         self, principal: Principal, ref: ProjectRef, path: str, artifact: ArtifactRef, tag: str
     ) -> None:
         project, _ = await self._projects.resolve(principal, ref, Resource.TAG, Action.DELETE)
+        require_writable(self._config)
         name = full_name(project, path)
         async with self._db.transaction() as tx:
             found = await artifact_store.lock_artifact(tx, name, artifact)

@@ -24,6 +24,8 @@ ADMIN = ("admin", "Harbor12345")
 PW = "Config-Passw0rd"
 DEADLINE_S = 30.0
 DEFAULTS = {
+    "read_only": False,
+    "token_expiration": 30,
     "self_registration": False,
     "project_creation_restriction": "everyone",
     "banner_message": "",
@@ -191,6 +193,8 @@ def test_each_change_is_an_audit_entry(cores: tuple[CoreProcess, ...]) -> None:
         ({"self_registration": 1}, "self_registration"),
         ({"session_timeout": True}, "session_timeout"),
         ({"session_timeout": 0}, "session_timeout"),
+        ({"read_only": "on"}, "read_only"),
+        ({"token_expiration": 0}, "token_expiration"),
         ({"storage_per_project": -2}, "storage_per_project"),
         ({"project_creation_restriction": "nobody"}, "project_creation_restriction"),
         ({"audit_log_forward_endpoint": "syslog://x:514"}, "audit_log_forward_endpoint"),

@@ -298,8 +298,9 @@ async def test_statement_counts_on_a_miss_and_a_hit(pg_database: TestDatabase) -
         counting = Counting(conn)
         db: Any = _Pool(counting)
         audit = AuditLog(db, AuditForwarder())
-        projects = ProjectService(db, audit, SystemConfig(Settings(), db))
-        service = ArtifactService(db, projects, LabelService(db, projects, cache, audit), cache)
+        config = SystemConfig(Settings(), db)
+        projects = ProjectService(db, audit, config)
+        service = ArtifactService(db, projects, LabelService(db, projects, cache, audit), cache, config)
         admin = Principal(kind="user", name="admin", user_id=owner, sysadmin=True)
         rendered: list[int] = []
 
