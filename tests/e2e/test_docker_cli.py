@@ -13,11 +13,13 @@ import subprocess
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.harness.dockerd import DockerDaemon
 from tests.harness.plugin import RegistryEndpoint
 from tests.harness.token import add_member, add_project, add_user
+from tests.harness.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 PROJECT = "dockerteam"
@@ -196,3 +198,34 @@ def test_wrong_password_is_refused_at_login(
     )
     assert refused.returncode != 0
     assert "unauthorized" in refused.stderr.lower() or "401" in refused.stderr, refused.stderr
+
+
+def test_read_only_mode_refuses_a_push_with_harbors_message_and_pulls_go_on(
+    accounts: dict[str, str], docker: Docker, registry_endpoint: RegistryEndpoint
+) -> None:
+    pushed = f"{registry_endpoint.host}/{PROJECT}/ro-app:1.0"
+    image_id = docker.build(pushed)
+    docker.login(registry_endpoint.host, accounts["admin"])
+    docker.push(pushed)
+    docker.remove(pushed)
+    later = f"{registry_endpoint.host}/{PROJECT}/ro-later:1.0"
+    docker.build(later)
+    api = httpx.Client(base_url=f"{registry_endpoint.url}/api/v2.0", auth=("admin", PASSWORDS["admin"]), timeout=30)
+    with api, registry_endpoint.client() as registry:
+
+        def uploads_answer(status: int) -> bool:
+            return registry.post(f"/v2/{PROJECT}/ro-probe/blobs/uploads/").status_code == status
+
+        assert api.put("/configurations", json={"read_only": True}).status_code == 200
+        try:
+            eventually(lambda: uploads_answer(405), "the registry is read-only")
+            refused = docker("push", later)
+            assert refused.returncode != 0
+            assert "The system is in read only mode" in refused.stderr + refused.stdout, refused.stderr
+            docker.ok("pull", pushed)
+            assert docker.image_id(pushed) == image_id
+        finally:
+            assert api.put("/configurations", json={"read_only": False}).status_code == 200
+        eventually(lambda: uploads_answer(202), "the registry takes pushes again")
+    docker.push(later)
+    docker.ok("rmi", pushed, later)
