@@ -31,6 +31,8 @@ class ParsedManifest:
     child_digests: tuple[tuple[str, dict[str, Any] | None], ...]
     # An image manifest's config descriptor: (digest, media type, size); None for an index.
     config: tuple[str, str, int] | None = None
+    # An image manifest's layers held here, as (digest, media type, size), in order.
+    layers: tuple[tuple[str, str, int], ...] = ()
 
 
 def _media_type_of(content_type: str | None) -> str | None:
@@ -99,11 +101,13 @@ def parse_manifest(body: bytes, content_type: str | None) -> ParsedManifest:
         if not isinstance(layers, list):
             raise ManifestInvalid("layers must be a list of descriptors")
         blobs = [config["digest"]]
+        held: list[tuple[str, str, int]] = []
         for i, layer in enumerate(layers):
             layer = _descriptor(layer, f"layers[{i}]")
             if layer["mediaType"] in FOREIGN_LAYERS and layer.get("urls"):
                 continue
             blobs.append(layer["digest"])
+            held.append((layer["digest"], layer["mediaType"], layer["size"]))
         if artifact_type is None:
             artifact_type = config["mediaType"]
         return ParsedManifest(
@@ -114,6 +118,7 @@ def parse_manifest(body: bytes, content_type: str | None) -> ParsedManifest:
             blob_digests=tuple(dict.fromkeys(blobs)),
             child_digests=(),
             config=(config["digest"], config["mediaType"], config["size"]),
+            layers=tuple(held),
         )
 
     if "config" in doc or "layers" in doc:

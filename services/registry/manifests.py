@@ -18,6 +18,7 @@ from services.common.storage import StorageDriver
 from services.common.storage.driver import PathNotFound
 from services.common.storage.paths import blob_path
 from services.registry.blobs import digest_param
+from services.registry.chart_additions import chart_additions
 from services.registry.errors import (
     DigestInvalid,
     ManifestBlobUnknown,
@@ -32,6 +33,11 @@ from services.registry.metadata import blobs as blob_rows
 from services.registry.metadata.models import Manifest, NewManifest, Referrer
 
 log = structlog.get_logger()
+
+
+def _json(value: object) -> str | None:
+    return None if value is None else json.dumps(value)
+
 
 # Image configs are a few KiB; a larger config (or one that is not JSON) is not kept, and the API then
 # shows no extra_attrs for that artifact.
@@ -132,6 +138,7 @@ class ManifestService:
             child_digests=parsed.child_digests,
             tag=ref.tag,
             config=await self._config_json(parsed),
+            additions=_json(await chart_additions(self._storage, parsed.artifact_type, parsed.layers)),
         )
         async with self._db.transaction() as tx:
             repo_id = await ensure_repository(tx, repository)

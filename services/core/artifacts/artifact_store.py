@@ -334,9 +334,9 @@ async def copy_artifact(ex: Executor, source_id: int, dest_repository_id: int) -
     are linked to the destination (mounted), never copied. Returns the destination artifact's id."""
     await ex.execute(
         f"{_TREE} INSERT INTO artifacts (repository_id, digest, media_type, artifact_type, size, subject_digest,"
-        " annotations, content, config)"
+        " annotations, content, config, additions)"
         " SELECT $2, a.digest, a.media_type, a.artifact_type, a.size, a.subject_digest, a.annotations, a.content,"
-        " a.config FROM artifacts a WHERE a.id IN (SELECT id FROM tree)"
+        " a.config, a.additions FROM artifacts a WHERE a.id IN (SELECT id FROM tree)"
         " ON CONFLICT (repository_id, digest) DO NOTHING",
         source_id,
         dest_repository_id,

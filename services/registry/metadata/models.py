@@ -49,3 +49,5 @@ class NewManifest:
     tag: str | None
     # The config blob's JSON text when small enough to keep with the manifest (core's extra_attrs).
     config: str | None = None
+    # A Helm chart's README.md, values.yaml and dependencies as JSON text (services/registry/chart_additions.py).
+    additions: str | None = None
