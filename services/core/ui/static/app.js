@@ -4,6 +4,7 @@
 
 import { API, ApiError, getJson, request } from "./api.js";
 import { cleanupPage } from "./cleanup.js";
+import { configsPage } from "./configs.js";
 import { h, link } from "./dom.js";
 import { jobServicePage } from "./jobservice.js";
 import { loginPage } from "./login.js";
@@ -16,6 +17,8 @@ import { usersPage } from "./users.js";
 
 const HOME = "/harbor/projects";
 const ADMIN_USER_ID = 1;
+// Harbor's words, as the registry and the API refuse a change with them.
+const READ_ONLY_MESSAGE = "The system is in read only mode. Any modification is prohibited.";
 const routes = [
   { path: /^\/harbor\/projects\/?$/, page: projectsPage },
   { path: /^\/harbor\/projects\/(\d+)(?:\/(repositories|members|logs))?\/?$/, page: projectPage },
@@ -28,6 +31,7 @@ const routes = [
     page: jobServicePage,
     sysadmin: true,
   },
+  { path: /^\/harbor\/configs(?:\/(setting))?\/?$/, page: configsPage, sysadmin: true },
   { path: /^\/account\/password\/?$/, page: passwordPage },
 ];
 
@@ -92,6 +96,7 @@ function adminNav() {
     link("/harbor/users", "Users"),
     link("/harbor/clearing-job", "Clean Up"),
     link("/harbor/job-service-dashboard", "Job Service Dashboard"),
+    link("/harbor/configs", "Configuration"),
   );
 }
 
@@ -109,6 +114,19 @@ function defaultPasswordBanner(user, info) {
     "the admin account still has the default password Harbor12345, which anyone can look up. ",
     action,
   );
+}
+
+// Every logged-in user's, on every page, while the configuration's read_only is on.
+function readOnlyBanner(info) {
+  if (info.read_only !== true) return null;
+  return h("div", { class: "banner warning", role: "alert", id: "read-only-banner" }, READ_ONLY_MESSAGE);
+}
+
+// The configuration's banner_message, as text (never markup), on every page while it is set.
+function messageBanner(info) {
+  const message = typeof info.banner_message === "string" ? info.banner_message : "";
+  if (message.trim() === "") return null;
+  return h("div", { class: "banner info message", role: "note", id: "message-banner" }, message);
 }
 
 function safeDecode(text) {
@@ -146,6 +164,8 @@ function render() {
   root.replaceChildren(
     header(user),
     defaultPasswordBanner(user, info) ?? "",
+    readOnlyBanner(info) ?? "",
+    messageBanner(info) ?? "",
     h("main", {}, message, found.route.page(ctx)),
   );
 }

@@ -1,0 +1,283 @@
+// Administration › Configuration, as Harbor draws it (/harbor/configs): the run-time keys of
+// GET /api/v2.0/configurations ({key: {value, editable}}) in one form per tab. Save sends
+// PUT /api/v2.0/configurations with only the keys changed, each in its JSON type (the API refuses "true"
+// for a boolean and "30" for a number), and the API alone judges a value: its message names the key.
+// A key is one line of its tab's FIELDS; a key the API lists that no line names is drawn nowhere, and a
+// line whose key the API does not list (an older core) is left out.
+
+import { API, getJson, request } from "./api.js";
+import { tabNav } from "./cleanup.js";
+import { failure, h, notice } from "./dom.js";
+
+const MIB = 2 ** 20;
+// Harbor's quota units, largest first (a stored size is shown in the largest that divides it).
+const STORAGE_UNITS = [
+  ["TiB", 2 ** 40],
+  ["GiB", 2 ** 30],
+  ["MiB", MIB],
+];
+const UNLIMITED = -1;
+
+// The kinds of input. Each returns make(id), which draws the input for one key and gives
+// { element, read(), write(value) }: read() is the value as the API takes it (null for an empty number).
+function checkbox() {
+  return (id) => {
+    const input = h("input", { type: "checkbox", id });
+    return {
+      element: input,
+      read: () => input.checked,
+      write: (value) => {
+        input.checked = value === true;
+      },
+    };
+  };
+}
+
+// options: [[value, label], ...].
+function choice(options) {
+  return (id) => {
+    const select = h(
+      "select",
+      { id },
+      options.map(([value, label]) => h("option", { value }, label)),
+    );
+    return {
+      element: select,
+      read: () => select.value,
+      write: (value) => {
+        // A value this page has no label for yet is shown as it is, not as the first option.
+        if (![...select.options].some((o) => o.value === String(value))) {
+          select.append(h("option", { value: String(value) }, String(value)));
+        }
+        select.value = String(value);
+      },
+    };
+  };
+}
+
+function numberValue(input) {
+  const text = input.value.trim();
+  return text === "" ? null : Number(text);
+}
+
+function integer({ min } = {}) {
+  return (id) => {
+    const input = h("input", { type: "number", id, min, step: 1, class: "number" });
+    return {
+      element: input,
+      read: () => numberValue(input),
+      write: (value) => {
+        input.value = String(value);
+      },
+    };
+  };
+}
+
+function text({ placeholder } = {}) {
+  return (id) => {
+    const input = h("input", { type: "text", id, placeholder, autocomplete: "off", class: "wide" });
+    return {
+      element: input,
+      read: () => input.value,
+      write: (value) => {
+        input.value = String(value ?? "");
+      },
+    };
+  };
+}
+
+// Bytes as a number and a unit, -1 for unlimited (Harbor's storage_per_project).
+function storage() {
+  return (id) => {
+    const amount = h("input", { type: "number", id, min: UNLIMITED, step: "any", class: "number" });
+    const unit = h(
+      "select",
+      { id: `${id}-unit`, "aria-label": "Unit" },
+      [...STORAGE_UNITS].reverse().map(([label, bytes]) => h("option", { value: bytes }, label)),
+    );
+    return {
+      element: h("span", { class: "storage" }, amount, unit),
+      read: () => {
+        const n = numberValue(amount);
+        if (n === null || n === UNLIMITED) return n;
+        return Math.round(n * Number(unit.value));
+      },
+      write: (bytes) => {
+        if (bytes === UNLIMITED) {
+          amount.value = String(UNLIMITED);
+          unit.value = String(2 ** 30);
+          return;
+        }
+        // A size set through the API needs no whole MiB: it is shown as a fraction of one.
+        const [, size] = STORAGE_UNITS.find(([, b]) => bytes % b === 0) ?? ["MiB", MIB];
+        amount.value = String(bytes / size);
+        unit.value = String(size);
+      },
+    };
+  };
+}
+
+const SYSTEM_SETTINGS = [
+  {
+    key: "project_creation_restriction",
+    label: "Project Creation",
+    input: choice([
+      ["everyone", "Everyone"],
+      ["adminonly", "Admin Only"],
+    ]),
+    hint: "Who may create projects.",
+  },
+  { key: "self_registration", label: "Allow Self-Registration", input: checkbox(), hint: "Anyone may sign up." },
+  { key: "token_expiration", label: "Token Expiration (Minutes)", input: integer({ min: 1 }) },
+  { key: "robot_token_duration", label: "Robot Token Expiration (Days)", input: integer({ min: 1 }) },
+  { key: "session_timeout", label: "Session Timeout (Minutes)", input: integer({ min: 1 }) },
+  {
+    key: "storage_per_project",
+    label: "Default Storage per Project",
+    input: storage(),
+    hint: "The quota of new projects; -1 for unlimited.",
+  },
+  { key: "banner_message", label: "Banner Message", input: text(), hint: "Shown on every page; empty: none." },
+  {
+    key: "audit_log_forward_endpoint",
+    label: "Audit Log Forward Endpoint",
+    input: text({ placeholder: "host:port" }),
+    hint: "A syslog server's host:port; empty: none.",
+  },
+  {
+    key: "skip_audit_log_database",
+    label: "Skip Audit Log Database",
+    input: checkbox(),
+    hint: "Forward audit entries only, without keeping them (needs an endpoint).",
+  },
+  {
+    key: "read_only",
+    label: "Repository Read Only",
+    input: checkbox(),
+    hint: "Pulls only: every push, delete, tagging and copy is refused.",
+  },
+];
+
+const TABS = [{ key: "setting", label: "System Settings", fields: SYSTEM_SETTINGS }];
+
+export function configsPage({ params, refreshSession }) {
+  const tab = TABS.find((t) => t.key === params[0]) ?? TABS[0];
+  return h(
+    "section",
+    { class: "configs" },
+    h("h1", {}, "Configuration"),
+    tabNav(
+      "config-tabs",
+      "configuration",
+      "/harbor/configs",
+      TABS.map((t) => [t.key, t.label]),
+      tab.key,
+    ),
+    configForm(tab, refreshSession),
+  );
+}
+
+function configForm(tab, refreshSession) {
+  const status = notice();
+  status.id = "config-status";
+  const rows = h("div", { class: "settings-rows" });
+  const save = h("button", { type: "submit", id: "config-save", disabled: true }, "Save");
+  const cancel = h("button", { type: "button", id: "config-cancel", class: "secondary" }, "Cancel");
+  // The keys drawn, with their inputs, and the values stored (as the last read gave them).
+  let shown = [];
+  let stored = {};
+  let busy = false;
+
+  const changed = () => shown.filter((f) => f.editable && f.widget.read() !== stored[f.key]);
+  const update = () => {
+    save.disabled = busy || changed().length === 0;
+    cancel.disabled = busy;
+  };
+
+  async function load() {
+    busy = true;
+    update();
+    try {
+      const { data } = await getJson(`${API}/configurations`);
+      stored = {};
+      shown = tab.fields
+        .filter((f) => Object.hasOwn(data, f.key))
+        .map((f) => {
+          stored[f.key] = data[f.key].value;
+          return { ...f, widget: f.input(`config-${f.key}`), editable: data[f.key].editable !== false };
+        });
+      rows.replaceChildren(...shown.map(row));
+      for (const f of shown) f.widget.write(stored[f.key]);
+    } catch (err) {
+      status.show(failure("read the configuration", err), "error");
+    } finally {
+      busy = false;
+      update();
+    }
+  }
+
+  function row(f) {
+    const id = `config-${f.key}`;
+    if (!f.editable) {
+      for (const input of f.widget.element.querySelectorAll("input, select")) input.disabled = true;
+      if (f.widget.element.matches("input, select")) f.widget.element.disabled = true;
+    }
+    return h(
+      "div",
+      { class: "setting", "data-key": f.key },
+      h("label", { for: id }, f.label),
+      h(
+        "div",
+        { class: "control" },
+        f.widget.element,
+        f.hint ? h("span", { class: "hint" }, f.hint) : null,
+        f.editable ? null : h("span", { class: "hint" }, "Not editable here."),
+      ),
+    );
+  }
+
+  async function submit(event) {
+    event.preventDefault();
+    const body = Object.fromEntries(changed().map((f) => [f.key, f.widget.read()]));
+    if (Object.keys(body).length === 0) return;
+    status.clear();
+    busy = true;
+    update();
+    try {
+      await request("PUT", `${API}/configurations`, body);
+    } catch (err) {
+      // The edits stay, for the user to correct; nothing was stored.
+      status.show(failure("save the configuration", err), "error");
+      busy = false;
+      update();
+      return;
+    }
+    // systeminfo again, so the read-only and message banners follow at once; it draws this page anew.
+    try {
+      await refreshSession("Configuration saved.");
+    } catch (err) {
+      status.show(`Configuration saved, but the page could not be read again: ${err.message}`, "error");
+      busy = false;
+      update();
+    }
+  }
+
+  function reset() {
+    status.clear();
+    load();
+  }
+
+  cancel.addEventListener("click", reset);
+  const form = h(
+    "form",
+    // The API checks every value (its message names the key), not the browser.
+    { class: "card settings", id: "config-form", novalidate: true, onsubmit: submit },
+    rows,
+    h("div", { class: "toolbar buttons" }, save, cancel),
+    status,
+  );
+  form.addEventListener("input", update);
+  form.addEventListener("change", update);
+  load();
+  return form;
+}
