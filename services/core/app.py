@@ -27,6 +27,7 @@ from services.common.logging import request_context
 from services.common.redis import RedisClient
 from services.common.settings import Settings
 from services.core.api import setup_routes
+from services.core.api.accessories import AccessoriesApi
 from services.core.api.artifacts import ArtifactsApi
 from services.core.api.audit import AuditApi
 from services.core.api.body import MAX_BODY_BYTES
@@ -36,12 +37,15 @@ from services.core.api.labels import LabelsApi
 from services.core.api.ldap import LdapApi
 from services.core.api.login import LoginApi
 from services.core.api.members import MembersApi
+from services.core.api.project_artifacts import ProjectArtifactsApi
+from services.core.api.project_metadata import ProjectMetadataApi
 from services.core.api.projects import ProjectsApi
 from services.core.api.repositories import RepositoriesApi
 from services.core.api.robots import RobotsApi
 from services.core.api.statistics import StatisticsApi
 from services.core.api.system import SystemApi
 from services.core.api.system_jobs import SystemJobsApi
+from services.core.api.user_permissions import UserPermissionsApi
 from services.core.api.usergroups import UserGroupsApi
 from services.core.api.users import UsersApi
 from services.core.artifacts.repository_service import RepositoryService
@@ -58,6 +62,8 @@ from services.core.jobs.service import SystemJobs
 from services.core.labels.service import LabelService
 from services.core.ldap.service import LdapService
 from services.core.members.service import MemberService
+from services.core.permissions.service import PermissionService
+from services.core.projects.metadata import ProjectMetadataService
 from services.core.projects.service import ProjectService
 from services.core.robots.service import RobotService
 from services.core.security.authenticators import BasicAuthenticator, RequestAuthenticator
@@ -139,6 +145,7 @@ def create_app(
         client_max_size=MAX_BODY_BYTES,
     )
     labels = LabelService(db, projects, list_cache, audit)
+    artifacts = ArtifactService(db, projects, labels, list_cache, config)
     # Jobs are rows the jobservice runs; core submits them (row, then id on the Redis stream).
     submitter = JobSubmitter(db, JobQueue(redis), max_attempts=settings.jobservice.max_attempts)
     event_types = frozenset(EVENT_TYPES)
@@ -153,14 +160,18 @@ def create_app(
             ConfigurationsApi(ConfigService(db, config, audit)),
             LoginApi(sessions),
             UsersApi(users),
+            UserPermissionsApi(PermissionService(db, projects)),
             ProjectsApi(projects),
+            ProjectMetadataApi(ProjectMetadataService(db, projects, audit)),
             MembersApi(MemberService(db, projects, audit)),
             RobotsApi(RobotService(db, projects, audit, hasher, config=config)),
             UserGroupsApi(UserGroupService(db, directory, audit, ldap_auth=ldap_auth)),
             LdapApi(LdapService(db, directory, settings.ldap, ldap_auth=ldap_auth, connect=Ldap3Directory)),
             AuditApi(AuditService(db, projects)),
             RepositoriesApi(RepositoryService(db, projects, list_cache, config)),
-            ArtifactsApi(ArtifactService(db, projects, labels, list_cache, config)),
+            ArtifactsApi(artifacts),
+            ProjectArtifactsApi(artifacts),
+            AccessoriesApi(artifacts),
             LabelsApi(labels),
             StatisticsApi(StatisticsService(db, projects)),
             SystemJobsApi(purge, "/system/purgeaudit", "purge_id"),

@@ -1,20 +1,36 @@
-"""Health of the components core can see, and what the system tells anonymous and logged-in callers."""
+"""Health of the components core can see, what the system tells anonymous and logged-in callers, the
+registry's storage volume and the token service's certificate."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
+import re
 from dataclasses import dataclass
 from importlib import metadata
+from pathlib import Path
 
 import asyncpg
+import structlog
 
+from services.common.auth.authenticate import Principal
 from services.common.config.live import SystemConfig
 from services.common.db import Database
 from services.common.identity.bootstrap import DefaultPasswordCheck
+from services.common.rbac import Action
 from services.common.settings import Settings
+from services.core.errors import NotFound
+from services.core.security.access import require_system
+
+log = structlog.get_logger()
 
 HEALTH_TIMEOUT_S = 2.0
+# A certificate file is a few KiB; anything much larger is not one.
+MAX_CERTIFICATE_BYTES = 1024 * 1024
+# Only certificate blocks are ever served: a key sitting in the same file (or a setting pointing at the
+# key by mistake) stays where it is.
+_PEM_CERTIFICATE = re.compile(rb"-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+?-----END CERTIFICATE-----")
 
 
 def berth_version() -> str:
@@ -22,6 +38,15 @@ def berth_version() -> str:
         return metadata.version("berth")
     except metadata.PackageNotFoundError:
         return "dev"
+
+
+@dataclass(frozen=True, slots=True)
+class Capacity:
+    """A volume's size and the bytes still free for the registry (not those kept for root), as
+    Harbor's imagestorage.Capacity."""
+
+    total: int
+    free: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +68,35 @@ class SystemService:
     async def admin_password_is_default(self) -> bool:
         """Whether the admin (user 1) still logs in with Harbor12345: for the sysadmins' warning banner."""
         return await self._default_password.is_default(self._db)
+
+    async def volumes(self, principal: Principal) -> list[Capacity]:
+        """The registry's storage volume (storage.filesystem.rootdirectory), read where core runs: Harbor
+        reads its data volume in core's container too. A directory that is not there is a 404 saying so,
+        never the size of whatever disk happens to hold the missing path's parent."""
+        require_system(principal, "system-volumes", Action.READ, "read the system volumes")
+        root = self._settings.storage.filesystem.rootdirectory
+        try:
+            st = await asyncio.to_thread(os.statvfs, root)
+        except (FileNotFoundError, NotADirectoryError):
+            raise NotFound(
+                f"the registry's storage directory {root} (storage.filesystem.rootdirectory) is not visible"
+                " to core; mount the registry's volume into core's container (read-only is enough)"
+            ) from None
+        return [Capacity(total=st.f_blocks * st.f_frsize, free=st.f_bavail * st.f_frsize)]
+
+    async def certificate(self) -> bytes:
+        """The token service's certificate (token.certificate), which verifies the tokens it signs: PEM
+        certificate blocks only. Open to anybody, as Harbor's getcert: a certificate is public."""
+        path = Path(self._settings.token.certificate)
+        try:
+            data = await asyncio.to_thread(_read_head, path, MAX_CERTIFICATE_BYTES)
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            raise NotFound("no certificate: the token service has not created token.certificate yet") from None
+        blocks = _PEM_CERTIFICATE.findall(data)
+        if not blocks:
+            log.warning("token_certificate_unreadable", path=str(path))
+            raise NotFound("no certificate: token.certificate holds no PEM certificate")
+        return b"\n".join(blocks) + b"\n"
 
     async def health(self) -> list[ComponentHealth]:
         return [ComponentHealth("core", True), await self._database()]
@@ -84,3 +138,8 @@ class SystemService:
                 }
             )
         return info
+
+
+def _read_head(path: Path, limit: int) -> bytes:
+    with path.open("rb") as f:
+        return f.read(limit)

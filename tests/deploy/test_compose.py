@@ -9,6 +9,7 @@ the debootstrap tarball cached under dist/), then install.sh does what an operat
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -196,6 +197,14 @@ def test_compose_deployment(dockerd: DockerDaemon, bundle: Path, tmp_path: Path)
             assert answer.status == 200
         berth.wait_logged("core", request_id)
         berth.wait_logged("proxy", request_id)
+        # Core sees the registry's volume (mounted read-only) and the token service's certificate.
+        admin = {"Authorization": "Basic " + base64.b64encode(b"admin:Harbor12345").decode()}
+        req = urllib.request.Request(f"http://{registry}/api/v2.0/systeminfo/volumes", headers=admin)
+        with urllib.request.urlopen(req, timeout=10) as answer:
+            storage = json.load(answer)["storage"]
+        assert len(storage) == 1 and 0 < storage[0]["free"] <= storage[0]["total"], storage
+        with urllib.request.urlopen(f"http://{registry}/api/v2.0/systeminfo/getcert", timeout=10) as answer:
+            assert answer.read().startswith(b"-----BEGIN CERTIFICATE-----")
         # The push's manifest PUT, as the registry and the proxy logged it.
         manifest_path = f"/v2/library/compose-test/manifests/{run_id}"
         berth.wait_logged("registry", manifest_path)

@@ -59,7 +59,7 @@ def _reference(ref: ReferenceView) -> dict[str, Any]:
     }
 
 
-def _accessory(accessory: AccessoryView, subject: ArtifactView) -> dict[str, Any]:
+def render_accessory(accessory: AccessoryView, subject: ArtifactView) -> dict[str, Any]:
     return {
         "id": accessory.id,
         "artifact_id": accessory.id,
@@ -106,7 +106,7 @@ def render(artifact: ArtifactView, *, with_accessory: bool = False, with_label: 
         "addition_links": None,
         # As Harbor: null unless asked for with with_label=true.
         "labels": [render_label(x) for x in artifact.labels] if with_label else None,
-        "accessories": [_accessory(a, artifact) for a in artifact.accessories] if with_accessory else None,
+        "accessories": [render_accessory(a, artifact) for a in artifact.accessories] if with_accessory else None,
     }
 
 

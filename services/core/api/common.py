@@ -31,6 +31,12 @@ def project_ref(request: web.Request) -> ProjectRef:
     return ProjectRef(name=text)
 
 
+def query_flag(request: web.Request, name: str, default: bool) -> bool:
+    """A boolean query parameter (Go's ParseBool spellings, as Harbor's); absent or empty: `default`."""
+    text = request.query.get(name)
+    return default if text is None or text == "" else parse_bool(text, name)
+
+
 def path_int(request: web.Request, key: str) -> int:
     text = request.match_info[key]
     if not text.isascii() or not text.isdigit() or len(text) > 18:

@@ -79,6 +79,7 @@ class ProjectsApi:
             web.get(PROJECT, self.get),
             web.put(PROJECT, self.update),
             web.delete(PROJECT, self.delete),
+            web.get(f"{PROJECT}/_deletable", self.deletable),
         ]
 
     async def list(self, request: web.Request) -> web.Response:
@@ -131,3 +132,7 @@ class ProjectsApi:
     async def delete(self, request: web.Request) -> web.Response:
         await self._projects.delete(principal_of(request), project_ref(request))
         return web.Response(status=200)
+
+    async def deletable(self, request: web.Request) -> web.Response:
+        verdict = await self._projects.deletable(principal_of(request), project_ref(request))
+        return web.json_response({"deletable": verdict.deletable, "message": verdict.message})

@@ -1,4 +1,4 @@
-"""/healthz, /api/v2.0/health and /api/v2.0/systeminfo."""
+"""/healthz, /api/v2.0/ping, /api/v2.0/health and /api/v2.0/systeminfo (with volumes and getcert)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,10 @@ class SystemApi:
         return [
             web.get("/healthz", healthz),
             web.get(f"{API}/health", self.health),
+            web.get(f"{API}/ping", ping),
             web.get(f"{API}/systeminfo", self.systeminfo),
+            web.get(f"{API}/systeminfo/volumes", self.volumes),
+            web.get(f"{API}/systeminfo/getcert", self.getcert),
         ]
 
     async def health(self, request: web.Request) -> web.Response:
@@ -43,6 +46,23 @@ class SystemApi:
         if principal.kind == "user" and principal.sysadmin:
             info["admin_password_is_default"] = await self._system.admin_password_is_default()
         return web.json_response(info)
+
+    async def volumes(self, request: web.Request) -> web.Response:
+        volumes = await self._system.volumes(principal_of(request))
+        return web.json_response({"storage": [{"total": v.total, "free": v.free} for v in volumes]})
+
+    async def getcert(self, request: web.Request) -> web.Response:
+        body = await self._system.certificate()
+        return web.Response(
+            body=body,
+            content_type="application/octet-stream",
+            headers={"Content-Disposition": "attachment; filename=ca.crt"},
+        )
+
+
+async def ping(request: web.Request) -> web.Response:
+    """Harbor's getPing: the API process answers, whatever the state of what it depends on."""
+    return web.Response(text="Pong", content_type="text/plain")
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -19,9 +19,12 @@ import asyncpg
 from services.common.db import Executor
 from services.common.oci import mediatypes as mt
 from services.core.artifacts.models import (
+    ACCESSORY_LIST,
+    ACCESSORY_TYPES,
     ARTIFACT_LIST,
     HELM_CONFIG,
     IMAGE_CONFIGS,
+    SUBJECT_ACCESSORY,
     AccessoryView,
     ArtifactRef,
     ArtifactView,
@@ -38,11 +41,11 @@ def top_level(repository_id: str) -> str:
     """Harbor hides index children and accessories from artifact lists and counts: they are shown under
     the index (references) and the subject (accessories).
 
-    `repository_id` is the repository's id as the enclosing statement has it ($1, r.id), not
-    a.repository_id: the ids of its indexes' children (an index and its children share a repository;
-    migration 0008 indexes a repository's indexes) are then one hashed set per repository, looked up per
-    artifact, instead of a probe into artifact_references per artifact (a count over 25,000 artifacts
-    cost 4 times as much)."""
+    `repository_id` is the repository's id as the enclosing statement has it ($1, r.id; for a set of
+    repositories ANY($1::bigint[])), not a.repository_id: the ids of its indexes' children (an index and
+    its children share a repository; migration 0008 indexes a repository's indexes) are then one hashed
+    set per repository, looked up per artifact, instead of a probe into artifact_references per artifact
+    (a count over 25,000 artifacts cost 4 times as much)."""
     return (
         f"a.id NOT IN (SELECT ar.child_id FROM artifacts p JOIN artifact_references ar ON ar.parent_id = p.id"
         f" WHERE p.repository_id = {repository_id} AND p.media_type IN ({_INDEX_TYPES}))"
@@ -233,20 +236,35 @@ def _label_clause(term: Term, args: list[Any]) -> str:
 async def list_artifacts(
     ex: Executor,
     project_id: int,
-    repository_id: int,
+    repositories: int | Sequence[int],
     terms: Sequence[Term],
     sort: Sequence[SortKey],
     page: Page,
     *,
     with_tag: bool = True,
     with_label: bool = True,
+    latest: bool = False,
 ) -> tuple[list[ArtifactView], int]:
-    args: list[Any] = [repository_id]
-    base = ["a.repository_id = $1", top_level("$1")]
+    """The top-level artifacts of one repository (an id) or of a set of them (a project's: their ids, all
+    of the project); with `latest`, only the newest matching artifact of each repository (Harbor's
+    latest_in_repository), counted the same way."""
+    # One repository keeps `= $1` (the plans the list was tuned with); a set is one array parameter.
+    args: list[Any]
+    if isinstance(repositories, int):
+        args, repository = [repositories], "$1"
+    else:
+        args, repository = [list(repositories)], "ANY($1::bigint[])"
+    base = [f"a.repository_id = {repository}", top_level(repository)]
     base += [_tag_clause(t, args) for t in terms if t.key == "tags"]
     base += [_label_clause(t, args) for t in terms if t.key == "labels"]
     filters = [t for t in terms if t.key not in ("tags", "labels")]
     where = where_clause(" AND ".join(base), filters, ARTIFACT_FILTERS, args)
+    if latest:
+        newest = (
+            f"SELECT DISTINCT ON (a.repository_id) a.id FROM artifacts a{where}"
+            " ORDER BY a.repository_id, a.created_at DESC, a.id DESC"
+        )
+        where = f" WHERE a.id IN ({newest})"
     order = order_by(sort, ARTIFACT_SORTS, ["a.created_at DESC"], "a.id DESC")
     n = len(args)
     select = _ARTIFACT_SELECT if with_tag else _ARTIFACT_SELECT.replace(_TAGS, "NULL")
@@ -319,6 +337,53 @@ async def delete_artifact(ex: Executor, artifact_id: int, repository_id: int, di
         )
         gone += [r["digest"] for r in removed]
     return gone
+
+
+# Accessories: the artifacts of the subject's repository whose subject it is (what `_ACCESSORIES` shows).
+# Harbor's accessory type in SQL (for q type= and sort=type), the same rule as AccessoryView.kind.
+_ACCESSORY_KIND = (
+    "CASE"
+    + "".join(f" WHEN s.artifact_type = '{t}' THEN '{kind}'" for t, kind in sorted(ACCESSORY_TYPES.items()))
+    + f" ELSE '{SUBJECT_ACCESSORY}' END"
+)
+ACCESSORY_FILTERS = column_map(
+    ACCESSORY_LIST.filters,
+    {"type": _ACCESSORY_KIND, "digest": "s.digest", "artifact_id": "s.id", "creation_time": "s.created_at"},
+)
+ACCESSORY_SORTS = column_map(
+    ACCESSORY_LIST.sorts,
+    {"creation_time": "s.created_at", "id": "s.id", "digest": "s.digest", "size": "s.size", "type": _ACCESSORY_KIND},
+)
+
+
+async def list_accessories(
+    ex: Executor, subject_id: int, terms: Sequence[Term], sort: Sequence[SortKey], page: Page
+) -> tuple[list[AccessoryView], int]:
+    """A page of the artifact's accessories (oldest first unless sorted otherwise, as its `accessories`),
+    and how many match."""
+    args: list[Any] = [subject_id]
+    source = (
+        " FROM artifacts s JOIN artifacts a ON a.id = $1"
+        " AND s.repository_id = a.repository_id AND s.subject_digest = a.digest"
+    )
+    where = where_clause("s.subject_digest IS NOT NULL", terms, ACCESSORY_FILTERS, args)
+    order = order_by(sort, ACCESSORY_SORTS, ["s.created_at ASC"], "s.id ASC")
+    n = len(args)
+    rows = await ex.fetch(
+        f"SELECT s.id, s.digest, s.artifact_type, s.size, s.created_at{source}{where}"
+        f" ORDER BY {order} LIMIT ${n + 1} OFFSET ${n + 2}",
+        *args,
+        page.size,
+        page.offset,
+    )
+    total = await ex.fetchval(f"SELECT count(*){source}{where}", *args)
+    accessories = [
+        AccessoryView(
+            id=r["id"], digest=r["digest"], artifact_type=r["artifact_type"], size=r["size"], created_at=r["created_at"]
+        )
+        for r in rows
+    ]
+    return accessories, int(total)
 
 
 # Copies.

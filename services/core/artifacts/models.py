@@ -43,6 +43,12 @@ ARTIFACT_LIST = ListKeys(
     sorts=frozenset({"push_time", "creation_time", "pull_time", "id", "digest"}),
 )
 TAG_LIST = ListKeys(filters={"name": "str"}, sorts=frozenset({"name", "id", "push_time"}))
+# An artifact's accessories, by the columns of Harbor's accessory DAO that vary here (`type` is Harbor's
+# accessory type, `artifact_id` the accessory's own artifact).
+ACCESSORY_LIST = ListKeys(
+    filters={"type": "str", "digest": "str", "artifact_id": "int", "creation_time": "time"},
+    sorts=frozenset({"creation_time", "id", "digest", "size", "type"}),
+)
 
 
 def artifact_kind(manifest_media_type: str, artifact_type: str | None) -> str:

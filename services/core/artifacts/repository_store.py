@@ -74,6 +74,14 @@ async def list_project_repositories(
     return [_repository(r) for r in rows], int(total)
 
 
+async def project_repository_ids(ex: Executor, project_name: str) -> list[int]:
+    """The ids of every repository of the project (a range over the name index)."""
+    rows = await ex.fetch(
+        "SELECT id FROM repositories WHERE name >= $1 AND name < $2 ORDER BY id", *project_range(project_name)
+    )
+    return [r["id"] for r in rows]
+
+
 async def list_visible_repositories(
     ex: Executor, viewer: Viewer, terms: Sequence[Term], sort: Sequence[SortKey], page: Page
 ) -> tuple[list[RepositoryView], int]:

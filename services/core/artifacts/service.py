@@ -25,7 +25,7 @@ from services.common.rbac import Action, Resource
 from services.common.repositories import ensure_repository, referencing_parents
 from services.core.artifacts import artifact_store, repository_store, tag_store
 from services.core.artifacts.errors import ArtifactNotFound, ArtifactReferenced, RepositoryNotFound, TagNotFound
-from services.core.artifacts.models import ArtifactRef, ArtifactView, TagView
+from services.core.artifacts.models import AccessoryView, ArtifactRef, ArtifactView, TagView
 from services.core.artifacts.references import full_name, parse_copy_source
 from services.core.errors import BadRequest, Conflict, NotFound
 from services.core.labels.service import LabelService
@@ -37,6 +37,8 @@ from services.core.read_only import require_writable
 log = structlog.get_logger()
 # What a cached list page costs besides its body: the key, the tuple, the entry's bookkeeping.
 CACHED_PAGE_OVERHEAD_BYTES = 1024
+# The q keys one of which latest_in_repository needs (Harbor's ListWithLatest groups by one of them).
+LATEST_KEYS = ("media_type", "artifact_type")
 
 
 class ArtifactService:
@@ -82,6 +84,56 @@ class ArtifactService:
         body = render(rows)
         self._cache.put(key, repository_id, (body, total), len(body) + CACHED_PAGE_OVERHEAD_BYTES, generation)
         return body, total
+
+    async def list_project(
+        self,
+        principal: Principal,
+        ref: ProjectRef,
+        terms: Sequence[Term],
+        sort: Sequence[SortKey],
+        page: Page,
+        *,
+        with_tag: bool,
+        with_label: bool = False,
+        latest: bool = False,
+    ) -> tuple[builtins.list[ArtifactView], int]:
+        """Harbor's ListArtifactsOfProject: the top-level artifacts of every repository of the project, by
+        the same query as one repository's list. With `latest`, the newest matching artifact of each
+        repository, which Harbor allows only with a media_type or artifact_type term. Not cached: a page
+        depends on every repository of the project, and the cache drops entries by repository."""
+        if latest and not any(t.key in LATEST_KEYS for t in terms):
+            raise BadRequest("latest_in_repository needs a media_type or artifact_type term in q")
+        project, _ = await self._projects.resolve(principal, ref, Resource.ARTIFACT, Action.LIST)
+        repositories = await repository_store.project_repository_ids(self._db.pool, project.name)
+        if not repositories:
+            return [], 0
+        return await artifact_store.list_artifacts(
+            self._db.pool,
+            project.id,
+            repositories,
+            terms,
+            sort,
+            page,
+            with_tag=with_tag,
+            with_label=with_label,
+            latest=latest,
+        )
+
+    async def list_accessories(
+        self,
+        principal: Principal,
+        ref: ProjectRef,
+        path: str,
+        artifact: ArtifactRef,
+        terms: Sequence[Term],
+        sort: Sequence[SortKey],
+        page: Page,
+    ) -> tuple[ArtifactView, builtins.list[AccessoryView], int]:
+        """Harbor's ListAccessories: the subject, a page of its accessories, and how many match."""
+        project, _ = await self._projects.resolve(principal, ref, Resource.ACCESSORY, Action.LIST)
+        subject = await self._find(project, full_name(project, path), artifact)
+        accessories, total = await artifact_store.list_accessories(self._db.pool, subject.id, terms, sort, page)
+        return subject, accessories, total
 
     async def get(self, principal: Principal, ref: ProjectRef, path: str, artifact: ArtifactRef) -> ArtifactView:
         project, _ = await self._projects.resolve(principal, ref, Resource.ARTIFACT, Action.READ)

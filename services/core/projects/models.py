@@ -67,6 +67,23 @@ class ProjectView:
 
 
 @dataclass(frozen=True, slots=True)
+class Deletability:
+    """Whether a project may be deleted now and, when not, why (Harbor's ProjectDeletable)."""
+
+    deletable: bool
+    message: str = ""
+
+
+def deletability(name: str, repo_count: int) -> Deletability:
+    """The one rule both DELETE (412 when refused) and GET .../_deletable answer with: a project is not
+    deleted while it holds repositories, since their artifacts would be left without a project."""
+    if repo_count > 0:
+        noun = "repository" if repo_count == 1 else "repositories"
+        return Deletability(False, f"project {name} still contains {repo_count} {noun}; delete them first")
+    return Deletability(True)
+
+
+@dataclass(frozen=True, slots=True)
 class ProjectChanges:
     """What a ProjectReq asks for: the public flag (None: unchanged) and other metadata strings."""
 

@@ -20,7 +20,14 @@ from services.core.auditing import AuditLog
 from services.core.errors import BadRequest, Forbidden, ProjectNotEmpty, ProjectNotFound, Unauthorized
 from services.core.listing import Page, SortKey, Term
 from services.core.projects import store
-from services.core.projects.models import ProjectChanges, ProjectRef, ProjectView, valid_project_name
+from services.core.projects.models import (
+    Deletability,
+    ProjectChanges,
+    ProjectRef,
+    ProjectView,
+    deletability,
+    valid_project_name,
+)
 from services.core.security.access import ProjectAccess, Viewer, project_access, refuse, robot_may
 
 log = structlog.get_logger()
@@ -65,14 +72,20 @@ class ProjectService:
         if principal.kind == "anonymous" and action not in (Action.READ, Action.LIST):
             # Nothing but reading is ever open to anonymous callers: ask for credentials, reveal nothing.
             raise Unauthorized(f"authentication is required to {action.value} {resource.value}")
+        view, access = await self.visible(principal, ref)
+        if not access.allows(resource, action):
+            raise refuse(principal, f"{action.value} {resource.value} in project {view.name}")
+        return view, access
+
+    async def visible(self, principal: Principal, ref: ProjectRef) -> tuple[ProjectView, ProjectAccess]:
+        """The project if the principal may see it (a 404 otherwise, as if it did not exist); what it may
+        do there is the caller's check, for the few operations Harbor allows by more than one policy."""
         view = await store.project_view(self._db.pool, principal.user_id, project_id=ref.id, name=ref.name)
         if view is None:
             raise ProjectNotFound(f"project {str(ref)[:100]} not found")
         access = self.access(principal, view)
         if not access.visible:
             raise ProjectNotFound(f"project {str(ref)[:100]} not found")
-        if not access.allows(resource, action):
-            raise refuse(principal, f"{action.value} {resource.value} in project {view.name}")
         return view, access
 
     async def exists(self, principal: Principal, name: str) -> bool:
@@ -120,14 +133,20 @@ class ProjectService:
             await self._audit(tx, principal, "update", view.id, view.name)
         log.info("project_updated", project_id=view.id, project=view.name)
 
+    async def deletable(self, principal: Principal, ref: ProjectRef) -> Deletability:
+        """Whether DELETE would succeed now (Harbor's _deletable: asked with the delete permission)."""
+        view, _ = await self.resolve(principal, ref, Resource.PROJECT, Action.DELETE)
+        return deletability(view.name, view.repo_count)
+
     async def delete(self, principal: Principal, ref: ProjectRef) -> None:
         view, _ = await self.resolve(principal, ref, Resource.PROJECT, Action.DELETE)
         async with self._db.transaction() as tx:
             count = await store.lock_repo_count(tx, view.id)
             if count is None:
                 raise ProjectNotFound(f"project {view.name} not found")
-            if count:
-                raise ProjectNotEmpty(f"project {view.name} still contains {count} repositories; delete them first")
+            verdict = deletability(view.name, count)
+            if not verdict.deletable:
+                raise ProjectNotEmpty(verdict.message)
             await store.delete_project(tx, view.id)
             await self._audit(tx, principal, "delete", view.id, view.name)
         log.info("project_deleted", project_id=view.id, project=view.name)

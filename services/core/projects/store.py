@@ -137,3 +137,18 @@ async def search_projects(ex: Executor, viewer: Viewer, pattern: str, limit: int
         limit,
     )
     return [_view(r) for r in rows]
+
+
+async def lock_metadata(ex: Executor, project_id: int) -> dict[str, Any] | None:
+    """Lock the project row (a concurrent metadata change or delete waits) and read its metadata (all but
+    `public`, a column); None: it is gone."""
+    metadata = await ex.fetchval("SELECT metadata FROM projects WHERE id = $1 FOR UPDATE", project_id)
+    if metadata is None:
+        return None
+    return dict(json.loads(metadata) if isinstance(metadata, str) else metadata)
+
+
+async def delete_metadata(ex: Executor, project_id: int, key: str) -> None:
+    await ex.execute(
+        "UPDATE projects SET metadata = metadata - $2::text, updated_at = now() WHERE id = $1", project_id, key
+    )
