@@ -41,6 +41,7 @@ def make_chart(helm: Helm, workdir: Path, name: str, version: str) -> Path:
     helm.ok("create", name, cwd=workdir)
     chart = workdir / name
     (chart / "values.yaml").write_text(VALUES)
+    (chart / "README.md").write_text(f"# {name}\n\nA chart for the tests.\n")
     text = (chart / "Chart.yaml").read_text().replace("version: 0.1.0", f"version: {version}")
     (chart / "Chart.yaml").write_text(text)
     helm.ok("package", name, cwd=workdir)
@@ -69,9 +70,17 @@ def test_push_pull_and_show_a_chart(accounts: None, registry_endpoint: RegistryE
     api = httpx.Client(base_url=f"{registry_endpoint.url}/api/v2.0", auth=("helmdev", PW), timeout=30)
     with api:
         artifact = api.get(f"/projects/{PROJECT}/repositories/webapp/artifacts/1.2.3")
-    assert artifact.status_code == 200, artifact.text
-    assert artifact.json()["type"] == "CHART"
-    assert [t["name"] for t in artifact.json()["tags"]] == ["1.2.3"]
+        assert artifact.status_code == 200, artifact.text
+        assert artifact.json()["type"] == "CHART"
+        assert [t["name"] for t in artifact.json()["tags"]] == ["1.2.3"]
+        # Its README, values and dependencies, read from the chart the real helm packaged.
+        links = artifact.json()["addition_links"]
+        values = api.get(links["values.yaml"]["href"].removeprefix("/api/v2.0"))
+        assert values.status_code == 200 and values.text == VALUES
+        readme = api.get(links["readme.md"]["href"].removeprefix("/api/v2.0"))
+        assert readme.status_code == 200 and readme.text.startswith("# webapp")
+        assert readme.headers["Content-Type"].startswith("text/markdown")
+        assert api.get(links["dependencies"]["href"].removeprefix("/api/v2.0")).json() == []
 
     # A guest may not push.
     other = make_chart(guest, tmp_path / "guest", "guestapp", "0.0.1")

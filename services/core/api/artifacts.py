@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 
 from services.core.api.body import no_unknown_fields, opt_int, opt_str, read_object
-from services.core.api.common import ARTIFACT, REPOSITORY, harbor_time, page_headers, project_ref
+from services.core.api.common import API, ARTIFACT, REPOSITORY, harbor_time, page_headers, project_ref
 from services.core.api.labels import FIELDS as LABEL_FIELDS
 from services.core.api.labels import label_id_of, render_label
 from services.core.api.repositories import repository_path
@@ -83,6 +84,18 @@ def _extra_attrs(artifact: ArtifactView) -> dict[str, Any] | None:
     return {key: artifact.config[key] for key in EXTRA_ATTRS if key in artifact.config}
 
 
+def _addition_links(artifact: ArtifactView) -> dict[str, Any] | None:
+    """Harbor's links to the artifact's additions, by digest (the tag may move)."""
+    if not artifact.additions:
+        return None
+    project, _, repository = artifact.repository.partition("/")
+    base = (
+        f"{API}/projects/{project}/repositories/{quote(quote(repository, safe=''), safe='')}"
+        f"/artifacts/{artifact.digest}/additions"
+    )
+    return {name: {"absolute": False, "href": f"{base}/{name}"} for name in artifact.additions}
+
+
 def render(artifact: ArtifactView, *, with_accessory: bool = False, with_label: bool = False) -> dict[str, Any]:
     return {
         "id": artifact.id,
@@ -103,7 +116,7 @@ def render(artifact: ArtifactView, *, with_accessory: bool = False, with_label: 
         "annotations": artifact.annotations,
         "references": [_reference(r) for r in artifact.references] or None,
         "tags": [render_tag(t) for t in artifact.tags] or None,
-        "addition_links": None,
+        "addition_links": _addition_links(artifact),
         # As Harbor: null unless asked for with with_label=true.
         "labels": [render_label(x) for x in artifact.labels] if with_label else None,
         "accessories": [render_accessory(a, artifact) for a in artifact.accessories] if with_accessory else None,
@@ -123,6 +136,7 @@ class ArtifactsApi:
             web.get(f"{ARTIFACT}/tags", self.list_tags, allow_head=False),
             web.post(f"{ARTIFACT}/tags", self.create_tag),
             web.delete(f"{ARTIFACT}/tags/{{tag_name}}", self.delete_tag),
+            web.get(f"{ARTIFACT}/additions/{{addition}}", self.addition, allow_head=False),
             web.post(f"{ARTIFACT}/labels", self.add_label),
             web.delete(f"{ARTIFACT}/labels/{{label_id}}", self.remove_label),
         ]
@@ -226,6 +240,12 @@ class ArtifactsApi:
         tag = clean_text(request.match_info["tag_name"], "tag_name")
         await self._artifacts.delete_tag(principal_of(request), project_ref(request), path, reference, tag)
         return web.Response(status=200)
+
+    async def addition(self, request: web.Request) -> web.Response:
+        path, reference = _path(request)
+        name = clean_text(request.match_info["addition"], "addition")
+        found = await self._artifacts.addition(principal_of(request), project_ref(request), path, reference, name)
+        return web.Response(text=found.body, content_type=found.content_type, charset="utf-8")
 
     async def add_label(self, request: web.Request) -> web.Response:
         path, reference = _path(request)

@@ -291,6 +291,12 @@ async def artifact(ex: Executor, project_id: int, repository: str, ref: Artifact
     return None if row is None else _artifact(row, project_id)
 
 
+async def additions(ex: Executor, artifact_id: int) -> dict[str, Any] | None:
+    """A chart's README.md, values.yaml and dependencies as the registry kept them at push (migration 0014)."""
+    text = await ex.fetchval("SELECT additions::text FROM artifacts WHERE id = $1", artifact_id)
+    return None if text is None else dict(json.loads(text))
+
+
 async def lock_artifact(ex: Executor, repository: str, ref: ArtifactRef) -> tuple[int, int, str] | None:
     """(artifact id, repository id, digest), row-locked until the transaction ends."""
     if ref.tag is not None:

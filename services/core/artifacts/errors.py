@@ -18,6 +18,10 @@ class TagNotFound(NotFound):
     default_message = "tag not found"
 
 
+class AdditionNotFound(NotFound):
+    default_message = "addition not found"
+
+
 class ArtifactReferenced(BerthError):
     """Harbor answers 412 when an index still names the artifact (its foreign-key violation code)."""
 

@@ -65,6 +65,31 @@ def artifact_kind(manifest_media_type: str, artifact_type: str | None) -> str:
     return artifact_type
 
 
+# Harbor's additions of each type, with the content type each is served as: an image's build history (from
+# its config), a chart's README, values and dependencies (kept by the registry from the chart layer).
+BUILD_HISTORY, README, VALUES, DEPENDENCIES = "build_history", "readme.md", "values.yaml", "dependencies"
+ADDITION_TYPES = {
+    BUILD_HISTORY: "application/json",
+    README: "text/markdown",
+    VALUES: "text/plain",
+    DEPENDENCIES: "application/json",
+}
+
+
+def additions_of(kind: str, is_index: bool) -> tuple[str, ...]:
+    if kind == "CHART":
+        return (README, VALUES, DEPENDENCIES)
+    if kind == "IMAGE" and not is_index:
+        return (BUILD_HISTORY,)
+    return ()
+
+
+@dataclass(frozen=True, slots=True)
+class Addition:
+    content_type: str
+    body: str
+
+
 @dataclass(frozen=True, slots=True)
 class RepositoryView:
     id: int
@@ -134,6 +159,10 @@ class ArtifactView:
     @property
     def kind(self) -> str:
         return artifact_kind(self.manifest_media_type, self.artifact_type)
+
+    @property
+    def additions(self) -> tuple[str, ...]:
+        return additions_of(self.kind, self.config_media_type is None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ asks. This process's own changes drop its entries at once; the notifications dro
 from __future__ import annotations
 
 import builtins
+import json
 from collections.abc import Callable, Hashable, Sequence
 
 import structlog
@@ -24,8 +25,22 @@ from services.common.oci.names import is_valid_tag
 from services.common.rbac import Action, Resource
 from services.common.repositories import ensure_repository, referencing_parents
 from services.core.artifacts import artifact_store, repository_store, tag_store
-from services.core.artifacts.errors import ArtifactNotFound, ArtifactReferenced, RepositoryNotFound, TagNotFound
-from services.core.artifacts.models import AccessoryView, ArtifactRef, ArtifactView, TagView
+from services.core.artifacts.errors import (
+    AdditionNotFound,
+    ArtifactNotFound,
+    ArtifactReferenced,
+    RepositoryNotFound,
+    TagNotFound,
+)
+from services.core.artifacts.models import (
+    ADDITION_TYPES,
+    BUILD_HISTORY,
+    AccessoryView,
+    Addition,
+    ArtifactRef,
+    ArtifactView,
+    TagView,
+)
 from services.core.artifacts.references import full_name, parse_copy_source
 from services.core.errors import BadRequest, Conflict, NotFound
 from services.core.labels.service import LabelService
@@ -138,6 +153,28 @@ class ArtifactService:
     async def get(self, principal: Principal, ref: ProjectRef, path: str, artifact: ArtifactRef) -> ArtifactView:
         project, _ = await self._projects.resolve(principal, ref, Resource.ARTIFACT, Action.READ)
         return await self._find(project, full_name(project, path), artifact)
+
+    async def addition(
+        self, principal: Principal, ref: ProjectRef, path: str, artifact: ArtifactRef, name: str
+    ) -> Addition:
+        """Harbor's GetAddition: an image's build history, a chart's README, values or dependencies."""
+        project, _ = await self._projects.resolve(principal, ref, Resource.ARTIFACT_ADDITION, Action.READ)
+        found = await self._find(project, full_name(project, path), artifact)
+        if name not in found.additions:
+            offered = ", ".join(found.additions) or "none"
+            raise BadRequest(f"addition {name[:100]!r} is not offered for a {found.kind} artifact (it has: {offered})")
+        if name == BUILD_HISTORY:
+            if found.config is None:
+                raise AdditionNotFound(
+                    f"the build history of {found.digest} is not kept (its config is larger than the registry keeps)"
+                )
+            history = found.config.get("history")
+            return Addition(ADDITION_TYPES[name], json.dumps(history if isinstance(history, list) else []))
+        kept = await artifact_store.additions(self._db.pool, found.id)
+        if kept is None or name not in kept:
+            raise AdditionNotFound(f"{found.digest} has no {name} (the chart holds none, or it was too large to keep)")
+        value = kept[name]
+        return Addition(ADDITION_TYPES[name], value if isinstance(value, str) else json.dumps(value))
 
     async def _find(self, project: ProjectView, name: str, artifact: ArtifactRef) -> ArtifactView:
         found = await artifact_store.artifact(self._db.pool, project.id, name, artifact)

@@ -36,7 +36,17 @@ pytestmark = pytest.mark.integration
 PW = "Artifacts-pw1"
 HELM_CONFIG = "application/vnd.cncf.helm.config.v1+json"
 SBOM_TYPE = "application/vnd.example.sbom.v1+json"
-CONFIG = {"architecture": "arm64", "os": "linux", "author": "berth", "created": "2024-01-02T03:04:05Z"}
+HISTORY = [
+    {"created": "2024-01-02T03:04:05Z", "created_by": "/bin/sh -c #(nop) ADD file:app in /"},
+    {"created": "2024-01-02T03:04:06Z", "created_by": '/bin/sh -c #(nop) CMD ["/app"]', "empty_layer": True},
+]
+CONFIG = {
+    "architecture": "arm64",
+    "os": "linux",
+    "author": "berth",
+    "created": "2024-01-02T03:04:05Z",
+    "history": HISTORY,
+}
 
 
 @dataclass
@@ -139,6 +149,30 @@ def test_an_image_has_harbors_artifact_shape(stack: Stack, pushed: Pushed) -> No
         assert api.get("/projects/aa/repositories/app/artifacts/1.0").json()["accessories"] is None
         acc = api.get(f"/projects/aa/repositories/app/artifacts/{pushed.accessory}").json()
         assert acc["type"] == SBOM_TYPE and acc["artifact_type"] == SBOM_TYPE
+
+
+def test_additions_an_images_build_history_and_what_others_offer(stack: Stack, pushed: Pushed) -> None:
+    with stack.api(("guest", PW)) as api:
+        image = api.get("/projects/aa/repositories/app/artifacts/1.0").json()
+        link = image["addition_links"]["build_history"]
+        assert link == {
+            "absolute": False,
+            "href": f"/api/v2.0/projects/aa/repositories/app/artifacts/{pushed.image}/additions/build_history",
+        }
+        r = api.get(link["href"].removeprefix("/api/v2.0"))
+        assert r.status_code == 200 and r.headers["Content-Type"].startswith("application/json")
+        assert r.json() == HISTORY
+        # An index has no build history of its own; a chart offers its README, values and dependencies.
+        assert api.get("/projects/aa/repositories/app/artifacts/multi").json()["addition_links"] is None
+        r = api.get("/projects/aa/repositories/app/artifacts/multi/additions/build_history")
+        assert r.status_code == 400 and "IMAGE" in r.json()["errors"][0]["message"]
+        chart = api.get("/projects/aa/repositories/chart/artifacts/0.1.0").json()
+        assert set(chart["addition_links"]) == {"readme.md", "values.yaml", "dependencies"}
+        # This chart's layer is no chart archive: nothing was kept, and saying so is a 404.
+        assert api.get("/projects/aa/repositories/chart/artifacts/0.1.0/additions/values.yaml").status_code == 404
+        assert api.get("/projects/aa/repositories/app/artifacts/1.0/additions/nonsense").status_code == 400
+    with stack.api(None) as anonymous:
+        assert anonymous.get(link["href"].removeprefix("/api/v2.0")).status_code in (401, 404)
 
 
 def test_an_index_lists_its_children_with_platforms(stack: Stack, pushed: Pushed) -> None:
