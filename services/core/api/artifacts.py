@@ -22,6 +22,8 @@ from services.core.errors import BadRequest
 from services.core.listing import clean_text, parse_bool, parse_page, parse_q, parse_sort
 from services.core.security.middleware import principal_of
 
+# What Harbor (Go's zero time.Time) sends for a time that never happened, as a pull_time never pulled.
+ZERO_TIME = "0001-01-01T00:00:00.000Z"
 # The config keys Harbor's image processor shows as extra_attrs (the rest of the config is left out).
 EXTRA_ATTRS = ("architecture", "os", "created", "author", "config")
 
@@ -44,7 +46,7 @@ def render_tag(tag: TagView) -> dict[str, Any]:
         "artifact_id": tag.artifact_id,
         "name": tag.name,
         "push_time": harbor_time(tag.pushed_at),
-        "pull_time": harbor_time(tag.pulled_at) if tag.pulled_at else None,
+        "pull_time": harbor_time(tag.pulled_at) if tag.pulled_at else ZERO_TIME,
         "immutable": False,
     }
 
@@ -55,8 +57,8 @@ def _reference(ref: ReferenceView) -> dict[str, Any]:
         "child_id": ref.child_id,
         "child_digest": ref.child_digest,
         "platform": ref.platform,
-        "annotations": None,
-        "urls": None,
+        "annotations": {},
+        "urls": [],
     }
 
 
@@ -111,15 +113,16 @@ def render(artifact: ArtifactView, *, with_accessory: bool = False, with_label: 
         "size": artifact.size,
         "icon": "",
         "push_time": harbor_time(artifact.pushed_at),
-        "pull_time": harbor_time(artifact.pulled_at) if artifact.pulled_at else None,
-        "extra_attrs": _extra_attrs(artifact),
-        "annotations": artifact.annotations,
-        "references": [_reference(r) for r in artifact.references] or None,
-        "tags": [render_tag(t) for t in artifact.tags] or None,
-        "addition_links": _addition_links(artifact),
-        # As Harbor: null unless asked for with with_label=true.
-        "labels": [render_label(x) for x in artifact.labels] if with_label else None,
-        "accessories": [render_accessory(a, artifact) for a in artifact.accessories] if with_accessory else None,
+        "pull_time": harbor_time(artifact.pulled_at) if artifact.pulled_at else ZERO_TIME,
+        # Where Harbor's schema says object or array, one is sent, never null: {} and [] for nothing, or
+        # for what was not asked for (labels without with_label, accessories without with_accessory).
+        "extra_attrs": _extra_attrs(artifact) or {},
+        "annotations": artifact.annotations or {},
+        "references": [_reference(r) for r in artifact.references],
+        "tags": [render_tag(t) for t in artifact.tags],
+        "addition_links": _addition_links(artifact) or {},
+        "labels": [render_label(x) for x in artifact.labels] if with_label else [],
+        "accessories": [render_accessory(a, artifact) for a in artifact.accessories] if with_accessory else [],
     }
 
 

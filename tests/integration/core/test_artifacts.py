@@ -14,6 +14,7 @@ import pytest
 
 from services.common.migrations import apply_migrations
 from services.common.oci import mediatypes as mt
+from services.core.api.artifacts import ZERO_TIME
 from services.core.artifacts import artifact_store, repository_store, tag_store
 from services.core.listing import Page, SortKey, Term
 from services.core.security.access import Viewer
@@ -134,9 +135,9 @@ def test_an_image_has_harbors_artifact_shape(stack: Stack, pushed: Pushed) -> No
         assert a["media_type"] == mt.OCI_CONFIG and a["manifest_media_type"] == mt.OCI_MANIFEST
         assert a["artifact_type"] == mt.OCI_CONFIG
         assert a["size"] == pushed.image_size
-        assert a["repository_name"] == "aa/app" and a["labels"] is None  # with_label=false
+        assert a["repository_name"] == "aa/app" and a["labels"] == []  # with_label=false
         assert a["extra_attrs"] == {k: CONFIG[k] for k in ("architecture", "os", "author", "created")}
-        assert a["push_time"].endswith("Z") and a["pull_time"] is None
+        assert a["push_time"].endswith("Z") and a["pull_time"] == ZERO_TIME
         assert [t["name"] for t in a["tags"]] == ["1.0", "latest"]
         tag = a["tags"][0]
         assert set(tag) == {"id", "name", "push_time", "pull_time", "immutable", "repository_id", "artifact_id"}
@@ -146,7 +147,7 @@ def test_an_image_has_harbors_artifact_shape(stack: Stack, pushed: Pushed) -> No
         assert accessory["subject_artifact_digest"] == pushed.image
         assert api.get(f"/projects/aa/repositories/app/artifacts/{pushed.image}").json()["id"] == a["id"]
         # Without with_accessory there are none; the accessory itself is an artifact too.
-        assert api.get("/projects/aa/repositories/app/artifacts/1.0").json()["accessories"] is None
+        assert api.get("/projects/aa/repositories/app/artifacts/1.0").json()["accessories"] == []
         acc = api.get(f"/projects/aa/repositories/app/artifacts/{pushed.accessory}").json()
         assert acc["type"] == SBOM_TYPE and acc["artifact_type"] == SBOM_TYPE
 
@@ -163,7 +164,7 @@ def test_additions_an_images_build_history_and_what_others_offer(stack: Stack, p
         assert r.status_code == 200 and r.headers["Content-Type"].startswith("application/json")
         assert r.json() == HISTORY
         # An index has no build history of its own; a chart offers its README, values and dependencies.
-        assert api.get("/projects/aa/repositories/app/artifacts/multi").json()["addition_links"] is None
+        assert api.get("/projects/aa/repositories/app/artifacts/multi").json()["addition_links"] == {}
         r = api.get("/projects/aa/repositories/app/artifacts/multi/additions/build_history")
         assert r.status_code == 400 and "IMAGE" in r.json()["errors"][0]["message"]
         chart = api.get("/projects/aa/repositories/chart/artifacts/0.1.0").json()
@@ -219,7 +220,7 @@ def test_the_list_shows_top_level_artifacts_with_filters_sorting_and_paging(stac
             assert r.status_code == 200, (q, r.text)
             assert [a["digest"] for a in r.json()] == expected, q
         r = api.get("/projects/aa/repositories/app/artifacts", params={"with_tag": "false", "with_label": "true"})
-        assert all(a["tags"] is None for a in r.json())
+        assert all(a["tags"] == [] for a in r.json())
         r = api.get("/projects/aa/repositories/app/artifacts", params={"with_accessory": "true", "q": "tags=1.0"})
         assert [x["digest"] for x in r.json()[0]["accessories"]] == [pushed.accessory]
         chart = api.get("/projects/aa/repositories/chart/artifacts", params={"q": "type=CHART"}).json()
@@ -389,11 +390,11 @@ def test_copy_takes_accessories_and_theirs_along(stack: Stack, pushed: Pushed) -
         (accessory,) = copied["accessories"]
         assert accessory["digest"] == sbom_digest and accessory["subject_artifact_digest"] == image
         sbom_copy = api.get(f"{base}/{sbom_digest}", params={"with_accessory": "true"}).json()
-        assert sbom_copy["artifact_type"] == SBOM_TYPE and sbom_copy["tags"] is None
+        assert sbom_copy["artifact_type"] == SBOM_TYPE and sbom_copy["tags"] == []
         assert sbom_copy["annotations"] == {"org.example.kind": "sbom"}
         assert [x["digest"] for x in sbom_copy["accessories"]] == [signature_digest]
         signature_copy = api.get(f"{base}/{signature_digest}").json()
-        assert signature_copy["artifact_type"] == SIGNATURE_TYPE and signature_copy["tags"] is None
+        assert signature_copy["artifact_type"] == SIGNATURE_TYPE and signature_copy["tags"] == []
         # Accessories are shown under their subject, not listed.
         listed = api.get(base)
         assert [a["digest"] for a in listed.json()] == [image] and listed.headers["X-Total-Count"] == "1"

@@ -186,13 +186,13 @@ def test_attach_detach_show_and_filter(world: World) -> None:
         label = api.get(f"/labels/{g}").json()
         # The artifact's labels have the shape of GET /labels/{id}, by name.
         assert shown["labels"] == [label, api.get(f"/labels/{p}").json()]
-        assert api.get(f"{ARTIFACTS}/1.0").json()["labels"] is None
+        assert api.get(f"{ARTIFACTS}/1.0").json()["labels"] == []
         listed = api.get(ARTIFACTS, params={"with_label": "true"}).json()
         assert {a["digest"]: [x["name"] for x in a["labels"]] for a in listed} == {
             world.one: ["attach-g", "attach-p"],
             world.two: ["attach-g"],
         }
-        assert all(a["labels"] is None for a in api.get(ARTIFACTS).json())
+        assert all(a["labels"] == [] for a in api.get(ARTIFACTS).json())
         # Harbor's intersection list: artifacts carrying every one of the labels.
         for q, expected in (
             (f"labels=({g})", {world.one, world.two}),

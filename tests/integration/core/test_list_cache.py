@@ -26,6 +26,7 @@ from services.common.config.live import SystemConfig
 from services.common.migrations import apply_migrations
 from services.common.oci import mediatypes as mt
 from services.common.settings import Settings
+from services.core.api.artifacts import ZERO_TIME
 from services.core.artifacts.service import ArtifactService
 from services.core.audit.forward import AuditForwarder
 from services.core.auditing import AuditLog
@@ -195,7 +196,7 @@ def test_pulls_recorded_by_the_registry_are_shown(world: World, repo: str) -> No
         push_image(reg, f"{PROJECT}/{repo}", "v1")
         api = world.stack.api()
         rows, _ = cached_listing(api, repo)
-        assert rows[0]["pull_time"] is None
+        assert rows[0]["pull_time"] == ZERO_TIME
         assert reg.get(f"/v2/{PROJECT}/{repo}/manifests/v1", headers={"Accept": mt.OCI_MANIFEST}).is_success
     # The registry writes pulls in batches (about every second): wait for that commit, then at most
     # DEADLINE_S more.
@@ -206,7 +207,7 @@ def test_pulls_recorded_by_the_registry_are_shown(world: World, repo: str) -> No
         "the registry flushed the pull",
         deadline=30,
     )
-    eventually(lambda: listing(api, repo)[0][0]["pull_time"] is not None, "the pull time is shown")
+    eventually(lambda: listing(api, repo)[0][0]["pull_time"] != ZERO_TIME, "the pull time is shown")
 
 
 def test_a_repository_deleted_through_another_core_is_gone(world: World, repo: str) -> None:

@@ -16,7 +16,7 @@ import pytest
 
 from services.common.migrations import apply_migrations
 from services.common.oci import mediatypes as mt
-from services.core.api.project_artifacts import ZERO_TIME
+from services.core.api.artifacts import ZERO_TIME
 from services.core.artifacts import artifact_store, repository_store
 from services.core.listing import Page, SortKey, Term
 from tests.harness.oci import descriptor, digest_of, image_manifest, push_blob, push_image, push_manifest
