@@ -21,13 +21,14 @@ IS_RESOURCE_NAME = "X-Is-Resource-Name"
 
 
 def project_ref(request: web.Request) -> ProjectRef:
-    """Harbor's rule: with `X-Is-Resource-Name: true` the path names the project; otherwise a number is
-    an id and anything else a name."""
+    """Harbor's rule, made safe for numeric names: with `X-Is-Resource-Name: true` the path names the
+    project, with `false` a number is an id; without the header a number names the project of that name
+    if there is one, else the project of that id, so a project named `123` is never another's id."""
     text = clean_text(request.match_info["project_name_or_id"], "project_name_or_id")
     flag = request.headers.get(IS_RESOURCE_NAME)
-    is_name = parse_bool(flag, IS_RESOURCE_NAME) if flag else False
-    if not is_name and text.isascii() and text.isdigit() and len(text) <= 18:
-        return ProjectRef(id=int(text))
+    is_name = parse_bool(flag, IS_RESOURCE_NAME) if flag else None
+    if is_name is not True and text.isascii() and text.isdigit() and len(text) <= 18:
+        return ProjectRef(id=int(text), name=None if is_name is False else text)
     return ProjectRef(name=text)
 
 

@@ -43,7 +43,8 @@ def valid_project_name(name: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class ProjectRef:
-    """A project named in a path: by id, or by name (Harbor's X-Is-Resource-Name rule decides)."""
+    """A project named in a path: by id, by name, or by both (a number without X-Is-Resource-Name: the
+    project of that name if there is one, else of that id)."""
 
     id: int | None = None
     name: str | None = None

@@ -93,8 +93,16 @@ async def list_projects(
 async def project_view(
     ex: Executor, user_id: int | None, *, project_id: int | None = None, name: str | None = None
 ) -> ProjectView | None:
-    """One project by id or name with the roles `user_id` holds there; visibility is the caller's call."""
-    if project_id is not None:
+    """One project by id or name with the roles `user_id` holds there (both: the project of that name if
+    there is one, else of that id); visibility is the caller's call."""
+    if project_id is not None and name is not None:
+        row = await ex.fetchrow(
+            f"{_SELECT} WHERE p.id = COALESCE((SELECT n.id FROM projects n WHERE n.name = $3), $2)",
+            user_id,
+            project_id,
+            name,
+        )
+    elif project_id is not None:
         row = await ex.fetchrow(f"{_SELECT} WHERE p.id = $2", user_id, project_id)
     else:
         row = await ex.fetchrow(f"{_SELECT} WHERE p.name = $2", user_id, name)

@@ -94,9 +94,25 @@ def test_is_resource_name_header(core: CoreProcess, unique: str) -> None:
     numeric = str(900000 + int(unique[:4], 16))
     create(core, numeric)
     with core.client(ADMIN) as c:
-        assert c.get(f"/projects/{numeric}").status_code == 404  # read as an id
+        # Without the header a number is the project of that name when there is one...
+        assert c.get(f"/projects/{numeric}").json()["name"] == numeric
         r = c.get(f"/projects/{numeric}", headers={"X-Is-Resource-Name": "true"})
         assert r.status_code == 200 and r.json()["name"] == numeric
+        # ...with `false` it is an id (none has this one).
+        assert c.get(f"/projects/{numeric}", headers={"X-Is-Resource-Name": "false"}).status_code == 404
+
+
+def test_a_project_named_like_another_projects_id_is_never_the_other(core: CoreProcess, unique: str) -> None:
+    create(core, f"idp-{unique}")
+    with core.client(ADMIN) as c:
+        other = c.get(f"/projects/idp-{unique}").json()["project_id"]
+        assert c.get(f"/projects/{other}").json()["name"] == f"idp-{unique}"  # no project named so: the id
+        if c.get(f"/projects/{other}", headers={"X-Is-Resource-Name": "true"}).status_code == 404:
+            create(core, str(other))
+        named = c.get(f"/projects/{other}").json()
+        assert named["name"] == str(other) and named["project_id"] != other
+        by_id = c.get(f"/projects/{other}", headers={"X-Is-Resource-Name": "false"}).json()
+        assert by_id["name"] == f"idp-{unique}"
 
 
 @pytest.mark.parametrize(
