@@ -431,7 +431,10 @@ def test_copy_takes_accessories_and_theirs_along(stack: Stack, pushed: Pushed) -
         lambda: ("create", "artifact", "ab/signed-copy:1.0", "both") in audit(stack.db, "ab/signed-copy%"),
         "the copy event",
     )
-    assert audit(stack.db, "ab/signed-copy%") == {("create", "artifact", "ab/signed-copy:1.0", "both")}
+    # The pulls above are audited too, whenever the registry's pull recorder flushes them (later on a busy
+    # machine): only what the copy itself wrote is counted here.
+    copied = {entry for entry in audit(stack.db, "ab/signed-copy%") if entry[0] != "pull"}
+    assert copied == {("create", "artifact", "ab/signed-copy:1.0", "both")}
     # An accessory the destination already holds stays as it is; the copy of a copy adds nothing.
     with stack.api(("both", PW)) as api:
         r = api.post("/projects/ab/repositories/signed-copy/artifacts", params={"from": f"aa/signed@{image}"})
