@@ -3,9 +3,9 @@
 Seeds N unreferenced blobs the way users make them (pushed through the registry's OCI API as layers of
 images that are then deleted), a share of whose layers live images still reference; measures a push load
 (clients pushing small images: two blobs and a manifest each, HEAD first as docker does) with no GC; then
-runs GC (time window 0, 5 workers) through the jobservice while the same push load runs, and prints
-deletions per minute and push p50/p99 during GC next to the idle figures of the same run. Afterwards every
-blob a live or newly pushed image references must still be there, byte for byte.
+runs GC (time window 0, 5 workers unless --workers says) through the jobservice while the same push load
+runs, and prints deletions per minute and push p50/p99 during GC next to the idle figures of the same run.
+Afterwards every blob a live or newly pushed image references must still be there, byte for byte.
 
     .venv/bin/python -m bench.gc_bench                 # 100,000 unreferenced blobs (about 10 minutes)
     .venv/bin/python -m bench.gc_bench --blobs 20000   # a quicker look
@@ -237,7 +237,7 @@ async def main_async(args: argparse.Namespace, stack: Stack) -> int:
             load = asyncio.create_task(push_load(client, stop, 0, "gc"))
             await asyncio.sleep(1)  # the load is running
             job_id = await JobSubmitter(db, JobQueue(redis)).submit(
-                GARBAGE_COLLECTION, {"time_window": 0, "workers": 5}
+                GARBAGE_COLLECTION, {"time_window": 0, "workers": args.workers}
             )
             gc_started = time.perf_counter()
             while (job := await store.get(db.pool, job_id)) is not None and not job.finished:
@@ -249,6 +249,7 @@ async def main_async(args: argparse.Namespace, stack: Stack) -> int:
             during, pushed_during = await load
             assert job is not None and job.status == "success", job
             deleted = int(job.result["blobs"])
+            job_log = [line.message for line in await store.read_log(db.pool, job_id)]
             lost = await check(stack, db, live + pushed + pushed_during, client)
     finally:
         await redis.close()
@@ -257,6 +258,8 @@ async def main_async(args: argparse.Namespace, stack: Stack) -> int:
     ratio = during.pct(99) / idle.pct(99)
     print()
     print(f"unreferenced blobs before GC: {candidates}; GC deleted {deleted} in {gc_took:.1f} s (job's own time)")
+    for message in job_log:  # the phases' own times
+        print(f"  job log: {message}")
     print(f"{'':<28}{'pushes':>8}{'p50 ms':>10}{'p99 ms':>10}")
     for r in (idle, during):
         name = "push, " + ("no GC" if r is idle else "during GC")
@@ -288,6 +291,7 @@ async def check(stack: Stack, db: Database, images: list[list[bytes]], client: C
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--blobs", type=int, default=100_000, help="unreferenced blobs to seed (default 100000)")
+    parser.add_argument("--workers", type=int, default=5, help="GC's concurrent deleters, 1-5 (default 5)")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args()
     # The stack starts outside the event loop (the harness runs its own loops to seed the database).

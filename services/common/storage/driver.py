@@ -1,12 +1,12 @@
 """The storage-driver seam: what the registry needs from wherever blob bytes live.
 
 Paths are driver-relative, `/`-separated, never absolute (layout in `paths.py`). Every driver passes the
-conformance suite in tests/unit/registry/test_storage_conformance.py.
+conformance suite in tests/unit/common/test_storage_conformance.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -50,6 +50,17 @@ class StorageDriver(Protocol):
 
     async def delete(self, path: str) -> None:
         """Remove a file or a whole directory tree; PathNotFound if absent."""
+
+    async def delete_many(self, paths: Sequence[str]) -> list[str]:
+        """Remove every path, each a file or a whole directory tree, as `delete` would; return those that
+        were already absent, in the order given (absence is no error: a retried sweep finds its earlier
+        work done).
+
+        Atomic per path, not per batch: if it raises, some paths may be gone and the others untouched, and
+        calling it again finishes the work. The driver groups the calls to its backend as suits it (the
+        filesystem: one worker thread per chunk of paths; S3: DeleteObjects, 1,000 keys a call), so a
+        caller passes as many paths as it likes.
+        """
 
     async def list(self, path: str) -> list[str]:
         """Direct children of a directory as full paths, sorted; PathNotFound if absent."""

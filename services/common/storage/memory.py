@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from pathlib import Path
 
 from services.common.storage.driver import ChunkObserver, FileInfo, PathNotFound
@@ -65,6 +65,15 @@ class MemoryDriver:
             raise PathNotFound(path)
         for child in children:
             del self._files[child]
+
+    async def delete_many(self, paths: Sequence[str]) -> list[str]:
+        absent = []
+        for path in paths:
+            try:
+                await self.delete(path)
+            except PathNotFound:
+                absent.append(path)
+        return absent
 
     async def list(self, path: str) -> list[str]:
         prefix = path.rstrip("/") + "/" if path else ""

@@ -1,25 +1,28 @@
 """Harbor's GARBAGE_COLLECTION, without stopping pushes: (1) with delete_untagged, untagged artifacts older
 than the window go (rows only: manifests live in the database), their children and accessories after
 them; (2) mark: unreferenced blobs older than the window become 'deleting', in batches of short
-transactions; (3) sweep: the bytes of every blob still 'deleting' are deleted from storage by `workers`
-concurrent deleters, then the rows; (4) upload sessions abandoned longer than the upload TTL go. A dry run
-counts what (1) and (2) would take and changes nothing. Idempotent: a run after a crash finishes the
-sweep an earlier run began."""
+transactions; (3) sweep: `workers` concurrent deleters each take a batch of blobs still 'deleting' at a time
+and delete their bytes from storage (one driver call), then their rows; (4) upload sessions abandoned
+longer than the upload TTL go. A dry run counts what (1) and (2) would take and changes nothing.
+Idempotent: a run after a crash finishes the sweep an earlier run began."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import timedelta
 
 from services.common import upload_sessions
 from services.common.jobs.gc import parse_gc_params
 from services.common.oci.digest import parse_digest
-from services.common.storage import PathNotFound, StorageDriver
+from services.common.storage import StorageDriver
 from services.common.storage.paths import blob_dir, upload_dir
 from services.jobservice import gc_store
 from services.jobservice.context import JobContext, JobFailed
 
 MARK_BATCH = 1000
+# Blobs per sweep transaction: one storage call deletes them (S3's DeleteObjects takes 1,000 keys), and an
+# upload of one of them waits at most for one batch.
 SWEEP_BATCH = 1000
 UNTAGGED_BATCH = 500
 
@@ -54,17 +57,21 @@ class GarbageCollector:
             while deleted := await gc_store.delete_untagged(pool, window, UNTAGGED_BATCH):
                 artifacts += len(deleted)
             await context.log(f"deleted {artifacts} untagged artifacts")
+        started = time.monotonic()
         marked = 0
-        while True:
+        after: str | None = ""
+        while after is not None:
             async with context.db.transaction() as tx:
-                batch, scanned = await gc_store.mark(tx, window, MARK_BATCH)
+                batch, after = await gc_store.mark(tx, window, MARK_BATCH, after)
             marked += len(batch)
-            if scanned < MARK_BATCH or not batch:
-                break  # none left, or only those pushes hold (the next run takes them)
-        await context.log(f"marked {marked} unreferenced blobs")
+        await context.log(f"marked {marked} unreferenced blobs in {time.monotonic() - started:.1f} s")
+        started = time.monotonic()
         blobs, freed = await self._sweep(context, params.workers)
+        swept = time.monotonic() - started
         uploads = await self._purge_uploads(context)
-        await context.log(f"deleted {blobs} blobs, {freed} bytes freed; {uploads} abandoned uploads removed")
+        await context.log(
+            f"deleted {blobs} blobs, {freed} bytes freed, in {swept:.1f} s; {uploads} abandoned uploads removed"
+        )
         context.result = {
             "dry_run": False,
             "blobs": blobs,
@@ -74,38 +81,44 @@ class GarbageCollector:
         }
 
     async def _sweep(self, context: JobContext, workers: int) -> tuple[int, int]:
-        """Deletes the bytes, then the rows, of blobs still 'deleting', a batch per transaction holding
-        their row locks (an upload of one of them waits, then finds it gone and brings its own bytes)."""
-        gate = asyncio.Semaphore(workers)
+        """Deletes the bytes, then the rows, of blobs still 'deleting': `workers` deleters, each a batch
+        at a time in a transaction holding the batch's row locks while its bytes and rows go (an upload of
+        one of them waits, then finds it gone and brings its own bytes). The locks are taken without
+        waiting, so the deleters' batches are disjoint. (blobs, bytes) deleted."""
         blobs = freed = 0
 
-        async def delete(digest: str) -> None:
-            async with gate:
-                try:
-                    await self._storage.delete(blob_dir(parse_digest(digest)))
-                except PathNotFound:
-                    pass  # already gone: an earlier run deleted the bytes, then stopped before the row
-
-        while True:
-            async with context.db.transaction() as tx:
-                batch = await gc_store.lock_deleting(tx, SWEEP_BATCH)
-                if not batch:
-                    break
-                await asyncio.gather(*(delete(d) for d, _ in batch))
-                blobs += await gc_store.delete_rows(tx, [d for d, _ in batch])
+        async def deleter() -> None:
+            nonlocal blobs, freed
+            while True:
+                async with context.db.transaction() as tx:
+                    batch = await gc_store.lock_deleting(tx, SWEEP_BATCH)
+                    if not batch:
+                        return
+                    # Paths already absent are no error: an earlier run deleted the bytes, then stopped
+                    # before the rows.
+                    await self._storage.delete_many([blob_dir(parse_digest(d)) for d, _ in batch])
+                    deleted = await gc_store.delete_rows(tx, [d for d, _ in batch])
+                blobs += deleted
                 freed += sum(size for _, size in batch)
-            if len(batch) < SWEEP_BATCH:
-                break
+                if len(batch) < SWEEP_BATCH:
+                    return  # the rest, if any, is in the other deleters' batches or an upload's hands
+
+        tasks = [asyncio.create_task(deleter()) for _ in range(workers)]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            # One deleter failed or the job was stopped: the others end too, their batches rolled back.
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
         return blobs, freed
 
     async def _purge_uploads(self, context: JobContext) -> int:
         purged = 0
         while ids := await upload_sessions.expired(context.db.pool, self._upload_ttl, 500):
+            # The files first, then the rows: a session whose row is gone never has files left behind.
+            await self._storage.delete_many([upload_dir(upload_id) for upload_id in ids])
             for upload_id in ids:
-                try:
-                    await self._storage.delete(upload_dir(upload_id))
-                except PathNotFound:
-                    pass
                 await upload_sessions.delete(context.db.pool, upload_id)
             purged += len(ids)
         return purged

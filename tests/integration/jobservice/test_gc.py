@@ -15,13 +15,17 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
+from services.common.db import Database
 from services.common.oci import mediatypes as mt
+from services.common.settings import DatabaseSettings
+from services.jobservice import gc_store
 from tests.harness.jobservice import JobserviceProcess
 from tests.harness.oci import digest_of, image_manifest, push_blob, push_image, push_manifest
-from tests.harness.plugin import TestDatabase
+from tests.harness.plugin import PG_HOST, PG_PORT, PG_USER, TestDatabase
 from tests.harness.token import add_project, query
 from tests.integration.core.registry_stack import Stack, running_stack
 
@@ -237,3 +241,61 @@ def test_gc_is_the_system_administrators(stack: Stack) -> None:
     with stack.api(None) as anonymous:
         assert anonymous.get(GC).status_code == 401
         assert anonymous.post(f"{GC}/schedule", json={"schedule": {"type": "Manual"}}).status_code == 401
+
+
+async def test_mark_in_windows_takes_exactly_the_unreferenced_and_passes_over_what_a_push_holds(
+    pg_database: TestDatabase,
+) -> None:
+    """The mark's SQL on its own, in windows of 2 blobs over 10, so every batch boundary is crossed: a
+    referenced blob, one linked or uploaded within the window, one already 'deleting' and one whose link a
+    push holds stay; every other is marked and unlinked, and the loop ends."""
+    digests = [f"sha256:{i:064x}" for i in range(10)]
+    db = Database(DatabaseSettings(host=PG_HOST, port=PG_PORT, username=PG_USER, name=pg_database.name))
+    await db.open()
+    holder = await asyncpg.connect(pg_database.dsn())
+    try:
+        pool = db.pool
+        repo = await pool.fetchval("INSERT INTO repositories (name) VALUES ('gc/windows') RETURNING id")
+        await pool.executemany(
+            "INSERT INTO blobs (digest, size, created_at) VALUES ($1, 1, now() - interval '1 day')",
+            [(d,) for d in digests],
+        )
+        await pool.executemany(
+            "INSERT INTO repository_blobs (repository_id, digest, created_at)"
+            " VALUES ($1, $2, now() - interval '1 day')",
+            [(repo, d) for d in digests],
+        )
+        artifact = await pool.fetchval(
+            "INSERT INTO artifacts (repository_id, digest, media_type, size, content)"
+            " VALUES ($1, 'sha256:manifest', 'application/vnd.oci.image.manifest.v1+json', 1, 'x') RETURNING id",
+            repo,
+        )
+        await pool.execute("INSERT INTO artifact_blobs (artifact_id, digest) VALUES ($1, $2)", artifact, digests[2])
+        await pool.execute("UPDATE repository_blobs SET created_at = now() WHERE digest = $1", digests[5])
+        await pool.execute("UPDATE blobs SET created_at = now() WHERE digest = $1", digests[7])
+        await pool.execute("UPDATE blobs SET status = 'deleting' WHERE digest = $1", digests[9])
+        # A push linking blob 3 again holds its link row until it commits.
+        held = holder.transaction()
+        await held.start()
+        await holder.execute("SELECT 1 FROM repository_blobs WHERE digest = $1 FOR UPDATE", digests[3])
+
+        marked: list[str] = []
+        after: str | None = ""
+        calls = 0
+        while after is not None:
+            async with db.transaction() as tx:
+                batch, after = await gc_store.mark(tx, 3600.0, 2, after)
+            marked += batch
+            calls += 1
+            assert calls <= 6, "the mark never ends"
+        await held.rollback()
+
+        expected = [digests[i] for i in (0, 1, 4, 6, 8)]
+        assert sorted(marked) == expected
+        rows = await pool.fetch("SELECT digest FROM blobs WHERE status = 'deleting' ORDER BY digest")
+        assert [r["digest"] for r in rows] == sorted([*expected, digests[9]])
+        rows = await pool.fetch("SELECT digest FROM repository_blobs ORDER BY digest")
+        assert [r["digest"] for r in rows] == [d for d in digests if d not in expected]
+    finally:
+        await holder.close()
+        await db.close()

@@ -313,6 +313,53 @@ async def test_delete_directory_removes_its_tree(driver: StorageDriver) -> None:
     assert await driver.list("uploads") == ["uploads/u10", "uploads/u2"]
 
 
+# --- delete_many --------------------------------------------------------------------------------------
+
+
+async def test_delete_many_removes_files_and_trees_and_keeps_the_rest(driver: StorageDriver) -> None:
+    await driver.write("blobs/a/data", chunks(b"a"))
+    await driver.write("blobs/b/data", chunks(b"b"))
+    await driver.write("blobs/b/extra/deeper/file", chunks(b"b2"))
+    await driver.write("blobs/c/data", chunks(b"c"))
+    await driver.write("blobs/bb/data", chunks(b"bb"))  # shares a name prefix with b
+    await driver.write("loose", chunks(b"l"))
+    assert await driver.delete_many(["blobs/a", "blobs/b", "loose"]) == []
+    for path in ("blobs/a", "blobs/a/data", "blobs/b", "blobs/b/extra/deeper/file", "loose"):
+        with pytest.raises(PathNotFound):
+            await driver.stat(path)
+    assert await read_all(driver, "blobs/c/data") == b"c"
+    assert await read_all(driver, "blobs/bb/data") == b"bb"
+    assert await driver.list("blobs") == ["blobs/bb", "blobs/c"]
+    assert await driver.list("") == ["blobs"]
+
+
+async def test_delete_many_reports_the_absent_in_order(driver: StorageDriver) -> None:
+    await driver.write("d/x", chunks(b"x"))
+    await driver.write("d/y/data", chunks(b"y"))
+    await driver.write("d/z", chunks(b"z"))
+    await driver.write("file", chunks(b"f"))
+    absent = await driver.delete_many(["nope", "d/x", "d/gone/data", "d/y", "file/child", "d/x"])
+    assert absent == ["nope", "d/gone/data", "file/child", "d/x"]  # the second d/x: the first took it
+    assert await driver.list("d") == ["d/z"]
+    assert await read_all(driver, "file") == b"f"
+
+
+async def test_delete_many_again_finds_everything_absent(driver: StorageDriver) -> None:
+    paths = [f"blobs/{i:04d}" for i in range(2500)]  # more than a driver's chunk of paths
+    for path in paths:
+        await driver.write(f"{path}/data", chunks(path.encode()))
+    await driver.write("blobs/keep/data", chunks(b"k"))
+    assert await driver.delete_many(paths) == []
+    assert await driver.list("blobs") == ["blobs/keep"]
+    assert await driver.delete_many(paths) == paths
+
+
+async def test_delete_many_of_nothing(driver: StorageDriver) -> None:
+    await driver.write("f", chunks(b"x"))
+    assert await driver.delete_many([]) == []
+    assert await read_all(driver, "f") == b"x"
+
+
 # --- list and directories -----------------------------------------------------------------------------
 
 
@@ -358,6 +405,8 @@ async def test_filesystem_refuses_paths_outside_the_root(tmp_path: Path, path: s
     with pytest.raises(ValueError):
         await fs.delete(path)
     with pytest.raises(ValueError):
+        await fs.delete_many(["a", path])
+    with pytest.raises(ValueError):
         await fs.list(path)
     with pytest.raises(ValueError):
         await fs.move("a", path)
@@ -372,10 +421,50 @@ async def test_filesystem_refuses_symlink_out_of_the_root(tmp_path: Path) -> Non
     root = tmp_path / "root"
     root.mkdir()
     (root / "link").symlink_to(outside)
+    (outside / "x").write_bytes(b"outside")
     fs = FilesystemDriver(root)
     with pytest.raises(ValueError):
         await fs.write("link/x", chunks(b"x"))
-    assert not (outside / "x").exists()
+    with pytest.raises(ValueError):
+        await fs.delete("link/x")
+    with pytest.raises(ValueError):
+        await fs.delete_many(["link/x"])
+    assert (outside / "x").read_bytes() == b"outside"
+
+
+async def test_filesystem_delete_many_refuses_a_chunk_with_a_path_outside_the_root(tmp_path: Path) -> None:
+    fs = FilesystemDriver(tmp_path / "root")
+    await fs.write("a/data", chunks(b"a"))
+    with pytest.raises(ValueError):
+        await fs.delete_many(["a", "../x"])
+    assert await read_all(fs, "a/data") == b"a"  # refused before anything was removed
+
+
+async def test_filesystem_delete_many_removes_a_symlink_not_its_target(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep").write_bytes(b"k")
+    root = tmp_path / "root"
+    fs = FilesystemDriver(root)
+    await fs.write("d/data", chunks(b"x"))
+    (root / "d" / "link").symlink_to(outside)
+    assert await fs.delete_many(["d"]) == []
+    assert not (root / "d").exists()
+    assert (outside / "keep").read_bytes() == b"k"
+
+
+@pytest.mark.parametrize("many", [False, True])
+async def test_filesystem_delete_of_a_symlink_removes_the_link_not_its_target(tmp_path: Path, many: bool) -> None:
+    root = tmp_path / "root"
+    fs = FilesystemDriver(root)
+    await fs.write("target/data", chunks(b"t"))
+    (root / "link").symlink_to(root / "target")
+    if many:
+        assert await fs.delete_many(["link"]) == []
+    else:
+        await fs.delete("link")
+    assert not (root / "link").is_symlink()
+    assert await read_all(fs, "target/data") == b"t"
 
 
 async def test_filesystem_dots_inside_the_root_are_fine(tmp_path: Path) -> None:
