@@ -11,7 +11,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from services.core.api.body import no_unknown_fields, opt_int, opt_str, read_object
-from services.core.api.common import API, ARTIFACT, REPOSITORY, harbor_time, page_headers, project_ref
+from services.core.api.common import API, ARTIFACT, REPOSITORY, harbor_time, page_headers, project_ref, query_flag
 from services.core.api.labels import FIELDS as LABEL_FIELDS
 from services.core.api.labels import label_id_of, render_label
 from services.core.api.repositories import repository_path
@@ -19,18 +19,13 @@ from services.core.artifacts.models import ARTIFACT_LIST, TAG_LIST, AccessoryVie
 from services.core.artifacts.references import parse_reference
 from services.core.artifacts.service import ArtifactService
 from services.core.errors import BadRequest
-from services.core.listing import clean_text, parse_bool, parse_page, parse_q, parse_sort
+from services.core.listing import clean_text, parse_page, parse_q, parse_sort
 from services.core.security.middleware import principal_of
 
 # What Harbor (Go's zero time.Time) sends for a time that never happened, as a pull_time never pulled.
 ZERO_TIME = "0001-01-01T00:00:00.000Z"
 # The config keys Harbor's image processor shows as extra_attrs (the rest of the config is left out).
 EXTRA_ATTRS = ("architecture", "os", "created", "author", "config")
-
-
-def _flag(request: web.Request, name: str, default: bool) -> bool:
-    text = request.query.get(name)
-    return default if text is None or text == "" else parse_bool(text, name)
 
 
 def _path(request: web.Request) -> tuple[str, Any]:
@@ -150,9 +145,9 @@ class ArtifactsApi:
         terms = parse_q(q.get("q"), ARTIFACT_LIST.filters)
         sort = parse_sort(q.get("sort"), ARTIFACT_LIST.sorts)
         page = parse_page(q.get("page"), q.get("page_size"))
-        with_tag = _flag(request, "with_tag", True)
-        with_accessory = _flag(request, "with_accessory", False)
-        with_label = _flag(request, "with_label", False)
+        with_tag = query_flag(request, "with_tag", True)
+        with_accessory = query_flag(request, "with_accessory", False)
+        with_label = query_flag(request, "with_label", False)
         # with_signature, with_scan_overview, with_sbom_overview and with_immutable_status are accepted and
         # have no effect (no scanner, no signatures of Harbor's kind, no immutability rules yet). Their
         # values are still checked.
@@ -162,7 +157,7 @@ class ArtifactsApi:
             "with_sbom_overview",
             "with_immutable_status",
         ):
-            _flag(request, flag, False)
+            query_flag(request, flag, False)
 
         def render_page(found: list[ArtifactView]) -> bytes:
             body = [render(a, with_accessory=with_accessory, with_label=with_label) for a in found]
@@ -191,10 +186,10 @@ class ArtifactsApi:
         found = await self._artifacts.get(principal_of(request), project_ref(request), path, reference)
         body = render(
             found,
-            with_accessory=_flag(request, "with_accessory", False),
-            with_label=_flag(request, "with_label", False),
+            with_accessory=query_flag(request, "with_accessory", False),
+            with_label=query_flag(request, "with_label", False),
         )
-        if not _flag(request, "with_tag", True):
+        if not query_flag(request, "with_tag", True):
             body["tags"] = None
         return web.json_response(body)
 

@@ -3,7 +3,6 @@ consumes what both write), for the repository and artifact API tests."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from tests.harness.core import CoreProcess
 from tests.harness.plugin import REDIS_URL, RegistryProcess, TestDatabase
 from tests.harness.registry_auth import RegistryTokenAuth
 from tests.harness.token import TokenServiceProcess, query
+from tests.harness.waiting import eventually
 
 ADMIN = ("admin", "Harbor12345")
 
@@ -66,14 +66,7 @@ def running_stack(
 
 def wait_for(check: Callable[[], Any], what: str, timeout: float = 60) -> Any:
     """Waits for an asynchronous pipeline to settle (it fails only if it never does)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"never happened: {what}")
-        time.sleep(0.2)
+    return eventually(check, what, deadline_s=timeout, poll_s=0.2)
 
 
 def audit(db: TestDatabase, resource_like: str) -> set[tuple[str, str, str, str]]:
