@@ -146,6 +146,8 @@ class LdapSettings:
     # The user attribute listing the user's groups; users without it: groups whose `member` is the user.
     group_membership_attribute: str = "memberOf"
     group_scope: str = field(default="subtree", metadata={"choices": ("base", "onelevel", "subtree")})
+    # Members of this group (its DN, under group_base_dn) are system administrators; empty: none.
+    group_admin_dn: str = ""
     # Seconds a successful directory login is remembered; 0: ask the directory every time.
     cache_seconds: float = field(default=60.0, metadata={"min": 0})
 

@@ -6,8 +6,7 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from services.common.auth.authenticate import Authentication
-from services.common.auth.modes import authenticators_for, directory_for
+from services.common.auth.live import LiveAuthentication
 from services.common.auth.passwords import CredentialCache, PasswordHasher
 from services.common.cache import CORE_LISTENER, ChangeListener, LookupCache
 from services.common.config.live import SystemConfig
@@ -32,6 +31,7 @@ from services.core.api.artifacts import ArtifactsApi
 from services.core.api.audit import AuditApi
 from services.core.api.body import MAX_BODY_BYTES
 from services.core.api.configurations import ConfigurationsApi
+from services.core.api.icons import IconsApi
 from services.core.api.jobservice import JobMonitorApi
 from services.core.api.labels import LabelsApi
 from services.core.api.ldap import LdapApi
@@ -57,6 +57,7 @@ from services.core.audit.service import AuditService
 from services.core.auditing import AuditLog
 from services.core.configuration.service import ConfigService
 from services.core.errors import MethodNotAllowed, NotFound
+from services.core.icons.service import IconService
 from services.core.jobs.monitor import JobMonitor
 from services.core.jobs.service import SystemJobs
 from services.core.labels.service import LabelService
@@ -97,12 +98,12 @@ def create_app(
     hasher = hasher or PasswordHasher()
     cache = CredentialCache()
     redis = RedisClient(settings.redis)
-    ldap_auth = settings.auth_mode == "ldap_auth"
-    if directory is None:
-        directory = directory_for(settings)
-    # The token service's authenticators, built by the same function: in ldap_auth mode directory users
-    # log in here too (Basic and /c/login), through the one directory the LDAP and usergroups APIs use.
-    credentials = Authentication(authenticators_for(settings, db, hasher, cache, directory), hasher)
+    # The token service's authenticators, built the same way and rebuilt alike when auth_mode, ldap_* or
+    # robot_name_prefix change: in ldap_auth mode directory users log in here too (Basic and /c/login),
+    # through the one directory the LDAP and usergroups APIs use.
+    live = LiveAuthentication(settings, db, hasher, cache, directory=directory)
+    config.on_change(live.configure)
+    credentials = live.authentication
     sessions = SessionService(db, credentials, SessionStore(redis, config), audit)
     # First match wins, then anonymous. The session cookie before Basic: a browser holding a session
     # is that session (and so CSRF-checked); a stale cookie falls through to Basic, then anonymous.
@@ -114,7 +115,7 @@ def create_app(
     projects = ProjectService(db, audit, config)
     # Artifact list pages, kept exact by the database's change notifications (off without the listener).
     list_cache = LookupCache(settings.core.cache_mb * 1024 * 1024)
-    users = UserService(db, audit, hasher, config=config, ldap_auth=settings.auth_mode == "ldap_auth")
+    users = UserService(db, audit, hasher, config=config)
 
     # Shared by the start-up warning (bootstrap) and systeminfo, so the KDF runs once per stored hash.
     default_password = DefaultPasswordCheck(hasher)
@@ -165,13 +166,14 @@ def create_app(
             ProjectMetadataApi(ProjectMetadataService(db, projects, audit)),
             MembersApi(MemberService(db, projects, audit)),
             RobotsApi(RobotService(db, projects, audit, hasher, config=config)),
-            UserGroupsApi(UserGroupService(db, directory, audit, ldap_auth=ldap_auth)),
-            LdapApi(LdapService(db, directory, settings.ldap, ldap_auth=ldap_auth, connect=Ldap3Directory)),
+            UserGroupsApi(UserGroupService(db, live.directory, audit, ldap_auth=live.ldap_auth)),
+            LdapApi(LdapService(db, live.directory, live.ldap, ldap_auth=live.ldap_auth, connect=Ldap3Directory)),
             AuditApi(AuditService(db, projects)),
             RepositoriesApi(RepositoryService(db, projects, list_cache, config)),
             ArtifactsApi(artifacts),
             ProjectArtifactsApi(artifacts),
             AccessoriesApi(artifacts),
+            IconsApi(IconService(db)),
             LabelsApi(labels),
             StatisticsApi(StatisticsService(db, projects)),
             SystemJobsApi(purge, "/system/purgeaudit", "purge_id"),

@@ -115,7 +115,7 @@ class SystemService:
         (goharbor/harbor#21152), no feature flags, addresses or storage; those need a login."""
         s, config = self._settings, self._config
         info: dict[str, object] = {
-            "auth_mode": s.auth_mode,
+            "auth_mode": config.get("auth_mode"),
             "primary_auth_mode": False,
             "self_registration": config.get("self_registration"),
             "banner_message": config.get("banner_message"),

@@ -28,7 +28,7 @@ from services.registry.errors import (
     TagInvalid,
 )
 from services.registry.manifest_parse import ParsedManifest, parse_manifest
-from services.registry.metadata import artifacts, repositories
+from services.registry.metadata import artifacts, icons, repositories
 from services.registry.metadata import blobs as blob_rows
 from services.registry.metadata.models import Manifest, NewManifest, Referrer
 
@@ -126,6 +126,7 @@ class ManifestService:
         if ref.digest is not None and ref.digest != digest:
             raise DigestInvalid(f"manifest digest is {digest}, not {ref.digest} as the URL says")
         parsed = parse_manifest(body, content_type)
+        chart = await chart_additions(self._storage, parsed.artifact_type, parsed.layers)
         new = NewManifest(
             repository=repository,
             digest=str(digest),
@@ -138,7 +139,8 @@ class ManifestService:
             child_digests=parsed.child_digests,
             tag=ref.tag,
             config=await self._config_json(parsed),
-            additions=_json(await chart_additions(self._storage, parsed.artifact_type, parsed.layers)),
+            additions=_json(None if chart is None else chart.additions),
+            icon=None if chart is None or chart.icon is None else chart.icon.digest,
         )
         async with self._db.transaction() as tx:
             repo_id = await ensure_repository(tx, repository)
@@ -152,6 +154,9 @@ class ManifestService:
                 raise ManifestBlobUnknown(
                     f"index references manifest {missing[0]} unknown to repository {repository}", detail=missing
                 )
+            if chart is not None and chart.icon is not None:
+                # In the same transaction: an artifact never names an icon that is not there.
+                await icons.put(tx, chart.icon.digest, chart.icon.content_type, chart.icon.content)
             await artifacts.insert(tx, repo_id, new)
             pushed = Event(
                 EventType.PUSH_ARTIFACT, operator, repository, digest=new.digest, tag=ref.tag, media_type=new.media_type

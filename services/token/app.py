@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 
 from aiohttp import web
 
-from services.common.auth.modes import authenticators_for, directory_for
+from services.common.auth.live import LiveAuthentication
 from services.common.auth.passwords import CredentialCache, PasswordHasher
 from services.common.config.live import SystemConfig
 from services.common.db import Database
@@ -16,7 +16,7 @@ from services.common.identity.bootstrap import bootstrap_lifespan
 from services.common.ldap.directory import Directory
 from services.common.logging import request_context
 from services.common.settings import Settings
-from services.token.authenticate import Authentication, Authenticator
+from services.token.authenticate import Authenticator
 from services.token.authorize import Authorizer
 from services.token.errors import MethodNotAllowed, NotFound
 from services.token.handler import TokenHandler, setup_routes
@@ -33,18 +33,16 @@ def create_app(
 ) -> web.Application:
     db = Database(settings.database)
     hasher = hasher or PasswordHasher()
-    cache = CredentialCache()
-    if directory is None:
-        directory = directory_for(settings)
-    # The same authenticators, in the same order, as core's Basic and /c/login.
-    authenticators = authenticators_for(settings, db, hasher, cache, directory)
-    authenticators.extend(extra_authenticators)
-    key = SigningKey(settings.token)
-    # token_expiration, changed at run time through core's /configurations.
+    # token_expiration, auth_mode, ldap_* and robot_name_prefix, changed at run time through core's
+    # /configurations.
     config = SystemConfig(settings, db, application_name="berth-token-config")
-    handler = TokenHandler(
-        settings.token, Authentication(authenticators, hasher), Authorizer(db), key, config, clock=clock
+    # The same authenticators, in the same order, as core's Basic and /c/login, rebuilt on a change.
+    live = LiveAuthentication(
+        settings, db, hasher, CredentialCache(), directory=directory, extra_authenticators=extra_authenticators
     )
+    config.on_change(live.configure)
+    key = SigningKey(settings.token)
+    handler = TokenHandler(settings.token, live.authentication, Authorizer(db), key, config, clock=clock)
 
     app = web.Application(
         middlewares=[

@@ -4,6 +4,8 @@ values` and `helm show chart`; the artifact is a CHART in the REST API; a guest 
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import tarfile
 from pathlib import Path
 
@@ -87,3 +89,48 @@ def test_push_pull_and_show_a_chart(accounts: None, registry_endpoint: RegistryE
     refused = guest("push", str(other), f"oci://{registry_endpoint.host}/{PROJECT}", "--plain-http")
     assert refused.returncode != 0
     assert "denied" in (refused.stderr + refused.stdout).lower() or "unauthorized" in refused.stderr.lower()
+
+
+# The smallest valid PNG (a 1x1 transparent pixel).
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+)
+SVG = b'<svg xmlns="http://www.w3.org/2000/svg" width="1" height="1"/>'
+
+
+def set_icon(chart: Path, icon: str) -> None:
+    text = (chart / "Chart.yaml").read_text()
+    (chart / "Chart.yaml").write_text(f"{text.rstrip()}\nicon: {icon}\n")
+
+
+def test_chart_icons_come_from_the_chart_never_from_a_url(
+    accounts: None, registry_endpoint: RegistryEndpoint, tmp_path: Path
+) -> None:
+    dev = helm_as(tmp_path, "dev", registry_endpoint, "helmdev", PW)
+    charts = {
+        # A file of the chart, named relatively; a data: URL; an http URL Berth does not fetch.
+        "iconfile": ("icon.png", "image/png", PNG),
+        "icondata": ("data:image/svg+xml;base64," + base64.b64encode(SVG).decode(), "image/svg+xml", SVG),
+        "iconurl": ("http://127.0.0.1:1/icon.png", None, None),
+    }
+    for name, (icon, _, _) in charts.items():
+        dev.ok("create", name, cwd=tmp_path)
+        (tmp_path / name / "icon.png").write_bytes(PNG)
+        set_icon(tmp_path / name, icon)
+        dev.ok("package", name, cwd=tmp_path)
+        dev.ok("push", str(tmp_path / f"{name}-0.1.0.tgz"), f"oci://{registry_endpoint.host}/{PROJECT}", "--plain-http")
+    api = httpx.Client(base_url=f"{registry_endpoint.url}/api/v2.0", auth=("helmdev", PW), timeout=30)
+    with api, httpx.Client(base_url=f"{registry_endpoint.url}/api/v2.0", timeout=30) as anonymous:
+        for name, (_, content_type, content) in charts.items():
+            artifact = api.get(f"/projects/{PROJECT}/repositories/{name}/artifacts/0.1.0").json()
+            if content is None:
+                assert artifact["icon"] == ""
+                continue
+            assert artifact["icon"] == "sha256:" + hashlib.sha256(content).hexdigest()
+            # Harbor's Icon, to anyone who knows the digest (the UI shows it before any login).
+            icon = anonymous.get(f"/icons/{artifact['icon']}")
+            assert icon.status_code == 200, icon.text
+            assert icon.json() == {"content-type": content_type, "content": base64.b64encode(content).decode()}
+        missing = anonymous.get("/icons/sha256:" + "0" * 64)
+        assert missing.status_code == 404 and missing.json()["errors"][0]["code"] == "NOT_FOUND"
+        assert anonymous.get("/icons/not-a-digest").status_code == 400

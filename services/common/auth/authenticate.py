@@ -33,6 +33,7 @@ from services.common.auth.errors import (
     UnsupportedScheme,
 )
 from services.common.auth.passwords import CredentialCache, PasswordHasher
+from services.common.auth.robot_names import RobotNames
 from services.common.db import Database
 from services.common.identity import access_store
 from services.common.identity.models import ADMIN_USER_ID, ROBOT_PREFIX, ProjectAccess, Robot
@@ -135,7 +136,8 @@ class DatabaseAuthenticator:
 
 
 class RobotAuthenticator:
-    """Robot accounts: every name that starts with `robot$`, checked against the robot's secret hash."""
+    """Robot accounts: every name with a robot prefix (`robot$` unless robot_name_prefix says otherwise,
+    see `RobotNames`), checked against the robot's secret hash."""
 
     def __init__(
         self,
@@ -143,15 +145,22 @@ class RobotAuthenticator:
         hasher: PasswordHasher,
         cache: CredentialCache,
         *,
+        names: RobotNames | None = None,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self._db = db
         self._hasher = hasher
         self._cache = cache
+        self._names = names
         self._clock = clock
 
+    async def _is_robot(self, name: str) -> bool:
+        if self._names is None:
+            return name.startswith(ROBOT_PREFIX)
+        return await self._names.is_robot(name)
+
     async def authenticate(self, credentials: Credentials, projects: Sequence[str]) -> Identified | None:
-        if not credentials.username.startswith(ROBOT_PREFIX):
+        if not await self._is_robot(credentials.username):
             return None
         found = await access_store.robot_access(self._db.pool, credentials.username, projects)
         if found is None:
@@ -182,6 +191,10 @@ class Authentication:
         self._authenticators = tuple(authenticators)
         self._hasher = hasher
 
+    def use(self, authenticators: Sequence[Authenticator]) -> None:
+        """From the next request on (a configuration change); one in flight finishes with the old ones."""
+        self._authenticators = tuple(authenticators)
+
     async def identify(self, authorization: str | None, projects: Sequence[str]) -> Identified:
         credentials = parse_authorization(authorization)
         if credentials is None:
@@ -199,11 +212,16 @@ class Authentication:
 
 
 def default_authenticators(
-    db: Database, hasher: PasswordHasher, cache: CredentialCache, *, auth_mode: str
+    db: Database,
+    hasher: PasswordHasher,
+    cache: CredentialCache,
+    *,
+    auth_mode: str,
+    robot_names: RobotNames | None = None,
 ) -> list[Authenticator]:
     """Robots first (their names are unambiguous), then the database; in `ldap_auth` mode
     `modes.authenticators_for` puts the directory after them."""
     return [
-        RobotAuthenticator(db, hasher, cache),
+        RobotAuthenticator(db, hasher, cache, names=robot_names),
         DatabaseAuthenticator(db, hasher, cache, admin_only=auth_mode == "ldap_auth"),
     ]

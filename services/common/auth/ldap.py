@@ -20,7 +20,7 @@ from services.common.auth.errors import InvalidCredentials
 from services.common.auth.passwords import CredentialCache
 from services.common.db import Database
 from services.common.errors import BerthError
-from services.common.identity import access_store
+from services.common.identity import access_store, groups_store
 from services.common.identity.models import User
 from services.common.ldap import directory as ldap
 from services.common.ldap.onboard import AccountRefused, onboard
@@ -38,10 +38,14 @@ class DirectoryUnavailable(BerthError):
 
 
 class LdapAuthenticator:
-    def __init__(self, db: Database, directory: ldap.Directory, cache: CredentialCache) -> None:
+    def __init__(
+        self, db: Database, directory: ldap.Directory, cache: CredentialCache, *, admin_group_dn: str = ""
+    ) -> None:
         self._db = db
         self._directory = directory
         self._cache = cache
+        # Harbor's ldap_group_admin_dn: its members are system administrators while they are members.
+        self._admin_group_dn = admin_group_dn
 
     async def authenticate(self, credentials: Credentials, projects: Sequence[str]) -> Identified:
         if not credentials.password:
@@ -73,7 +77,11 @@ class LdapAuthenticator:
             if found is None:
                 raise InvalidCredentials()
         user = found.user
-        principal = Principal(kind="user", name=user.username, user_id=user.id, sysadmin=user.sysadmin)
+        sysadmin = user.sysadmin
+        if not sysadmin and self._admin_group_dn:
+            # Memberships as the last directory login synced them (a cached login keeps them).
+            sysadmin = await groups_store.in_ldap_group(self._db.pool, user.id, self._admin_group_dn)
+        principal = Principal(kind="user", name=user.username, user_id=user.id, sysadmin=sysadmin)
         return Identified(principal, found.projects)
 
     async def _check(self, credentials: Credentials) -> ldap.LdapUser:

@@ -65,3 +65,14 @@ async def set_ldap_group_memberships(ex: Executor, user_id: int, group_ids: Sequ
         user_id,
         list(group_ids),
     )
+
+
+async def in_ldap_group(ex: Executor, user_id: int, group_dn: str) -> bool:
+    """Whether the user is a member of the LDAP group at `group_dn` (as its last directory login synced)."""
+    found: bool = await ex.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM user_group_members m JOIN user_groups g ON g.id = m.group_id"
+        " WHERE m.user_id = $1 AND g.group_type = 1 AND lower(g.ldap_dn) = lower($2))",
+        user_id,
+        group_dn,
+    )
+    return found

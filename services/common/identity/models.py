@@ -129,12 +129,12 @@ class RobotAccess:
     projects: dict[str, ProjectAccess]
 
 
-def project_robot_name(project: str, name: str) -> str:
-    return f"{ROBOT_PREFIX}{project}+{name}"
+def project_robot_name(project: str, name: str, prefix: str = ROBOT_PREFIX) -> str:
+    return f"{prefix}{project}+{name}"
 
 
-def system_robot_name(name: str) -> str:
-    return f"{ROBOT_PREFIX}{name}"
+def system_robot_name(name: str, prefix: str = ROBOT_PREFIX) -> str:
+    return f"{prefix}{name}"
 
 
 def parse_permissions(value: Any, *, strict: bool = True) -> tuple[RobotPermission, ...]:

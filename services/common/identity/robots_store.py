@@ -12,6 +12,7 @@ import asyncpg
 from services.common.db import Executor
 from services.common.identity.errors import Conflict
 from services.common.identity.models import (
+    ROBOT_PREFIX,
     Robot,
     RobotLevel,
     RobotPermission,
@@ -58,12 +59,14 @@ async def create_robot(
     description: str = "",
     disabled: bool = False,
     expires_at: dt.datetime | None = None,
+    name_prefix: str = ROBOT_PREFIX,
 ) -> Robot:
-    """`name` is the full login name (see `project_robot_name` / `system_robot_name`)."""
+    """`name` is the full login name (see `project_robot_name` / `system_robot_name`), starting with
+    `name_prefix` (the robot_name_prefix it was created with)."""
     try:
         robot_id = await ex.fetchval(
-            "INSERT INTO robots (name, description, secret_hash, level, project_id, disabled, expires_at, permissions)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb) RETURNING id",
+            "INSERT INTO robots (name, description, secret_hash, level, project_id, disabled, expires_at, permissions,"
+            " name_prefix) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9) RETURNING id",
             name,
             description,
             secret_hash,
@@ -72,6 +75,7 @@ async def create_robot(
             disabled,
             expires_at,
             json.dumps([p.to_json() for p in permissions]),
+            name_prefix,
         )
     except asyncpg.UniqueViolationError:
         raise Conflict(f"a robot account named {name!r} already exists") from None
@@ -82,3 +86,9 @@ async def create_robot(
 
 async def set_robot_disabled(ex: Executor, robot_id: int, disabled: bool) -> None:
     await ex.execute("UPDATE robots SET disabled = $2, updated_at = now() WHERE id = $1", robot_id, disabled)
+
+
+async def name_prefixes(ex: Executor) -> frozenset[str]:
+    """Every prefix a robot that exists was created with."""
+    rows = await ex.fetch("SELECT DISTINCT name_prefix FROM robots")
+    return frozenset(r["name_prefix"] for r in rows)

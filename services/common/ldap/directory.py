@@ -75,22 +75,26 @@ class Directory(Protocol):
 
 
 class UnconfiguredDirectory:
-    """`auth_mode: ldap_auth` before `ldap.url` is set: nobody but the admin can log in, and says why."""
+    """`auth_mode: ldap_auth` before `ldap_url` is set (or with settings that cannot work, `reason` says
+    which): nobody but the admin can log in, and says why."""
+
+    def __init__(self, reason: str = "no LDAP directory is configured (ldap_url is empty)") -> None:
+        self._reason = reason
 
     async def authenticate(self, username: str, password: str) -> LdapUser:
-        raise InvalidCredentials("no LDAP directory is configured (ldap.url is empty); only the admin can log in")
+        raise InvalidCredentials(f"{self._reason}; only the admin can log in")
 
     async def search_users(self, query: str) -> list[LdapUser]:
-        raise DirectoryUnavailable("no LDAP directory is configured (ldap.url is empty)")
+        raise DirectoryUnavailable(self._reason)
 
     async def search_groups(self, query: str) -> list[LdapGroup]:
-        raise DirectoryUnavailable("no LDAP directory is configured (ldap.url is empty)")
+        raise DirectoryUnavailable(self._reason)
 
     async def find_user(self, username: str) -> LdapUser | None:
-        raise DirectoryUnavailable("no LDAP directory is configured (ldap.url is empty)")
+        raise DirectoryUnavailable(self._reason)
 
     async def group_by_dn(self, dn: str) -> LdapGroup | None:
-        raise DirectoryUnavailable("no LDAP directory is configured (ldap.url is empty)")
+        raise DirectoryUnavailable(self._reason)
 
     async def ping(self) -> None:
-        raise DirectoryConfigError("ldap.url is empty: no LDAP directory is configured")
+        raise DirectoryConfigError(self._reason)

@@ -106,7 +106,7 @@ def render(artifact: ArtifactView, *, with_accessory: bool = False, with_label: 
         "repository_name": artifact.repository,
         "digest": artifact.digest,
         "size": artifact.size,
-        "icon": "",
+        "icon": artifact.icon or "",
         "push_time": harbor_time(artifact.pushed_at),
         "pull_time": harbor_time(artifact.pulled_at) if artifact.pulled_at else ZERO_TIME,
         # Where Harbor's schema says object or array, one is sent, never null: {} and [] for nothing, or
@@ -190,7 +190,8 @@ class ArtifactsApi:
             with_label=query_flag(request, "with_label", False),
         )
         if not query_flag(request, "with_tag", True):
-            body["tags"] = None
+            # An array, as in the list and as Harbor's schema says: [] for what was not asked for.
+            body["tags"] = []
         return web.json_response(body)
 
     async def delete(self, request: web.Request) -> web.Response:

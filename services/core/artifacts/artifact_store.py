@@ -95,7 +95,7 @@ _LABELS = (
 )
 _ARTIFACT_SELECT = (
     "SELECT a.id, a.repository_id, r.name AS repository, a.digest, a.media_type, a.artifact_type, a.created_at,"
-    " a.pull_time, a.pull_count, a.annotations::text AS annotations, a.config::text AS config,"
+    " a.pull_time, a.pull_count, a.annotations::text AS annotations, a.config::text AS config, a.icon,"
     # Only an image manifest's own bytes are read (small), for its config's media type.
     f" CASE WHEN a.media_type IN ({_IMAGE_MANIFEST_TYPES}) THEN a.content END AS content,"
     f" {_SIZE} AS total_size, {_TAGS} AS tags, {_REFERENCES} AS refs, {_ACCESSORIES} AS accessories,"
@@ -198,6 +198,7 @@ def _artifact(row: asyncpg.Record, project_id: int) -> ArtifactView:
         pushed_at=row["created_at"],
         pulled_at=pulled_at,
         pull_count=row["pull_count"],
+        icon=row["icon"],
         annotations=None if row["annotations"] is None else json.loads(row["annotations"]),
         config=None if row["config"] is None else json.loads(row["config"]),
         tags=tags,
@@ -405,9 +406,9 @@ async def copy_artifact(ex: Executor, source_id: int, dest_repository_id: int) -
     are linked to the destination (mounted), never copied. Returns the destination artifact's id."""
     await ex.execute(
         f"{_TREE} INSERT INTO artifacts (repository_id, digest, media_type, artifact_type, size, subject_digest,"
-        " annotations, content, config, additions)"
+        " annotations, content, config, additions, icon)"
         " SELECT $2, a.digest, a.media_type, a.artifact_type, a.size, a.subject_digest, a.annotations, a.content,"
-        " a.config, a.additions FROM artifacts a WHERE a.id IN (SELECT id FROM tree)"
+        " a.config, a.additions, a.icon FROM artifacts a WHERE a.id IN (SELECT id FROM tree)"
         " ON CONFLICT (repository_id, digest) DO NOTHING",
         source_id,
         dest_repository_id,

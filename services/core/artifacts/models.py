@@ -155,6 +155,8 @@ class ArtifactView:
     accessories: tuple[AccessoryView, ...]
     # Attached labels (global and the project's), by name; empty when the query did not ask for them.
     labels: tuple[LabelView, ...] = ()
+    # A Helm chart's icon, by digest (GET /icons/{digest}); None when the chart carries none.
+    icon: str | None = None
 
     @property
     def kind(self) -> str:

@@ -14,18 +14,24 @@ import structlog
 
 from services.common.auth.authenticate import Principal
 from services.common.config import store
-from services.common.config.keys import CATALOG, check_together
+from services.common.config.keys import CATALOG, SECRET_KEYS, check_together
 from services.common.config.live import SystemConfig
 from services.common.db import Database
 from services.common.rbac import Action
 from services.core.auditing import AuditLog
 from services.core.errors import BadRequest
 from services.core.security.access import require_system
+from services.core.users import store as users_store
 
 log = structlog.get_logger()
 RESOURCE = "configuration"
 # Serializes changes, so the rules across keys hold on what the last writer left.
 _LOCK_KEY = 0x62657274_636F6E66  # "bertconf"
+
+
+def _shown(key: str, value: Any) -> str:
+    """A changed key as its audit entry names it: a secret's value never."""
+    return f"{key} (changed)" if key in SECRET_KEYS else f"{key}={value!r}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +47,15 @@ class ConfigService:
         self._audit = audit
 
     async def read(self, principal: Principal) -> dict[str, ConfigItem]:
+        """Every key but the secrets (Harbor's ConfigurationsResponse has no password either); auth_mode
+        is editable only while no account but the admin exists."""
         require_system(principal, RESOURCE, Action.READ, "read the configuration")
-        return {name: ConfigItem(value, editable=True) for name, value in self._config.values.items()}
+        auth_mode_editable = await users_store.count_besides_admin(self._db.pool) == 0
+        return {
+            name: ConfigItem(value, editable=auth_mode_editable if name == "auth_mode" else True)
+            for name, value in self._config.values.items()
+            if name not in SECRET_KEYS
+        }
 
     async def update(self, principal: Principal, given: Mapping[str, Any]) -> list[str]:
         """Stores the keys given; the names of those whose value changed."""
@@ -62,6 +75,12 @@ class ConfigService:
                 check_together({**current, **parsed})
             except ValueError as exc:
                 raise BadRequest(str(exc)) from None
+            if "auth_mode" in changed and (users := await users_store.count_besides_admin(tx)):
+                # Harbor's rule: accounts of one mode cannot log in through the other.
+                raise BadRequest(
+                    f"auth_mode can be changed only while no user but the admin exists ({users} other"
+                    f" user{'s' if users != 1 else ''}; delete them first)"
+                )
             if changed:
                 await store.put(tx, {k: parsed[k] for k in changed})
                 await self._audit.record(
@@ -70,7 +89,7 @@ class ConfigService:
                     operation="update",
                     resource_type=RESOURCE,
                     resource=",".join(changed),
-                    description="update configuration " + ", ".join(f"{k}={parsed[k]!r}" for k in changed),
+                    description="update configuration " + ", ".join(_shown(k, parsed[k]) for k in changed),
                 )
         if changed:
             # This process at once (its caller reads next); the others on the notification.

@@ -1,7 +1,8 @@
 """LDAP administration, as Harbor's: only the system administrator (or a system robot holding the
 configuration or ldap-user permission) may test settings, search the directory and import users.
 
-`ping` tests settings given in the request merged over the configured `ldap:` section, in any auth mode,
+`ping` tests settings given in the request merged over the configured ones (berth.yml's `ldap:` section
+under the stored `ldap_*` keys), in any auth mode,
 and reports every failure as data (`success: false` and a message), never as an error status. The
 search and import operations use the configured directory and need `auth_mode: ldap_auth`.
 No aiohttp here.
@@ -67,11 +68,13 @@ class LdapService:
         self,
         db: Database,
         directory: Directory,
-        settings: LdapSettings,
+        settings: Callable[[], LdapSettings],
         *,
-        ldap_auth: bool,
+        ldap_auth: Callable[[], bool],
         connect: Callable[[LdapSettings], Directory],
     ) -> None:
+        """`settings` and `ldap_auth`: the directory settings and whether auth_mode is ldap_auth, as the
+        run-time configuration has them now (berth.yml's ldap: section under the ldap_* keys)."""
         self._db = db
         self._directory = directory
         self._settings = settings
@@ -80,7 +83,7 @@ class LdapService:
 
     def _merged(self, o: LdapOverrides) -> tuple[LdapSettings, str]:
         """The settings to test, and the password in them (to mask it in any message)."""
-        s = self._settings
+        s = self._settings()
         merged = replace(
             s,
             url=s.url if o.url is None else o.url,
@@ -130,7 +133,7 @@ class LdapService:
         return PingResult(True, f"connected to {settings.url} and bound as {settings.search_dn or 'anonymous'}")
 
     def _require_ldap(self) -> None:
-        if not self._ldap_auth:
+        if not self._ldap_auth():
             raise LdapNotEnabled()
 
     async def search_users(self, principal: Principal, username: str) -> list[LdapUser]:

@@ -205,7 +205,11 @@ class RobotService:
         if problem:
             raise BadRequest(problem)
         secret = new.secret or generate_secret()
-        full_name = project_robot_name(project_name, new.name) if project_name else system_robot_name(new.name)
+        # The prefix configured now; the robot keeps it (robots.name_prefix) when the configuration changes.
+        prefix = self._config.get("robot_name_prefix")
+        full_name = (
+            project_robot_name(project_name, new.name, prefix) if project_name else system_robot_name(new.name, prefix)
+        )
         secret_hash = await self._hasher.hash(secret)
         async with self._db.transaction() as tx:
             robot = await robots_store.create_robot(
@@ -218,6 +222,7 @@ class RobotService:
                 description=new.description,
                 disabled=new.disabled,
                 expires_at=expiry(self._clock(), new.duration),
+                name_prefix=prefix,
             )
             await self._audit(
                 tx,

@@ -12,6 +12,7 @@ No aiohttp here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import structlog
@@ -44,7 +45,8 @@ GroupPage = tuple[list[Group], int]
 
 
 class UserGroupService:
-    def __init__(self, db: Database, directory: Directory, audit: AuditLog, *, ldap_auth: bool) -> None:
+    def __init__(self, db: Database, directory: Directory, audit: AuditLog, *, ldap_auth: Callable[[], bool]) -> None:
+        """`ldap_auth`: whether auth_mode is ldap_auth now (it changes at run time)."""
         self._db = db
         self._directory = directory
         self._audit_log = audit
@@ -66,7 +68,7 @@ class UserGroupService:
 
     async def list(self, principal: Principal, where: GroupFilter, page: Page) -> GroupPage:
         require_system(principal, RESOURCE, Action.LIST, "list user groups")
-        if self._ldap_auth:
+        if self._ldap_auth():
             # As Harbor: with LDAP authentication only LDAP groups are listed (others cannot log in).
             where = replace(where, group_type=GroupType.LDAP)
         return await store.list_groups(self._db.pool, where, page)
@@ -106,7 +108,7 @@ class UserGroupService:
         return created
 
     async def _create_ldap(self, principal: Principal, new: NewGroup) -> Group:
-        if not self._ldap_auth:
+        if not self._ldap_auth():
             raise LdapNotEnabled("LDAP groups can be added only with auth_mode ldap_auth")
         if not new.ldap_dn:
             raise BadRequest("ldap_group_dn is required for an LDAP group (group_type 1)")

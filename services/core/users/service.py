@@ -62,13 +62,11 @@ class UserService:
         hasher: PasswordHasher | None = None,
         *,
         config: SystemConfig,
-        ldap_auth: bool = False,
     ) -> None:
         self._db = db
         self._audit_log = audit
         self._hasher = hasher or PasswordHasher()
         self._config = config
-        self._ldap_auth = ldap_auth
 
     async def _audit(self, tx: Executor, operator: str, operation: str, name: str, description: str) -> None:
         await self._audit_log.record(
@@ -108,7 +106,7 @@ class UserService:
         return view
 
     async def create(self, principal: Principal, new: NewUser) -> User:
-        if self._ldap_auth:
+        if self._config.get("auth_mode") == "ldap_auth":  # at each call: auth_mode changes at run time
             raise Forbidden("users come from the LDAP directory in ldap_auth mode; none can be created here")
         if not principal.sysadmin:
             if not self._config.get("self_registration"):

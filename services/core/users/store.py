@@ -122,3 +122,9 @@ async def username(ex: Executor, user_id: int) -> str | None:
     """The name of a live user (what its audit entries name)."""
     value = await ex.fetchval("SELECT username FROM users WHERE id = $1 AND NOT deleted", user_id)
     return None if value is None else str(value)
+
+
+async def count_besides_admin(ex: Executor) -> int:
+    """Live accounts other than the admin (id 1): Harbor changes auth_mode only while there are none."""
+    found: int = await ex.fetchval("SELECT count(*) FROM users WHERE id <> 1 AND NOT deleted")
+    return found

@@ -64,8 +64,8 @@ async def insert(db: Executor, repository_id: int, m: NewManifest) -> int:
     for _ in range(3):
         artifact_id: int | None = await db.fetchval(
             "INSERT INTO artifacts (repository_id, digest, media_type, artifact_type, size, subject_digest,"
-            " annotations, content, config, additions)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9::jsonb, $10::jsonb)"
+            " annotations, content, config, additions, icon)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9::jsonb, $10::jsonb, $11)"
             " ON CONFLICT (repository_id, digest) DO NOTHING RETURNING id",
             repository_id,
             m.digest,
@@ -77,6 +77,7 @@ async def insert(db: Executor, repository_id: int, m: NewManifest) -> int:
             m.content,
             m.config,
             m.additions,
+            m.icon,
         )
         if artifact_id is not None:
             await _references(db, repository_id, artifact_id, m)

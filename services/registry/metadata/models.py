@@ -51,3 +51,5 @@ class NewManifest:
     config: str | None = None
     # A Helm chart's README.md, values.yaml and dependencies as JSON text (services/registry/chart_additions.py).
     additions: str | None = None
+    # The digest of a Helm chart's icon (metadata.icons), if the chart carries one.
+    icon: str | None = None

@@ -18,6 +18,7 @@ from tests.harness.core import CoreProcess
 from tests.harness.plugin import REDIS_URL, TestDatabase
 from tests.harness.token import add_user
 from tests.harness.waiting import eventually
+from tests.integration.core.test_configurations_auth import LDAP_DEFAULTS
 
 pytestmark = pytest.mark.integration
 ADMIN = ("admin", "Harbor12345")
@@ -34,6 +35,8 @@ DEFAULTS = {
     "storage_per_project": -1,
     "audit_log_forward_endpoint": "",
     "skip_audit_log_database": False,
+    # auth_mode, ldap_* and robot_name_prefix: test_configurations_auth.py
+    **LDAP_DEFAULTS,
 }
 
 

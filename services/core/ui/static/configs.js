@@ -86,6 +86,32 @@ function text({ placeholder } = {}) {
   };
 }
 
+// A secret the API never returns (ldap_search_password): always drawn empty, sent only when typed in.
+function password() {
+  return (id) => {
+    const input = h("input", { type: "password", id, autocomplete: "new-password", class: "wide" });
+    return {
+      element: input,
+      read: () => input.value,
+      write: () => {
+        input.value = "";
+      },
+    };
+  };
+}
+
+// Harbor's LDAP scopes, sent as the integers the API takes.
+function scope() {
+  return (id) => {
+    const widget = choice([
+      ["0", "Base"],
+      ["1", "One Level"],
+      ["2", "Subtree"],
+    ])(id);
+    return { ...widget, read: () => Number(widget.element.value) };
+  };
+}
+
 // Bytes as a number and a unit, -1 for unlimited (Harbor's storage_per_project).
 function storage() {
   return (id) => {
@@ -130,6 +156,12 @@ const SYSTEM_SETTINGS = [
   { key: "self_registration", label: "Allow Self-Registration", input: checkbox(), hint: "Anyone may sign up." },
   { key: "token_expiration", label: "Token Expiration (Minutes)", input: integer({ min: 1 }) },
   { key: "robot_token_duration", label: "Robot Token Expiration (Days)", input: integer({ min: 1 }) },
+  {
+    key: "robot_name_prefix",
+    label: "Robot Name Prefix",
+    input: text(),
+    hint: "What new robots' names start with; earlier robots keep theirs.",
+  },
   { key: "session_timeout", label: "Session Timeout (Minutes)", input: integer({ min: 1 }) },
   {
     key: "storage_per_project",
@@ -158,10 +190,89 @@ const SYSTEM_SETTINGS = [
   },
 ];
 
-const TABS = [{ key: "setting", label: "System Settings", fields: SYSTEM_SETTINGS }];
+// Harbor's Authentication tab. auth_mode is editable only while the admin is the only account (the API
+// says so in `editable`); ldap_search_password is never read back (secret: true, drawn empty, sent when
+// typed). "Test LDAP Server" asks POST /api/v2.0/ldap/ping with the form's values as they are now; the
+// API fills what is empty from the stored configuration (the stored password only for the stored
+// URL and search DN).
+const AUTHENTICATION = [
+  {
+    key: "auth_mode",
+    label: "Auth Mode",
+    input: choice([
+      ["db_auth", "Database"],
+      ["ldap_auth", "LDAP"],
+    ]),
+    hint: "Changed only while the admin is the only user.",
+  },
+  { key: "ldap_url", label: "LDAP URL", input: text({ placeholder: "ldaps://ldap.example.com" }) },
+  { key: "ldap_search_dn", label: "LDAP Search DN", input: text(), hint: "Empty: anonymous search." },
+  {
+    key: "ldap_search_password",
+    label: "LDAP Search Password",
+    input: password(),
+    secret: true,
+    hint: "Never shown; empty keeps the stored one.",
+  },
+  { key: "ldap_base_dn", label: "LDAP Base DN", input: text() },
+  { key: "ldap_filter", label: "LDAP Filter", input: text({ placeholder: "(objectClass=person)" }) },
+  { key: "ldap_uid", label: "LDAP UID", input: text(), hint: "The attribute holding the login name." },
+  { key: "ldap_scope", label: "LDAP Scope", input: scope() },
+  { key: "ldap_timeout", label: "LDAP Timeout (Seconds)", input: integer({ min: 1 }) },
+  { key: "ldap_verify_cert", label: "LDAP Verify Certificate", input: checkbox() },
+  { key: "ldap_group_base_dn", label: "LDAP Group Base DN", input: text(), hint: "Empty: no LDAP groups." },
+  { key: "ldap_group_search_filter", label: "LDAP Group Filter", input: text() },
+  { key: "ldap_group_attribute_name", label: "LDAP Group GID", input: text() },
+  { key: "ldap_group_admin_dn", label: "LDAP Group Admin DN", input: text(), hint: "Its members are administrators." },
+  { key: "ldap_group_membership_attribute", label: "LDAP Group Membership", input: text() },
+  { key: "ldap_group_search_scope", label: "LDAP Group Scope", input: scope() },
+];
+
+// The ping's LdapConf from the form: its fields by Harbor's names (the timeout is ldap_connection_timeout).
+function pingBody(read) {
+  const body = {};
+  for (const key of ["ldap_url", "ldap_search_dn", "ldap_base_dn", "ldap_filter", "ldap_uid", "ldap_scope"]) {
+    const value = read(key);
+    if (value !== undefined && value !== null) body[key] = value;
+  }
+  const password = read("ldap_search_password");
+  if (password) body.ldap_search_password = password;
+  const timeout = read("ldap_timeout");
+  if (Number.isInteger(timeout)) body.ldap_connection_timeout = timeout;
+  const verify = read("ldap_verify_cert");
+  if (typeof verify === "boolean") body.ldap_verify_cert = verify;
+  return body;
+}
+
+function ldapPing(read) {
+  const result = notice();
+  result.id = "ldap-ping-status";
+  const button = h("button", { type: "button", id: "ldap-ping", class: "secondary" }, "Test LDAP Server");
+  button.addEventListener("click", async () => {
+    result.clear();
+    button.disabled = true;
+    try {
+      const response = await request("POST", `${API}/ldap/ping`, pingBody(read));
+      const { success, message } = await response.json();
+      result.show(success ? `Connection to the LDAP server succeeded: ${message}` : `Failed: ${message}`,
+        success ? "info" : "error");
+    } catch (err) {
+      result.show(failure("test the LDAP server", err), "error");
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return { buttons: [button], status: result };
+}
+
+const TABS = [
+  { key: "authentication", label: "Authentication", fields: AUTHENTICATION, actions: ldapPing },
+  { key: "setting", label: "System Settings", fields: SYSTEM_SETTINGS },
+];
 
 export function configsPage({ params, refreshSession }) {
-  const tab = TABS.find((t) => t.key === params[0]) ?? TABS[0];
+  // Harbor opens on Authentication; /harbor/configs alone keeps showing System Settings, as before.
+  const tab = TABS.find((t) => t.key === params[0]) ?? TABS.find((t) => t.key === "setting");
   return h(
     "section",
     { class: "configs" },
@@ -201,10 +312,12 @@ function configForm(tab, refreshSession) {
       const { data } = await getJson(`${API}/configurations`);
       stored = {};
       shown = tab.fields
-        .filter((f) => Object.hasOwn(data, f.key))
+        // A secret is never listed, but may be set while the keys of its tab are there.
+        .filter((f) => Object.hasOwn(data, f.key) || (f.secret && tab.fields.some((o) => Object.hasOwn(data, o.key))))
         .map((f) => {
-          stored[f.key] = data[f.key].value;
-          return { ...f, widget: f.input(`config-${f.key}`), editable: data[f.key].editable !== false };
+          stored[f.key] = f.secret ? "" : data[f.key].value;
+          const editable = f.secret || data[f.key].editable !== false;
+          return { ...f, widget: f.input(`config-${f.key}`), editable };
         });
       rows.replaceChildren(...shown.map(row));
       for (const f of shown) f.widget.write(stored[f.key]);
@@ -268,13 +381,18 @@ function configForm(tab, refreshSession) {
   }
 
   cancel.addEventListener("click", reset);
+  // A tab's own buttons (Authentication's LDAP test), reading the form's values as they are now.
+  const actions = tab.actions
+    ? tab.actions((key) => shown.find((f) => f.key === key)?.widget.read())
+    : { buttons: [], status: null };
   const form = h(
     "form",
     // The API checks every value (its message names the key), not the browser.
     { class: "card settings", id: "config-form", novalidate: true, onsubmit: submit },
     rows,
-    h("div", { class: "toolbar buttons" }, save, cancel),
+    h("div", { class: "toolbar buttons" }, save, cancel, ...actions.buttons),
     status,
+    actions.status,
   );
   form.addEventListener("input", update);
   form.addEventListener("change", update);
