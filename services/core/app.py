@@ -42,6 +42,7 @@ from services.core.api.project_metadata import ProjectMetadataApi
 from services.core.api.projects import ProjectsApi
 from services.core.api.repositories import RepositoriesApi
 from services.core.api.robots import RobotsApi
+from services.core.api.spec import SpecApi, load_spec
 from services.core.api.statistics import StatisticsApi
 from services.core.api.system import SystemApi
 from services.core.api.system_jobs import SystemJobsApi
@@ -74,6 +75,7 @@ from services.core.security.session import SessionAuthenticator
 from services.core.sessions.service import SessionService, SessionStore
 from services.core.statistics.service import StatisticsService
 from services.core.system import SystemService
+from services.core.ui.explorer import ApiExplorer
 from services.core.ui.views import UiFiles, no_challenge_for_scripts, setup_ui_routes, ui_fallback
 from services.core.usergroups.service import UserGroupService
 from services.core.users.service import UserService
@@ -179,9 +181,13 @@ def create_app(
             SystemJobsApi(purge, "/system/purgeaudit", "purge_id"),
             SystemJobsApi(gc, "/system/gc", "gc_id"),
             JobMonitorApi(JobMonitor(db, PoolBoard(redis))),
+            # Berth's own OpenAPI document, read once here (services/core/api/spec/berth-api.yaml).
+            SpecApi(load_spec()),
         ],
     )
     setup_ui_routes(app, ui)
+    # Harbor's /devcenter-api-2.0: Swagger UI (PyPI swagger-ui-bundle) on /api/v2.0/swagger.json.
+    app.router.add_routes(ApiExplorer().routes())
     app.cleanup_ctx.extend(
         [
             # First, so it closes last: what the others record at shutdown still goes out.

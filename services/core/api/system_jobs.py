@@ -28,7 +28,8 @@ def render_run(job: Job) -> dict[str, Any]:
         "job_name": job.type,
         "job_kind": job.trigger,
         "job_parameters": json.dumps(job.parameters),
-        "schedule": None,
+        # Harbor's: the trigger as a ScheduleObj type ("Manual", "Schedule"), never null.
+        "schedule": {"type": job.trigger.title()},
         "job_status": STATUS[job.status],
         "deleted": False,
         "creation_time": harbor_time(job.created_at),

@@ -148,6 +148,8 @@ def test_an_image_has_harbors_artifact_shape(stack: Stack, pushed: Pushed) -> No
         assert api.get(f"/projects/aa/repositories/app/artifacts/{pushed.image}").json()["id"] == a["id"]
         # Without with_accessory there are none; the accessory itself is an artifact too.
         assert api.get("/projects/aa/repositories/app/artifacts/1.0").json()["accessories"] == []
+        # Without with_tag, no tags: an empty array, never null (Harbor's schema says array).
+        assert api.get("/projects/aa/repositories/app/artifacts/1.0", params={"with_tag": "false"}).json()["tags"] == []
         acc = api.get(f"/projects/aa/repositories/app/artifacts/{pushed.accessory}").json()
         assert acc["type"] == SBOM_TYPE and acc["artifact_type"] == SBOM_TYPE
 

@@ -66,6 +66,8 @@ def test_a_purge_runs_now_as_a_job_with_history_and_log(stack: CoreProcess) -> N
         assert (
             body["job_status"] == "Success" and body["job_name"] == "PURGE_AUDIT_LOG" and body["job_kind"] == "MANUAL"
         )
+        # Harbor's ScheduleObj of a run, never null (the spec's schema says object).
+        assert body["schedule"] == {"type": "Manual"}
         assert "would be deleted" in c.get(f"{PURGE}/{dry}/log").text
         real = run(c, {"audit_retention_hour": 48, "include_event_types": "pull_artifact,delete_artifact"})
         assert finished(c, real)["job_status"] == "Success"
