@@ -18,8 +18,11 @@ from playwright.sync_api import Locator, Page, expect
 
 from tests.harness.oci import push_image
 from tests.harness.plugin import RegistryEndpoint
+from tests.harness.slapd import PEOPLE, READER_DN, READER_PASSWORD, SlapdServer
 from tests.harness.waiting import eventually
 from tests.integration.core.test_configurations import DEFAULTS
+from tests.integration.core.test_configurations_auth import LDAP_DEFAULTS
+from tests.integration.ldap.conftest import start_slapd
 
 from .test_ui_browser import PW, Site, add_user, browser, core, log_in
 from .test_ui_repositories import page, tolerated
@@ -33,6 +36,9 @@ ADMIN = ("admin", "Harbor12345")
 TIMEOUT_MS = 30_000
 READ_ONLY = "The system is in read only mode. Any modification is prohibited."
 GIB = 2**30
+# The keys of the Authentication tab (robot_name_prefix is a System Setting, as in Harbor); the password
+# is drawn there too, never filled.
+AUTHENTICATION_TAB = [k for k in LDAP_DEFAULTS if k != "robot_name_prefix"]
 
 
 @pytest.fixture(autouse=True)
@@ -98,7 +104,9 @@ def save(page: Page) -> None:
 def test_admin_reads_the_stored_values_saves_changes_and_they_stay(page: Page, core: Site) -> None:
     log_in_as(page, core, "admin", "Harbor12345")
     nav = page.get_by_role("group", name="Administration")
-    expect(nav.get_by_role("link")).to_have_text(["Users", "Clean Up", "Job Service Dashboard", "Configuration"])
+    expect(nav.get_by_role("link")).to_have_text(
+        ["Users", "Robot Accounts", "Labels", "Clean Up", "Job Service Dashboard", "Configuration"]
+    )
     nav.get_by_role("link", name="Configuration").click()
     expect(page).to_have_url(re.compile(r"/harbor/configs$"))
     expect(page.locator("#config-tabs [aria-current=page]")).to_have_text("System Settings")
@@ -115,7 +123,7 @@ def test_admin_reads_the_stored_values_saves_changes_and_they_stay(page: Page, c
     expect(setting(page, "audit_log_forward_endpoint")).to_have_value("")
     expect(setting(page, "skip_audit_log_database")).not_to_be_checked()
     expect(page.get_by_label("Repository Read Only")).not_to_be_checked()
-    expect(page.locator("#config-form .setting")).to_have_count(len(DEFAULTS))
+    expect(page.locator("#config-form .setting")).to_have_count(len(DEFAULTS) - len(AUTHENTICATION_TAB))
 
     # Save waits for a change; undoing it is no change.
     save_button = page.locator("#config-save")
@@ -296,3 +304,58 @@ def test_a_user_who_is_not_an_administrator_has_no_configuration(page: Page, cor
         expect(page).to_have_url(re.compile(r"/harbor/projects$"))
         expect(page.locator("#projects")).to_contain_text("library")
     expect(page.locator("#config-form")).to_have_count(0)
+
+
+@pytest.fixture(scope="module")
+def slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlapdServer]:
+    server = start_slapd(tmp_path_factory.mktemp("slapd"), memberof=False)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_the_authentication_tab_tests_the_ldap_server_and_never_shows_the_password(
+    page: Page, core: Site, slapd: SlapdServer
+) -> None:
+    new_user(core)  # so the mode cannot change, whichever test ran before
+    log_in_as(page, core, "admin", "Harbor12345")
+    page.goto(core.url + "/harbor/configs")
+    page.locator("#config-tabs").get_by_role("link", name="Authentication").click()
+    expect(page).to_have_url(re.compile(r"/harbor/configs/authentication$"))
+    expect(setting(page, "auth_mode")).to_have_value("db_auth")
+    # A user exists: the mode cannot change, and the page says so.
+    expect(setting(page, "auth_mode")).to_be_disabled()
+    expect(setting(page, "ldap_uid")).to_have_value("uid")
+    expect(setting(page, "ldap_scope")).to_have_value("2")
+    expect(page.locator("#config-form .setting")).to_have_count(len(AUTHENTICATION_TAB) + 1)
+
+    # The form's values as typed, before any save: the real directory answers.
+    setting(page, "ldap_url").fill(slapd.url)
+    setting(page, "ldap_search_dn").fill(READER_DN)
+    setting(page, "ldap_search_password").fill(READER_PASSWORD)
+    setting(page, "ldap_base_dn").fill(PEOPLE)
+    ping = page.locator("#ldap-ping-status")
+    page.locator("#ldap-ping").click()
+    expect(ping).to_contain_text("succeeded")
+    # A directory that does not answer: the API's message, as data.
+    setting(page, "ldap_url").fill("ldap://127.0.0.1:1")
+    page.locator("#ldap-ping").click()
+    expect(ping).to_contain_text("Failed")
+    expect(ping).to_contain_text("127.0.0.1:1")
+
+    # Saved, the password is stored but never drawn again, and the ping uses the stored one.
+    setting(page, "ldap_url").fill(slapd.url)
+    page.select_option("#config-ldap_scope", label="One Level")
+    save(page)
+    page.reload()
+    expect(setting(page, "ldap_url")).to_have_value(slapd.url)
+    expect(setting(page, "ldap_scope")).to_have_value("1")
+    expect(setting(page, "ldap_search_password")).to_have_value("")
+    page.locator("#ldap-ping").click()
+    expect(ping).to_contain_text("succeeded")
+    values = stored(core)
+    assert "ldap_search_password" not in values and values["ldap_scope"] == 1 and values["ldap_url"] == slapd.url
+    with core.client(ADMIN) as admin:
+        assert READER_PASSWORD not in admin.get("/configurations").text
+        assert admin.put("/configurations", json={"ldap_search_password": ""}).status_code == 200

@@ -7,11 +7,13 @@ import { cleanupPage } from "./cleanup.js";
 import { configsPage } from "./configs.js";
 import { h, link } from "./dom.js";
 import { jobServicePage } from "./jobservice.js";
+import { systemLabelsPage } from "./labels.js";
 import { loginPage } from "./login.js";
 import { passwordPage } from "./password.js";
 import { projectPage } from "./project.js";
 import { projectsPage } from "./projects.js";
 import { repositoryPage } from "./repository.js";
+import { systemRobotsPage } from "./robots.js";
 import { searchBox } from "./search.js";
 import { usersPage } from "./users.js";
 
@@ -21,17 +23,19 @@ const ADMIN_USER_ID = 1;
 const READ_ONLY_MESSAGE = "The system is in read only mode. Any modification is prohibited.";
 const routes = [
   { path: /^\/harbor\/projects\/?$/, page: projectsPage },
-  { path: /^\/harbor\/projects\/(\d+)(?:\/(repositories|members|logs))?\/?$/, page: projectPage },
+  { path: /^\/harbor\/projects\/(\d+)(?:\/(repositories|members|labels|robot-account|logs))?\/?$/, page: projectPage },
   // A repository's name keeps its slashes in the path: /harbor/projects/3/repositories/apps/web.
   { path: /^\/harbor\/projects\/(\d+)\/repositories\/(.+?)\/?$/, page: repositoryPage },
   { path: /^\/harbor\/users\/?$/, page: usersPage, sysadmin: true },
+  { path: /^\/harbor\/robot-accounts\/?$/, page: systemRobotsPage, sysadmin: true },
+  { path: /^\/harbor\/labels\/?$/, page: systemLabelsPage, sysadmin: true },
   { path: /^\/harbor\/clearing-job(?:\/(gc|audit-log-purge))?\/?$/, page: cleanupPage, sysadmin: true },
   {
     path: /^\/harbor\/job-service-dashboard(?:\/(pending-jobs|schedules|workers))?\/?$/,
     page: jobServicePage,
     sysadmin: true,
   },
-  { path: /^\/harbor\/configs(?:\/(setting))?\/?$/, page: configsPage, sysadmin: true },
+  { path: /^\/harbor\/configs(?:\/(setting|authentication))?\/?$/, page: configsPage, sysadmin: true },
   { path: /^\/account\/password\/?$/, page: passwordPage },
 ];
 
@@ -82,6 +86,8 @@ function header(user) {
     ),
     searchBox(),
     h("span", { class: "spacer" }),
+    // Harbor's API explorer (Swagger UI, a page of its own: a plain link, not the app's router).
+    h("a", { href: "/devcenter-api-2.0", class: "api-explorer" }, "API Explorer"),
     link("/account/password", h("span", { class: "username", title: "change your password" }, user.username)),
     h("button", { type: "button", class: "logout", onclick: logOut }, "Log out"),
   );
@@ -94,6 +100,8 @@ function adminNav() {
     { class: "admin-nav", role: "group", "aria-label": "Administration" },
     h("span", { class: "nav-label" }, "Administration"),
     link("/harbor/users", "Users"),
+    link("/harbor/robot-accounts", "Robot Accounts"),
+    link("/harbor/labels", "Labels"),
     link("/harbor/clearing-job", "Clean Up"),
     link("/harbor/job-service-dashboard", "Job Service Dashboard"),
     link("/harbor/configs", "Configuration"),

@@ -1,17 +1,27 @@
-// One project, in tabs as Harbor draws it: Repositories (repositories.js), Members (here) and Logs
-// (logs.js, only offered when GET /api/v2.0/projects/{id}/logs answers 200 for this user).
+// One project, in tabs as Harbor draws it: Repositories (repositories.js), Members (here), Labels
+// (labels.js, for those who may change them: project admins and maintainers), Robot Accounts (robots.js,
+// for the roles that may list them) and Logs (logs.js, only offered when
+// GET /api/v2.0/projects/{id}/logs answers 200 for this user).
 
 import { API, getJson, request } from "./api.js";
 import { field, h, link, notice } from "./dom.js";
+import { projectLabelsTab } from "./labels.js";
 import { logsTab } from "./logs.js";
 import { repositoriesTab } from "./repositories.js";
+import { projectRobotsTab } from "./robots.js";
 import { PROJECT_ADMIN, ROLES, roleName } from "./roles.js";
 
 const TABS = [
   ["repositories", "Repositories"],
   ["members", "Members"],
+  ["labels", "Labels"],
+  ["robot-account", "Robot Accounts"],
   ["logs", "Logs"],
 ];
+// Harbor's role table (services/common/rbac.py): who may change a project's labels, and who may list its
+// robots (every role but Limited Guest). Decided from the roles, so no refused probe is logged.
+const LABEL_EDITORS = [1, 4];
+const ROBOT_READERS = [1, 2, 3, 4];
 
 export function projectPage({ user, params }) {
   const id = Number(params[0]);
@@ -35,7 +45,14 @@ export function projectPage({ user, params }) {
       () => true,
       () => false,
     );
-    const shown = TABS.filter(([key]) => key !== "logs" || canSeeLogs || tab === "logs");
+    const roles = project.current_user_role_ids ?? [];
+    const holds = (wanted) => user.sysadmin_flag || roles.some((r) => wanted.includes(r));
+    const offered = {
+      logs: canSeeLogs,
+      labels: holds(LABEL_EDITORS),
+      "robot-account": holds(ROBOT_READERS),
+    };
+    const shown = TABS.filter(([key]) => offered[key] !== false || tab === key);
     tabs.replaceChildren(
       ...shown.map(([key, label]) => {
         const a = link(`/harbor/projects/${id}/${key}`, label);
@@ -46,6 +63,8 @@ export function projectPage({ user, params }) {
     const ctx = { user, project, base };
     if (tab === "members") body.replaceChildren(membersTab(ctx));
     else if (tab === "logs") body.replaceChildren(logsTab(ctx));
+    else if (tab === "labels") body.replaceChildren(projectLabelsTab(ctx));
+    else if (tab === "robot-account") body.replaceChildren(projectRobotsTab(ctx));
     else body.replaceChildren(repositoriesTab(ctx));
   }
 

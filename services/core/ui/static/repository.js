@@ -1,7 +1,9 @@
 // One repository: its artifacts (GET .../repositories/{name}/artifacts?with_tag=true), in pages; an
 // artifact is deleted, or one of its tags removed, after a confirmation. The API decides who may.
+// Each artifact and each tag has Harbor's pull command, copied by a button.
 
 import { API, getJson, request } from "./api.js";
+import { copyText } from "./clipboard.js";
 import { failure, formatSize, formatTime, h, link, notice, pager } from "./dom.js";
 import { repositoryApi } from "./repositories.js";
 
@@ -12,12 +14,25 @@ function shortDigest(digest) {
   return `${algorithm}:${hex.slice(0, 12)}`;
 }
 
+// Harbor's pull commands: docker by digest or tag; a Helm chart is pulled by its version (a tag) only.
+// `host` is where clients reach the registry: systeminfo's registry_url, else the UI's own host.
+function pullByDigest(host, a) {
+  return a.type === "CHART" ? null : `docker pull ${host}/${a.repository_name}@${a.digest}`;
+}
+
+function pullByTag(host, a, tag) {
+  return a.type === "CHART"
+    ? `helm pull oci://${host}/${a.repository_name} --version ${tag}`
+    : `docker pull ${host}/${a.repository_name}:${tag}`;
+}
+
 function platform(a) {
   const { os, architecture } = a.extra_attrs ?? {};
   return [os, architecture].filter(Boolean).join("/");
 }
 
-export function repositoryPage({ params }) {
+export function repositoryPage({ params, info }) {
+  const host = info?.registry_url || location.host;
   const id = Number(params[0]);
   const name = params[1];
   const base = repositoryApi(id, name);
@@ -33,7 +48,7 @@ export function repositoryPage({ params }) {
     try {
       const { data, total } = await getJson(`${base}/artifacts?${query}`);
       rows.replaceChildren(...data.map(artifactRow));
-      if (data.length === 0) rows.append(h("tr", {}, h("td", { colspan: 8, class: "empty" }, "No artifacts.")));
+      if (data.length === 0) rows.append(h("tr", {}, h("td", { colspan: 9, class: "empty" }, "No artifacts.")));
       paging.replaceChildren(
         pager(page, PAGE_SIZE, total, (p) => {
           page = p;
@@ -56,6 +71,23 @@ export function repositoryPage({ params }) {
     }
   }
 
+  function copyButton(command, label, text) {
+    if (command === null) return null;
+    const copy = async () => {
+      try {
+        await copyText(command);
+        status.show(`Copied: ${command}`);
+      } catch (err) {
+        status.show(`Could not copy the pull command: ${err.message}`, "error");
+      }
+    };
+    return h(
+      "button",
+      { type: "button", class: "copy-pull", title: command, "aria-label": label, "data-command": command, onclick: copy },
+      text,
+    );
+  }
+
   function artifactRow(a) {
     const short = shortDigest(a.digest);
     const artifactPath = `${base}/artifacts/${encodeURIComponent(a.digest)}`;
@@ -64,6 +96,7 @@ export function repositoryPage({ params }) {
         "span",
         { class: "tag" },
         t.name,
+        copyButton(pullByTag(host, a, t.name), `Copy the pull command of tag ${t.name}`, "copy"),
         h(
           "button",
           {
@@ -98,6 +131,16 @@ export function repositoryPage({ params }) {
       h("td", { class: "digest", title: a.digest }, short),
       h("td", {}, a.type),
       h("td", { class: "tags" }, tags),
+      h(
+        "td",
+        { class: "pull" },
+        // A chart has no pull by digest: its command names its first tag, if it has one.
+        copyButton(
+          pullByDigest(host, a) ?? (a.tags?.length ? pullByTag(host, a, a.tags[0].name) : null),
+          `Copy the pull command of ${short}`,
+          "Copy",
+        ),
+      ),
       h("td", { class: "num" }, formatSize(a.size)),
       h("td", {}, platform(a)),
       h("td", {}, formatTime(a.push_time)),
@@ -129,7 +172,7 @@ export function repositoryPage({ params }) {
         h(
           "tr",
           {},
-          ["Digest", "Type", "Tags", "Size", "OS/Arch", "Pushed", "Pulled", ""].map((t) => h("th", {}, t)),
+          ["Digest", "Type", "Tags", "Pull command", "Size", "OS/Arch", "Pushed", "Pulled", ""].map((t) => h("th", {}, t)),
         ),
       ),
       rows,
