@@ -84,7 +84,7 @@ class Stack:
 
 
 @contextlib.contextmanager
-def running_stack() -> Iterator[Stack]:
+def running_stack(nice: int) -> Iterator[Stack]:
     with cleaned_up() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="berth-gc-bench-")))
         db = TestDatabase().create()
@@ -96,7 +96,7 @@ def running_stack() -> Iterator[Stack]:
         stack.callback(registry.stop)
         registry.start()
         jobservice = JobserviceProcess(
-            tmp / "jobservice", db, redis_prefix=registry.redis_prefix, storage_root=registry.storage_root
+            tmp / "jobservice", db, redis_prefix=registry.redis_prefix, storage_root=registry.storage_root, nice=nice
         )
         stack.callback(jobservice.stop)
         jobservice.start()
@@ -292,10 +292,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--blobs", type=int, default=100_000, help="unreferenced blobs to seed (default 100000)")
     parser.add_argument("--workers", type=int, default=5, help="GC's concurrent deleters, 1-5 (default 5)")
+    parser.add_argument("--nice", type=int, default=10, help="the jobservice's niceness, 0-19 (default 10)")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args()
     # The stack starts outside the event loop (the harness runs its own loops to seed the database).
-    with running_stack() as stack:
+    with running_stack(args.nice) as stack:
         status = run_async(main_async(args, stack))
     sys.exit(status)
 

@@ -84,20 +84,28 @@ class GarbageCollector:
         """Deletes the bytes, then the rows, of blobs still 'deleting': `workers` deleters, each a batch
         at a time in a transaction holding the batch's row locks while its bytes and rows go (an upload of
         one of them waits, then finds it gone and brings its own bytes). The locks are taken without
-        waiting, so the deleters' batches are disjoint. (blobs, bytes) deleted."""
+        waiting, so the deleters' batches are disjoint. (blobs, bytes) deleted.
+
+        The deleters take turns at the database: one GC statement runs at a time, while the others'
+        storage deletes go on. GC then keeps at most one PostgreSQL backend busy, whatever `workers` is,
+        and the rest of the machine's cores stay with the pushes (PostgreSQL's processes are not the
+        jobservice's to make nice: on two cores, five deleters' statements at once tripled the push p99)."""
         blobs = freed = 0
+        turn = asyncio.Lock()
 
         async def deleter() -> None:
             nonlocal blobs, freed
             while True:
                 async with context.db.transaction() as tx:
-                    batch = await gc_store.lock_deleting(tx, SWEEP_BATCH)
+                    async with turn:
+                        batch = await gc_store.lock_deleting(tx, SWEEP_BATCH)
                     if not batch:
                         return
                     # Paths already absent are no error: an earlier run deleted the bytes, then stopped
                     # before the rows.
                     await self._storage.delete_many([blob_dir(parse_digest(d)) for d, _ in batch])
-                    deleted = await gc_store.delete_rows(tx, [d for d, _ in batch])
+                    async with turn:
+                        deleted = await gc_store.delete_rows(tx, [d for d, _ in batch])
                 blobs += deleted
                 freed += sum(size for _, size in batch)
                 if len(batch) < SWEEP_BATCH:

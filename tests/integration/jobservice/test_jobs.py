@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -324,6 +325,8 @@ def test_the_audit_purge_runs_in_the_jobservice_process_and_a_dead_workers_job_i
 ) -> None:
     process = JobserviceProcess(tmp_path, pg_database, heartbeat_seconds=0.2, heartbeat_timeout_seconds=1)
     process.start()
+    # Background work: nicer than the services users wait on (jobservice.nice, 10), or as nice as we are.
+    assert os.getpriority(os.PRIO_PROCESS, process.pid) == max(10, os.getpriority(os.PRIO_PROCESS, 0))
 
     async def scenario() -> None:
         conn = await asyncpg.connect(pg_database.dsn())
