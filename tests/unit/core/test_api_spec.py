@@ -12,9 +12,9 @@ import pytest
 
 from services.common.settings import Settings
 from services.core.api.spec import HTTP_METHODS, load_spec, operation_key, router_operations, spec_operations
+from services.core.app import create_app
 from services.core.spec_generator import HARBOR_SPEC
 from services.core.spec_generator import main as generate
-from services.core.app import create_app
 
 
 def operations(spec: dict[str, Any]) -> list[dict[str, Any]]:
