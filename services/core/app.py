@@ -32,6 +32,7 @@ from services.core.api.audit import AuditApi
 from services.core.api.body import MAX_BODY_BYTES
 from services.core.api.configurations import ConfigurationsApi
 from services.core.api.icons import IconsApi
+from services.core.api.immutable import ImmutableRulesApi
 from services.core.api.jobservice import JobMonitorApi
 from services.core.api.labels import LabelsApi
 from services.core.api.ldap import LdapApi
@@ -59,6 +60,7 @@ from services.core.auditing import AuditLog
 from services.core.configuration.service import ConfigService
 from services.core.errors import MethodNotAllowed, NotFound
 from services.core.icons.service import IconService
+from services.core.immutable.service import ImmutableRuleService
 from services.core.jobs.monitor import JobMonitor
 from services.core.jobs.service import SystemJobs
 from services.core.labels.service import LabelService
@@ -177,6 +179,7 @@ def create_app(
             AccessoriesApi(artifacts),
             IconsApi(IconService(db)),
             LabelsApi(labels),
+            ImmutableRulesApi(ImmutableRuleService(db, projects, list_cache, audit)),
             StatisticsApi(StatisticsService(db, projects)),
             SystemJobsApi(purge, "/system/purgeaudit", "purge_id"),
             SystemJobsApi(gc, "/system/gc", "gc_id"),

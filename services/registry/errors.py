@@ -48,6 +48,13 @@ class ManifestReferenced(BerthError):
     code, status, default_message = "DENIED", 409, "manifest is referenced by an index"
 
 
+class TagImmutable(BerthError):
+    """Harbor's immutable middleware (src/server/middleware/immutable): errors.PreconditionCode, which its
+    server/error maps to 412; the message is its ErrImmutable text."""
+
+    code, status, default_message = "PRECONDITION", 412, "the tag is configured as immutable"
+
+
 class NameInvalid(BerthError):
     code, status, default_message = "NAME_INVALID", 400, "invalid repository name"
 

@@ -8,9 +8,11 @@ from dataclasses import dataclass
 import structlog
 
 from services.common.cache import LookupCache
-from services.common.db import Database
+from services.common.db import Database, Executor
 from services.common.events import outbox
 from services.common.events.models import Event, EventType
+from services.common.immutable import immutable_message, protecting_rule, split_repository
+from services.common.immutable_store import artifact_tags, enabled_rules_of, lock_tag, tag_digest
 from services.common.oci.digest import Digest, InvalidDigest, digest_bytes, parse_digest
 from services.common.oci.names import is_valid_tag, looks_like_digest
 from services.common.repositories import ensure_repository, referencing_parents
@@ -25,6 +27,7 @@ from services.registry.errors import (
     ManifestReferenced,
     ManifestUnknown,
     NameUnknown,
+    TagImmutable,
     TagInvalid,
 )
 from services.registry.manifest_parse import ParsedManifest, parse_manifest
@@ -62,6 +65,33 @@ class Reference:
 class PushedManifest:
     digest: str
     subject_digest: str | None
+
+
+async def _refuse_moving_immutable(tx: Executor, repository: str, tag: str, digest: str | None) -> None:
+    """Harbor's immutable rule, checked in the transaction that moves (`digest`) or deletes (None) the tag:
+    an immutable tag may be created once and pushed again with the same digest, nothing else. The tag's
+    lock makes the read of its digest and the write that follows atomic against a racing push."""
+    project, path = split_repository(repository)
+    rule = protecting_rule(await enabled_rules_of(tx, project), path, tag)
+    if rule is None:
+        return
+    await lock_tag(tx, repository, tag)
+    current = await tag_digest(tx, repository, tag)
+    if current is not None and current != digest:
+        raise TagImmutable(immutable_message(path, tag, rule))
+
+
+async def _refuse_deleting_immutable(tx: Executor, repository: str, artifact_id: int) -> None:
+    """Harbor's delete middleware: a manifest any of whose tags is immutable stays. Read in the delete's
+    transaction, under the artifact's row lock."""
+    project, path = split_repository(repository)
+    rules = await enabled_rules_of(tx, project)
+    if not rules:
+        return
+    for tag in await artifact_tags(tx, artifact_id):
+        rule = protecting_rule(rules, path, tag)
+        if rule is not None:
+            raise TagImmutable(immutable_message(path, tag, rule))
 
 
 class ManifestService:
@@ -143,6 +173,8 @@ class ManifestService:
             icon=None if chart is None or chart.icon is None else chart.icon.digest,
         )
         async with self._db.transaction() as tx:
+            if ref.tag is not None:
+                await _refuse_moving_immutable(tx, repository, ref.tag, new.digest)
             repo_id = await ensure_repository(tx, repository)
             missing = await blob_rows.missing_links(tx, repo_id, list(new.blob_digests))
             if missing:
@@ -171,6 +203,7 @@ class ManifestService:
         ref = Reference.parse(reference)
         if ref.tag is not None:
             async with self._db.transaction() as tx:
+                await _refuse_moving_immutable(tx, repository, ref.tag, None)
                 removed = await artifacts.delete_tag(tx, repository, ref.tag)
                 if removed is None:
                     raise ManifestUnknown(f"tag {ref.tag} unknown to repository {repository}")
@@ -184,6 +217,7 @@ class ManifestService:
             if found is None:
                 raise ManifestUnknown(f"manifest {ref.digest} unknown to repository {repository}")
             artifact_id, repository_id = found
+            await _refuse_deleting_immutable(tx, repository, artifact_id)
             parents = await referencing_parents(tx, artifact_id)
             if parents:
                 raise ManifestReferenced(

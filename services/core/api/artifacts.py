@@ -42,7 +42,7 @@ def render_tag(tag: TagView) -> dict[str, Any]:
         "name": tag.name,
         "push_time": harbor_time(tag.pushed_at),
         "pull_time": harbor_time(tag.pulled_at) if tag.pulled_at else ZERO_TIME,
-        "immutable": False,
+        "immutable": tag.immutable,
     }
 
 
@@ -149,8 +149,8 @@ class ArtifactsApi:
         with_accessory = query_flag(request, "with_accessory", False)
         with_label = query_flag(request, "with_label", False)
         # with_signature, with_scan_overview, with_sbom_overview and with_immutable_status are accepted and
-        # have no effect (no scanner, no signatures of Harbor's kind, no immutability rules yet). Their
-        # values are still checked.
+        # have no effect (no scanner, no signatures of Harbor's kind; tags always carry `immutable`).
+        # Their values are still checked.
         for flag in (
             "with_signature",
             "with_scan_overview",

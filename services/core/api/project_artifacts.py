@@ -15,8 +15,8 @@ from services.core.artifacts.service import ArtifactService
 from services.core.listing import parse_page, parse_q, parse_sort
 from services.core.security.middleware import principal_of
 
-# Accepted (their values checked) and of no effect: no scanner, no SBOM generation, no immutability
-# rules yet (every tag's `immutable` is false).
+# Accepted (their values checked) and of no effect: no scanner, no SBOM generation; every tag carries
+# its `immutable` status whatever with_immutable_status says.
 _IGNORED_FLAGS = ("with_scan_overview", "with_sbom_overview", "with_immutable_status")
 
 

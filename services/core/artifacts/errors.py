@@ -26,3 +26,10 @@ class ArtifactReferenced(BerthError):
     """Harbor answers 412 when an index still names the artifact (its foreign-key violation code)."""
 
     code, status, default_message = "PRECONDITION", 412, "the artifact is referenced by an index"
+
+
+class TagImmutable(BerthError):
+    """Harbor's tag and artifact controllers refuse to delete or move a tag an immutable rule protects:
+    errors.PreconditionCode (412), "the tag <name> configured as immutable, cannot be deleted"."""
+
+    code, status, default_message = "PRECONDITION", 412, "the tag is configured as immutable"

@@ -110,6 +110,8 @@ class TagView:
     artifact_id: int
     pushed_at: dt.datetime
     pulled_at: dt.datetime | None
+    # Whether an enabled immutable tag rule of the project protects it (set by the service).
+    immutable: bool = False
 
 
 @dataclass(frozen=True, slots=True)

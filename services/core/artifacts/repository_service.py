@@ -14,11 +14,13 @@ from services.common.config.live import SystemConfig
 from services.common.db import Database
 from services.common.events import outbox
 from services.common.events.models import Event, EventType
+from services.common.immutable_store import repository_tags
 from services.common.rbac import Action, Resource
 from services.core.artifacts import repository_store as store
 from services.core.artifacts.errors import RepositoryNotFound
 from services.core.artifacts.models import RepositoryView
 from services.core.artifacts.references import full_name
+from services.core.artifacts.service import protected_tag, undeletable
 from services.core.listing import Page, SortKey, Term
 from services.core.projects.models import ProjectRef, ProjectView
 from services.core.projects.service import ProjectService
@@ -73,6 +75,10 @@ class RepositoryService:
             repository_id = await store.lock_repository(tx, name)
             if repository_id is None:
                 raise RepositoryNotFound(f"repository {name[:200]} not found")
+            # Harbor's 412: a repository holding an immutable tag stays.
+            protected = await protected_tag(tx, project.id, name, await repository_tags(tx, repository_id))
+            if protected is not None:
+                raise undeletable(protected[0])
             await store.delete_repository(tx, repository_id)
             await outbox.record(tx, [Event(EventType.DELETE_REPOSITORY, principal.name, name)])
         self._cache.invalidate(repository_id)

@@ -10,6 +10,7 @@ asks. This process's own changes drop its entries at once; the notifications dro
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import json
 from collections.abc import Callable, Hashable, Sequence
 
@@ -18,9 +19,11 @@ import structlog
 from services.common.auth.authenticate import Principal
 from services.common.cache import LookupCache
 from services.common.config.live import SystemConfig
-from services.common.db import Database
+from services.common.db import Database, Executor
 from services.common.events import outbox
 from services.common.events.models import Event, EventType
+from services.common.immutable import ImmutableRule, protecting_rule, split_repository
+from services.common.immutable_store import artifact_tags, enabled_rules, lock_tag, tag_digest
 from services.common.oci.names import is_valid_tag
 from services.common.rbac import Action, Resource
 from services.common.repositories import ensure_repository, referencing_parents
@@ -30,6 +33,7 @@ from services.core.artifacts.errors import (
     ArtifactNotFound,
     ArtifactReferenced,
     RepositoryNotFound,
+    TagImmutable,
     TagNotFound,
 )
 from services.core.artifacts.models import (
@@ -56,6 +60,31 @@ CACHED_PAGE_OVERHEAD_BYTES = 1024
 LATEST_KEYS = ("media_type", "artifact_type")
 
 
+def undeletable(tag: str) -> TagImmutable:
+    return TagImmutable(f"the tag {tag[:130]} configured as immutable, cannot be deleted")
+
+
+def _marked_tags(rules: builtins.list[ImmutableRule], tags: Sequence[TagView], repository: str) -> tuple[TagView, ...]:
+    path = split_repository(repository)[1]
+    return tuple(dataclasses.replace(t, immutable=protecting_rule(rules, path, t.name) is not None) for t in tags)
+
+
+async def protected_tag(
+    tx: Executor, project_id: int, repository: str, tags: Sequence[str]
+) -> tuple[str, ImmutableRule] | None:
+    """The first of `tags` of `repository` an enabled rule of the project protects, read in the caller's
+    transaction (Harbor's tag.Immutable, as the tag and artifact controllers check it)."""
+    if not tags:
+        return None
+    rules = await enabled_rules(tx, project_id)
+    path = split_repository(repository)[1]
+    for tag in tags:
+        rule = protecting_rule(rules, path, tag)
+        if rule is not None:
+            return tag, rule
+    return None
+
+
 class ArtifactService:
     def __init__(
         self, db: Database, projects: ProjectService, labels: LabelService, cache: LookupCache, config: SystemConfig
@@ -65,6 +94,15 @@ class ArtifactService:
         self._projects = projects
         self._labels = labels
         self._cache = cache
+
+    async def _mark(self, project_id: int, views: builtins.list[ArtifactView]) -> builtins.list[ArtifactView]:
+        """The views with each tag's `immutable` set; no statement when no view has a tag."""
+        if not any(v.tags for v in views):
+            return views
+        rules = await enabled_rules(self._db.pool, project_id)
+        if not rules:
+            return views
+        return [dataclasses.replace(v, tags=_marked_tags(rules, v.tags, v.repository)) for v in views]
 
     async def list(
         self,
@@ -96,7 +134,8 @@ class ArtifactService:
         rows, total = await artifact_store.list_artifacts(
             self._db.pool, project.id, repository_id, terms, sort, page, with_tag=with_tag, with_label=with_label
         )
-        body = render(rows)
+        # The rules' changes clear this cache (ImmutableRuleService), so a cached page's flags stay true.
+        body = render(await self._mark(project.id, rows))
         self._cache.put(key, repository_id, (body, total), len(body) + CACHED_PAGE_OVERHEAD_BYTES, generation)
         return body, total
 
@@ -122,7 +161,7 @@ class ArtifactService:
         repositories = await repository_store.project_repository_ids(self._db.pool, project.name)
         if not repositories:
             return [], 0
-        return await artifact_store.list_artifacts(
+        rows, total = await artifact_store.list_artifacts(
             self._db.pool,
             project.id,
             repositories,
@@ -133,6 +172,7 @@ class ArtifactService:
             with_label=with_label,
             latest=latest,
         )
+        return await self._mark(project.id, rows), total
 
     async def list_accessories(
         self,
@@ -152,7 +192,8 @@ class ArtifactService:
 
     async def get(self, principal: Principal, ref: ProjectRef, path: str, artifact: ArtifactRef) -> ArtifactView:
         project, _ = await self._projects.resolve(principal, ref, Resource.ARTIFACT, Action.READ)
-        return await self._find(project, full_name(project, path), artifact)
+        found = await self._find(project, full_name(project, path), artifact)
+        return (await self._mark(project.id, [found]))[0]
 
     async def addition(
         self, principal: Principal, ref: ProjectRef, path: str, artifact: ArtifactRef, name: str
@@ -191,6 +232,9 @@ class ArtifactService:
             if found is None:
                 raise ArtifactNotFound(f"artifact {name[:200]} {artifact} not found")
             artifact_id, repository_id, digest = found
+            protected = await protected_tag(tx, project.id, name, await artifact_tags(tx, artifact_id))
+            if protected is not None:
+                raise undeletable(protected[0])
             parents = await referencing_parents(tx, artifact_id)
             if parents:
                 raise ArtifactReferenced(
@@ -215,6 +259,7 @@ class ArtifactService:
                 raise ArtifactNotFound(f"artifact {source[:200]} not found")
             source_id, _, digest = found
             repository_id = await ensure_repository(tx, name)
+            await self._refuse_moving(tx, project.id, name, await artifact_tags(tx, source_id), digest)
             accessories = await artifact_store.missing_accessories(tx, source_id, repository_id)
             copy_id = await artifact_store.copy_artifact(tx, source_id, repository_id)
             tags = await tag_store.copy_tags(tx, source_id, repository_id, copy_id)
@@ -228,7 +273,25 @@ class ArtifactService:
             await outbox.record(tx, events)
         self._cache.invalidate(repository_id)
         log.info("artifact_copied", repository=name, source=source_name, digest=digest, accessories=len(accessories))
-        return await self._find(project, name, ArtifactRef(digest=digest))
+        return (await self._mark(project.id, [await self._find(project, name, ArtifactRef(digest=digest))]))[0]
+
+    @staticmethod
+    async def _refuse_moving(tx: Executor, project_id: int, repository: str, tags: Sequence[str], digest: str) -> None:
+        """A copy may create an immutable tag in the destination, or land on one naming the same digest;
+        moving one is refused (Harbor's tag controller: "cannot be updated"). Each protected tag is locked
+        (services.common.immutable_store.lock_tag) before its digest is read, as the registry's push does."""
+        if not tags:
+            return
+        rules = await enabled_rules(tx, project_id)
+        path = split_repository(repository)[1]
+        for tag in tags:
+            rule = protecting_rule(rules, path, tag)
+            if rule is None:
+                continue
+            await lock_tag(tx, repository, tag)
+            current = await tag_digest(tx, repository, tag)
+            if current is not None and current != digest:
+                raise TagImmutable(f"the tag {tag[:130]} configured as immutable, cannot be updated")
 
     async def list_tags(
         self,
@@ -242,7 +305,9 @@ class ArtifactService:
     ) -> tuple[builtins.list[TagView], int]:
         project, _ = await self._projects.resolve(principal, ref, Resource.TAG, Action.LIST)
         found = await self._find(project, full_name(project, path), artifact)
-        return await tag_store.list_tags(self._db.pool, found.id, terms, sort, page)
+        tags, total = await tag_store.list_tags(self._db.pool, found.id, terms, sort, page)
+        rules = await enabled_rules(self._db.pool, project.id) if tags else []
+        return builtins.list(_marked_tags(rules, tags, found.repository)), total
 
     async def create_tag(
         self, principal: Principal, ref: ProjectRef, path: str, artifact: ArtifactRef, tag: str
@@ -274,6 +339,8 @@ class ArtifactService:
             if found is None:
                 raise ArtifactNotFound(f"artifact {name[:200]} {artifact} not found")
             artifact_id, repository_id, digest = found
+            if tag in await artifact_tags(tx, artifact_id) and await protected_tag(tx, project.id, name, [tag]):
+                raise undeletable(tag)
             if not await tag_store.delete_tag(tx, artifact_id, tag):
                 raise TagNotFound(f"tag {tag[:130]} not found on artifact {digest}")
             await outbox.record(tx, [Event(EventType.DELETE_TAG, principal.name, name, digest=digest, tag=tag)])

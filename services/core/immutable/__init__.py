@@ -1,0 +1,1 @@
+"""Harbor's tag immutability rules of a project (/projects/{p}/immutabletagrules)."""
