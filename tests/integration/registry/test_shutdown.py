@@ -58,6 +58,7 @@ def test_sigterm_right_after_a_pull_ends_the_registry_on_its_own(
     paths: list[str] = []  # the image, pushed to the first process
     hung: list[int] = []
     took: list[float] = []
+    hung_logs: list[str] = []
     for attempt in range(1, TRIES + 1):
         # A fresh process each try, on the same configuration, database and storage.
         proc = start_service(registry.module, registry.config_path, registry.log_path, registry.ready)
@@ -76,6 +77,8 @@ def test_sigterm_right_after_a_pull_ends_the_registry_on_its_own(
             took.append(round(time.monotonic() - started, 2))
             if code is None:
                 hung.append(attempt)
+                # What it was doing when it stopped moving: the next hunt for the hang starts here.
+                hung_logs.append(f"try {attempt}:\n{registry.logs()[-2000:]}")
             else:
                 assert code == 0, f"the registry ended with {code}:\n{registry.logs()[-3000:]}"
         finally:
@@ -83,4 +86,6 @@ def test_sigterm_right_after_a_pull_ends_the_registry_on_its_own(
                 proc.kill()
             proc.wait()
     print(f"seconds from SIGTERM to exit, per try: {took}")
-    assert not hung, f"still running {HANG_S} s after SIGTERM in tries {hung} of {TRIES} (seconds: {took})"
+    assert not hung, (
+        f"still running {HANG_S} s after SIGTERM in tries {hung} of {TRIES} (seconds: {took})\n" + "\n".join(hung_logs)
+    )
