@@ -45,3 +45,14 @@ async def wait_set(event: asyncio.Event, seconds: float) -> bool:
     except TimeoutError:
         return False
     return True
+
+
+def raise_if_cancelled() -> None:
+    """Raises CancelledError when this task was asked to stop and the request was lost on the way: redis-py
+    (8.1) swallows a cancellation that arrives as a command's reply does, so a loop around Redis calls went
+    on after its cancel (a jobservice worker polled its stream for 18 minutes, its lifespan's shutdown
+    waiting). The task still counts the request (`cancelling()`), so the loop's next turn ends it. Called
+    at the top of every background loop that talks to Redis."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError

@@ -15,6 +15,7 @@ import structlog
 from services.common.db import Database
 from services.common.jobs import store
 from services.common.jobs.queue import JobQueue
+from services.common.tasks import raise_if_cancelled
 from services.jobservice.worker import DB_ERRORS
 
 log = structlog.get_logger()
@@ -54,6 +55,7 @@ class Dispatcher:
     async def run(self) -> None:
         last_janitor = 0.0
         while True:
+            raise_if_cancelled()
             try:
                 await self.tick()
                 if time.monotonic() - last_janitor > JANITOR_EVERY_S:

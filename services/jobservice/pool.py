@@ -14,6 +14,7 @@ import redis.exceptions
 import structlog
 
 from services.common.jobs.pools import PoolBoard, PoolState
+from services.common.tasks import raise_if_cancelled
 from services.jobservice.worker import Worker
 
 log = structlog.get_logger()
@@ -42,6 +43,7 @@ class PoolReporter:
     async def run(self) -> None:
         try:
             while True:
+                raise_if_cancelled()
                 try:
                     await self._board.publish(self.state(), self._ttl_s)
                 except (OSError, redis.exceptions.RedisError) as exc:

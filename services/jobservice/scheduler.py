@@ -19,6 +19,7 @@ from services.common.jobs.cron import latest_tick
 from services.common.jobs.models import SCHEDULER
 from services.common.jobs.submit import JobSubmitter
 from services.common.redis import RedisClient
+from services.common.tasks import raise_if_cancelled
 from services.jobservice.worker import DB_ERRORS
 
 log = structlog.get_logger()
@@ -64,6 +65,7 @@ class Scheduler:
     async def run(self) -> None:
         lock = Lock(self._redis.client, self._redis.key("jobservice", "scheduler"), timeout=LOCK_TTL_S)
         while True:
+            raise_if_cancelled()
             try:
                 if self.leader:
                     self.leader = bool(await lock.reacquire())

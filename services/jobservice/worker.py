@@ -17,7 +17,7 @@ from services.common.jobs import store
 from services.common.jobs.models import backoff_seconds
 from services.common.jobs.pools import WorkerState
 from services.common.jobs.queue import JobQueue
-from services.common.tasks import background
+from services.common.tasks import background, raise_if_cancelled
 from services.jobservice.context import JobContext, JobFailed, JobRegistry
 
 log = structlog.get_logger()
@@ -49,6 +49,7 @@ class Worker:
 
     async def run(self) -> None:
         while True:
+            raise_if_cancelled()
             try:
                 entries = await self._queue.take(self.name, TAKE_BLOCK_MS)
                 for entry_id, job_id in entries:
@@ -89,6 +90,7 @@ class Worker:
 
         async def beat() -> None:
             while True:
+                raise_if_cancelled()
                 await asyncio.sleep(self._heartbeat_s)
                 try:
                     answer = await store.heartbeat(pool, job.id, self.name)

@@ -22,7 +22,7 @@ from services.common.db import Database, listen_connection
 from services.common.events import outbox
 from services.common.redis import RedisClient
 from services.common.settings import DatabaseSettings
-from services.common.tasks import background, wait_set
+from services.common.tasks import background, raise_if_cancelled, wait_set
 
 log = structlog.get_logger()
 
@@ -91,6 +91,7 @@ class Relay:
 
     async def _run(self) -> None:
         while True:
+            raise_if_cancelled()
             try:
                 while await self.publish_pending() == BATCH:
                     pass
@@ -106,6 +107,7 @@ class Relay:
     async def _listen(self) -> None:
         """Wakes the relay at each commit that wrote events; without it the relay still polls every second."""
         while True:
+            raise_if_cancelled()
             lost = asyncio.Event()
             try:
                 conn = await listen_connection(self._settings, "berth-event-relay")

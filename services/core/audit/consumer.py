@@ -30,7 +30,7 @@ from services.common.events import outbox
 from services.common.events.models import Event
 from services.common.events.relay import STREAM
 from services.common.redis import RedisClient
-from services.common.tasks import background
+from services.common.tasks import background, raise_if_cancelled
 from services.core.audit import store
 from services.core.audit.models import AuditEntry, forwarded, from_event
 from services.core.auditing import AuditRecord, AuditSink
@@ -61,6 +61,7 @@ class AuditConsumer:
     async def _run(self) -> None:
         reread_own = True
         while True:
+            raise_if_cancelled()
             try:
                 await self._ensure_group()
                 if reread_own:

@@ -11,7 +11,7 @@ import asyncio
 
 import pytest
 
-from services.common.tasks import background, wait_set
+from services.common.tasks import background, raise_if_cancelled, wait_set
 
 BOUND_S = 10.0  # a bound on a hang, never the expected time
 
@@ -109,3 +109,25 @@ async def test_background_reraises_what_ended_the_task() -> None:
     with pytest.raises(RuntimeError, match="boom"):
         async with background(broken()):
             await asyncio.sleep(0)
+
+
+async def test_a_loop_whose_cancellation_a_library_swallowed_ends_at_its_next_turn() -> None:
+    turns = 0
+
+    async def loop() -> None:
+        nonlocal turns
+        while True:
+            raise_if_cancelled()
+            turns += 1
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                pass  # what redis-py 8.1 does when the cancel meets a reply
+
+    task = asyncio.create_task(loop())
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        async with asyncio.timeout(BOUND_S):  # a regression: the loop goes on, and this times out instead
+            await task
+    assert turns == 1
