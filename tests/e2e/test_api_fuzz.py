@@ -16,12 +16,10 @@ other operations before those are fuzzed.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +28,7 @@ import pytest
 
 from services.common.oci import mediatypes as mt
 from tests.e2e.fuzz_hooks import KNOWN_ENV
-from tests.harness.oci import descriptor, digest_of, image_manifest, push_blob, push_image, push_manifest
+from tests.harness.oci import descriptor, digest_of, gzip_tar, image_manifest, push_blob, push_image, push_manifest
 from tests.harness.plugin import REPO_ROOT, RegistryEndpoint
 from tests.harness.stack import ADMIN_PASSWORD, StackProcess
 from tests.harness.waiting import eventually
@@ -56,13 +54,7 @@ def chart_archive(name: str, version: str) -> bytes:
         f"{name}/values.yaml": b"replicaCount: 1\n",
         f"{name}/README.md": f"# {name}\n".encode(),
     }
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w:gz") as tar:
-        for path, data in files.items():
-            info = tarfile.TarInfo(path)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return out.getvalue()
+    return gzip_tar(files)
 
 
 def ok(response: httpx.Response, *statuses: int) -> httpx.Response:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import tarfile
 from typing import Any
 
 import httpx
@@ -104,3 +106,14 @@ def push_image(
     r = push_manifest(client, repo, tag, manifest, media_type)
     assert r.status_code == 201, r.text
     return manifest, digest_of(manifest)
+
+
+def gzip_tar(files: dict[str, bytes]) -> bytes:
+    """A .tar.gz of `files` (path in the archive → bytes), as a Helm chart's layer is."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
-import tarfile
 
 from services.registry.chart_additions import MAX_FILE_BYTES, MAX_ICON_BYTES, parse_chart, read_chart
+from tests.harness.oci import gzip_tar as archive
 
 CHART_YAML = """apiVersion: v2
 name: webapp
@@ -20,16 +19,6 @@ dependencies:
   - name: common
     version: "2"
 """
-
-
-def archive(files: dict[str, bytes]) -> bytes:
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return out.getvalue()
 
 
 def test_the_charts_own_files_and_dependencies() -> None:
