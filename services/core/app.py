@@ -41,6 +41,7 @@ from services.core.api.members import MembersApi
 from services.core.api.project_artifacts import ProjectArtifactsApi
 from services.core.api.project_metadata import ProjectMetadataApi
 from services.core.api.projects import ProjectsApi
+from services.core.api.quotas import QuotasApi
 from services.core.api.repositories import RepositoriesApi
 from services.core.api.robots import RobotsApi
 from services.core.api.spec import SpecApi, load_spec
@@ -69,6 +70,7 @@ from services.core.members.service import MemberService
 from services.core.permissions.service import PermissionService
 from services.core.projects.metadata import ProjectMetadataService
 from services.core.projects.service import ProjectService
+from services.core.quotas.service import QuotaService
 from services.core.robots.service import RobotService
 from services.core.security.authenticators import BasicAuthenticator, RequestAuthenticator
 from services.core.security.csrf import csrf_protection
@@ -181,6 +183,7 @@ def create_app(
             LabelsApi(labels),
             ImmutableRulesApi(ImmutableRuleService(db, projects, list_cache, audit)),
             StatisticsApi(StatisticsService(db, projects)),
+            QuotasApi(QuotaService(db)),
             SystemJobsApi(purge, "/system/purgeaudit", "purge_id"),
             SystemJobsApi(gc, "/system/gc", "gc_id"),
             JobMonitorApi(JobMonitor(db, PoolBoard(redis))),

@@ -102,3 +102,12 @@ class LdapUnavailable(BerthError):
 class ReadOnlyMode(BerthError):
     # The registry's answer too (services.registry.errors.ReadOnlyMode): 405, DENIED, Harbor's words.
     code, status, default_message = "DENIED", 405, READ_ONLY_MESSAGE
+
+
+class QuotaNotFound(NotFound):
+    default_message = "quota not found"
+
+
+class QuotaExceededError(BerthError):
+    # Harbor's answer to a copy past the project's limit: 403 DENIED, the quota's message.
+    code, status, default_message = "DENIED", 403, "the project's storage quota is exceeded"

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from services.common import quota_store
 from services.common.cache import LookupCache
 from services.common.db import Database, Executor
 from services.common.events import outbox
@@ -15,13 +16,15 @@ from services.common.immutable import immutable_message, protecting_rule, split_
 from services.common.immutable_store import artifact_tags, enabled_rules_of, lock_tag, tag_digest
 from services.common.oci.digest import Digest, InvalidDigest, digest_bytes, parse_digest
 from services.common.oci.names import is_valid_tag, looks_like_digest
+from services.common.quota import QuotaExceeded
 from services.common.repositories import ensure_repository, referencing_parents
 from services.common.storage import StorageDriver
 from services.common.storage.driver import PathNotFound
 from services.common.storage.paths import blob_path
 from services.registry.blobs import digest_param
-from services.registry.chart_additions import chart_additions
+from services.registry.chart_additions import ChartIcon, chart_additions
 from services.registry.errors import (
+    Denied,
     DigestInvalid,
     ManifestBlobUnknown,
     ManifestReferenced,
@@ -172,9 +175,22 @@ class ManifestService:
             additions=_json(None if chart is None else chart.additions),
             icon=None if chart is None or chart.icon is None else chart.icon.digest,
         )
-        async with self._db.transaction() as tx:
-            if ref.tag is not None:
-                await _refuse_moving_immutable(tx, repository, ref.tag, new.digest)
+        try:
+            repo_id = await self._write(new, None if chart is None else chart.icon, operator)
+        except QuotaExceeded as exc:
+            await self._report_exceeded(new, operator, exc)
+            raise Denied(str(exc)) from None
+        # A moved tag: our own client may read it back before the notification reaches this process.
+        self._cache.invalidate(repo_id)
+        log.info("manifest_pushed", repository=repository, digest=new.digest, tag=ref.tag)
+        return PushedManifest(digest=new.digest, subject_digest=new.subject_digest)
+
+    async def _write(self, new: NewManifest, icon: ChartIcon | None, operator: str) -> int:
+        """The push's one transaction: every check, then the rows and the event; the repository's id."""
+        repository, tag = new.repository, new.tag
+        async with quota_store.refusals(), self._db.transaction() as tx:
+            if tag is not None:
+                await _refuse_moving_immutable(tx, repository, tag, new.digest)
             repo_id = await ensure_repository(tx, repository)
             missing = await blob_rows.missing_links(tx, repo_id, list(new.blob_digests))
             if missing:
@@ -186,18 +202,37 @@ class ManifestService:
                 raise ManifestBlobUnknown(
                     f"index references manifest {missing[0]} unknown to repository {repository}", detail=missing
                 )
-            if chart is not None and chart.icon is not None:
+            # Read before writing, for Harbor's message with the push's whole size; a push racing this one
+            # past the limit is refused at commit all the same (migration 0019).
+            project, _ = split_repository(repository)
+            charge = await quota_store.push_charge(tx, project, (new.digest, len(new.content)), new.blob_digests)
+            if charge is not None and (refusal := charge.refusal()) is not None:
+                raise refusal
+            if icon is not None:
                 # In the same transaction: an artifact never names an icon that is not there.
-                await icons.put(tx, chart.icon.digest, chart.icon.content_type, chart.icon.content)
+                await icons.put(tx, icon.digest, icon.content_type, icon.content)
             await artifacts.insert(tx, repo_id, new)
-            pushed = Event(
-                EventType.PUSH_ARTIFACT, operator, repository, digest=new.digest, tag=ref.tag, media_type=new.media_type
-            )
-            await outbox.record(tx, [pushed])
-        # A moved tag: our own client may read it back before the notification reaches this process.
-        self._cache.invalidate(repo_id)
-        log.info("manifest_pushed", repository=repository, digest=new.digest, tag=ref.tag)
-        return PushedManifest(digest=new.digest, subject_digest=new.subject_digest)
+            events = [
+                Event(
+                    EventType.PUSH_ARTIFACT, operator, repository, digest=new.digest, tag=tag, media_type=new.media_type
+                )
+            ]
+            if charge is not None and (warning := charge.warning()) is not None:
+                events.append(
+                    Event(EventType.QUOTA_WARNING, operator, repository, digest=new.digest, tag=tag, details=warning)
+                )
+            await outbox.record(tx, events)
+        return repo_id
+
+    async def _report_exceeded(self, new: NewManifest, operator: str, exc: QuotaExceeded) -> None:
+        """The refusal on the event stream (Harbor's QUOTA_EXCEED), in its own transaction: the push's
+        rolled back."""
+        refused = Event(
+            EventType.QUOTA_EXCEED, operator, new.repository, digest=new.digest, tag=new.tag, details=str(exc)
+        )
+        async with self._db.transaction() as tx:
+            await outbox.record(tx, [refused])
+        log.info("manifest_refused_by_quota", repository=new.repository, digest=new.digest, reason=str(exc))
 
     async def delete(self, repository: str, reference: str, *, operator: str) -> None:
         ref = Reference.parse(reference)

@@ -18,6 +18,9 @@ class EventType(StrEnum):
     CREATE_TAG = "CREATE_TAG"
     DELETE_TAG = "DELETE_TAG"
     DELETE_REPOSITORY = "DELETE_REPOSITORY"
+    # A push refused by the project's quota, and one that left its usage at 85 % of the limit or more.
+    QUOTA_EXCEED = "QUOTA_EXCEED"
+    QUOTA_WARNING = "QUOTA_WARNING"
 
 
 def _now() -> dt.datetime:
@@ -36,6 +39,8 @@ class Event:
     media_type: str | None = None
     # Pulls of one artifact by one operator are merged in memory; this says how many there were.
     count: int = 1
+    # What happened in words, where the type alone does not say (Harbor's custom_attributes.Details).
+    details: str | None = None
     occurred_at: dt.datetime = field(default_factory=_now)
     event_id: uuid.UUID = field(default_factory=uuid.uuid4)
 
@@ -64,6 +69,7 @@ class Event:
             tag=body.get("tag"),
             media_type=body.get("media_type"),
             count=int(body.get("count", 1)),
+            details=body.get("details"),
             occurred_at=dt.datetime.fromisoformat(body["occurred_at"]),
             event_id=uuid.UUID(body["event_id"]),
         )

@@ -48,6 +48,15 @@ def parse_changes(data: dict[str, Any]) -> ProjectChanges:
     return ProjectChanges(public=public, metadata=metadata)
 
 
+def _storage_limit(data: dict[str, Any]) -> int | None:
+    value = data.get("storage_limit")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadRequest("storage_limit must be an integer: -1 (unlimited) or a number of bytes")
+    return value
+
+
 def render(view: ProjectView, access: ProjectAccess) -> dict[str, Any]:
     role = best_role(view.roles)
     return {
@@ -112,7 +121,7 @@ class ProjectsApi:
         name = opt_str(data, "project_name")
         if name is None:
             raise BadRequest("project_name is required")
-        project = await self._projects.create(principal, name, parse_changes(data))
+        project = await self._projects.create(principal, name, parse_changes(data), _storage_limit(data))
         in_location = request.headers.get("X-Resource-Name-In-Location", "")
         ident = project.name if in_location and parse_bool(in_location, "X-Resource-Name-In-Location") else project.id
         return web.Response(status=201, headers={"Location": f"{API}/projects/{ident}"})

@@ -13,7 +13,6 @@ from services.core.statistics.models import SearchRepository
 from services.core.statistics.service import ProjectSummary, Statistics, StatisticsService
 
 # Quotas do not exist yet: no hard limit, in Harbor's notation.
-UNLIMITED = -1
 
 
 def render_repository(repository: SearchRepository) -> dict[str, Any]:
@@ -52,7 +51,7 @@ def render_summary(summary: ProjectSummary) -> dict[str, Any]:
             "limited_guest_count": usage.limited_guests,
         }
     if summary.show_quota:
-        body["quota"] = {"hard": {"storage": UNLIMITED}, "used": {"storage": usage.storage}}
+        body["quota"] = {"hard": {"storage": usage.storage_limit}, "used": {"storage": usage.storage}}
     return body
 
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Hashable, Sequence
 
 import structlog
 
+from services.common import quota_store
 from services.common.auth.authenticate import Principal
 from services.common.cache import LookupCache
 from services.common.config.live import SystemConfig
@@ -25,6 +26,7 @@ from services.common.events.models import Event, EventType
 from services.common.immutable import ImmutableRule, protecting_rule, split_repository
 from services.common.immutable_store import artifact_tags, enabled_rules, lock_tag, tag_digest
 from services.common.oci.names import is_valid_tag
+from services.common.quota import QuotaExceeded
 from services.common.rbac import Action, Resource
 from services.common.repositories import ensure_repository, referencing_parents
 from services.core.artifacts import artifact_store, repository_store, tag_store
@@ -46,7 +48,7 @@ from services.core.artifacts.models import (
     TagView,
 )
 from services.core.artifacts.references import full_name, parse_copy_source
-from services.core.errors import BadRequest, Conflict, NotFound
+from services.core.errors import BadRequest, Conflict, NotFound, QuotaExceededError
 from services.core.labels.service import LabelService
 from services.core.listing import Page, SortKey, Term
 from services.core.projects.models import ProjectRef, ProjectView
@@ -253,13 +255,32 @@ class ArtifactService:
         await self._projects.resolve(principal, ProjectRef(name=source_project), Resource.REPOSITORY, Action.PULL)
         require_writable(self._config)
         name = full_name(project, path)
-        async with self._db.transaction() as tx:
+        try:
+            repository_id, digest, accessories = await self._copy_rows(principal, project.id, name, source, source_ref)
+        except QuotaExceeded as exc:
+            async with self._db.transaction() as tx:
+                await outbox.record(tx, [Event(EventType.QUOTA_EXCEED, principal.name, name, details=str(exc))])
+            raise QuotaExceededError(str(exc)) from None
+        self._cache.invalidate(repository_id)
+        log.info("artifact_copied", repository=name, source=source_name, digest=digest, accessories=len(accessories))
+        return (await self._mark(project.id, [await self._find(project, name, ArtifactRef(digest=digest))]))[0]
+
+    async def _copy_rows(
+        self, principal: Principal, project_id: int, name: str, source: str, source_ref: ArtifactRef
+    ) -> tuple[int, str, builtins.list[tuple[int, str]]]:
+        """The copy's one transaction; (destination repository id, digest, accessories copied)."""
+        source_name = parse_copy_source(source)[1]
+        async with quota_store.refusals(), self._db.transaction() as tx:
             found = await artifact_store.lock_artifact(tx, source_name, source_ref)
             if found is None:
                 raise ArtifactNotFound(f"artifact {source[:200]} not found")
             source_id, _, digest = found
             repository_id = await ensure_repository(tx, name)
-            await self._refuse_moving(tx, project.id, name, await artifact_tags(tx, source_id), digest)
+            await self._refuse_moving(tx, project_id, name, await artifact_tags(tx, source_id), digest)
+            # The artifact's own tree, for Harbor's message; accessories past the limit are refused at commit.
+            charge = await quota_store.copy_charge(tx, project_id, source_id)
+            if charge is not None and (refusal := charge.refusal()) is not None:
+                raise refusal
             accessories = await artifact_store.missing_accessories(tx, source_id, repository_id)
             copy_id = await artifact_store.copy_artifact(tx, source_id, repository_id)
             tags = await tag_store.copy_tags(tx, source_id, repository_id, copy_id)
@@ -270,10 +291,10 @@ class ArtifactService:
                 await tag_store.copy_tags(tx, accessory_id, repository_id, accessory_copy)
             named: builtins.list[str | None] = [*tags] or [None]
             events = [Event(EventType.PUSH_ARTIFACT, principal.name, name, digest=digest, tag=tag) for tag in named]
+            if charge is not None and (warning := charge.warning()) is not None:
+                events.append(Event(EventType.QUOTA_WARNING, principal.name, name, digest=digest, details=warning))
             await outbox.record(tx, events)
-        self._cache.invalidate(repository_id)
-        log.info("artifact_copied", repository=name, source=source_name, digest=digest, accessories=len(accessories))
-        return (await self._mark(project.id, [await self._find(project, name, ArtifactRef(digest=digest))]))[0]
+        return repository_id, digest, accessories
 
     @staticmethod
     async def _refuse_moving(tx: Executor, project_id: int, repository: str, tags: Sequence[str], digest: str) -> None:

@@ -119,7 +119,7 @@ class AuditConsumer:
                 # Nothing can ever read it; keeping it pending would only block the group.
                 log.error("audit_event_unreadable", entry=entry_id.decode(), error=str(exc))
         if events:
-            audit_entries = [from_event(e) for e in events]
+            audit_entries = [entry for e in events if (entry := from_event(e)) is not None]
             event_ids = [str(e.event_id) for e in events]
             async with self._db.transaction() as tx:
                 if self._sink.skip_database:
@@ -129,8 +129,8 @@ class AuditConsumer:
                     await outbox.acknowledge(tx, event_ids)
                 if self._sink.enabled:
                     self._forward_after_commit(tx, audit_entries, new)
-            if len(new) < len(events):
-                log.info("audit_duplicates_dropped", count=len(events) - len(new))
+            if len(new) < len(audit_entries):
+                log.info("audit_duplicates_dropped", count=len(audit_entries) - len(new))
         await self._redis.client.xack(self.stream, GROUP, *[entry_id for entry_id, _ in entries])
 
     def _forward_after_commit(self, tx: Executor, entries: list[AuditEntry], new: set[uuid.UUID]) -> None:

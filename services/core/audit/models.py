@@ -53,7 +53,10 @@ _OPERATIONS: dict[EventType, tuple[str, str]] = {
 }
 
 
-def from_event(event: Event) -> AuditEntry:
+def from_event(event: Event) -> AuditEntry | None:
+    """The event's audit entry; None for the events Harbor does not audit (quota warnings and refusals)."""
+    if event.type not in _OPERATIONS:
+        return None
     operation, resource_type = _OPERATIONS[event.type]
     if resource_type == "repository":
         resource = event.repository

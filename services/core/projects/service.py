@@ -15,6 +15,7 @@ from services.common.config.live import SystemConfig
 from services.common.db import Database, Executor
 from services.common.identity import members_store, projects_store
 from services.common.identity.models import ADMIN_USER_ID, Project
+from services.common.quota import UNLIMITED
 from services.common.rbac import Action, Resource, Role
 from services.core.auditing import AuditLog
 from services.core.errors import BadRequest, Forbidden, ProjectNotEmpty, ProjectNotFound, Unauthorized
@@ -28,6 +29,8 @@ from services.core.projects.models import (
     deletability,
     valid_project_name,
 )
+from services.core.quotas import store as quotas_store
+from services.core.quotas.service import check_limit
 from services.core.security.access import ProjectAccess, Viewer, project_access, refuse, robot_may
 
 log = structlog.get_logger()
@@ -96,7 +99,9 @@ class ProjectService:
             raise Unauthorized("authentication is required to check a project name")
         return await store.project_exists(self._db.pool, name)
 
-    async def create(self, principal: Principal, name: str, changes: ProjectChanges) -> Project:
+    async def create(
+        self, principal: Principal, name: str, changes: ProjectChanges, storage_limit: int | None = None
+    ) -> Project:
         if principal.kind == "anonymous":
             raise Unauthorized("authentication is required to create a project")
         if principal.robot is not None and not robot_may(principal.robot, "project", Action.CREATE):
@@ -113,12 +118,20 @@ class ProjectService:
                 "project_name must be 1 to 255 characters of lowercase letters, digits and . _ -,"
                 " starting and ending with a letter or digit, with no two separators in a row"
             )
+        if storage_limit is not None:
+            check_limit(storage_limit, "storage_limit")
+        # Harbor's rule: the limit asked for is the sysadmin's to give; anyone else's project (and an
+        # omitted or 0 limit) gets storage_per_project.
+        if storage_limit is None or storage_limit == 0 or not principal.sysadmin:
+            storage_limit = int(self._config.get("storage_per_project"))
         # A robot owns nothing: its projects belong to the admin, as Harbor's do to the robot's creator.
         owner_id = principal.user_id if principal.user_id is not None else ADMIN_USER_ID
         async with self._db.transaction() as tx:
             project = await projects_store.create_project(
                 tx, name, owner_id=owner_id, public=bool(changes.public), metadata=changes.metadata
             )
+            if storage_limit != UNLIMITED:
+                await quotas_store.set_project_limit(tx, project.id, storage_limit)
             if principal.user_id is not None:
                 await members_store.add_member(tx, project.id, "u", principal.user_id, Role.PROJECT_ADMIN)
             await self._audit(tx, principal, "create", project.id, name)

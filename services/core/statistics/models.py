@@ -32,7 +32,8 @@ class Counts:
 
 @dataclass(frozen=True, slots=True)
 class ProjectUsage:
-    """A project's members by role (users and groups alike, as Harbor counts them) and its storage."""
+    """A project's members by role (users and groups alike, as Harbor counts them), its storage (the quota's
+    usage) and its storage limit (-1 unlimited)."""
 
     project_admins: int
     maintainers: int
@@ -40,3 +41,4 @@ class ProjectUsage:
     guests: int
     limited_guests: int
     storage: int
+    storage_limit: int = -1

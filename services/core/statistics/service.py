@@ -79,5 +79,5 @@ class StatisticsService:
     async def project_summary(self, principal: Principal, ref: ProjectRef) -> ProjectSummary:
         view, access = await self._projects.resolve(principal, ref, Resource.PROJECT, Action.READ)
         show_quota = access.allows(Resource.QUOTA, Action.READ)
-        usage = await store.project_usage(self._db.pool, view.id, view.name, with_storage=show_quota)
+        usage = await store.project_usage(self._db.pool, view.id, with_storage=show_quota)
         return ProjectSummary(view, usage, access.allows(Resource.MEMBER, Action.LIST), show_quota)

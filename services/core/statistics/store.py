@@ -14,7 +14,6 @@ from typing import Any
 from services.common.db import Executor
 from services.common.rbac import Role
 from services.core.artifacts.artifact_store import ARTIFACT_COUNT
-from services.core.artifacts.repository_store import project_range
 from services.core.projects.store import VISIBLE, viewer_args
 from services.core.security.access import Viewer
 from services.core.statistics.models import Counts, ProjectUsage, SearchRepository
@@ -52,7 +51,7 @@ _STATISTICS = (
     " ELSE 0 END AS storage"
 )
 
-# $1 the project id, $2..$3 its repository name range, $4 whether to add up the storage.
+# $1 the project id, $2 whether to show the storage.
 _ROLE_COUNT = "count(*) FILTER (WHERE m.role = {0})"
 _USAGE = (
     f"SELECT {_ROLE_COUNT.format(int(Role.PROJECT_ADMIN))} AS project_admins,"
@@ -60,8 +59,10 @@ _USAGE = (
     f" {_ROLE_COUNT.format(int(Role.DEVELOPER))} AS developers,"
     f" {_ROLE_COUNT.format(int(Role.GUEST))} AS guests,"
     f" {_ROLE_COUNT.format(int(Role.LIMITED_GUEST))} AS limited_guests,"
-    f" CASE WHEN $4::bool THEN {_stored_bytes('repositories r', 'r.name >= $2 AND r.name < $3')} ELSE 0 END"
-    " AS storage FROM project_members m WHERE m.project_id = $1"
+    # The quota's usage: the same rule as _stored_bytes, kept by migration 0019's triggers.
+    " (SELECT CASE WHEN $2::bool THEN q.used ELSE 0 END FROM quotas q WHERE q.project_id = $1) AS storage,"
+    " (SELECT q.hard FROM quotas q WHERE q.project_id = $1) AS storage_limit"
+    " FROM project_members m WHERE m.project_id = $1"
 )
 
 # $1..$3 the viewer, $4 the LIKE pattern, $5 the limit.
@@ -105,9 +106,9 @@ async def counts(ex: Executor, viewer: Viewer, *, with_storage: bool) -> Counts:
     )
 
 
-async def project_usage(ex: Executor, project_id: int, project_name: str, *, with_storage: bool) -> ProjectUsage:
+async def project_usage(ex: Executor, project_id: int, *, with_storage: bool) -> ProjectUsage:
     """The project's members by role and (when asked) its storage, in one statement."""
-    row = await ex.fetchrow(_USAGE, project_id, *project_range(project_name), with_storage)
+    row = await ex.fetchrow(_USAGE, project_id, with_storage)
     assert row is not None  # an aggregate always has its row
     return ProjectUsage(
         project_admins=int(row["project_admins"]),
@@ -115,5 +116,6 @@ async def project_usage(ex: Executor, project_id: int, project_name: str, *, wit
         developers=int(row["developers"]),
         guests=int(row["guests"]),
         limited_guests=int(row["limited_guests"]),
-        storage=int(row["storage"]),
+        storage=int(row["storage"] or 0),
+        storage_limit=-1 if row["storage_limit"] is None else int(row["storage_limit"]),
     )

@@ -372,7 +372,7 @@ async def test_each_query_is_one_statement(setup: Setup) -> None:
             await store.counts(ex, viewer, with_storage=viewer.sees_all)
             assert ex.count == 1
         ex = Counting(conn)
-        usage = await store.project_usage(ex, sa_id, "sa", with_storage=True)
+        usage = await store.project_usage(ex, sa_id, with_storage=True)
         assert ex.count == 1 and usage.storage == setup.world.storage("sa")
     finally:
         await conn.close()
