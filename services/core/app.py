@@ -43,6 +43,7 @@ from services.core.api.project_metadata import ProjectMetadataApi
 from services.core.api.projects import ProjectsApi
 from services.core.api.quotas import QuotasApi
 from services.core.api.repositories import RepositoriesApi
+from services.core.api.retention import RetentionApi
 from services.core.api.robots import RobotsApi
 from services.core.api.spec import SpecApi, load_spec
 from services.core.api.statistics import StatisticsApi
@@ -71,6 +72,7 @@ from services.core.permissions.service import PermissionService
 from services.core.projects.metadata import ProjectMetadataService
 from services.core.projects.service import ProjectService
 from services.core.quotas.service import QuotaService
+from services.core.retention.service import RetentionService
 from services.core.robots.service import RobotService
 from services.core.security.authenticators import BasicAuthenticator, RequestAuthenticator
 from services.core.security.csrf import csrf_protection
@@ -184,6 +186,7 @@ def create_app(
             ImmutableRulesApi(ImmutableRuleService(db, projects, list_cache, audit)),
             StatisticsApi(StatisticsService(db, projects)),
             QuotasApi(QuotaService(db)),
+            RetentionApi(RetentionService(db, projects, submitter)),
             SystemJobsApi(purge, "/system/purgeaudit", "purge_id"),
             SystemJobsApi(gc, "/system/gc", "gc_id"),
             JobMonitorApi(JobMonitor(db, PoolBoard(redis))),

@@ -79,6 +79,10 @@ def _addition_content(spec: Spec) -> None:
     op["responses"]["200"].pop("schema", None)
 
 
+def _integer_retention_params(spec: Spec) -> None:
+    spec["definitions"]["RetentionRule"]["properties"]["params"]["additionalProperties"] = {"type": "integer"}
+
+
 # (what Berth sends where Harbor's schema says otherwise, and why; the change to the spec)
 DIFFERENCES: list[tuple[str, Callable[[Spec], None]]] = [
     (
@@ -92,6 +96,11 @@ DIFFERENCES: list[tuple[str, Callable[[Spec], None]]] = [
         " `build_history` and `dependencies`, Markdown for `readme.md`, text for `values.yaml` (Harbor's schema"
         " says a JSON string).",
         _addition_content,
+    ),
+    (
+        'RetentionRule.params holds the template\'s number, as Harbor itself sends and takes (`{"latestPushedK":'
+        " 10}`; Harbor's schema says every value is an object).",
+        _integer_retention_params,
     ),
 ]
 

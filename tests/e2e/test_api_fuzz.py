@@ -135,6 +135,26 @@ class Seeder:
         # An HTTP group (type 2): what db_auth allows without a directory.
         return created_id(self.api.post("/usergroups", json={"group_name": name, "group_type": 2}))
 
+    def retention(self, project_id: int) -> int:
+        tags = [{"kind": "doublestar", "decoration": "matches", "pattern": "**", "extras": '{"untagged":true}'}]
+        repos = {"repository": [{"kind": "doublestar", "decoration": "repoMatches", "pattern": "**"}]}
+        rule = {"action": "retain", "template": "latestPushedK", "params": {"latestPushedK": 5}}
+        body = {
+            "algorithm": "or",
+            "rules": [{**rule, "tag_selectors": tags, "scope_selectors": repos}],
+            "trigger": {"kind": "Schedule", "settings": {"cron": ""}},
+            "scope": {"level": "project", "ref": project_id},
+        }
+        return created_id(self.api.post("/retentions", json=body))
+
+    def retention_run(self, policy_id: int) -> tuple[int, int]:
+        """A finished dry run of the policy and one of its tasks."""
+        eid = created_id(self.api.post(f"/retentions/{policy_id}/executions", json={"dry_run": True}))
+        tasks = eventually(
+            lambda: ok(self.api.get(f"/retentions/{policy_id}/executions/{eid}/tasks")).json(), "a retention task"
+        )
+        return eid, int(tasks[0]["id"])
+
     def run(self, job: str, parameters: dict[str, Any]) -> int:
         body = {"schedule": {"type": "Manual"}, "parameters": parameters}
         ok(self.api.post(f"/system/{job}/schedule", json=body), 201)
@@ -153,7 +173,7 @@ def world(stack: StackProcess, registry_endpoint: RegistryEndpoint) -> dict[str,
     with registry_endpoint.client() as registry, httpx.Client(base_url=stack.url + "/api/v2.0", auth=ADMIN) as api:
         seed = Seeder(api)
         project_id = seed.project(project)
-        seed.project(doomed_project)
+        doomed_project_id = seed.project(doomed_project)
         digests = push_artifacts(registry, f"{project}/web")
         doomed = {repo: push_artifacts(registry, f"{project}/{repo}") for repo in ("del-repo", "del-art", "del-tag")}
         user = f"fz-user-{suffix}"
@@ -168,6 +188,9 @@ def world(stack: StackProcess, registry_endpoint: RegistryEndpoint) -> dict[str,
         ok(api.post(f"/projects/{project}/metadatas/", json={"auto_scan": "true"}))
         gc_id = seed.run("gc", {"dry_run": True})
         purge_id = seed.run("purgeaudit", {"audit_retention_hour": 1, "dry_run": True})
+        policy_id, doomed_policy = seed.retention(project_id), seed.retention(doomed_project_id)
+        execution_id, task_id = seed.retention_run(policy_id)
+        quota_id = ok(api.get("/quotas", params={"reference_id": str(project_id)})).json()[0]["id"]
         pools = [p["worker_pool_id"] for p in ok(api.get("/jobservice/pools")).json()]
     references = ["v1", "latest", "multi", "0.1.0", *digests.values()]
     known = {
@@ -185,9 +208,13 @@ def world(stack: StackProcess, registry_endpoint: RegistryEndpoint) -> dict[str,
         "user_id": [user_id],
         "gc_id": [gc_id],
         "purge_id": [purge_id],
-        "job_id": [gc_id, purge_id],
+        "job_id": [gc_id, purge_id, execution_id],
+        # /retentions/{id} and /quotas/{id} share the name.
+        "id": [policy_id, quota_id],
+        "eid": [execution_id],
+        "tid": [task_id],
         "pool_id": ["all", *pools],
-        "job_type": ["GARBAGE_COLLECTION", "PURGE_AUDIT_LOG", "all"],
+        "job_type": ["GARBAGE_COLLECTION", "PURGE_AUDIT_LOG", "RETENTION", "all"],
     }
     delete = {
         "/projects/{project_name_or_id}": {"project_name_or_id": [doomed_project]},
@@ -200,6 +227,7 @@ def world(stack: StackProcess, registry_endpoint: RegistryEndpoint) -> dict[str,
         "/robots/{robot_id}": {"robot_id": [doomed_robot]},
         "/usergroups/{group_id}": {"group_id": [doomed_group]},
         "/users/{user_id}": {"user_id": [doomed_user]},
+        "/retentions/{id}": {"id": [doomed_policy]},
     }
     return {"known": known, "delete": delete}
 

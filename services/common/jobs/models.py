@@ -14,7 +14,8 @@ FINISHED: frozenset[str] = frozenset({"success", "error", "stopped"})
 # Job types, Harbor's names (its jobservice's job kinds).
 PURGE_AUDIT_LOG = "PURGE_AUDIT_LOG"
 GARBAGE_COLLECTION = "GARBAGE_COLLECTION"
-JOB_TYPES = (PURGE_AUDIT_LOG, GARBAGE_COLLECTION)
+RETENTION = "RETENTION"
+JOB_TYPES = (PURGE_AUDIT_LOG, GARBAGE_COLLECTION, RETENTION)
 # Harbor's queue of the scheduler itself: pausing it pauses every schedule (no tick fires meanwhile).
 SCHEDULER = "SCHEDULER"
 

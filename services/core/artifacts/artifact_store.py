@@ -317,35 +317,6 @@ async def lock_artifact(ex: Executor, repository: str, ref: ArtifactRef) -> tupl
     return None if row is None else (row["id"], row["repository_id"], row["digest"])
 
 
-async def delete_artifact(ex: Executor, artifact_id: int, repository_id: int, digest: str) -> list[str]:
-    """The artifact, its accessories, and its children no other index names and no tag holds (as Harbor
-    deletes an index); returns the digests deleted besides the artifact itself."""
-    rows = await ex.fetch(
-        "WITH children AS (DELETE FROM artifact_references WHERE parent_id = $1 RETURNING child_id)"
-        " SELECT c.id, c.digest FROM artifacts c WHERE c.id IN (SELECT child_id FROM children)",
-        artifact_id,
-    )
-    accessories = await ex.fetch(
-        "SELECT id, digest FROM artifacts WHERE repository_id = $1 AND subject_digest = $2 AND id <> $3",
-        repository_id,
-        digest,
-        artifact_id,
-    )
-    await ex.execute("DELETE FROM artifacts WHERE id = $1", artifact_id)
-    gone = [r["digest"] for r in accessories]
-    if accessories:
-        await ex.execute("DELETE FROM artifacts WHERE id = ANY($1::bigint[])", [r["id"] for r in accessories])
-    if rows:
-        removed = await ex.fetch(
-            "DELETE FROM artifacts c WHERE c.id = ANY($1::bigint[])"
-            " AND NOT EXISTS (SELECT 1 FROM artifact_references x WHERE x.child_id = c.id)"
-            " AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.artifact_id = c.id) RETURNING c.digest",
-            [r["id"] for r in rows],
-        )
-        gone += [r["digest"] for r in removed]
-    return gone
-
-
 # Accessories: the artifacts of the subject's repository whose subject it is (what `_ACCESSORIES` shows).
 # Harbor's accessory type in SQL (for q type= and sort=type), the same rule as AccessoryView.kind.
 _ACCESSORY_KIND = (

@@ -28,7 +28,7 @@ from services.common.immutable_store import artifact_tags, enabled_rules, lock_t
 from services.common.oci.names import is_valid_tag
 from services.common.quota import QuotaExceeded
 from services.common.rbac import Action, Resource
-from services.common.repositories import ensure_repository, referencing_parents
+from services.common.repositories import delete_artifact, ensure_repository, referencing_parents
 from services.core.artifacts import artifact_store, repository_store, tag_store
 from services.core.artifacts.errors import (
     AdditionNotFound,
@@ -242,7 +242,7 @@ class ArtifactService:
                 raise ArtifactReferenced(
                     f"artifact {digest} is referenced by index {parents[0]}; delete the index first"
                 )
-            also = await artifact_store.delete_artifact(tx, artifact_id, repository_id, digest)
+            also = await delete_artifact(tx, artifact_id, repository_id, digest)
             await outbox.record(tx, [Event(EventType.DELETE_ARTIFACT, principal.name, name, digest=digest)])
         self._cache.invalidate(repository_id)
         log.info("artifact_deleted", repository=name, digest=digest, also_deleted=len(also))

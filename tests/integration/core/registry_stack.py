@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from tests.harness.core import CoreProcess
+from tests.harness.jobservice import JobserviceProcess
 from tests.harness.plugin import REDIS_URL, RegistryProcess, TestDatabase
 from tests.harness.registry_auth import RegistryTokenAuth
 from tests.harness.token import TokenServiceProcess, query
@@ -62,6 +63,24 @@ def running_stack(
             core.stop()
         registry.stop()
         token.stop()
+
+
+@contextmanager
+def running_stack_with_jobservice(database: TestDatabase, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The stack and a jobservice on its database, Redis prefix and storage: what core submits (GC, retention)
+    the jobservice runs against the registry's blobs."""
+    with running_stack(database, tmp_path_factory) as stack:
+        jobservice = JobserviceProcess(
+            tmp_path_factory.mktemp("jobservice"),
+            database,
+            redis_prefix=stack.registry.redis_prefix,
+            storage_root=stack.registry.storage_root,
+        )
+        jobservice.start()
+        try:
+            yield stack
+        finally:
+            jobservice.stop()
 
 
 def wait_for(check: Callable[[], Any], what: str, timeout: float = 60) -> Any:

@@ -23,11 +23,10 @@ from services.common.db import Database
 from services.common.oci import mediatypes as mt
 from services.common.settings import DatabaseSettings
 from services.jobservice import gc_store
-from tests.harness.jobservice import JobserviceProcess
 from tests.harness.oci import digest_of, image_manifest, push_blob, push_image, push_manifest
 from tests.harness.plugin import PG_HOST, PG_PORT, PG_USER, TestDatabase
 from tests.harness.token import add_project, query
-from tests.integration.core.registry_stack import Stack, running_stack
+from tests.integration.core.registry_stack import Stack, running_stack_with_jobservice
 
 pytestmark = pytest.mark.integration
 GC = "/system/gc"
@@ -37,19 +36,9 @@ PROJECT = "gc"
 
 @pytest.fixture(scope="module")
 def stack(module_database: TestDatabase, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with running_stack(module_database, tmp_path_factory) as s:
+    with running_stack_with_jobservice(module_database, tmp_path_factory) as s:
         add_project(module_database, PROJECT)
-        jobservice = JobserviceProcess(
-            Path(tmp_path_factory.mktemp("jobservice")),
-            module_database,
-            redis_prefix=s.registry.redis_prefix,
-            storage_root=s.registry.storage_root,
-        )
-        jobservice.start()
-        try:
-            yield s
-        finally:
-            jobservice.stop()
+        yield s
 
 
 def blob_file(stack: Stack, digest: str) -> Path:

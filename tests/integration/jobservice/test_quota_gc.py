@@ -10,18 +10,16 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from services.common.oci import mediatypes as mt
-from tests.harness.jobservice import JobserviceProcess
 from tests.harness.oci import digest_of, push_blob, push_manifest
 from tests.harness.plugin import TestDatabase
 from tests.harness.token import add_project, query
-from tests.integration.core.registry_stack import Stack, running_stack
+from tests.integration.core.registry_stack import Stack, running_stack_with_jobservice
 from tests.integration.registry.test_quota_usage import (
     Image,
     Index,
@@ -43,18 +41,8 @@ DEADLINE_S = 180.0
 
 @pytest.fixture(scope="module")
 def stack(module_database: TestDatabase, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with running_stack(module_database, tmp_path_factory) as s:
-        jobservice = JobserviceProcess(
-            Path(tmp_path_factory.mktemp("jobservice")),
-            module_database,
-            redis_prefix=s.registry.redis_prefix,
-            storage_root=s.registry.storage_root,
-        )
-        jobservice.start()
-        try:
-            yield s
-        finally:
-            jobservice.stop()
+    with running_stack_with_jobservice(module_database, tmp_path_factory) as s:
+        yield s
 
 
 def new_project(stack: Stack) -> str:
