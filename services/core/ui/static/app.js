@@ -12,6 +12,7 @@ import { loginPage } from "./login.js";
 import { passwordPage } from "./password.js";
 import { projectPage } from "./project.js";
 import { projectsPage } from "./projects.js";
+import { projectQuotasPage } from "./quotas.js";
 import { repositoryPage } from "./repository.js";
 import { systemRobotsPage } from "./robots.js";
 import { searchBox } from "./search.js";
@@ -23,12 +24,16 @@ const ADMIN_USER_ID = 1;
 const READ_ONLY_MESSAGE = "The system is in read only mode. Any modification is prohibited.";
 const routes = [
   { path: /^\/harbor\/projects\/?$/, page: projectsPage },
-  { path: /^\/harbor\/projects\/(\d+)(?:\/(repositories|members|labels|robot-account|logs))?\/?$/, page: projectPage },
+  {
+    path: /^\/harbor\/projects\/(\d+)(?:\/(repositories|members|labels|policy|robot-account|logs))?\/?$/,
+    page: projectPage,
+  },
   // A repository's name keeps its slashes in the path: /harbor/projects/3/repositories/apps/web.
   { path: /^\/harbor\/projects\/(\d+)\/repositories\/(.+?)\/?$/, page: repositoryPage },
   { path: /^\/harbor\/users\/?$/, page: usersPage, sysadmin: true },
   { path: /^\/harbor\/robot-accounts\/?$/, page: systemRobotsPage, sysadmin: true },
   { path: /^\/harbor\/labels\/?$/, page: systemLabelsPage, sysadmin: true },
+  { path: /^\/harbor\/project-quotas\/?$/, page: projectQuotasPage, sysadmin: true },
   { path: /^\/harbor\/clearing-job(?:\/(gc|audit-log-purge))?\/?$/, page: cleanupPage, sysadmin: true },
   {
     path: /^\/harbor\/job-service-dashboard(?:\/(pending-jobs|schedules|workers))?\/?$/,
@@ -102,6 +107,7 @@ function adminNav() {
     link("/harbor/users", "Users"),
     link("/harbor/robot-accounts", "Robot Accounts"),
     link("/harbor/labels", "Labels"),
+    link("/harbor/project-quotas", "Project Quotas"),
     link("/harbor/clearing-job", "Clean Up"),
     link("/harbor/job-service-dashboard", "Job Service Dashboard"),
     link("/harbor/configs", "Configuration"),

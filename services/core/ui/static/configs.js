@@ -7,16 +7,8 @@
 
 import { API, getJson, request } from "./api.js";
 import { tabNav } from "./cleanup.js";
-import { failure, h, notice } from "./dom.js";
-
-const MIB = 2 ** 20;
-// Harbor's quota units, largest first (a stored size is shown in the largest that divides it).
-const STORAGE_UNITS = [
-  ["TiB", 2 ** 40],
-  ["GiB", 2 ** 30],
-  ["MiB", MIB],
-];
-const UNLIMITED = -1;
+import { failure, h, notice, numberValue } from "./dom.js";
+import { storageInput } from "./quotas.js";
 
 // The kinds of input. Each returns make(id), which draws the input for one key and gives
 // { element, read(), write(value) }: read() is the value as the API takes it (null for an empty number).
@@ -53,11 +45,6 @@ function choice(options) {
       },
     };
   };
-}
-
-function numberValue(input) {
-  const text = input.value.trim();
-  return text === "" ? null : Number(text);
 }
 
 function integer({ min } = {}) {
@@ -112,35 +99,9 @@ function scope() {
   };
 }
 
-// Bytes as a number and a unit, -1 for unlimited (Harbor's storage_per_project).
+// Bytes as a number and a unit, -1 for unlimited (Harbor's storage_per_project): the quotas' editor.
 function storage() {
-  return (id) => {
-    const amount = h("input", { type: "number", id, min: UNLIMITED, step: "any", class: "number" });
-    const unit = h(
-      "select",
-      { id: `${id}-unit`, "aria-label": "Unit" },
-      [...STORAGE_UNITS].reverse().map(([label, bytes]) => h("option", { value: bytes }, label)),
-    );
-    return {
-      element: h("span", { class: "storage" }, amount, unit),
-      read: () => {
-        const n = numberValue(amount);
-        if (n === null || n === UNLIMITED) return n;
-        return Math.round(n * Number(unit.value));
-      },
-      write: (bytes) => {
-        if (bytes === UNLIMITED) {
-          amount.value = String(UNLIMITED);
-          unit.value = String(2 ** 30);
-          return;
-        }
-        // A size set through the API needs no whole MiB: it is shown as a fraction of one.
-        const [, size] = STORAGE_UNITS.find(([, b]) => bytes % b === 0) ?? ["MiB", MIB];
-        amount.value = String(bytes / size);
-        unit.value = String(size);
-      },
-    };
-  };
+  return (id) => storageInput(id);
 }
 
 const SYSTEM_SETTINGS = [

@@ -24,6 +24,17 @@ export function field(label, input) {
   return h("label", { class: "field" }, h("span", {}, label), input);
 }
 
+// A field whose control is more than one input (a number and its unit): the label names the first, by id.
+export function fieldFor(label, id, control) {
+  return h("div", { class: "field" }, h("label", { for: id }, label), control);
+}
+
+// The number typed into an input, null when it is empty.
+export function numberValue(input) {
+  const text = input.value.trim();
+  return text === "" ? null : Number(text);
+}
+
 // A status line (role=status, or role=alert for errors) that says one thing at a time.
 export function notice() {
   const el = h("p", { class: "notice", hidden: true });
@@ -73,4 +84,49 @@ export function formatSize(bytes) {
 // "You may not" for a 403, the API's own words otherwise.
 export function failure(what, err) {
   return err.status === 403 ? `You are not allowed to ${what}: ${err.message}` : `Could not ${what}: ${err.message}`;
+}
+
+// A modal dialog holding a form, as Harbor's modals: `body` (its fields), a status line and the submit and
+// Cancel buttons. submit() does the work: when it resolves the dialog closes; when it throws, the refusal is
+// shown in the dialog (failure(what, err): the API's own words) and the fields keep what was typed. Closed
+// (done, Cancel or Escape), the dialog leaves the page.
+export function formDialog({ id, title, what, submitLabel = "Save", body, submit }) {
+  const status = notice();
+  status.id = `${id}-status`;
+  const save = h("button", { type: "submit", id: `${id}-save` }, submitLabel);
+  const dialog = h("dialog", { id, class: "card form-dialog", "aria-labelledby": `${id}-title` });
+  const close = () => dialog.close();
+  const onsubmit = async (event) => {
+    event.preventDefault();
+    status.clear();
+    save.disabled = true;
+    try {
+      await submit();
+    } catch (err) {
+      status.show(failure(what, err), "error");
+      save.disabled = false;
+      return;
+    }
+    close();
+  };
+  dialog.addEventListener("close", () => dialog.remove());
+  dialog.append(
+    h(
+      "form",
+      // The API judges every value (its message names the field), not the browser.
+      { novalidate: true, onsubmit },
+      h("h2", { id: `${id}-title` }, title),
+      body,
+      status,
+      h(
+        "div",
+        { class: "toolbar buttons" },
+        save,
+        h("button", { type: "button", class: "secondary", onclick: close }, "Cancel"),
+      ),
+    ),
+  );
+  document.body.append(dialog);
+  dialog.showModal();
+  return dialog;
 }

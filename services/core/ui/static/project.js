@@ -1,12 +1,16 @@
 // One project, in tabs as Harbor draws it: Repositories (repositories.js), Members (here), Labels
-// (labels.js, for those who may change them: project admins and maintainers), Robot Accounts (robots.js,
-// for the roles that may list them) and Logs (logs.js, only offered when
-// GET /api/v2.0/projects/{id}/logs answers 200 for this user).
+// (labels.js, for those who may change them: project admins and maintainers), Policy (policy.js: tag
+// retention and immutability, for the roles that may read either), Robot Accounts (robots.js, for the roles
+// that may list them) and Logs (logs.js, only offered when GET /api/v2.0/projects/{id}/logs answers 200
+// for this user). Under the title, the quota bar of GET /api/v2.0/projects/{id}/summary (Harbor's
+// Summary), for those the summary shows the quota to.
 
 import { API, getJson, request } from "./api.js";
-import { field, h, link, notice } from "./dom.js";
+import { failure, field, h, link, notice } from "./dom.js";
 import { projectLabelsTab } from "./labels.js";
 import { logsTab } from "./logs.js";
+import { POLICY_READERS, policyTab } from "./policy.js";
+import { quotaBar } from "./quotas.js";
 import { repositoriesTab } from "./repositories.js";
 import { projectRobotsTab } from "./robots.js";
 import { PROJECT_ADMIN, ROLES, roleName } from "./roles.js";
@@ -15,6 +19,7 @@ const TABS = [
   ["repositories", "Repositories"],
   ["members", "Members"],
   ["labels", "Labels"],
+  ["policy", "Policy"],
   ["robot-account", "Robot Accounts"],
   ["logs", "Logs"],
 ];
@@ -29,6 +34,7 @@ export function projectPage({ user, params }) {
   const base = `${API}/projects/${id}`;
   const title = h("h1", {}, "Project");
   const status = notice();
+  const quota = h("p", { class: "project-quota", id: "project-quota", hidden: true });
   const tabs = h("nav", { class: "tabs", id: "project-tabs", "aria-label": "project" });
   const body = h("div", { class: "tab-body" });
 
@@ -41,6 +47,7 @@ export function projectPage({ user, params }) {
       return;
     }
     title.textContent = `Project ${project.name}`;
+    loadQuota();
     const canSeeLogs = await getJson(`${base}/logs?page_size=1`).then(
       () => true,
       () => false,
@@ -50,6 +57,7 @@ export function projectPage({ user, params }) {
     const offered = {
       logs: canSeeLogs,
       labels: holds(LABEL_EDITORS),
+      policy: holds(POLICY_READERS),
       "robot-account": holds(ROBOT_READERS),
     };
     const shown = TABS.filter(([key]) => offered[key] !== false || tab === key);
@@ -65,7 +73,19 @@ export function projectPage({ user, params }) {
     else if (tab === "logs") body.replaceChildren(logsTab(ctx));
     else if (tab === "labels") body.replaceChildren(projectLabelsTab(ctx));
     else if (tab === "robot-account") body.replaceChildren(projectRobotsTab(ctx));
+    else if (tab === "policy") body.replaceChildren(policyTab({ ...ctx, holds }));
     else body.replaceChildren(repositoriesTab(ctx));
+  }
+
+  async function loadQuota() {
+    try {
+      const summary = (await getJson(`${base}/summary`)).data;
+      if (!summary.quota) return; // not this user's to see
+      quota.replaceChildren("Quota used", quotaBar(summary.quota.used.storage, summary.quota.hard.storage));
+      quota.hidden = false;
+    } catch (err) {
+      status.show(failure("read the project's summary", err), "error");
+    }
   }
 
   load();
@@ -74,6 +94,7 @@ export function projectPage({ user, params }) {
     { class: "project" },
     h("p", { class: "crumbs" }, link("/harbor/projects", "‹ Projects")),
     title,
+    quota,
     status,
     tabs,
     body,
