@@ -7,6 +7,9 @@ import contextlib
 from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
+# How long a cancelled background task may take to end before it is cancelled again.
+RECANCEL_S = 1.0
+
 
 @contextlib.asynccontextmanager
 async def background(coro: Coroutine[Any, Any, None]) -> AsyncIterator[asyncio.Task[None]]:
@@ -17,6 +20,13 @@ async def background(coro: Coroutine[Any, Any, None]) -> AsyncIterator[asyncio.T
         # Counted before the wait: a shutdown may already run in a cancelled task (aiohttp's cleanup does).
         cancels = _cancels_of_current_task()
         task.cancel()
+        # A library may swallow the cancellation (redis-py 8.1 does when it meets a reply); a task that has
+        # not ended a second after is asked again, so no loop outlives its lifespan whatever it awaits.
+        try:
+            while not (await asyncio.wait({task}, timeout=RECANCEL_S))[0]:
+                task.cancel()
+        except asyncio.CancelledError:
+            task.cancel()  # this task is cancelled while it waits: the background one still ends
         try:
             await task
         except asyncio.CancelledError:

@@ -131,3 +131,23 @@ async def test_a_loop_whose_cancellation_a_library_swallowed_ends_at_its_next_tu
         async with asyncio.timeout(BOUND_S):  # a regression: the loop goes on, and this times out instead
             await task
     assert turns == 1
+
+
+async def test_background_cancels_again_a_task_whose_cancellation_a_library_swallowed() -> None:
+    """No raise_if_cancelled here: the block's exit asks again until the task ends."""
+    swallowed = 0
+
+    async def loop() -> None:
+        nonlocal swallowed
+        while True:
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                if swallowed:
+                    raise
+                swallowed += 1  # once, as redis-py 8.1 does when the cancel meets a reply
+
+    async with asyncio.timeout(BOUND_S):  # a regression: the exit waits forever, and this times out instead
+        async with background(loop()) as task:
+            await asyncio.sleep(0)
+    assert task.cancelled() and swallowed == 1
