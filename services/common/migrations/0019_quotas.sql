@@ -8,8 +8,9 @@
 -- FOR SHARE (pushes sharing a base layer do not wait for each other) and inserts the others; a release takes
 -- its rows FOR UPDATE, so it waits for every charge holding one to commit, and only then, in a new statement
 -- whose snapshot sees what they committed, deletes the rows nothing references any more. The one row every
--- push of a project writes, `quotas`, is written by a deferred trigger at commit: it is held for the commit
--- alone, not for the push's statements, so twenty pushes into one project do not queue behind each other.
+-- push of a project writes, `quotas`, is written once per transaction by a deferred trigger at commit: it is
+-- held for the commit alone, not for the push's statements, so twenty pushes into one project do not queue
+-- behind each other.
 -- The limit is checked in that same update, against the limit in force when the push commits (a change of
 -- the limit takes the row's lock too).
 
@@ -89,40 +90,61 @@ $$;
 CREATE TRIGGER artifact_blobs_project BEFORE INSERT ON artifact_blobs
     FOR EACH ROW EXECUTE FUNCTION berth_artifact_blob_project();
 
--- Charge: the projects now reference these digests (distinct pairs). Each pair ends either locked FOR SHARE
--- (it was there) or inserted by this transaction (it was not); a pair another transaction inserted and
--- committed between the two steps goes round again, to be locked.
+-- The bytes a transaction has added to (or, negative, taken from) a project's usage so far: a
+-- transaction-local setting, applied to `quotas` once, at commit, by berth_quota_apply.
+CREATE FUNCTION berth_quota_pending(project bigint, bytes bigint) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    key text := 'berth.quota_pending_' || project;
+BEGIN
+    PERFORM set_config(key, (COALESCE(NULLIF(current_setting(key, true), ''), '0')::bigint + bytes)::text, true);
+END;
+$$;
+
+-- Charge: the projects now reference these digests (distinct pairs). Each pair ends either inserted by this
+-- transaction (it was not there) or locked FOR SHARE (it was); a pair a release deleted between the two
+-- steps goes round again. Two statements when nothing races (one when every digest is new).
 CREATE FUNCTION berth_quota_charge(want_p bigint[], want_d text[], want_s bigint[]) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
-    held_p bigint[];
-    held_d text[];
     new_p bigint[];
     new_d text[];
+    new_s bigint[];
+    held_p bigint[];
+    held_d text[];
+    r record;
 BEGIN
     FOR attempt IN 1..100 LOOP
-        SELECT array_agg(x.project_id), array_agg(x.digest) INTO held_p, held_d FROM (
-            SELECT pb.project_id, pb.digest FROM project_blobs pb
-                JOIN unnest(want_p, want_d) AS w(project_id, digest)
-                ON pb.project_id = w.project_id AND pb.digest = w.digest
-            ORDER BY pb.project_id, pb.digest FOR SHARE OF pb) x;
         WITH added AS (
             INSERT INTO project_blobs (project_id, digest, size)
-            SELECT w.project_id, w.digest, w.size FROM unnest(want_p, want_d, want_s) AS w(project_id, digest, size)
-                WHERE NOT EXISTS (SELECT 1 FROM unnest(held_p, held_d) AS h(project_id, digest)
-                    WHERE h.project_id = w.project_id AND h.digest = w.digest)
-                ORDER BY w.project_id, w.digest
-            ON CONFLICT DO NOTHING RETURNING project_id, digest)
-        SELECT array_agg(project_id), array_agg(digest) INTO new_p, new_d FROM added;
+            SELECT * FROM unnest(want_p, want_d, want_s) ORDER BY 1, 2
+            ON CONFLICT DO NOTHING RETURNING project_id, digest, size)
+        SELECT array_agg(project_id), array_agg(digest), array_agg(size) INTO new_p, new_d, new_s FROM added;
+        IF new_p IS NOT NULL THEN
+            FOR r IN SELECT project_id, sum(size) AS bytes FROM unnest(new_p, new_s) AS n(project_id, size)
+                     GROUP BY project_id LOOP
+                PERFORM berth_quota_pending(r.project_id, r.bytes::bigint);
+            END LOOP;
+            IF cardinality(new_p) = cardinality(want_p) THEN
+                RETURN;
+            END IF;
+            SELECT array_agg(w.project_id), array_agg(w.digest), array_agg(w.size) INTO want_p, want_d, want_s
+                FROM unnest(want_p, want_d, want_s) AS w(project_id, digest, size)
+                WHERE NOT EXISTS (SELECT 1 FROM unnest(new_p, new_d) AS n(project_id, digest)
+                    WHERE n.project_id = w.project_id AND n.digest = w.digest);
+        END IF;
+        -- The others were there: lock them, so a release waits for this transaction.
+        SELECT array_agg(x.project_id), array_agg(x.digest) INTO held_p, held_d FROM (
+            SELECT pb.project_id, pb.digest FROM project_blobs pb JOIN unnest(want_p, want_d) AS w(project_id, digest)
+                ON pb.project_id = w.project_id AND pb.digest = w.digest
+            ORDER BY pb.project_id, pb.digest FOR SHARE OF pb) x;
+        IF cardinality(held_p) IS NOT DISTINCT FROM cardinality(want_p) THEN
+            RETURN;
+        END IF;
+        -- Some went meanwhile (a release committed): insert those again.
         SELECT array_agg(w.project_id), array_agg(w.digest), array_agg(w.size) INTO want_p, want_d, want_s
             FROM unnest(want_p, want_d, want_s) AS w(project_id, digest, size)
             WHERE NOT EXISTS (SELECT 1 FROM unnest(held_p, held_d) AS h(project_id, digest)
-                    WHERE h.project_id = w.project_id AND h.digest = w.digest)
-                AND NOT EXISTS (SELECT 1 FROM unnest(new_p, new_d) AS n(project_id, digest)
-                    WHERE n.project_id = w.project_id AND n.digest = w.digest);
-        IF want_p IS NULL THEN
-            RETURN;
-        END IF;
+                WHERE h.project_id = w.project_id AND h.digest = w.digest);
     END LOOP;
     RAISE EXCEPTION 'project references of % digests kept changing under this transaction', cardinality(want_d);
 END;
@@ -132,14 +154,21 @@ $$;
 -- their row. Locking first and deleting in a second statement is what lets a racing charge win: the
 -- DELETE's snapshot is taken after the lock was granted, so it sees every reference committed before.
 CREATE FUNCTION berth_quota_release(want_p bigint[], want_d text[]) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    r record;
 BEGIN
     PERFORM 1 FROM project_blobs pb JOIN unnest(want_p, want_d) AS w(project_id, digest)
         ON pb.project_id = w.project_id AND pb.digest = w.digest
         ORDER BY pb.project_id, pb.digest FOR UPDATE OF pb;
-    DELETE FROM project_blobs pb USING unnest(want_p, want_d) AS w(project_id, digest)
-        WHERE pb.project_id = w.project_id AND pb.digest = w.digest
-            AND NOT EXISTS (SELECT 1 FROM artifact_blobs ab WHERE ab.digest = pb.digest AND ab.project_id = pb.project_id)
-            AND NOT EXISTS (SELECT 1 FROM artifacts a WHERE a.project_id = pb.project_id AND a.digest = pb.digest);
+    FOR r IN WITH gone AS (
+            DELETE FROM project_blobs pb USING unnest(want_p, want_d) AS w(project_id, digest)
+            WHERE pb.project_id = w.project_id AND pb.digest = w.digest
+                AND NOT EXISTS (SELECT 1 FROM artifact_blobs ab WHERE ab.digest = pb.digest AND ab.project_id = pb.project_id)
+                AND NOT EXISTS (SELECT 1 FROM artifacts a WHERE a.project_id = pb.project_id AND a.digest = pb.digest)
+            RETURNING pb.project_id, pb.size)
+        SELECT project_id, sum(size) AS bytes FROM gone GROUP BY project_id LOOP
+        PERFORM berth_quota_pending(r.project_id, -r.bytes::bigint);
+    END LOOP;
 END;
 $$;
 
@@ -180,20 +209,28 @@ CREATE TRIGGER artifacts_quota_removed AFTER DELETE ON artifacts REFERENCING OLD
 CREATE TRIGGER artifact_blobs_quota_removed AFTER DELETE ON artifact_blobs REFERENCING OLD TABLE AS removed
     FOR EACH STATEMENT EXECUTE FUNCTION berth_quota_references_removed();
 
--- The usage, at commit. SQLSTATE BQ403 with DETAIL "<adding> <used before> <limit>" (bytes) when an addition
--- would take the usage past the limit; services/common/quota.py turns it into Harbor's message.
+-- The usage, at commit: the first of a transaction's changed project_blobs rows of a project applies the
+-- transaction's net change to that project (berth_quota_pending), once; the others find nothing pending.
+-- SQLSTATE BQ403 with DETAIL "<adding> <used before> <limit>" (bytes) when an addition would take the usage
+-- past the limit; services/common/quota.py turns it into Harbor's message.
 CREATE FUNCTION berth_quota_apply() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
+    project bigint := CASE WHEN TG_OP = 'INSERT' THEN NEW.project_id ELSE OLD.project_id END;
+    key text := 'berth.quota_pending_' || project;
+    pending bigint := NULLIF(current_setting(key, true), '')::bigint;
     q record;
 BEGIN
-    IF TG_OP = 'INSERT' THEN
-        UPDATE quotas SET used = used + NEW.size WHERE project_id = NEW.project_id RETURNING hard, used INTO q;
-        IF FOUND AND q.hard >= 0 AND q.used > q.hard THEN
-            RAISE EXCEPTION 'the storage quota of project % is exceeded', NEW.project_id
-                USING ERRCODE = 'BQ403', DETAIL = format('%s %s %s', NEW.size, q.used - NEW.size, q.hard);
-        END IF;
-    ELSE
-        UPDATE quotas SET used = used - OLD.size WHERE project_id = OLD.project_id;
+    IF pending IS NULL THEN
+        RETURN NULL;
+    END IF;
+    PERFORM set_config(key, '', true);
+    IF pending = 0 THEN
+        RETURN NULL;
+    END IF;
+    UPDATE quotas SET used = used + pending WHERE project_id = project RETURNING hard, used INTO q;
+    IF FOUND AND pending > 0 AND q.hard >= 0 AND q.used > q.hard THEN
+        RAISE EXCEPTION 'the storage quota of project % is exceeded', project
+            USING ERRCODE = 'BQ403', DETAIL = format('%s %s %s', pending, q.used - pending, q.hard);
     END IF;
     RETURN NULL;
 END;
