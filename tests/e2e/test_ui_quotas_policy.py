@@ -110,6 +110,16 @@ def log_in_as(page: Page, core: Site, name: str, password: str) -> None:
     expect(page.locator("header .username")).to_have_text(name)
 
 
+def project_admin_on_policy_tab(page: Page, core: Site, project: str, project_id: int) -> None:
+    name = unique("pa")
+    add_user(core, name)
+    add_member(core, project, name, PROJECT_ADMIN)
+    log_in_as(page, core, name, PW)
+    page.goto(f"{core.url}/harbor/projects/{project_id}")
+    page.locator("#project-tabs").get_by_role("link", name="Policy").click()
+    expect(page).to_have_url(re.compile(rf"/harbor/projects/{project_id}/policy$"))
+
+
 def open_project_quotas(page: Page) -> None:
     page.get_by_role("group", name="Administration").get_by_role("link", name="Project Quotas").click()
     expect(page).to_have_url(re.compile(r"/harbor/project-quotas$"))
@@ -315,7 +325,7 @@ def test_a_user_who_is_not_an_administrator_has_no_quota_administration_but_sees
     # A developer may read retention, not immutability: the Policy tab has the one section only.
     page.locator("#project-tabs").get_by_role("link", name="Policy").click()
     expect(page).to_have_url(re.compile(rf"/harbor/projects/{project_id}/policy$"))
-    expect(page.get_by_role("heading", name="Tag Retention")).to_be_visible()
+    expect(page.get_by_role("heading", name=re.compile("^Tag Retention"))).to_be_visible()
     expect(page.locator("#tag-immutability")).to_have_count(0)
 
 
@@ -324,17 +334,9 @@ def test_a_project_admin_adds_edits_disables_and_deletes_an_immutability_rule(
 ) -> None:
     tolerated.append("409")  # the refused duplicate's answer, which the browser logs
     project, project_id = new_project(core)
-    name = unique("pa")
-    add_user(core, name)
-    add_member(core, project, name, PROJECT_ADMIN)
-    log_in_as(page, core, name, PW)
-    page.goto(f"{core.url}/harbor/projects/{project_id}")
-    page.locator("#project-tabs").get_by_role("link", name="Policy").click()
-    expect(page).to_have_url(re.compile(rf"/harbor/projects/{project_id}/policy$"))
-    # Tag Retention's place, headed and empty (it comes next); then the immutability rules.
-    retention = page.locator("#tag-retention")
-    expect(retention.get_by_role("heading", name="Tag Retention")).to_be_visible()
-    expect(retention.get_by_role("button")).to_have_count(0)
+    project_admin_on_policy_tab(page, core, project, project_id)
+    # Tag Retention first (test_ui_retention.py), then the immutability rules.
+    expect(page.locator("#tag-retention").get_by_role("heading", name=re.compile("^Tag Retention"))).to_be_visible()
     section = page.locator("#tag-immutability")
     expect(section.get_by_role("heading", name=re.compile("^Tag Immutability"))).to_be_visible()
     rules = page.locator("#immutable-rules tbody")
@@ -343,7 +345,8 @@ def test_a_project_admin_adds_edits_disables_and_deletes_an_immutability_rule(
     status = page.locator("#immutable-status")
 
     # Add: repositories matching apps/**, tags matching v1 or v2 (Harbor's comma list, sent as {v1,v2}).
-    page.get_by_role("button", name="Add rule").click()
+    add = section.get_by_role("button", name="Add rule")
+    add.click()
     dialog = page.locator("#immutable-rule-dialog")
     expect(dialog.locator("h2")).to_have_text("Add Tag Immutability Rule")
     expect(page.locator("#immutable-repo-pattern")).to_have_value("**")
@@ -363,7 +366,7 @@ def test_a_project_admin_adds_edits_disables_and_deletes_an_immutability_rule(
     assert rule["disabled"] is False and rule["action"] == "immutable" and rule["template"] == "immutable_template"
 
     # The same rule again: the API's refusal, in the dialog; still one rule.
-    page.get_by_role("button", name="Add rule").click()
+    add.click()
     page.fill("#immutable-repo-pattern", "apps/**")
     page.fill("#immutable-tag-pattern", "v1,v2")
     dialog.get_by_role("button", name="Add").click()

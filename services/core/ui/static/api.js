@@ -49,3 +49,8 @@ export async function getJson(path) {
   const response = await request("GET", path);
   return { data: await response.json(), total: Number(response.headers.get("X-Total-Count") ?? 0) };
 }
+
+// The id a 201 names: the last segment of its Location (".../executions/12" → "12").
+export function createdId(response) {
+  return (response.headers.get("Location") ?? "").split("/").pop();
+}

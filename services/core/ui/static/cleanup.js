@@ -1,22 +1,18 @@
 // Administration › Clean Up, as Harbor draws it: Garbage Collection and Log Rotation (the audit log purge),
 // each one system job under /api/v2.0/system/<job>: run it now or as a dry run, schedule it by cron, and
-// its runs' history with their logs and a Stop for those still pending or running. The history is read
-// again every POLL_MS while a run is pending or running, and no more once the page is left.
+// its runs' history with their logs and a Stop for those still pending or running. The schedule editor and
+// the history's polling are runs.js's.
 
-import { API, getJson, request } from "./api.js";
+import { API, createdId, getJson, request } from "./api.js";
 import { failure, field, formatTime, h, link, notice, pager } from "./dom.js";
+import { ACTIVE, polledHistory, scheduleEditor, statusCell, stopButton } from "./runs.js";
 
 const TABS = [
   ["gc", "Garbage Collection"],
   ["audit-log-purge", "Log Rotation"],
 ];
 const HISTORY_PAGE_SIZE = 10;
-const POLL_MS = 2000;
-const ACTIVE = new Set(["Pending", "Running"]);
 const MAX_GC_WORKERS = 5;
-// Harbor's schedule presets (six fields, seconds first), as its UI sends them.
-const PRESETS = { Hourly: "0 0 * * * *", Daily: "0 0 0 * * *", Weekly: "0 0 0 * * 0" };
-const SCHEDULE_TYPES = ["None", "Hourly", "Daily", "Weekly", "Custom"];
 const HOURS_PER_DAY = 24;
 
 // A page's tabs as links (the router draws the tab the path names): [[key, label], ...] under `base`.
@@ -147,11 +143,8 @@ function purgeTab() {
 // One system job's tab. `fields` are its parameters' inputs, `parameters(dryRun)` reads them into Harbor's
 // parameters object and `fill(p)` sets them from the schedule's.
 function systemJobTab({ id, base, what, runLabel, fields, parameters, fill }) {
-  // The history's page; `loads` numbers its reads, so an answer a newer read overtook (a click and a poll
-  // in flight together) is dropped; `timer` is the next poll.
+  // The history's page.
   let page = 1;
-  let loads = 0;
-  let timer = null;
   const status = notice();
   status.id = `${id}-status`;
 
@@ -162,7 +155,7 @@ function systemJobTab({ id, base, what, runLabel, fields, parameters, fill }) {
         schedule: { type: "Manual" },
         parameters: parameters(dryRun),
       });
-      const jobId = (response.headers.get("Location") ?? "").split("/").pop();
+      const jobId = createdId(response);
       status.show(`${dryRun ? "Dry run" : "Run"} ${jobId} of ${what} started.`);
       page = 1;
       await loadHistory();
@@ -185,17 +178,7 @@ function systemJobTab({ id, base, what, runLabel, fields, parameters, fill }) {
   const scheduleStatus = notice();
   scheduleStatus.id = `${id}-schedule-status`;
   const current = h("p", { id: `${id}-schedule-current` });
-  const kind = h(
-    "select",
-    { id: `${id}-schedule-type` },
-    SCHEDULE_TYPES.map((t) => h("option", { value: t }, t)),
-  );
-  const cron = h("input", { id: `${id}-schedule-cron`, placeholder: "0 0 3 * * *", autocomplete: "off" });
-  const cronField = field("Cron (six fields, seconds first)", cron);
-  const showCron = () => {
-    cronField.hidden = kind.value !== "Custom";
-  };
-  kind.addEventListener("change", showCron);
+  const editor = scheduleEditor(`${id}-schedule`);
 
   async function loadSchedule() {
     try {
@@ -203,11 +186,9 @@ function systemJobTab({ id, base, what, runLabel, fields, parameters, fill }) {
       const schedule = data?.schedule;
       if (!schedule?.type || schedule.type === "None") {
         current.replaceChildren("No schedule.");
-        kind.value = "None";
+        editor.set("None", "");
       } else {
-        const type = schedule.type === "Schedule" ? "Custom" : schedule.type;
-        kind.value = SCHEDULE_TYPES.includes(type) ? type : "Custom";
-        cron.value = schedule.cron ?? "";
+        editor.set(schedule.type === "Schedule" ? "Custom" : schedule.type, schedule.cron);
         current.replaceChildren(
           h("span", {}, `Schedule: ${schedule.type} (${schedule.cron ?? ""})`),
           " · Next run: ",
@@ -215,7 +196,6 @@ function systemJobTab({ id, base, what, runLabel, fields, parameters, fill }) {
         );
         fill(jobParameters(data.job_parameters));
       }
-      showCron();
     } catch (err) {
       scheduleStatus.show(failure(`read the schedule of ${what}`, err), "error");
     }
@@ -224,8 +204,8 @@ function systemJobTab({ id, base, what, runLabel, fields, parameters, fill }) {
   async function saveSchedule(event) {
     event.preventDefault();
     scheduleStatus.clear();
-    const type = kind.value;
-    const expression = type === "Custom" ? cron.value.trim() : (PRESETS[type] ?? "");
+    const type = editor.type();
+    const expression = editor.cron();
     try {
       await request("PUT", `${base}/schedule`, {
         schedule: { type, cron: expression },
@@ -243,8 +223,7 @@ function systemJobTab({ id, base, what, runLabel, fields, parameters, fill }) {
     { class: "inline card", id: `${id}-schedule`, onsubmit: saveSchedule },
     h("h2", {}, "Schedule"),
     current,
-    field("Schedule", kind),
-    cronField,
+    editor.fields,
     h("button", { type: "submit" }, "Save"),
     scheduleStatus,
   );
@@ -276,15 +255,10 @@ function systemJobTab({ id, base, what, runLabel, fields, parameters, fill }) {
     paging,
   );
 
-  async function loadHistory() {
-    clearTimeout(timer);
-    timer = null;
-    const seq = ++loads;
-    const query = new URLSearchParams({ page, page_size: HISTORY_PAGE_SIZE });
-    let active = false;
-    try {
-      const { data, total } = await getJson(`${base}?${query}`);
-      if (seq !== loads) return;
+  const loadHistory = polledHistory({
+    owner: section,
+    fetch: () => getJson(`${base}?${new URLSearchParams({ page, page_size: HISTORY_PAGE_SIZE })}`),
+    render: ({ data, total }) => {
       rows.replaceChildren(...data.map(runRow));
       if (data.length === 0) rows.append(h("tr", {}, h("td", { colspan: 8, class: "empty" }, "No runs yet.")));
       paging.replaceChildren(
@@ -293,31 +267,13 @@ function systemJobTab({ id, base, what, runLabel, fields, parameters, fill }) {
           loadHistory();
         }),
       );
-      active = data.some((r) => ACTIVE.has(r.job_status));
-    } catch (err) {
-      if (seq !== loads) return;
-      status.show(failure(`list the runs of ${what}`, err), "error");
-    }
-    // A page left (the router drew another) is no longer in the document: its polling ends here.
-    if (active && section.isConnected) timer = setTimeout(poll, POLL_MS);
-  }
-
-  function poll() {
-    if (section.isConnected) loadHistory();
-  }
+    },
+    active: ({ data }) => data.some((r) => ACTIVE.has(r.job_status)),
+    fail: (err) => status.show(failure(`list the runs of ${what}`, err), "error"),
+  });
 
   function runRow(r) {
     const runId = Number(r.id);
-    const stop = async () => {
-      status.clear();
-      try {
-        await request("PUT", `${base}/${runId}`);
-        status.show(`Stop of run ${runId} requested.`);
-        await loadHistory();
-      } catch (err) {
-        status.show(failure(`stop run ${runId}`, err), "error");
-      }
-    };
     const dryRun = jobParameters(r.job_parameters).dry_run === true;
     return h(
       "tr",
@@ -325,19 +281,24 @@ function systemJobTab({ id, base, what, runLabel, fields, parameters, fill }) {
       h("td", {}, String(runId)),
       h("td", {}, r.job_kind === "SCHEDULE" ? "Schedule" : "Manual"),
       h("td", {}, dryRun ? "Yes" : "No"),
-      h("td", { class: `job-status ${String(r.job_status).toLowerCase()}` }, r.job_status),
+      statusCell(r.job_status),
       h("td", {}, formatTime(r.creation_time)),
       h("td", {}, formatTime(r.update_time)),
       h("td", {}, h("a", { href: `${base}/${runId}/log`, target: "_blank", rel: "noopener" }, "Log")),
       h(
         "td",
         {},
-        ACTIVE.has(r.job_status) ? h("button", { type: "button", class: "danger", onclick: stop }, "Stop") : "",
+        stopButton({
+          runId,
+          state: r.job_status,
+          send: () => request("PUT", `${base}/${runId}`),
+          status,
+          reload: loadHistory,
+        }),
       ),
     );
   }
 
-  showCron();
   loadSchedule();
   loadHistory();
   return section;

@@ -69,6 +69,17 @@ export function formatTime(iso) {
   return !iso || Number.isNaN(t.getTime()) || t.getUTCFullYear() < 1970 ? "" : t.toLocaleString();
 }
 
+// How long from `start` to `end` ("45s", "2m 5s", "1h 0m 3s"); "" while there is no end.
+export function formatDuration(start, end) {
+  const ms = new Date(end).getTime() - new Date(start).getTime();
+  if (!start || !end || Number.isNaN(ms) || ms < 0) return "";
+  const seconds = Math.round(ms / 1000);
+  const hours = Math.floor(seconds / 3600);
+  const minutes = Math.floor((seconds % 3600) / 60);
+  if (hours > 0) return `${hours}h ${minutes}m ${seconds % 60}s`;
+  return minutes > 0 ? `${minutes}m ${seconds % 60}s` : `${seconds}s`;
+}
+
 // 1536 → "1.5 KiB": sizes as the registry counts them, in binary units.
 export function formatSize(bytes) {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
