@@ -44,6 +44,11 @@ class DatabaseUnavailable(Exception):
     pass
 
 
+# PostgreSQL broke a lock cycle by aborting this transaction: nothing of it was committed, so it may be run
+# again (pushes and deletes sharing a project's digests can meet in one, see migration 0019).
+Deadlock = asyncpg.exceptions.DeadlockDetectedError
+
+
 class Database:
     def __init__(self, settings: DatabaseSettings, *, migrate: bool = True) -> None:
         self._settings = settings

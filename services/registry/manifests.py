@@ -9,7 +9,7 @@ import structlog
 
 from services.common import quota_store
 from services.common.cache import LookupCache
-from services.common.db import Database, Executor
+from services.common.db import Database, Deadlock, Executor
 from services.common.events import outbox
 from services.common.events.models import Event, EventType
 from services.common.immutable import immutable_message, protecting_rule, split_repository
@@ -48,6 +48,8 @@ def _json(value: object) -> str | None:
 # Image configs are a few KiB; a larger config (or one that is not JSON) is not kept, and the API then
 # shows no extra_attrs for that artifact.
 MAX_KEPT_CONFIG_BYTES = 64 * 1024
+# A push PostgreSQL aborted to break a lock cycle (nothing of it written) is run again, up to this many times.
+DEADLOCK_ATTEMPTS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,11 +177,17 @@ class ManifestService:
             additions=_json(None if chart is None else chart.additions),
             icon=None if chart is None or chart.icon is None else chart.icon.digest,
         )
-        try:
-            repo_id = await self._write(new, None if chart is None else chart.icon, operator)
-        except QuotaExceeded as exc:
-            await self._report_exceeded(new, operator, exc)
-            raise Denied(str(exc)) from None
+        for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
+            try:
+                repo_id = await self._write(new, None if chart is None else chart.icon, operator)
+                break
+            except QuotaExceeded as exc:
+                await self._report_exceeded(new, operator, exc)
+                raise Denied(str(exc)) from None
+            except Deadlock:
+                if attempt == DEADLOCK_ATTEMPTS:
+                    raise
+                log.info("manifest_push_retried", repository=repository, reason="deadlock", attempt=attempt)
         # A moved tag: our own client may read it back before the notification reaches this process.
         self._cache.invalidate(repo_id)
         log.info("manifest_pushed", repository=repository, digest=new.digest, tag=ref.tag)
