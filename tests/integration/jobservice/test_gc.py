@@ -46,13 +46,13 @@ def blob_file(stack: Stack, digest: str) -> Path:
     return stack.registry.storage_root / "blobs" / algorithm / hexpart[:2] / hexpart / "data"
 
 
-def gc(stack: Stack, **parameters: Any) -> dict[str, Any]:
+def gc(stack: Stack, *, deadline_s: float = DEADLINE_S, **parameters: Any) -> dict[str, Any]:
     """Runs GC now through core and waits for it; the finished run, with its log."""
     with stack.api() as c:
         r = c.post(f"{GC}/schedule", json={"schedule": {"type": "Manual"}, "parameters": parameters})
         assert r.status_code == 201, r.text
         run_id = int(r.headers["Location"].rsplit("/", 1)[1])
-        deadline = time.monotonic() + DEADLINE_S
+        deadline = time.monotonic() + deadline_s
         while (body := c.get(f"{GC}/{run_id}").json())["job_status"] not in ("Success", "Error", "Stopped"):
             assert time.monotonic() < deadline, f"GC {run_id} did not finish: {body}"
             time.sleep(0.1)

@@ -5,7 +5,6 @@ and jobservice processes on one database, as tests/integration/jobservice/test_g
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,8 +17,10 @@ import pytest
 from services.common.oci import mediatypes as mt
 from tests.harness.oci import digest_of, push_blob, push_manifest
 from tests.harness.plugin import TestDatabase
-from tests.harness.token import add_project, query
+from tests.harness.token import add_project
 from tests.integration.core.registry_stack import Stack, running_stack_with_jobservice
+from tests.integration.jobservice.test_gc import gc as run_gc
+from tests.integration.jobservice.test_gc import result
 from tests.integration.registry.test_quota_usage import (
     Image,
     Index,
@@ -53,18 +54,7 @@ def new_project(stack: Stack) -> str:
 
 def gc(stack: Stack, **parameters: Any) -> dict[str, Any]:
     """Runs GC now through core and waits for it to succeed; the job's result."""
-    with stack.api() as c:
-        r = c.post(f"{GC}/schedule", json={"schedule": {"type": "Manual"}, "parameters": parameters})
-        assert r.status_code == 201, r.text
-        run_id = int(r.headers["Location"].rsplit("/", 1)[1])
-        deadline = time.monotonic() + DEADLINE_S
-        while (body := c.get(f"{GC}/{run_id}").json())["job_status"] not in ("Success", "Error", "Stopped"):
-            assert time.monotonic() < deadline, f"GC {run_id} did not finish: {body}"
-            time.sleep(0.1)  # polling a job's status, not waiting for time to pass
-        assert body["job_status"] == "Success", c.get(f"{GC}/{run_id}/log").text
-    rows = query(stack.db, "SELECT result::text AS r FROM jobs WHERE id = $1", run_id)
-    result: dict[str, Any] = json.loads(rows[0]["r"])
-    return result
+    return result(stack, run_gc(stack, deadline_s=DEADLINE_S, **parameters))
 
 
 def test_gc_deleting_untagged_artifacts_releases_exactly_what_nothing_else_references(stack: Stack) -> None:
