@@ -34,7 +34,7 @@ import aiohttp
 from bench.common import Result, cleaned_up, run_async
 from services.common.db import Database
 from services.common.jobs import store
-from services.common.jobs.models import GARBAGE_COLLECTION
+from services.common.jobs.models import GARBAGE_COLLECTION, Job, LogLine
 from services.common.jobs.queue import JobQueue
 from services.common.jobs.submit import JobSubmitter
 from services.common.oci import mediatypes as mt
@@ -190,11 +190,12 @@ async def seed(client: Client, unreferenced: int) -> tuple[list[list[bytes]], fl
 
 async def push_load(
     client: Client, stop: asyncio.Event | None, count: int, label: str
-) -> tuple[Result, list[list[bytes]]]:
+) -> tuple[Result, list[list[bytes]], list[float]]:
     result = Result(label)
     pushed: list[list[bytes]] = []
     started = time.perf_counter()
     remaining = [count]
+    ended: list[float] = []  # the wall-clock end of each push, beside its latency
 
     async def pusher(p: int) -> None:
         i = 0
@@ -202,13 +203,14 @@ async def push_load(
             remaining[0] -= 1
             blobs = [json.dumps({"label": label, "p": p, "i": i}).encode(), os.urandom(2048)]
             result.latencies.append(await client.push_like_docker(f"{PROJECT}/load", f"{label}-{p}-{i}", blobs))
+            ended.append(time.time())
             result.requests += 1
             pushed.append(blobs)
             i += 1
 
     await asyncio.gather(*(pusher(p) for p in range(PUSH_CLIENTS)))
     result.wall = time.perf_counter() - started
-    return result, pushed
+    return result, pushed, ended
 
 
 async def main_async(args: argparse.Namespace, stack: Stack) -> int:
@@ -228,7 +230,7 @@ async def main_async(args: argparse.Namespace, stack: Stack) -> int:
             client = Client(session, stack.registry.url, token)
             live, took = await seed(client, args.blobs)
             print(f"seeded in {took:.0f} s", flush=True)
-            idle, pushed = await push_load(client, None, IDLE_PUSHES, "idle")
+            idle, pushed, _ = await push_load(client, None, IDLE_PUSHES, "idle")
             candidates = await db.pool.fetchval(
                 "SELECT count(*) FROM blobs b"
                 " WHERE NOT EXISTS (SELECT 1 FROM artifact_blobs ab WHERE ab.digest = b.digest)"
@@ -246,10 +248,12 @@ async def main_async(args: argparse.Namespace, stack: Stack) -> int:
                 await asyncio.sleep(0.05)
             gc_took = time.perf_counter() - gc_started
             stop.set()
-            during, pushed_during = await load
+            during, pushed_during, ended = await load
             assert job is not None and job.status == "success", job
             deleted = int(job.result["blobs"])
-            job_log = [line.message for line in await store.read_log(db.pool, job_id)]
+            log_lines = await store.read_log(db.pool, job_id)
+            job_log = [line.message for line in log_lines]
+            phases = phase_p99(job, log_lines, during.latencies, ended)
             lost = await check(stack, db, live + pushed + pushed_during, client)
     finally:
         await redis.close()
@@ -264,12 +268,35 @@ async def main_async(args: argparse.Namespace, stack: Stack) -> int:
     for r in (idle, during):
         name = "push, " + ("no GC" if r is idle else "during GC")
         print(f"{name:<28}{r.requests:>8}{r.pct(50):>10.0f}{r.pct(99):>10.0f}")
+    for name, r in phases:
+        print(f"{'  during ' + name:<28}{r.requests:>8}{r.pct(50):>10.0f}{r.pct(99):>10.0f}")
     ok = per_min >= TARGET_DELETIONS_PER_MIN and ratio <= TARGET_P99_RATIO and lost == 0
     print(f"deletions per minute: {per_min:,.0f} (target >= {TARGET_DELETIONS_PER_MIN:,})")
     print(f"push p99 during GC / idle: {ratio:.2f} (target <= {TARGET_P99_RATIO})")
     print(f"referenced blobs lost: {lost} (target 0)")
     print("all targets met" if ok else "TARGET MISSED")
     return 0 if ok or not args.strict else 1
+
+
+def phase_p99(job: Job, lines: list[LogLine], latencies: list[float], ended: list[float]) -> list[tuple[str, Result]]:
+    """The pushes during GC split by the phase they ended in (the job's start, its 'marked' log line, its
+    'deleted' line), to see which phase costs pushes what."""
+    marked = next((x.at for x in lines if x.message.startswith("marked")), None)
+    swept = next((x.at for x in lines if x.message.startswith("deleted") and "blobs" in x.message), None)
+    if job.started_at is None or marked is None or swept is None:
+        return []
+    bounds = [
+        ("mark", job.started_at.timestamp(), marked.timestamp()),
+        ("sweep", marked.timestamp(), swept.timestamp()),
+    ]
+    phases = []
+    for name, start, end in bounds:
+        r = Result(name)
+        r.latencies = [lat for lat, at in zip(latencies, ended, strict=True) if start <= at < end]
+        r.requests = len(r.latencies)
+        if r.latencies:
+            phases.append((name, r))
+    return phases
 
 
 async def check(stack: Stack, db: Database, images: list[list[bytes]], client: Client) -> int:
