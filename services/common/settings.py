@@ -161,6 +161,8 @@ class CoreSettings:
     session_timeout_minutes: int = field(default=60, metadata={"min": 1})
     # Memory for cached artifact list pages, kept exact by database notifications; 0 turns it off.
     cache_mb: int = field(default=64, metadata={"min": 0})
+    # Seconds between health checks of the registry endpoints (Harbor's five minutes).
+    registry_health_check_seconds: float = field(default=300.0, metadata={"min": 1})
 
 
 @dataclass(frozen=True)
@@ -241,6 +243,9 @@ class Settings:
     external_url: str = ""
     # Where the launcher keeps what it owns: rendered configurations, the embedded PostgreSQL and Redis.
     data_volume: str = "/data/berth"
+    # The key that encrypts what Berth must store and use again (the credentials of registry endpoints);
+    # core creates it at its first start when absent; the jobservice reads the same file.
+    secret_key_file: str = "/data/berth/secret/keys/secretkey"
     http: HttpSettings = field(default_factory=HttpSettings)
     https: HttpsSettings = field(default_factory=HttpsSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)

@@ -24,6 +24,7 @@ from services.common.ldap.directory import Directory
 from services.common.ldap.ldap3_directory import Ldap3Directory
 from services.common.logging import request_context
 from services.common.redis import RedisClient
+from services.common.secret_key import SecretKeyFile
 from services.common.settings import Settings
 from services.core.api import setup_routes
 from services.core.api.accessories import AccessoriesApi
@@ -42,6 +43,7 @@ from services.core.api.project_artifacts import ProjectArtifactsApi
 from services.core.api.project_metadata import ProjectMetadataApi
 from services.core.api.projects import ProjectsApi
 from services.core.api.quotas import QuotasApi
+from services.core.api.registries import RegistriesApi
 from services.core.api.repositories import RepositoriesApi
 from services.core.api.retention import RetentionApi
 from services.core.api.robots import RobotsApi
@@ -72,6 +74,9 @@ from services.core.permissions.service import PermissionService
 from services.core.projects.metadata import ProjectMetadataService
 from services.core.projects.service import ProjectService
 from services.core.quotas.service import QuotaService
+from services.core.registries.health import RegistryHealthCheck
+from services.core.registries.probe import RemoteProbe
+from services.core.registries.service import RegistryService
 from services.core.retention.service import RetentionService
 from services.core.robots.service import RobotService
 from services.core.security.authenticators import BasicAuthenticator, RequestAuthenticator
@@ -162,6 +167,9 @@ def create_app(
         db, submitter, PURGE_AUDIT_LOG, "purge-audit", lambda p: parse_purge_params(p, event_types).to_json()
     )
     gc = SystemJobs(db, submitter, GARBAGE_COLLECTION, "garbage-collection", lambda p: parse_gc_params(p).to_json())
+    # Registry endpoints' passwords are stored encrypted with the secret key file (created at start when absent).
+    secret_key = SecretKeyFile(settings.secret_key_file, create=True)
+    registries = RegistryService(db, secret_key, RemoteProbe())
     setup_routes(
         app,
         [
@@ -187,6 +195,7 @@ def create_app(
             StatisticsApi(StatisticsService(db, projects)),
             QuotasApi(QuotaService(db)),
             RetentionApi(RetentionService(db, projects, submitter)),
+            RegistriesApi(registries),
             SystemJobsApi(purge, "/system/purgeaudit", "purge_id"),
             SystemJobsApi(gc, "/system/gc", "gc_id"),
             JobMonitorApi(JobMonitor(db, PoolBoard(redis))),
@@ -201,6 +210,7 @@ def create_app(
         [
             # First, so it closes last: what the others record at shutdown still goes out.
             forwarder.lifespan,
+            secret_key.lifespan,
             db.lifespan,
             config.lifespan,
             redis.lifespan,
@@ -208,6 +218,7 @@ def create_app(
             AuditConsumer(db, redis, forwarder).lifespan,
             # Core writes events too (API deletes, tags, copies): relayed even with no registry running.
             Relay(db, redis, settings.database).lifespan,
+            RegistryHealthCheck(registries, settings.core.registry_health_check_seconds).lifespan,
         ]
     )
     if settings.core.cache_mb > 0:

@@ -9,6 +9,7 @@
     config/proxy/nginx.conf        rendered by services.proxy with the containers as upstreams
     config/proxy/tls/              the certificate and key from https.certificate/private_key (when set)
     config/secret/token/           the token signing key pair, generated once, kept on later runs
+    config/secret/keys/secretkey   the key of stored credentials (core and jobservice), generated once, kept
     config/db/env                  the database password for the PostgreSQL container (generated once)
 
 so that `cd DIR && docker compose up -d` starts Berth. Running it again after editing berth.yml re-renders
@@ -33,6 +34,7 @@ import yaml
 
 from services.common.auth.tokens import load_or_create_keypair
 from services.common.secret import Secret
+from services.common.secret_key import load_or_create_secret_key
 from services.common.settings import Settings, SettingsError, load_settings
 from services.deploy.rootfs import BERTH_UID
 from services.proxy.prepare import check_certificate
@@ -44,6 +46,7 @@ STORAGE = "/data/registry"
 LOGS = "/var/log/berth"
 TOKEN_KEY = "/etc/berth/secret/token/private_key.pem"
 TOKEN_CERT = "/etc/berth/secret/token/root.crt"
+SECRET_KEY = "/etc/berth/secret/keys/secretkey"
 PROXY_DIR = Path("/var/lib/berth/proxy")
 TLS_CERT = "/etc/berth/tls/server.crt"
 TLS_KEY = "/etc/berth/tls/server.key"
@@ -78,7 +81,7 @@ def prepare(
         raise SettingsError(f"{out / COMPOSE_FILE} is missing; pass --compose-file deploy/docker-compose.yml")
     password = database_password(settings, config / "db" / "env")
 
-    for sub in (*PYTHON_SERVICES, "proxy/tls", "secret/token", "db"):
+    for sub in (*PYTHON_SERVICES, "proxy/tls", "secret/token", "secret/keys", "db"):
         (config / sub).mkdir(parents=True, exist_ok=True)
     if compose_source is not None and compose_source.resolve() != (out / COMPOSE_FILE).resolve():
         shutil.copyfile(compose_source, out / COMPOSE_FILE)
@@ -106,6 +109,8 @@ def prepare(
     )
     for name in ("private_key.pem", "root.crt"):
         _chown(config / "secret" / "token" / name, BERTH_UID)
+    load_or_create_secret_key(str(config / "secret" / "keys" / "secretkey"))
+    _chown(config / "secret" / "keys" / "secretkey", BERTH_UID)
 
     upstreams = Upstreams(
         registry=f"registry:{PORTS['registry']}",
@@ -183,6 +188,7 @@ def service_settings(settings: Settings, service: str, db_password: str) -> dict
     data: dict[str, Any] = to_plain(settings)
     data["external_url"] = settings.public_url()
     data["data_volume"] = "/var/lib/berth"
+    data["secret_key_file"] = SECRET_KEY
     data["https"].update(certificate=TLS_CERT if settings.https.enabled else "", private_key="")
     if settings.https.enabled:
         data["https"]["private_key"] = TLS_KEY

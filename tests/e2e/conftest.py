@@ -7,21 +7,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.harness.plugin import RegistryEndpoint, TestDatabase
-from tests.harness.stack import StackProcess
+from tests.harness.plugin import RegistryEndpoint
+from tests.harness.stack import StackProcess, fresh_stack
 
 
 # One stack per module: the modules make the same user names, and a fresh stack is ~10 s.
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
-    database = TestDatabase().create()
-    proc = StackProcess(tmp_path_factory.mktemp("stack"), database=database)
-    try:
-        proc.start()
+    with fresh_stack(tmp_path_factory.mktemp("stack")) as proc:
         yield proc
-    finally:
-        proc.stop()
-        database.drop()
 
 
 @pytest.fixture(scope="module")

@@ -192,6 +192,10 @@ def world(stack: StackProcess, registry_endpoint: RegistryEndpoint) -> dict[str,
         execution_id, task_id = seed.retention_run(policy_id)
         quota_id = ok(api.get("/quotas", params={"reference_id": str(project_id)})).json()[0]["id"]
         pools = [p["worker_pool_id"] for p in ok(api.get("/jobservice/pools")).json()]
+        # The stack itself as a Harbor-type endpoint: the one remote at hand that answers.
+        endpoint = {"name": f"fz-{suffix}", "url": stack.url, "type": "harbor"}
+        created = ok(api.post("/registries", json=endpoint), 201)
+        registry_id = int(created.headers["Location"].rsplit("/", 1)[1])
     references = ["v1", "latest", "multi", "0.1.0", *digests.values()]
     known = {
         "project_name_or_id": [project, str(project_id)],
@@ -209,8 +213,8 @@ def world(stack: StackProcess, registry_endpoint: RegistryEndpoint) -> dict[str,
         "gc_id": [gc_id],
         "purge_id": [purge_id],
         "job_id": [gc_id, purge_id, execution_id],
-        # /retentions/{id} and /quotas/{id} share the name.
-        "id": [policy_id, quota_id],
+        # /retentions/{id}, /quotas/{id} and /registries/{id} share the name.
+        "id": [policy_id, quota_id, registry_id],
         "eid": [execution_id],
         "tid": [task_id],
         "pool_id": ["all", *pools],

@@ -38,6 +38,7 @@ class CoreProcess(ServiceProcess):
             "database": database.settings_dict(),
             "redis": {"url": REDIS_URL, "key_prefix": self.redis_prefix},
             "core": {"host": "127.0.0.1", "port": self.port},
+            "secret_key_file": str(workdir / "secret" / "secretkey"),
             **(settings or {}),
         }
         self.write_config(config)

@@ -11,6 +11,7 @@ The launcher's stdout (the status lines) is in `stack.output_path`; each child's
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,19 @@ from tests.harness.plugin import REDIS_URL, REPO_ROOT, TestDatabase, free_port
 
 STATUS_LINE = re.compile(r"^(?P<name>\S+)\s+(?P<state>\S+)\s+pid=(?P<pid>\S+)\s+restarts=(?P<restarts>\d+)")
 ADMIN_PASSWORD = "Harbor12345"
+
+
+@contextlib.contextmanager
+def fresh_stack(workdir: Path, settings: dict[str, Any] | None = None) -> Iterator[StackProcess]:
+    """A started stack on a database of its own, stopped and dropped afterwards."""
+    database = TestDatabase().create()
+    proc = StackProcess(workdir, database=database, settings=settings)
+    try:
+        proc.start()
+        yield proc
+    finally:
+        proc.stop()
+        database.drop()
 
 
 class StackProcess:
@@ -75,6 +90,7 @@ class StackProcess:
                 "certificate": str(dv / "secret" / "token" / "root.crt"),
             },
             "core": {"host": "127.0.0.1", "port": self.ports["core"]},
+            "secret_key_file": str(dv / "secret" / "keys" / "secretkey"),
             "jobservice": {"host": "127.0.0.1", "port": self.ports["jobservice"]},
             "log": {
                 "level": "info",

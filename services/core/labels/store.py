@@ -107,3 +107,9 @@ async def delete_label(ex: Executor, label_id: int) -> tuple[LabelView, int] | N
     )
     row = await ex.fetchrow(f"DELETE FROM labels AS l WHERE l.id = $1 RETURNING {_COLUMNS}", label_id)
     return None if row is None else (_label(row), int(detached))
+
+
+async def global_label_names(ex: Executor) -> list[str]:
+    """What a replication policy's label filter can choose from on this registry."""
+    rows = await ex.fetch("SELECT name FROM labels WHERE scope = 'g' ORDER BY name")
+    return [r["name"] for r in rows]
