@@ -44,6 +44,7 @@ from services.core.api.project_metadata import ProjectMetadataApi
 from services.core.api.projects import ProjectsApi
 from services.core.api.quotas import QuotasApi
 from services.core.api.registries import RegistriesApi
+from services.core.api.replication_policies import ReplicationPoliciesApi
 from services.core.api.repositories import RepositoriesApi
 from services.core.api.retention import RetentionApi
 from services.core.api.robots import RobotsApi
@@ -77,6 +78,7 @@ from services.core.quotas.service import QuotaService
 from services.core.registries.health import RegistryHealthCheck
 from services.core.registries.probe import RemoteProbe
 from services.core.registries.service import RegistryService
+from services.core.replication.service import ReplicationPolicyService
 from services.core.retention.service import RetentionService
 from services.core.robots.service import RobotService
 from services.core.security.authenticators import BasicAuthenticator, RequestAuthenticator
@@ -196,6 +198,7 @@ def create_app(
             QuotasApi(QuotaService(db)),
             RetentionApi(RetentionService(db, projects, submitter)),
             RegistriesApi(registries),
+            ReplicationPoliciesApi(ReplicationPolicyService(db, settings.public_url())),
             SystemJobsApi(purge, "/system/purgeaudit", "purge_id"),
             SystemJobsApi(gc, "/system/gc", "gc_id"),
             JobMonitorApi(JobMonitor(db, PoolBoard(redis))),

@@ -63,6 +63,10 @@ class ProjectNotEmpty(BerthError):
     code, status, default_message = "PRECONDITION", 412, "the project still contains repositories"
 
 
+class RegistryInUse(BerthError):
+    code, status, default_message = "PRECONDITION", 412, "the registry is referenced by replication policies"
+
+
 class PayloadTooLarge(BerthError):
     code, status, default_message = "PAYLOAD_TOO_LARGE", 413, "the request body is too large"
 

@@ -38,9 +38,12 @@ class RemoteProbe:
             else {}
         )
         try:
-            async with RemoteRegistry(endpoint, timeout=PROBE_TIMEOUT_S) as remote, await remote.request(
-                "GET", f"/api/v2.0/labels?scope=g&page_size={LABEL_PAGE}", headers=headers
-            ) as response:
+            async with (
+                RemoteRegistry(endpoint, timeout=PROBE_TIMEOUT_S) as remote,
+                await remote.request(
+                    "GET", f"/api/v2.0/labels?scope=g&page_size={LABEL_PAGE}", headers=headers
+                ) as response,
+            ):
                 if response.status != 200:
                     log.warning("registry_labels_unavailable", url=endpoint.url, status=response.status)
                     return ()

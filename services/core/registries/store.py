@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 
 from services.common.db import Executor
-from services.core.errors import Conflict
+from services.core.errors import Conflict, RegistryInUse
 from services.core.listing import Page, SortKey, Term, column_map, like_pattern, order_by, where_clause
 from services.core.registries.models import REGISTRY_LIST, RegistryFields, RegistryView
 
@@ -131,5 +131,11 @@ async def set_status(ex: Executor, registry_id: int, status: str, reason: str) -
 
 
 async def delete_registry(ex: Executor, registry_id: int) -> RegistryView | None:
-    row = await ex.fetchrow(f"DELETE FROM registries AS r WHERE r.id = $1 RETURNING {_COLUMNS}", registry_id)
+    try:
+        row = await ex.fetchrow(f"DELETE FROM registries AS r WHERE r.id = $1 RETURNING {_COLUMNS}", registry_id)
+    except asyncpg.ForeignKeyViolationError:
+        # A policy created since the service counted them (migration 0022's foreign keys).
+        raise RegistryInUse(
+            f"the registry {registry_id} is referenced by replication policies, cannot delete it"
+        ) from None
     return None if row is None else _registry(row)

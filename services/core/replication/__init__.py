@@ -1,0 +1,1 @@
+"""Harbor's replication policies (and, later, their executions)."""
