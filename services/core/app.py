@@ -44,6 +44,7 @@ from services.core.api.project_metadata import ProjectMetadataApi
 from services.core.api.projects import ProjectsApi
 from services.core.api.quotas import QuotasApi
 from services.core.api.registries import RegistriesApi
+from services.core.api.replication_executions import ReplicationExecutionsApi
 from services.core.api.replication_policies import ReplicationPoliciesApi
 from services.core.api.repositories import RepositoriesApi
 from services.core.api.retention import RetentionApi
@@ -78,6 +79,7 @@ from services.core.quotas.service import QuotaService
 from services.core.registries.health import RegistryHealthCheck
 from services.core.registries.probe import RemoteProbe
 from services.core.registries.service import RegistryService
+from services.core.replication.executions import ReplicationExecutionService
 from services.core.replication.service import ReplicationPolicyService
 from services.core.retention.service import RetentionService
 from services.core.robots.service import RobotService
@@ -199,6 +201,7 @@ def create_app(
             RetentionApi(RetentionService(db, projects, submitter)),
             RegistriesApi(registries),
             ReplicationPoliciesApi(ReplicationPolicyService(db, settings.public_url())),
+            ReplicationExecutionsApi(ReplicationExecutionService(db, submitter)),
             SystemJobsApi(purge, "/system/purgeaudit", "purge_id"),
             SystemJobsApi(gc, "/system/gc", "gc_id"),
             JobMonitorApi(JobMonitor(db, PoolBoard(redis))),

@@ -63,6 +63,10 @@ class ProjectNotEmpty(BerthError):
     code, status, default_message = "PRECONDITION", 412, "the project still contains repositories"
 
 
+class PreconditionFailed(BerthError):
+    code, status, default_message = "PRECONDITION", 412, "a precondition of the request does not hold"
+
+
 class RegistryInUse(BerthError):
     code, status, default_message = "PRECONDITION", 412, "the registry is referenced by replication policies"
 

@@ -20,6 +20,7 @@ from services.common.jobs.queue import JobQueue
 from services.common.jobs.submit import JobSubmitter
 from services.common.logging import request_context
 from services.common.redis import RedisClient
+from services.common.secret_key import SecretKeyFile
 from services.common.settings import Settings
 from services.common.storage import StorageDriver
 from services.common.storage.filesystem import FilesystemDriver
@@ -43,7 +44,11 @@ def create_app(
     js = settings.jobservice
     # The registry's blob storage, which garbage collection deletes from.
     storage = storage or FilesystemDriver(settings.storage.filesystem.rootdirectory)
-    jobs = jobs or registry(storage, upload_ttl=timedelta(hours=settings.registry.upload_ttl_hours))
+    jobs = jobs or registry(
+        storage,
+        upload_ttl=timedelta(hours=settings.registry.upload_ttl_hours),
+        secret_key=SecretKeyFile(settings.secret_key_file),
+    )
     db = Database(settings.database)
     redis = RedisClient(settings.redis)
     queue = JobQueue(redis)

@@ -15,7 +15,8 @@ FINISHED: frozenset[str] = frozenset({"success", "error", "stopped"})
 PURGE_AUDIT_LOG = "PURGE_AUDIT_LOG"
 GARBAGE_COLLECTION = "GARBAGE_COLLECTION"
 RETENTION = "RETENTION"
-JOB_TYPES = (PURGE_AUDIT_LOG, GARBAGE_COLLECTION, RETENTION)
+REPLICATION = "REPLICATION"
+JOB_TYPES = (PURGE_AUDIT_LOG, GARBAGE_COLLECTION, RETENTION, REPLICATION)
 # Harbor's queue of the scheduler itself: pausing it pauses every schedule (no tick fires meanwhile).
 SCHEDULER = "SCHEDULER"
 

@@ -111,6 +111,11 @@ class RemoteRegistry:
         self._realm: _Realm | None = None
         self._tokens: dict[str, _Token] = {}
 
+    @property
+    def timeout(self) -> float:
+        """Seconds each wait on the remote may take (connecting, each read)."""
+        return self._timeout
+
     async def __aenter__(self) -> RemoteRegistry:
         if self._base.scheme not in ("http", "https") or not self._base.host:
             raise RemoteError(f"{self.endpoint.url!r} is not an http:// or https:// URL")
@@ -200,7 +205,7 @@ class RemoteRegistry:
         async with await self._send("GET", self._url("/api/v2.0/ping"), {}, None, True) as response:
             if response.status != 200:
                 raise RemoteError(f"{where} has no Harbor API: GET /api/v2.0/ping answered {response.status}")
-        basic = self._basic_authorization()
+        basic = self.basic_authorization()
         if basic is None:
             return
         # Harbor's API takes Basic credentials sent at once; it issues no challenge to answer.
@@ -218,7 +223,7 @@ class RemoteRegistry:
         remote asked for it; else a cached token for `scope`, or one fetched now when the realm is known
         and a scope is named (saving the 401 round trip)."""
         if self._basic:
-            return self._basic_authorization(), False
+            return self.basic_authorization(), False
         if self._realm is None:
             return None, False
         key = _scope_key(scope or "")
@@ -244,7 +249,7 @@ class RemoteRegistry:
                 return token.authorization
             return await self._fetch_token(key)
         if "basic" in challenges:
-            basic = self._basic_authorization()
+            basic = self.basic_authorization()
             return basic if basic != sent else None
         return None
 
@@ -271,7 +276,7 @@ class RemoteRegistry:
         realm = self._realm
         query = [("service", realm.service)] if realm.service else []
         query += [("scope", s) for s in key.split()]
-        basic = self._basic_authorization()
+        basic = self.basic_authorization()
         headers = {"Authorization": basic} if basic is not None else {}
         where = str(realm.url.origin())
         started = time.monotonic()
@@ -298,7 +303,9 @@ class RemoteRegistry:
         self._tokens[key] = _Token(authorization, renew_at)
         return authorization
 
-    def _basic_authorization(self) -> str | None:
+    def basic_authorization(self) -> str | None:
+        """HTTP Basic credentials of the endpoint's user (None without one): what Harbor's API takes at once,
+        with no challenge to answer."""
         if not self.endpoint.username:
             return None
         # UTF-8, as Docker (Go's SetBasicAuth) sends it; aiohttp's BasicAuth would encode Latin-1.

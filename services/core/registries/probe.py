@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import aiohttp
 import structlog
 
 from services.common.remote.client import RemoteEndpoint, RemoteError, RemoteRegistry
@@ -30,24 +29,18 @@ class RemoteProbe:
         return None
 
     async def labels(self, endpoint: RemoteEndpoint) -> tuple[str, ...]:
-        # Harbor's API asks for no challenge-response: global labels are read with Basic credentials sent
-        # at once (a Berth shows them to any authenticated caller).
-        headers = (
-            {"Authorization": aiohttp.BasicAuth(endpoint.username, endpoint.password.reveal()).encode()}
-            if endpoint.username
-            else {}
-        )
         try:
-            async with (
-                RemoteRegistry(endpoint, timeout=PROBE_TIMEOUT_S) as remote,
-                await remote.request(
-                    "GET", f"/api/v2.0/labels?scope=g&page_size={LABEL_PAGE}", headers=headers
-                ) as response,
-            ):
-                if response.status != 200:
-                    log.warning("registry_labels_unavailable", url=endpoint.url, status=response.status)
-                    return ()
-                body = await response.json(content_type=None)
+            async with RemoteRegistry(endpoint, timeout=PROBE_TIMEOUT_S) as remote:
+                # Harbor's API issues no challenge: Basic credentials go at once (a Berth shows global
+                # labels to any authenticated caller).
+                basic = remote.basic_authorization()
+                headers = {"Authorization": basic} if basic else {}
+                path = f"/api/v2.0/labels?scope=g&page_size={LABEL_PAGE}"
+                async with await remote.request("GET", path, headers=headers) as response:
+                    if response.status != 200:
+                        log.warning("registry_labels_unavailable", url=endpoint.url, status=response.status)
+                        return ()
+                    body = await response.json(content_type=None)
         except (RemoteError, ValueError) as exc:
             log.warning("registry_labels_unavailable", url=endpoint.url, reason=str(exc))
             return ()

@@ -18,7 +18,7 @@ from services.common.rbac import Action
 from services.common.remote.client import RemoteEndpoint
 from services.common.secret import Secret
 from services.common.secret_key import SecretKeyError, SecretKeyFile
-from services.core.errors import BadRequest, RegistryInUse
+from services.core.errors import BadRequest
 from services.core.labels import store as label_store
 from services.core.listing import Page, SortKey, Term
 from services.core.registries import store
@@ -37,7 +37,6 @@ from services.core.registries.models import (
     info_of,
     normalize_url,
 )
-from services.core.replication import store as policy_store
 from services.core.security.access import require_system
 
 log = structlog.get_logger()
@@ -145,8 +144,7 @@ class RegistryService:
 
     async def delete(self, principal: Principal, registry_id: int) -> None:
         require_system(principal, RESOURCE, Action.DELETE, "delete registries")
-        if await policy_store.policies_naming(self._db.pool, registry_id):
-            raise RegistryInUse(f"the registry {registry_id} is referenced by replication policies, cannot delete it")
+        # A policy naming it makes the delete a 412 (migration 0022's foreign keys).
         deleted = await store.delete_registry(self._db.pool, registry_id)
         if deleted is None:
             raise _missing(registry_id)

@@ -134,7 +134,6 @@ async def delete_registry(ex: Executor, registry_id: int) -> RegistryView | None
     try:
         row = await ex.fetchrow(f"DELETE FROM registries AS r WHERE r.id = $1 RETURNING {_COLUMNS}", registry_id)
     except asyncpg.ForeignKeyViolationError:
-        # A policy created since the service counted them (migration 0022's foreign keys).
         raise RegistryInUse(
             f"the registry {registry_id} is referenced by replication policies, cannot delete it"
         ) from None

@@ -12,14 +12,17 @@ from dataclasses import dataclass
 import structlog
 
 from services.common.auth.authenticate import Principal
-from services.common.db import Database
+from services.common.db import Database, Executor
+from services.common.jobs import store as jobs_store
+from services.common.jobs.models import REPLICATION
+from services.common.jobs.replication import SCHEDULED_OPERATOR, ReplicationParams
 from services.common.rbac import Action
 from services.core.errors import BadRequest
 from services.core.listing import Page, SortKey, Term
 from services.core.registries import store as registry_store
 from services.core.registries.models import HARBOR, HEALTHY, LOCAL_ID, RegistryView
 from services.core.replication import store
-from services.core.replication.models import PolicyFields, PolicyNotFound, PolicyView, field_problem
+from services.core.replication.models import SCHEDULED, PolicyFields, PolicyNotFound, PolicyView, field_problem
 from services.core.security.access import require_system
 
 log = structlog.get_logger()
@@ -36,6 +39,16 @@ class PolicyDetail:
     policy: PolicyView
     src_registry: RegistryView
     dest_registry: RegistryView
+
+
+async def _schedule(tx: Executor, policy_id: int, fields: PolicyFields) -> None:
+    """A scheduled, enabled policy has the schedules row the jobservice's scheduler fires (vendor_id: the
+    policy); any other has none."""
+    if fields.trigger_type != SCHEDULED or not fields.enabled:
+        await jobs_store.delete_schedule(tx, REPLICATION, policy_id)
+        return
+    params = ReplicationParams(policy_id=policy_id, trigger="scheduled", operator=SCHEDULED_OPERATOR)
+    await jobs_store.put_schedule(tx, REPLICATION, policy_id, fields.cron, "Custom", params.to_json())
 
 
 def _missing(policy_id: int) -> PolicyNotFound:
@@ -79,7 +92,9 @@ class ReplicationPolicyService:
     async def create(self, principal: Principal, fields: PolicyFields) -> PolicyView:
         require_system(principal, RESOURCE, Action.CREATE, "create replication policies")
         await self._check(fields)
-        created = await store.create_policy(self._db.pool, fields, principal.name)
+        async with self._db.transaction() as tx:
+            created = await store.create_policy(tx, fields, principal.name)
+            await _schedule(tx, created.id, fields)
         log.info("replication_policy_created", policy_id=created.id, by=principal.name)
         return created
 
@@ -88,16 +103,20 @@ class ReplicationPolicyService:
         if await store.policy(self._db.pool, policy_id) is None:
             raise _missing(policy_id)
         await self._check(fields)
-        updated = await store.update_policy(self._db.pool, policy_id, fields)
-        if updated is None:
-            raise _missing(policy_id)
+        async with self._db.transaction() as tx:
+            updated = await store.update_policy(tx, policy_id, fields)
+            if updated is None:
+                raise _missing(policy_id)
+            await _schedule(tx, policy_id, fields)
         log.info("replication_policy_updated", policy_id=policy_id, by=principal.name)
         return updated
 
     async def delete(self, principal: Principal, policy_id: int) -> None:
         require_system(principal, RESOURCE, Action.DELETE, "delete replication policies")
-        if await store.delete_policy(self._db.pool, policy_id) is None:
-            raise _missing(policy_id)
+        async with self._db.transaction() as tx:
+            await jobs_store.delete_schedule(tx, REPLICATION, policy_id)
+            if await store.delete_policy(tx, policy_id) is None:
+                raise _missing(policy_id)
         log.info("replication_policy_deleted", policy_id=policy_id, by=principal.name)
 
     async def _check(self, fields: PolicyFields) -> None:

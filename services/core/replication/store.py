@@ -143,10 +143,3 @@ async def delete_policy(ex: Executor, policy_id: int) -> PolicyView | None:
     row = await ex.fetchrow(f"DELETE FROM replication_policies AS p WHERE p.id = $1 RETURNING {_COLUMNS}", policy_id)
     return None if row is None else _policy(row)
 
-
-async def policies_naming(ex: Executor, registry_id: int) -> int:
-    """How many policies replicate from or to the registry endpoint (which then cannot be deleted)."""
-    value = await ex.fetchval(
-        "SELECT count(*) FROM replication_policies WHERE src_registry_id = $1 OR dest_registry_id = $1", registry_id
-    )
-    return int(value)

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from services.common.jobs.models import GARBAGE_COLLECTION, PURGE_AUDIT_LOG, RETENTION
+from services.common.jobs.models import GARBAGE_COLLECTION, PURGE_AUDIT_LOG, REPLICATION, RETENTION
+from services.common.secret_key import SecretKeyFile
 from services.common.storage import StorageDriver
 from services.jobservice.context import JobRegistry
 from services.jobservice.jobs.gc import GarbageCollector
 from services.jobservice.jobs.purge_audit import purge_audit_log
+from services.jobservice.jobs.replication import Replication
 from services.jobservice.jobs.retention import run_retention
 
 
-def registry(storage: StorageDriver, *, upload_ttl: timedelta) -> JobRegistry:
+def registry(storage: StorageDriver, *, upload_ttl: timedelta, secret_key: SecretKeyFile) -> JobRegistry:
     return {
         PURGE_AUDIT_LOG: purge_audit_log,
         GARBAGE_COLLECTION: GarbageCollector(storage, upload_ttl),
         RETENTION: run_retention,
+        # Decrypts the endpoints' passwords with core's key file, read when a replication first runs.
+        REPLICATION: Replication(storage, secret_key),
     }

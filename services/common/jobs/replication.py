@@ -1,0 +1,37 @@
+"""A replication execution's parameters (Harbor's REPLICATION job): written by core when a policy is run
+by hand (or, later, by its schedule or an event), read by the jobservice (a row whose parameters do not
+parse fails, recorded)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from services.common.jobs.params import integer
+
+# Harbor's execution triggers, as its API shows them.
+TRIGGERS = ("manual", "scheduled", "event_based")
+# Who a scheduled execution runs as (Harbor shows the trigger).
+SCHEDULED_OPERATOR = "SCHEDULE"
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicationParams:
+    policy_id: int
+    trigger: str
+    # Who asked for the execution (the scheduler for a scheduled one).
+    operator: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"policy_id": self.policy_id, "trigger": self.trigger, "operator": self.operator}
+
+
+def parse_replication_params(data: Mapping[str, Any]) -> ReplicationParams:
+    trigger = data.get("trigger", "manual")
+    if trigger not in TRIGGERS:
+        raise ValueError(f"parameters.trigger must be one of {', '.join(TRIGGERS)}")
+    operator = data.get("operator", "")
+    if not isinstance(operator, str):
+        raise ValueError("parameters.operator must be a user name")
+    return ReplicationParams(policy_id=integer(data, "policy_id", 1, 2**62), trigger=trigger, operator=operator[:255])

@@ -1,0 +1,190 @@
+"""Harbor's REPLICATION job: one execution of a replication policy. Push mode (the source is this
+registry): every local artifact the policy's filters take is one task, copied to the endpoint by the copy
+engine (services/jobservice/replication/copier.py) with its index children and accessories, blobs the
+destination has skipped; a Harbor-type destination gets the projects it lacks first, through its API.
+
+A task that fails is retried with the job (exponential backoff, jobservice.max_attempts); the tasks that
+succeeded are not copied again, so a retry, or a rerun after a killed jobservice, goes on where the last
+attempt stood. A stop marks what had not finished Stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+
+import structlog
+
+from services.common.jobs.replication import parse_replication_params
+from services.common.remote.client import RemoteEndpoint, RemoteError, RemoteRegistry
+from services.common.secret import Secret
+from services.common.secret_key import SecretKeyError, SecretKeyFile
+from services.common.storage import StorageDriver
+from services.jobservice import replication_store as store
+from services.jobservice.context import JobContext, JobFailed
+from services.jobservice.replication.copier import CopyError, RemoteDestination, copy_artifact
+from services.jobservice.replication.local import LocalSource
+from services.jobservice.replication_filters import Selected, destination, resource_type, select
+
+log = structlog.get_logger()
+
+# Artifacts copied at once in one execution (each copies up to PARALLEL_BLOBS blobs at once).
+PARALLEL_TASKS = 3
+PARALLEL_BLOBS = 3
+CHUNK_BYTES = 10 * 1024 * 1024
+# Seconds each wait on the remote may take (connecting, each read), not a whole copy.
+REMOTE_TIMEOUT_S = 60.0
+
+
+def _resource(repository: str, tags: tuple[str, ...], digest: str) -> str:
+    """Harbor's task resource: `repo:[tag1,tag2]`, or `repo@digest` for an untagged artifact."""
+    return f"{repository}:[{','.join(tags)}]" if tags else f"{repository}@{digest}"
+
+
+class Replication:
+    def __init__(self, storage: StorageDriver, secret_key: SecretKeyFile) -> None:
+        self._storage = storage
+        self._key = secret_key
+
+    async def __call__(self, context: JobContext) -> None:
+        try:
+            params = parse_replication_params(context.job.parameters)
+        except ValueError as exc:
+            raise JobFailed(f"the job's parameters do not parse: {exc}") from None
+        policy = await store.policy(context.db.pool, params.policy_id)
+        if policy is None:
+            raise JobFailed(f"replication policy {params.policy_id} no longer exists")
+        if not policy.push:
+            raise JobFailed("pull-mode replication (a policy with src_registry) is not supported yet")
+        try:
+            password = self._key.decrypt(policy.endpoint.ciphertext) if policy.endpoint.ciphertext else ""
+        except SecretKeyError as exc:
+            raise JobFailed(str(exc)) from None
+        endpoint = RemoteEndpoint(
+            url=policy.endpoint.url,
+            username=policy.endpoint.access_key,
+            password=Secret(password),
+            insecure=policy.endpoint.insecure,
+            ca_certificate=policy.endpoint.ca_certificate,
+        )
+        selected = await self._selection(context, policy)
+        await context.log(
+            f"policy {policy.name}: {len(selected)} artifacts to copy to {endpoint.url} ({params.trigger})"
+        )
+        try:
+            async with RemoteRegistry(endpoint, timeout=REMOTE_TIMEOUT_S) as remote:
+                if policy.endpoint.type == "harbor":
+                    await self._projects(context, remote, {dst.split("/", 1)[0] for _, dst in selected})
+                outcomes = await self._copy_all(context, policy, remote, selected)
+        except asyncio.CancelledError:
+            await store.stop_unfinished(context.db.pool, context.job.id)
+            raise
+        failed = outcomes.count(False)
+        context.result = {"total": len(outcomes), "failed": failed, "succeed": len(outcomes) - failed}
+        await context.log(f"{len(outcomes) - failed} of {len(outcomes)} artifacts copied, {failed} failed")
+        if failed:
+            raise RuntimeError(f"{failed} of {len(outcomes)} tasks failed; see their logs")  # retried with backoff
+
+    async def _selection(self, context: JobContext, policy: store.StoredPolicy) -> list[tuple[Selected, str]]:
+        chosen = []
+        for artifact in await store.local_artifacts(context.db.pool):
+            kind = resource_type(artifact.media_type, artifact.config_media_type)
+            found = select(policy.filters, artifact.repository, artifact.digest, artifact.tags, artifact.labels, kind)
+            if found is None:
+                continue
+            try:
+                target = destination(found.repository, policy.dest_namespace, policy.dest_namespace_replace_count)
+            except ValueError as exc:
+                await context.log(f"{found.repository}: skipped: {exc}", level="warning")
+                continue
+            chosen.append((found, target))
+        return chosen
+
+    async def _projects(self, context: JobContext, remote: RemoteRegistry, projects: set[str]) -> None:
+        """Harbor's PrepareForPush: the destination's projects this execution pushes into, created when
+        absent (a 409 is one that exists, or was made meanwhile)."""
+        basic = remote.basic_authorization()
+        headers = {"Authorization": basic} if basic else {}
+        for project in sorted(projects):
+            async with await remote.request(
+                "HEAD", f"/api/v2.0/projects?project_name={project}", headers=headers
+            ) as response:
+                if response.status == 200:
+                    continue
+            async with await remote.request(
+                "POST",
+                "/api/v2.0/projects",
+                headers={**headers, "Content-Type": "application/json"},
+                data=json.dumps({"project_name": project, "metadata": {"public": "false"}}).encode(),
+            ) as response:
+                if response.status not in (201, 409):
+                    text = (await response.content.read(200)).decode(errors="replace")
+                    raise JobFailed(
+                        f"cannot create project {project} on {remote.endpoint.url}: {response.status} {text}"
+                    )
+            await context.log(f"created project {project} on {remote.endpoint.url}")
+
+    async def _copy_all(
+        self,
+        context: JobContext,
+        policy: store.StoredPolicy,
+        remote: RemoteRegistry,
+        selected: list[tuple[Selected, str]],
+    ) -> list[bool]:
+        source = LocalSource(context.db, self._storage)
+        target = RemoteDestination(remote)
+        gate = asyncio.Semaphore(PARALLEL_TASKS)
+
+        async def one(found: Selected, dst: str) -> bool:
+            src_name = _resource(found.repository, found.tags, found.digest)
+            dst_name = _resource(dst, found.tags, found.digest)
+            task_id, status = await store.task(context.db.pool, context.job.id, found.resource_type, src_name, dst_name)
+            if status == "Succeed":
+                return True  # copied by an earlier attempt of this execution
+            async with gate:
+                await store.start_task(context.db.pool, task_id)
+
+                async def task_log(line: str) -> None:
+                    await store.log_task(context.db.pool, task_id, line)
+
+                await task_log(f"copying {src_name} to {remote.endpoint.url}/{dst_name}")
+                try:
+                    result = await copy_artifact(
+                        source,
+                        found.repository,
+                        found.digest,
+                        target,
+                        dst,
+                        list(found.tags),
+                        override=policy.override,
+                        speed_kbps=policy.speed_kbps or None,
+                        chunk_size=CHUNK_BYTES if policy.copy_by_chunk else None,
+                        parallel_blobs=PARALLEL_BLOBS,
+                        log=task_log,
+                    )
+                except (CopyError, RemoteError) as exc:
+                    await task_log(f"failed: {exc}")
+                    await store.finish_task(context.db.pool, task_id, "Failed")
+                    return False
+                await task_log(
+                    f"done: {result.manifest_digest}, {result.blobs_copied} blobs copied ({result.bytes_copied} bytes),"
+                    f" {result.blobs_skipped} already there"
+                    + (
+                        f"; tags left alone (override off): {', '.join(result.tags_skipped)}"
+                        if result.tags_skipped
+                        else ""
+                    )
+                )
+                await store.finish_task(
+                    context.db.pool, task_id, "Succeed", result.manifest_digest, result.bytes_copied
+                )
+                return True
+
+        tasks = [asyncio.create_task(one(found, dst)) for found, dst in selected]
+        try:
+            return list(await asyncio.gather(*tasks))
+        finally:
+            for task in tasks:
+                task.cancel()
+            with contextlib.suppress(Exception):
+                await asyncio.gather(*tasks, return_exceptions=True)

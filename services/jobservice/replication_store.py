@@ -1,0 +1,182 @@
+"""SQL of replication executions (migrations 0021 to 0023): the policy with its endpoint, the local
+artifacts a push policy may copy, a local artifact's manifest, and the execution's task rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from services.common.db import Executor
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    id: int
+    type: str
+    url: str
+    insecure: bool
+    ca_certificate: str
+    access_key: str
+    ciphertext: str  # of the password; '' for none
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPolicy:
+    id: int
+    name: str
+    push: bool  # the source is this registry
+    endpoint: Endpoint
+    dest_namespace: str
+    dest_namespace_replace_count: int
+    filters: list[dict[str, Any]]
+    override: bool
+    enabled: bool
+    speed_kbps: int
+    copy_by_chunk: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LocalArtifact:
+    repository: str
+    digest: str
+    media_type: str
+    config_media_type: str | None
+    tags: tuple[str, ...]
+    labels: frozenset[str]
+    created_at: dt.datetime
+
+
+async def policy(ex: Executor, policy_id: int) -> StoredPolicy | None:
+    row = await ex.fetchrow(
+        "SELECT p.*, r.id AS rid, r.type, r.url, r.insecure, r.ca_certificate, r.access_key, r.access_secret"
+        " FROM replication_policies p JOIN registries r ON r.id = COALESCE(p.dest_registry_id, p.src_registry_id)"
+        " WHERE p.id = $1",
+        policy_id,
+    )
+    if row is None:
+        return None
+    endpoint = Endpoint(
+        row["rid"],
+        row["type"],
+        row["url"],
+        row["insecure"],
+        row["ca_certificate"],
+        row["access_key"],
+        row["access_secret"],
+    )
+    return StoredPolicy(
+        id=row["id"],
+        name=row["name"],
+        push=row["src_registry_id"] is None,
+        endpoint=endpoint,
+        dest_namespace=row["dest_namespace"],
+        dest_namespace_replace_count=row["dest_namespace_replace_count"],
+        filters=json.loads(row["filters"]),
+        override=row["override"],
+        enabled=row["enabled"],
+        speed_kbps=row["speed"],
+        copy_by_chunk=row["copy_by_chunk"],
+    )
+
+
+async def local_artifacts(ex: Executor) -> list[LocalArtifact]:
+    """Every top-level artifact of this registry with its tags and labels: an index's children and an
+    artifact's accessories are copied with it, never on their own."""
+    rows = await ex.fetch(
+        "SELECT r.name AS repository, a.digest, a.media_type, a.created_at,"
+        " convert_from(a.content, 'UTF8')::jsonb #>> '{config,mediaType}' AS config_media_type,"
+        " COALESCE((SELECT array_agg(t.name ORDER BY t.name) FROM tags t WHERE t.artifact_id = a.id), '{}') AS tags,"
+        " COALESCE((SELECT array_agg(l.name) FROM artifact_labels al JOIN labels l ON l.id = al.label_id"
+        " WHERE al.artifact_id = a.id), '{}') AS labels"
+        " FROM artifacts a JOIN repositories r ON r.id = a.repository_id"
+        " WHERE NOT EXISTS (SELECT 1 FROM artifact_references ar WHERE ar.child_id = a.id)"
+        " AND (a.subject_digest IS NULL OR NOT EXISTS (SELECT 1 FROM artifacts s"
+        " WHERE s.repository_id = a.repository_id AND s.digest = a.subject_digest))"
+        " ORDER BY r.name, a.id"
+    )
+    return [
+        LocalArtifact(
+            r["repository"],
+            r["digest"],
+            r["media_type"],
+            r["config_media_type"],
+            tuple(r["tags"]),
+            frozenset(r["labels"]),
+            r["created_at"],
+        )
+        for r in rows
+    ]
+
+
+async def manifest(ex: Executor, repository: str, reference: str) -> tuple[str, bytes] | None:
+    """(media type, bytes) of a local manifest named by digest or tag."""
+    row = await ex.fetchrow(
+        "SELECT a.media_type, a.content FROM artifacts a JOIN repositories r ON r.id = a.repository_id"
+        " WHERE r.name = $1 AND (a.digest = $2 OR a.id = (SELECT t.artifact_id FROM tags t"
+        " WHERE t.repository_id = r.id AND t.name = $2))",
+        repository,
+        reference,
+    )
+    return None if row is None else (row["media_type"], bytes(row["content"]))
+
+
+async def referrers(ex: Executor, repository: str, digest: str) -> list[tuple[str, str, int, str | None]]:
+    """(digest, media type, size, artifact type) of each local artifact whose subject is `digest`."""
+    rows = await ex.fetch(
+        "SELECT a.digest, a.media_type, a.size, a.artifact_type FROM artifacts a"
+        " JOIN repositories r ON r.id = a.repository_id WHERE r.name = $1 AND a.subject_digest = $2 ORDER BY a.id",
+        repository,
+        digest,
+    )
+    return [(r["digest"], r["media_type"], r["size"], r["artifact_type"]) for r in rows]
+
+
+# --- tasks -------------------------------------------------------------------------------------------
+
+
+async def task(ex: Executor, job_id: int, resource_type: str, src: str, dst: str) -> tuple[int, str]:
+    """The task row for this copy (made Pending on the first attempt, found again on a retry): (id, status)."""
+    row = await ex.fetchrow(
+        "INSERT INTO replication_tasks (job_id, resource_type, src_resource, dst_resource) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT (job_id, src_resource, dst_resource) DO UPDATE SET resource_type = EXCLUDED.resource_type"
+        " RETURNING id, status",
+        job_id,
+        resource_type,
+        src,
+        dst,
+    )
+    assert row is not None
+    return row["id"], row["status"]
+
+
+async def start_task(ex: Executor, task_id: int) -> None:
+    await ex.execute(
+        "UPDATE replication_tasks SET status = 'InProgress', started_at = now(), finished_at = NULL WHERE id = $1",
+        task_id,
+    )
+
+
+async def log_task(ex: Executor, task_id: int, line: str) -> None:
+    stamp = dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    await ex.execute("UPDATE replication_tasks SET log = log || $2 WHERE id = $1", task_id, f"{stamp} {line}\n")
+
+
+async def finish_task(ex: Executor, task_id: int, status: str, digest: str = "", size: int = 0) -> None:
+    await ex.execute(
+        "UPDATE replication_tasks SET status = $2, digest = CASE WHEN $3 = '' THEN digest ELSE $3 END,"
+        " bytes = bytes + $4, finished_at = now() WHERE id = $1",
+        task_id,
+        status,
+        digest,
+        size,
+    )
+
+
+async def stop_unfinished(ex: Executor, job_id: int) -> None:
+    await ex.execute(
+        "UPDATE replication_tasks SET status = 'Stopped', finished_at = now()"
+        " WHERE job_id = $1 AND status IN ('Pending', 'InProgress')",
+        job_id,
+    )

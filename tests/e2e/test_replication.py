@@ -1,0 +1,157 @@
+"""Push replication, end to end: the whole stack (the jobservice runs the executions) copies what a policy's
+filters take to Debian's CNCF Distribution (htpasswd user) and to a Harbor-type endpoint (the stack itself,
+which gets the destination project created through its API). Everything on the destination is compared by
+digest and bytes; a second execution copies no blob again; the execution's counts, tasks and task logs are
+Harbor's shapes."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from services.common.oci import mediatypes as mt
+from tests.e2e.test_registries import create as create_registry
+from tests.e2e.test_registries import credential, endpoint
+from tests.harness.distribution import DistributionProcess
+from tests.harness.oci import digest_of, push_image
+from tests.harness.plugin import RegistryEndpoint
+from tests.harness.stack import ADMIN_PASSWORD, StackProcess
+from tests.harness.waiting import eventually
+from tests.integration.core.test_artifacts import push_index
+
+ADMIN = ("admin", ADMIN_PASSWORD)
+USER, PASSWORD = "mirror-user", "Mirror-Pass-1"
+
+
+@pytest.fixture(scope="module")
+def distribution(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DistributionProcess]:
+    with DistributionProcess(tmp_path_factory.mktemp("distribution"), users={USER: PASSWORD}) as proc:
+        yield proc
+
+
+@pytest.fixture
+def admin(stack: StackProcess) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=f"{stack.url}/api/v2.0", auth=ADMIN, timeout=60) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def images(stack: StackProcess, registry_endpoint: RegistryEndpoint) -> dict[str, str]:
+    """What the source holds: two tagged images (one 3 MiB layer each), a dev tag, an index."""
+    with httpx.Client(base_url=f"{stack.url}/api/v2.0", auth=ADMIN, timeout=60) as api:
+        assert api.post("/projects", json={"project_name": "rep", "metadata": {"public": "false"}}).status_code == 201
+    digests = {}
+    with registry_endpoint.client() as client:
+        shared = os.urandom(3 * 1024 * 1024)
+        for tag in ("v1", "v2", "dev"):
+            _, digests[tag] = push_image(client, "rep/app", tag, layers=[shared, f"own layer {tag}".encode()])
+        digests["multi"], _ = push_index(client, "rep/multi", "v-multi")
+    return digests
+
+
+def push_policy(admin: httpx.Client, policy: str, registry_id: int, namespace: str, **patterns: str) -> int:
+    """An enabled push policy to the endpoint with name and tag filters; its id."""
+    body = {
+        "name": policy,
+        "dest_registry": {"id": registry_id},
+        "dest_namespace": namespace,
+        "filters": [{"type": kind, "value": value} for kind, value in patterns.items()],
+        "enabled": True,
+    }
+    r = admin.post("/replication/policies", json=body)
+    assert r.status_code == 201, r.text
+    return int(r.headers["Location"].rsplit("/", 1)[1])
+
+
+def start(admin: httpx.Client, policy_id: int) -> dict[str, Any]:
+    r = admin.post("/replication/executions", json={"policy_id": policy_id})
+    assert r.status_code == 201, r.text
+    execution_id = int(r.headers["Location"].rsplit("/", 1)[1])
+
+    def finished() -> dict[str, Any] | None:
+        body: dict[str, Any] = admin.get(f"/replication/executions/{execution_id}").json()
+        return body if body["status"] != "InProgress" else None
+
+    execution: dict[str, Any] = eventually(finished, f"execution {execution_id} to finish", deadline_s=180)
+    return execution
+
+
+def task_logs(admin: httpx.Client, execution_id: int) -> list[str]:
+    tasks = admin.get(f"/replication/executions/{execution_id}/tasks").json()
+    return [admin.get(f"/replication/executions/{execution_id}/tasks/{t['id']}/log").text for t in tasks]
+
+
+def manifest_on(client: httpx.Client, repository: str, reference: str) -> httpx.Response:
+    accept = ", ".join([mt.OCI_MANIFEST, mt.OCI_INDEX, mt.DOCKER_MANIFEST, mt.DOCKER_LIST])
+    return client.get(f"/v2/{repository}/manifests/{reference}", headers={"Accept": accept})
+
+
+def test_a_push_policy_copies_what_its_filters_take_to_a_distribution(
+    admin: httpx.Client, distribution: DistributionProcess, images: dict[str, str]
+) -> None:
+    registry_id = create_registry(admin, endpoint("mirror", distribution.url, credential=credential(USER, PASSWORD)))
+    policy_id = push_policy(admin, "to-mirror", registry_id, "mirror", name="rep/**", tag="v*")
+
+    execution = start(admin, policy_id)
+    assert execution["status"] == "Succeed", execution
+    # rep/app:v1, rep/app:v2 and the index rep/multi:v-multi; dev is not a v* tag.
+    assert (execution["total"], execution["succeed"], execution["failed"]) == (3, 3, 0), execution
+    assert execution["trigger"] == "manual" and execution["policy_id"] == policy_id and execution["end_time"]
+    tasks = admin.get(f"/replication/executions/{execution['id']}/tasks").json()
+    assert {t["dst_resource"] for t in tasks} == {"mirror/app:[v1]", "mirror/app:[v2]", "mirror/multi:[v-multi]"}
+    assert {t["status"] for t in tasks} == {"Succeed"} and all(t["operation"] == "copy" for t in tasks)
+
+    with httpx.Client(base_url=distribution.url, auth=(USER, PASSWORD), timeout=60) as remote:
+        for tag in ("v1", "v2"):
+            got = manifest_on(remote, "mirror/app", tag)
+            assert got.status_code == 200 and digest_of(got.content) == images[tag], got.text
+            for layer in got.json()["layers"]:
+                blob = remote.get(f"/v2/mirror/app/blobs/{layer['digest']}")
+                assert blob.status_code == 200 and digest_of(blob.content) == layer["digest"]
+        index = manifest_on(remote, "mirror/multi", "v-multi")
+        assert index.status_code == 200 and digest_of(index.content) == images["multi"]
+        for child in index.json()["manifests"]:
+            assert manifest_on(remote, "mirror/multi", child["digest"]).status_code == 200
+        assert manifest_on(remote, "mirror/app", "dev").status_code == 404
+
+    # Again: everything is there, no blob goes twice.
+    again = start(admin, policy_id)
+    assert again["status"] == "Succeed" and again["succeed"] == 3, again
+    assert all(" 0 blobs copied" in log for log in task_logs(admin, again["id"])), task_logs(admin, again["id"])
+
+
+def test_a_harbor_endpoint_gets_the_projects_it_lacks(
+    stack: StackProcess, admin: httpx.Client, images: dict[str, str], registry_endpoint: RegistryEndpoint
+) -> None:
+    registry_id = create_registry(
+        admin, endpoint("berth-self", stack.url, "harbor", credential=credential("admin", ADMIN_PASSWORD))
+    )
+    execution = start(admin, push_policy(admin, "to-self", registry_id, "copied", name="rep/app", tag="v1"))
+    assert execution["status"] == "Succeed" and execution["total"] == 1, execution
+    assert admin.get("/projects/copied").status_code == 200
+    with registry_endpoint.client() as client:
+        got = manifest_on(client, "copied/app", "v1")
+        assert got.status_code == 200 and digest_of(got.content) == images["v1"]
+
+
+def test_executions_list_filter_and_refuse(admin: httpx.Client, distribution: DistributionProcess) -> None:
+    registry_id = create_registry(
+        admin, endpoint("list-target", distribution.url, credential=credential(USER, PASSWORD))
+    )
+    disabled = {"name": "disabled-one", "dest_registry": {"id": registry_id}, "enabled": False}
+    r = admin.post("/replication/policies", json=disabled)
+    assert r.status_code == 201, r.text
+    policy_id = int(r.headers["Location"].rsplit("/", 1)[1])
+    refused = admin.post("/replication/executions", json={"policy_id": policy_id})
+    assert refused.status_code == 412 and "disabled" in refused.json()["errors"][0]["message"]
+    assert admin.post("/replication/executions", json={"policy_id": 999999}).status_code == 404
+    assert admin.post("/replication/executions", json={}).status_code == 400
+    listed = admin.get("/replication/executions", params={"status": "Succeed", "trigger": "manual"})
+    assert listed.status_code == 200 and all(e["status"] == "Succeed" for e in listed.json())
+    assert admin.get("/replication/executions", params={"status": "Done"}).status_code == 400
+    assert admin.get("/replication/executions/999999").status_code == 404
+    assert admin.put("/replication/executions/999999").status_code == 404
