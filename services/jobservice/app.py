@@ -29,6 +29,7 @@ from services.jobservice.context import JobRegistry
 from services.jobservice.dispatcher import Dispatcher
 from services.jobservice.jobs import registry
 from services.jobservice.pool import PoolReporter
+from services.jobservice.replication_events import ReplicationTrigger
 from services.jobservice.scheduler import Scheduler
 from services.jobservice.worker import Worker
 
@@ -80,5 +81,7 @@ def create_app(
 
     app = web.Application(middlewares=[request_context("jobservice"), error_middleware(harbor_envelope)])
     app.router.add_get("/healthz", healthz)
-    app.cleanup_ctx.extend([db.lifespan, redis.lifespan, work])
+    # Pushes and tags start the event-based replication policies' executions.
+    trigger = ReplicationTrigger(db, redis, submitter)
+    app.cleanup_ctx.extend([db.lifespan, redis.lifespan, work, trigger.lifespan])
     return app

@@ -8,6 +8,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
+
 from services.common.db import Executor
 
 
@@ -48,15 +50,13 @@ class LocalArtifact:
     created_at: dt.datetime
 
 
-async def policy(ex: Executor, policy_id: int) -> StoredPolicy | None:
-    row = await ex.fetchrow(
-        "SELECT p.*, r.id AS rid, r.type, r.url, r.insecure, r.ca_certificate, r.access_key, r.access_secret"
-        " FROM replication_policies p JOIN registries r ON r.id = COALESCE(p.dest_registry_id, p.src_registry_id)"
-        " WHERE p.id = $1",
-        policy_id,
-    )
-    if row is None:
-        return None
+_POLICY = (
+    "SELECT p.*, r.id AS rid, r.type, r.url, r.insecure, r.ca_certificate, r.access_key, r.access_secret"
+    " FROM replication_policies p JOIN registries r ON r.id = COALESCE(p.dest_registry_id, p.src_registry_id)"
+)
+
+
+def _policy(row: asyncpg.Record) -> StoredPolicy:
     endpoint = Endpoint(
         row["rid"],
         row["type"],
@@ -81,9 +81,24 @@ async def policy(ex: Executor, policy_id: int) -> StoredPolicy | None:
     )
 
 
-async def local_artifacts(ex: Executor) -> list[LocalArtifact]:
-    """Every top-level artifact of this registry with its tags and labels: an index's children and an
-    artifact's accessories are copied with it, never on their own."""
+async def policy(ex: Executor, policy_id: int) -> StoredPolicy | None:
+    row = await ex.fetchrow(f"{_POLICY} WHERE p.id = $1", policy_id)
+    return None if row is None else _policy(row)
+
+
+async def event_policies(ex: Executor) -> list[StoredPolicy]:
+    """The enabled push policies a push or a tag starts."""
+    rows = await ex.fetch(
+        f"{_POLICY} WHERE p.enabled AND p.trigger_type = 'event_based' AND p.src_registry_id IS NULL ORDER BY p.id"
+    )
+    return [_policy(r) for r in rows]
+
+
+async def local_artifacts(
+    ex: Executor, repository: str | None = None, digest: str | None = None
+) -> list[LocalArtifact]:
+    """Every top-level artifact of this registry (or the one `repository`@`digest`) with its tags and
+    labels: an index's children and an artifact's accessories are copied with it, never on their own."""
     rows = await ex.fetch(
         "SELECT r.name AS repository, a.digest, a.media_type, a.created_at,"
         " convert_from(a.content, 'UTF8')::jsonb #>> '{config,mediaType}' AS config_media_type,"
@@ -94,7 +109,10 @@ async def local_artifacts(ex: Executor) -> list[LocalArtifact]:
         " WHERE NOT EXISTS (SELECT 1 FROM artifact_references ar WHERE ar.child_id = a.id)"
         " AND (a.subject_digest IS NULL OR NOT EXISTS (SELECT 1 FROM artifacts s"
         " WHERE s.repository_id = a.repository_id AND s.digest = a.subject_digest))"
-        " ORDER BY r.name, a.id"
+        " AND ($1::text IS NULL OR (r.name = $1 AND a.digest = $2))"
+        " ORDER BY r.name, a.id",
+        repository,
+        digest,
     )
     return [
         LocalArtifact(

@@ -155,3 +155,34 @@ def test_executions_list_filter_and_refuse(admin: httpx.Client, distribution: Di
     assert admin.get("/replication/executions", params={"status": "Done"}).status_code == 400
     assert admin.get("/replication/executions/999999").status_code == 404
     assert admin.put("/replication/executions/999999").status_code == 404
+
+
+def test_an_event_based_policy_replicates_a_push_within_seconds(
+    admin: httpx.Client, distribution: DistributionProcess, registry_endpoint: RegistryEndpoint, images: dict[str, str]
+) -> None:
+    registry_id = create_registry(admin, endpoint("on-push", distribution.url, credential=credential(USER, PASSWORD)))
+    body = {
+        "name": "on-push",
+        "dest_registry": {"id": registry_id},
+        "dest_namespace": "events",
+        "filters": [{"type": "name", "value": "rep/live"}],
+        "trigger": {"type": "event_based"},
+        "enabled": True,
+    }
+    r = admin.post("/replication/policies", json=body)
+    assert r.status_code == 201, r.text
+    policy_id = int(r.headers["Location"].rsplit("/", 1)[1])
+    with registry_endpoint.client() as client:
+        _, digest = push_image(client, "rep/live", "1.0", layers=[os.urandom(64 * 1024)])
+        push_image(client, "rep/other", "1.0")  # no policy takes it
+    with httpx.Client(base_url=distribution.url, auth=(USER, PASSWORD), timeout=60) as remote:
+
+        def replicated() -> bool:
+            got = manifest_on(remote, "events/live", "1.0")
+            return got.status_code == 200 and digest_of(got.content) == digest
+
+        eventually(replicated, "the pushed image on the destination", deadline_s=120)
+    executions = admin.get("/replication/executions", params={"policy_id": str(policy_id)}).json()
+    assert executions and {e["trigger"] for e in executions} == {"event_based"}
+    tasks = admin.get(f"/replication/executions/{executions[0]['id']}/tasks").json()
+    assert [t["src_resource"] for t in tasks] == ["rep/live:[1.0]"]

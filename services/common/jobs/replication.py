@@ -22,9 +22,15 @@ class ReplicationParams:
     trigger: str
     # Who asked for the execution (the scheduler for a scheduled one).
     operator: str
+    # An event-based execution copies the one artifact whose push (or tag) started it.
+    repository: str | None = None
+    digest: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"policy_id": self.policy_id, "trigger": self.trigger, "operator": self.operator}
+        body: dict[str, Any] = {"policy_id": self.policy_id, "trigger": self.trigger, "operator": self.operator}
+        if self.repository is not None:
+            body.update(repository=self.repository, digest=self.digest)
+        return body
 
 
 def parse_replication_params(data: Mapping[str, Any]) -> ReplicationParams:
@@ -34,4 +40,13 @@ def parse_replication_params(data: Mapping[str, Any]) -> ReplicationParams:
     operator = data.get("operator", "")
     if not isinstance(operator, str):
         raise ValueError("parameters.operator must be a user name")
-    return ReplicationParams(policy_id=integer(data, "policy_id", 1, 2**62), trigger=trigger, operator=operator[:255])
+    repository, digest = data.get("repository"), data.get("digest")
+    if (repository is None) != (digest is None) or not all(isinstance(x, str | None) for x in (repository, digest)):
+        raise ValueError("parameters.repository and parameters.digest go together, as strings")
+    return ReplicationParams(
+        policy_id=integer(data, "policy_id", 1, 2**62),
+        trigger=trigger,
+        operator=operator[:255],
+        repository=repository,
+        digest=digest,
+    )

@@ -142,4 +142,3 @@ async def update_policy(ex: Executor, policy_id: int, fields: PolicyFields) -> P
 async def delete_policy(ex: Executor, policy_id: int) -> PolicyView | None:
     row = await ex.fetchrow(f"DELETE FROM replication_policies AS p WHERE p.id = $1 RETURNING {_COLUMNS}", policy_id)
     return None if row is None else _policy(row)
-

@@ -67,7 +67,7 @@ class Replication:
             insecure=policy.endpoint.insecure,
             ca_certificate=policy.endpoint.ca_certificate,
         )
-        selected = await self._selection(context, policy)
+        selected = await self._selection(context, policy, params.repository, params.digest)
         await context.log(
             f"policy {policy.name}: {len(selected)} artifacts to copy to {endpoint.url} ({params.trigger})"
         )
@@ -85,9 +85,12 @@ class Replication:
         if failed:
             raise RuntimeError(f"{failed} of {len(outcomes)} tasks failed; see their logs")  # retried with backoff
 
-    async def _selection(self, context: JobContext, policy: store.StoredPolicy) -> list[tuple[Selected, str]]:
+    async def _selection(
+        self, context: JobContext, policy: store.StoredPolicy, repository: str | None, digest: str | None
+    ) -> list[tuple[Selected, str]]:
+        """What the policy takes: of every local artifact, or of the one an event names."""
         chosen = []
-        for artifact in await store.local_artifacts(context.db.pool):
+        for artifact in await store.local_artifacts(context.db.pool, repository, digest):
             kind = resource_type(artifact.media_type, artifact.config_media_type)
             found = select(policy.filters, artifact.repository, artifact.digest, artifact.tags, artifact.labels, kind)
             if found is None:
