@@ -1,7 +1,9 @@
 """Event-based replication (Harbor's `event_based` trigger): the jobservice's consumer group on the event
 stream starts, for each push or tag of an artifact, an execution of every enabled event-based push policy
 whose filters take it, copying that one artifact. Delivery is at least once: an event read twice starts a
-second execution, which finds everything on the destination and copies nothing."""
+second execution, which finds everything on the destination and copies nothing. An artifact deleted here
+is deleted on the destination too by the policies with `replicate_deletion` (a tag deleted alone is not:
+a CNCF Distribution cannot delete a tag)."""
 
 from __future__ import annotations
 
@@ -17,12 +19,13 @@ from services.common.jobs.replication import ReplicationParams
 from services.common.jobs.submit import JobSubmitter
 from services.common.redis import RedisClient
 from services.jobservice import replication_store as store
-from services.jobservice.replication_filters import resource_type, select
+from services.jobservice.replication_filters import deletion_taken, resource_type, select
 
 log = structlog.get_logger()
 
 GROUP = "jobservice-replication"
 STARTING = frozenset({EventType.PUSH_ARTIFACT, EventType.CREATE_TAG})
+DELETE = EventType.DELETE_ARTIFACT
 
 
 class ReplicationTrigger:
@@ -34,7 +37,8 @@ class ReplicationTrigger:
 
     async def _on_events(self, events: list[Event]) -> None:
         wanted = {(e.repository, e.digest, e.operator) for e in events if e.type in STARTING and e.digest}
-        if not wanted:
+        deleted = {(e.repository, e.digest, e.tag, e.operator) for e in events if e.type == DELETE and e.digest}
+        if not wanted and not deleted:
             return
         policies = await store.event_policies(self._db.pool)
         if not policies:
@@ -49,12 +53,24 @@ class ReplicationTrigger:
                     if taken is None or (policy.id, repository, digest) in started:
                         continue
                     started.add((policy.id, repository, digest))
-                    params = ReplicationParams(policy.id, "event_based", operator, repository, digest)
-                    job_id = await self._submitter.submit(REPLICATION, params.to_json(), trigger="EVENT")
-                    log.info(
-                        "replication_event_started",
-                        policy_id=policy.id,
-                        execution_id=job_id,
-                        repository=repository,
-                        digest=digest,
-                    )
+                    await self._start(ReplicationParams(policy.id, "event_based", operator, repository, digest))
+        for repository, digest, tag, operator in sorted(deleted, key=str):
+            assert digest is not None
+            for policy in policies:
+                # Only the name and, when the event names one, the tag are left to judge a deleted artifact by.
+                if not policy.replicate_deletion or not deletion_taken(policy.filters, repository, tag):
+                    continue
+                await self._start(
+                    ReplicationParams(policy.id, "event_based", operator, repository, digest, deletion=True)
+                )
+
+    async def _start(self, params: ReplicationParams) -> None:
+        job_id = await self._submitter.submit(REPLICATION, params.to_json(), trigger="EVENT")
+        log.info(
+            "replication_event_started",
+            policy_id=params.policy_id,
+            execution_id=job_id,
+            repository=params.repository,
+            digest=params.digest,
+            deletion=params.deletion,
+        )

@@ -86,3 +86,11 @@ def destination(repository: str, namespace: str, replace_count: int) -> str:
     if replace_count >= len(parts):
         raise ValueError(f"dest_namespace_replace_count {replace_count} would drop every component of {repository}")
     return "/".join([namespace, *parts[replace_count:]])
+
+
+def deletion_taken(filters: Sequence[Mapping[str, Any]], repository: str, tag: str | None) -> bool:
+    """Whether the policy replicates the deletion of an artifact of `repository` (with `tag`, when the
+    event names one): its labels and kind are gone with it, so only the name and tag filters judge."""
+    if not _passes(_filter(filters, "name"), repository):
+        return False
+    return tag is None or _passes(_filter(filters, "tag"), tag)

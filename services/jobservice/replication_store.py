@@ -34,6 +34,7 @@ class StoredPolicy:
     dest_namespace_replace_count: int
     filters: list[dict[str, Any]]
     override: bool
+    replicate_deletion: bool
     enabled: bool
     speed_kbps: int
     copy_by_chunk: bool
@@ -75,6 +76,7 @@ def _policy(row: asyncpg.Record) -> StoredPolicy:
         dest_namespace_replace_count=row["dest_namespace_replace_count"],
         filters=json.loads(row["filters"]),
         override=row["override"],
+        replicate_deletion=row["replicate_deletion"],
         enabled=row["enabled"],
         speed_kbps=row["speed"],
         copy_by_chunk=row["copy_by_chunk"],
@@ -154,16 +156,20 @@ async def referrers(ex: Executor, repository: str, digest: str) -> list[tuple[st
 # --- tasks -------------------------------------------------------------------------------------------
 
 
-async def task(ex: Executor, job_id: int, resource_type: str, src: str, dst: str) -> tuple[int, str]:
-    """The task row for this copy (made Pending on the first attempt, found again on a retry): (id, status)."""
+async def task(
+    ex: Executor, job_id: int, resource_type: str, src: str, dst: str, operation: str = "copy"
+) -> tuple[int, str]:
+    """The task row for this copy or deletion (made Pending on the first attempt, found again on a
+    retry): (id, status)."""
     row = await ex.fetchrow(
-        "INSERT INTO replication_tasks (job_id, resource_type, src_resource, dst_resource) VALUES ($1, $2, $3, $4)"
-        " ON CONFLICT (job_id, src_resource, dst_resource) DO UPDATE SET resource_type = EXCLUDED.resource_type"
-        " RETURNING id, status",
+        "INSERT INTO replication_tasks (job_id, resource_type, src_resource, dst_resource, operation)"
+        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (job_id, src_resource, dst_resource)"
+        " DO UPDATE SET resource_type = EXCLUDED.resource_type RETURNING id, status",
         job_id,
         resource_type,
         src,
         dst,
+        operation,
     )
     assert row is not None
     return row["id"], row["status"]

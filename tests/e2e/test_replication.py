@@ -186,3 +186,34 @@ def test_an_event_based_policy_replicates_a_push_within_seconds(
     assert executions and {e["trigger"] for e in executions} == {"event_based"}
     tasks = admin.get(f"/replication/executions/{executions[0]['id']}/tasks").json()
     assert [t["src_resource"] for t in tasks] == ["rep/live:[1.0]"]
+
+
+def test_a_deletion_is_replicated_by_a_policy_that_says_so(
+    admin: httpx.Client, distribution: DistributionProcess, registry_endpoint: RegistryEndpoint, images: dict[str, str]
+) -> None:
+    registry_id = create_registry(admin, endpoint("on-delete", distribution.url, credential=credential(USER, PASSWORD)))
+    body = {
+        "name": "on-delete",
+        "dest_registry": {"id": registry_id},
+        "filters": [{"type": "name", "value": "rep/gone"}],
+        "trigger": {"type": "event_based"},
+        "replicate_deletion": True,
+        "enabled": True,
+    }
+    r = admin.post("/replication/policies", json=body)
+    assert r.status_code == 201, r.text
+    with registry_endpoint.client() as client:
+        _, digest = push_image(client, "rep/gone", "1.0")
+    with httpx.Client(base_url=distribution.url, auth=(USER, PASSWORD), timeout=60) as remote:
+        eventually(lambda: manifest_on(remote, "rep/gone", digest).status_code == 200, "the copy", deadline_s=120)
+        deleted = admin.delete(f"/projects/rep/repositories/gone/artifacts/{digest}")
+        assert deleted.status_code == 200, deleted.text
+        eventually(
+            lambda: manifest_on(remote, "rep/gone", digest).status_code == 404, "the remote delete", deadline_s=120
+        )
+    policy_id = int(r.headers["Location"].rsplit("/", 1)[1])
+    executions = admin.get("/replication/executions", params={"policy_id": str(policy_id)}).json()
+    operations = {
+        t["operation"] for e in executions for t in admin.get(f"/replication/executions/{e['id']}/tasks").json()
+    }
+    assert operations == {"copy", "deletion"}

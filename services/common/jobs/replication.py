@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from services.common.jobs.params import integer
+from services.common.jobs.params import flag, integer
 
 # Harbor's execution triggers, as its API shows them.
 TRIGGERS = ("manual", "scheduled", "event_based")
@@ -25,11 +25,13 @@ class ReplicationParams:
     # An event-based execution copies the one artifact whose push (or tag) started it.
     repository: str | None = None
     digest: str | None = None
+    # The artifact was deleted here: delete it on the destination (a policy with replicate_deletion).
+    deletion: bool = False
 
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {"policy_id": self.policy_id, "trigger": self.trigger, "operator": self.operator}
         if self.repository is not None:
-            body.update(repository=self.repository, digest=self.digest)
+            body.update(repository=self.repository, digest=self.digest, deletion=self.deletion)
         return body
 
 
@@ -49,4 +51,5 @@ def parse_replication_params(data: Mapping[str, Any]) -> ReplicationParams:
         operator=operator[:255],
         repository=repository,
         digest=digest,
+        deletion=flag(data, "deletion"),
     )

@@ -1,7 +1,8 @@
 """Harbor's REPLICATION job: one execution of a replication policy. Push mode (the source is this
 registry): every local artifact the policy's filters take is one task, copied to the endpoint by the copy
 engine (services/jobservice/replication/copier.py) with its index children and accessories, blobs the
-destination has skipped; a Harbor-type destination gets the projects it lacks first, through its API.
+destination has skipped; a Harbor-type destination gets the projects it lacks first, through its API. An
+event-based execution copies the one artifact its event names, or deletes it on the destination.
 
 A task that fails is retried with the job (exponential backoff, jobservice.max_attempts); the tasks that
 succeeded are not copied again, so a retry, or a rerun after a killed jobservice, goes on where the last
@@ -67,6 +68,9 @@ class Replication:
             insecure=policy.endpoint.insecure,
             ca_certificate=policy.endpoint.ca_certificate,
         )
+        if params.deletion and params.repository and params.digest:
+            await self._delete(context, policy, endpoint, params.repository, params.digest)
+            return
         selected = await self._selection(context, policy, params.repository, params.digest)
         await context.log(
             f"policy {policy.name}: {len(selected)} artifacts to copy to {endpoint.url} ({params.trigger})"
@@ -84,6 +88,45 @@ class Replication:
         await context.log(f"{len(outcomes) - failed} of {len(outcomes)} artifacts copied, {failed} failed")
         if failed:
             raise RuntimeError(f"{failed} of {len(outcomes)} tasks failed; see their logs")  # retried with backoff
+
+    async def _delete(
+        self, context: JobContext, policy: store.StoredPolicy, endpoint: RemoteEndpoint, repository: str, digest: str
+    ) -> None:
+        """One deletion task: the manifest `digest` deleted from the destination's repository (already gone
+        there counts as done)."""
+        try:
+            dst = destination(repository, policy.dest_namespace, policy.dest_namespace_replace_count)
+        except ValueError as exc:
+            raise JobFailed(str(exc)) from None
+        task_id, status = await store.task(
+            context.db.pool, context.job.id, "image", f"{repository}@{digest}", f"{dst}@{digest}", "deletion"
+        )
+        if status == "Succeed":
+            return
+        await store.start_task(context.db.pool, task_id)
+        try:
+            async with RemoteRegistry(endpoint, timeout=REMOTE_TIMEOUT_S) as remote:
+                path = f"/v2/{dst}/manifests/{digest}"
+                async with await remote.request("DELETE", path, scope=f"repository:{dst}:delete") as response:
+                    answer = response.status
+                    text = (await response.content.read(200)).decode(errors="replace").strip()
+        except RemoteError as exc:
+            await store.log_task(context.db.pool, task_id, f"failed: {exc}")
+            await store.finish_task(context.db.pool, task_id, "Failed")
+            raise  # retried with backoff
+        if answer in (200, 202, 404):
+            done = "deleted" if answer != 404 else "already gone"
+            await store.log_task(context.db.pool, task_id, f"{dst}@{digest} on {endpoint.url}: {done}")
+            await store.finish_task(context.db.pool, task_id, "Succeed", digest)
+            context.result = {"total": 1, "failed": 0, "succeed": 1}
+            return
+        await store.log_task(
+            context.db.pool, task_id, f"failed: {endpoint.url} answered {answer} to DELETE {path}: {text}"
+        )
+        await store.finish_task(context.db.pool, task_id, "Failed")
+        if answer >= 500:
+            raise RuntimeError(f"{endpoint.url} answered {answer} to DELETE {path}")  # retried with backoff
+        raise JobFailed(f"{endpoint.url} refused to delete {dst}@{digest}: {answer} {text}")
 
     async def _selection(
         self, context: JobContext, policy: store.StoredPolicy, repository: str | None, digest: str | None

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from services.jobservice.replication_filters import destination, select
+from services.jobservice.replication_filters import deletion_taken, destination, select
 
 
 def chosen(filters: list[dict[str, Any]], repository: str = "library/app", tags: tuple[str, ...] = ("v1", "dev"),
@@ -75,3 +75,11 @@ def test_destination_names(repository: str, namespace: str, count: int, name: st
 def test_dropping_every_component_is_refused() -> None:
     with pytest.raises(ValueError, match="every component"):
         destination("library/app", "mirror", 2)
+
+
+def test_a_deletion_is_judged_by_name_and_the_tag_the_event_names() -> None:
+    filters = [{"type": "name", "value": "library/*"}, {"type": "tag", "value": "v*"}]
+    assert deletion_taken(filters, "library/app", None)
+    assert deletion_taken(filters, "library/app", "v2")
+    assert not deletion_taken(filters, "library/app", "dev")
+    assert not deletion_taken(filters, "other/app", None)
