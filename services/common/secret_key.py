@@ -8,6 +8,8 @@ reads it."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -30,6 +32,12 @@ class SecretKey:
                 " file, or remove it to have core create a new one (stored credentials must then be entered again)"
             ) from None
         self._source = source
+        self._raw = key
+
+    def derive(self, label: str) -> str:
+        """A secret of its own for `label` (HMAC-SHA256 of it under the key), the same in every process
+        that holds the file: how Berth's services prove themselves to each other."""
+        return hmac.new(self._raw, label.encode(), hashlib.sha256).hexdigest()
 
     def encrypt(self, plain: str) -> str:
         return self._fernet.encrypt(plain.encode()).decode("ascii")
@@ -100,6 +108,9 @@ class SecretKeyFile:
 
     def decrypt(self, token: str) -> str:
         return self._loaded().decrypt(token)
+
+    def derive(self, label: str) -> str:
+        return self._loaded().derive(label)
 
     async def lifespan(self, app: object) -> AsyncIterator[None]:
         self._loaded()

@@ -182,6 +182,12 @@ class JobserviceSettings:
     # The process's CPU niceness (0 to 19): jobs are background work, so on a shared machine the registry
     # and core, whom users wait on, run first (on two cores, GC at nice 0 tripled the push p99).
     nice: int = field(default=10, metadata={"min": 0, "max": 19})
+    # How the jobservice reaches this Berth's own registry, token service and core, whose addresses it
+    # pushes through for pull-mode replication; empty: http://<host>:<port> of their sections (0.0.0.0 as
+    # 127.0.0.1). The Compose deployment sets them to the containers' names.
+    registry_url: str = ""
+    token_url: str = ""
+    core_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -259,6 +265,22 @@ class Settings:
     log: LogSettings = field(default_factory=LogSettings)
     # Where the settings came from, for messages; not a key of the file.
     source: str = field(default="<defaults>", compare=False, metadata={"internal": True})
+
+    def internal_urls(self) -> tuple[str, str, str]:
+        """(registry, token service, core) as this Berth's own services reach them."""
+
+        def url(given: str, host: str, port: int) -> str:
+            if given:
+                return given.rstrip("/")
+            reach = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "[::1]"}.get(host, host)
+            return f"http://{reach}:{port}"
+
+        js = self.jobservice
+        return (
+            url(js.registry_url, self.registry.host, self.registry.port),
+            url(js.token_url, self.token.host, self.token.port),
+            url(js.core_url, self.core.host, self.core.port),
+        )
 
     def public_url(self) -> str:
         if self.external_url:

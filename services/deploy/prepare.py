@@ -199,7 +199,13 @@ def service_settings(settings: Settings, service: str, db_password: str) -> dict
     data["registry"].update(host="0.0.0.0", port=PORTS["registry"], accel_redirect=True)
     data["token"].update(host="0.0.0.0", port=PORTS["token"], private_key=TOKEN_KEY, certificate=TOKEN_CERT)
     data["core"].update(host="0.0.0.0", port=PORTS["core"])
-    data["jobservice"].update(host="0.0.0.0", port=PORTS["jobservice"])
+    data["jobservice"].update(
+        host="0.0.0.0",
+        port=PORTS["jobservice"],
+        registry_url=f"http://registry:{PORTS['registry']}",
+        token_url=f"http://token:{PORTS['token']}",
+        core_url=f"http://core:{PORTS['core']}",
+    )
     log = data["log"]
     log["local"]["location"] = LOGS
     log["collector"].update(host="log", port=PORTS["log"], bind="0.0.0.0")

@@ -49,6 +49,7 @@ def create_app(
         storage,
         upload_ttl=timedelta(hours=settings.registry.upload_ttl_hours),
         secret_key=SecretKeyFile(settings.secret_key_file),
+        local=settings.internal_urls(),
     )
     db = Database(settings.database)
     redis = RedisClient(settings.redis)

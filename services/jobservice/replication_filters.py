@@ -89,8 +89,8 @@ def destination(repository: str, namespace: str, replace_count: int) -> str:
 
 
 def deletion_taken(filters: Sequence[Mapping[str, Any]], repository: str, tag: str | None) -> bool:
-    """Whether the policy replicates the deletion of an artifact of `repository` (with `tag`, when the
-    event names one): its labels and kind are gone with it, so only the name and tag filters judge."""
+    """Whether the name filter (and, with `tag`, the tag filter) takes the repository: what judges a deleted
+    artifact (its labels and kind are gone with it), and a remote repository before its tags are listed."""
     if not _passes(_filter(filters, "name"), repository):
         return False
     return tag is None or _passes(_filter(filters, "tag"), tag)

@@ -217,3 +217,31 @@ def test_a_deletion_is_replicated_by_a_policy_that_says_so(
         t["operation"] for e in executions for t in admin.get(f"/replication/executions/{e['id']}/tasks").json()
     }
     assert operations == {"copy", "deletion"}
+
+
+def test_a_pull_policy_brings_a_distributions_tags_into_a_project_it_creates(
+    admin: httpx.Client, distribution: DistributionProcess, registry_endpoint: RegistryEndpoint
+) -> None:
+    with httpx.Client(base_url=distribution.url, auth=(USER, PASSWORD), timeout=60) as remote:
+        _, wanted = push_image(remote, "upstream/tool", "2.0", layers=[os.urandom(256 * 1024)])
+        push_image(remote, "upstream/tool", "old")
+        push_image(remote, "elsewhere/thing", "2.0")
+    registry_id = create_registry(admin, endpoint("upstream", distribution.url, credential=credential(USER, PASSWORD)))
+    body = {
+        "name": "from-upstream",
+        "src_registry": {"id": registry_id},
+        "dest_namespace": "pulled",
+        "filters": [{"type": "name", "value": "upstream/**"}, {"type": "tag", "value": "2.*"}],
+        "enabled": True,
+    }
+    r = admin.post("/replication/policies", json=body)
+    assert r.status_code == 201, r.text
+    execution = start(admin, int(r.headers["Location"].rsplit("/", 1)[1]))
+    assert execution["status"] == "Succeed" and execution["total"] == 1, execution
+    tasks = admin.get(f"/replication/executions/{execution['id']}/tasks").json()
+    assert [(t["src_resource"], t["dst_resource"]) for t in tasks] == [("upstream/tool:[2.0]", "pulled/tool:[2.0]")]
+    assert admin.get("/projects/pulled").status_code == 200
+    with registry_endpoint.client() as client:
+        got = manifest_on(client, "pulled/tool", "2.0")
+        assert got.status_code == 200 and digest_of(got.content) == wanted
+        assert manifest_on(client, "pulled/tool", "old").status_code == 404

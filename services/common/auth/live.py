@@ -25,6 +25,7 @@ from typing import Any
 import structlog
 
 from services.common.auth.authenticate import Authentication, Authenticator
+from services.common.auth.internal import InternalAuthenticator
 from services.common.auth.modes import LDAP_AUTH, authenticators_for, directory_for
 from services.common.auth.passwords import CredentialCache, PasswordHasher
 from services.common.auth.robot_names import RobotNames
@@ -38,6 +39,7 @@ from services.common.ldap.directory import (
     UnconfiguredDirectory,
 )
 from services.common.secret import Secret
+from services.common.secret_key import SecretKeyFile
 from services.common.settings import LdapSettings, Settings
 
 log = structlog.get_logger()
@@ -132,6 +134,8 @@ class LiveAuthentication:
         self._cache = cache
         self._fixed_directory = directory
         self._extra = tuple(extra_authenticators)
+        # First: the jobservice's own login (replication into this registry), whatever auth_mode says.
+        self._internal = InternalAuthenticator(SecretKeyFile(settings.secret_key_file))
         self._defaults = defaults(settings)
         self.robot_names = RobotNames(db, self._defaults["robot_name_prefix"])
         self._current = AuthConfig(settings.auth_mode, settings.ldap)
@@ -155,7 +159,7 @@ class LiveAuthentication:
         found = authenticators_for(
             config.mode, config.ldap, self._db, self._hasher, self._cache, directory, robot_names=self.robot_names
         )
-        return [*found, *self._extra]
+        return [self._internal, *found, *self._extra]
 
     def _directory(self, config: AuthConfig) -> Directory:
         if self._fixed_directory is not None:

@@ -66,6 +66,9 @@ class RemoteEndpoint:
     password: Secret = field(default_factory=_no_password)
     insecure: bool = False  # no certificate or host name verification at all
     ca_certificate: str = ""  # PEM text: the only CA trusted for this endpoint
+    # The token service to ask instead of the realm the challenge names: Berth reaching its own registry from
+    # inside, where the public URL the challenge gives may not resolve. Empty: the challenge's.
+    token_url: str = ""
 
     def __post_init__(self) -> None:
         # Paths ("/v2/...") are appended to the base, and a trailing slash would double theirs.
@@ -257,7 +260,8 @@ class RemoteRegistry:
         challenges = _challenges(response)
         bearer = challenges.get("bearer")
         if bearer is not None and bearer.get("realm"):
-            self._realm = _Realm(self._base.join(URL(bearer["realm"])), bearer.get("service", ""))
+            realm = URL(self.endpoint.token_url) if self.endpoint.token_url else self._base.join(URL(bearer["realm"]))
+            self._realm = _Realm(realm, bearer.get("service", ""))
         elif "basic" in challenges:
             self._basic = True
         self._challenged = True

@@ -14,11 +14,13 @@ from services.jobservice.jobs.replication import Replication
 from services.jobservice.jobs.retention import run_retention
 
 
-def registry(storage: StorageDriver, *, upload_ttl: timedelta, secret_key: SecretKeyFile) -> JobRegistry:
+def registry(
+    storage: StorageDriver, *, upload_ttl: timedelta, secret_key: SecretKeyFile, local: tuple[str, str, str]
+) -> JobRegistry:
     return {
         PURGE_AUDIT_LOG: purge_audit_log,
         GARBAGE_COLLECTION: GarbageCollector(storage, upload_ttl),
         RETENTION: run_retention,
         # Decrypts the endpoints' passwords with core's key file, read when a replication first runs.
-        REPLICATION: Replication(storage, secret_key),
+        REPLICATION: Replication(storage, secret_key, local),
     }

@@ -2,7 +2,8 @@
 registry): every local artifact the policy's filters take is one task, copied to the endpoint by the copy
 engine (services/jobservice/replication/copier.py) with its index children and accessories, blobs the
 destination has skipped; a Harbor-type destination gets the projects it lacks first, through its API. An
-event-based execution copies the one artifact its event names, or deletes it on the destination.
+event-based execution copies the one artifact its event names, or deletes it on the destination. Pull mode
+(the source is the endpoint): every remote tag the filters take is one task, pushed into this registry.
 
 A task that fails is retried with the job (exponential backoff, jobservice.max_attempts); the tasks that
 succeeded are not copied again, so a retry, or a rerun after a killed jobservice, goes on where the last
@@ -16,6 +17,7 @@ import json
 
 import structlog
 
+from services.common.auth.internal import INTERNAL_NAME, internal_password
 from services.common.jobs.replication import parse_replication_params
 from services.common.remote.client import RemoteEndpoint, RemoteError, RemoteRegistry
 from services.common.secret import Secret
@@ -23,9 +25,15 @@ from services.common.secret_key import SecretKeyError, SecretKeyFile
 from services.common.storage import StorageDriver
 from services.jobservice import replication_store as store
 from services.jobservice.context import JobContext, JobFailed
-from services.jobservice.replication.copier import CopyError, RemoteDestination, copy_artifact
+from services.jobservice.replication.copier import (
+    ArtifactSource,
+    CopyError,
+    RemoteDestination,
+    RemoteSource,
+    copy_artifact,
+)
 from services.jobservice.replication.local import LocalSource
-from services.jobservice.replication_filters import Selected, destination, resource_type, select
+from services.jobservice.replication_filters import Selected, deletion_taken, destination, resource_type, select
 
 log = structlog.get_logger()
 
@@ -43,9 +51,11 @@ def _resource(repository: str, tags: tuple[str, ...], digest: str) -> str:
 
 
 class Replication:
-    def __init__(self, storage: StorageDriver, secret_key: SecretKeyFile) -> None:
+    def __init__(self, storage: StorageDriver, secret_key: SecretKeyFile, local: tuple[str, str, str]) -> None:
+        """`local`: this Berth's registry, token service and core as the jobservice reaches them."""
         self._storage = storage
         self._key = secret_key
+        self._local = local
 
     async def __call__(self, context: JobContext) -> None:
         try:
@@ -55,8 +65,6 @@ class Replication:
         policy = await store.policy(context.db.pool, params.policy_id)
         if policy is None:
             raise JobFailed(f"replication policy {params.policy_id} no longer exists")
-        if not policy.push:
-            raise JobFailed("pull-mode replication (a policy with src_registry) is not supported yet")
         try:
             password = self._key.decrypt(policy.endpoint.ciphertext) if policy.endpoint.ciphertext else ""
         except SecretKeyError as exc:
@@ -71,15 +79,11 @@ class Replication:
         if params.deletion and params.repository and params.digest:
             await self._delete(context, policy, endpoint, params.repository, params.digest)
             return
-        selected = await self._selection(context, policy, params.repository, params.digest)
-        await context.log(
-            f"policy {policy.name}: {len(selected)} artifacts to copy to {endpoint.url} ({params.trigger})"
-        )
         try:
-            async with RemoteRegistry(endpoint, timeout=REMOTE_TIMEOUT_S) as remote:
-                if policy.endpoint.type == "harbor":
-                    await self._projects(context, remote, {dst.split("/", 1)[0] for _, dst in selected})
-                outcomes = await self._copy_all(context, policy, remote, selected)
+            if policy.push:
+                outcomes = await self._push(context, policy, endpoint, params.repository, params.digest)
+            else:
+                outcomes = await self._pull(context, policy, endpoint)
         except asyncio.CancelledError:
             await store.stop_unfinished(context.db.pool, context.job.id)
             raise
@@ -88,6 +92,61 @@ class Replication:
         await context.log(f"{len(outcomes) - failed} of {len(outcomes)} artifacts copied, {failed} failed")
         if failed:
             raise RuntimeError(f"{failed} of {len(outcomes)} tasks failed; see their logs")  # retried with backoff
+
+    async def _push(
+        self,
+        context: JobContext,
+        policy: store.StoredPolicy,
+        endpoint: RemoteEndpoint,
+        repository: str | None,
+        digest: str | None,
+    ) -> list[bool]:
+        selected = await self._selection(context, policy, repository, digest)
+        await context.log(f"policy {policy.name}: {len(selected)} artifacts to copy to {endpoint.url}")
+        async with RemoteRegistry(endpoint, timeout=REMOTE_TIMEOUT_S) as remote:
+            if policy.endpoint.type == "harbor":
+                await self._projects(context, remote, {dst.split("/", 1)[0] for _, dst in selected})
+            source = LocalSource(context.db, self._storage)
+            return await self._copy_all(context, policy, source, RemoteDestination(remote), endpoint.url, selected)
+
+    async def _pull(self, context: JobContext, policy: store.StoredPolicy, endpoint: RemoteEndpoint) -> list[bool]:
+        """Pull mode: every tag of the remote's repositories the filters take is one task, pushed into this
+        registry through its own registry API (so quotas, immutability and events hold as for any push), as
+        the jobservice's internal account; the projects it lacks are created through core's API."""
+        registry_url, token_url, core_url = self._local
+        password = Secret(internal_password(self._key))
+        local = RemoteEndpoint(registry_url, INTERNAL_NAME, password, token_url=f"{token_url}/service/token")
+        api = RemoteEndpoint(core_url, INTERNAL_NAME, password)
+        async with (
+            RemoteRegistry(endpoint, timeout=REMOTE_TIMEOUT_S) as remote,
+            RemoteRegistry(local, timeout=REMOTE_TIMEOUT_S) as here,
+            RemoteRegistry(api, timeout=REMOTE_TIMEOUT_S) as core,
+        ):
+            selected = await self._remote_selection(policy, remote)
+            await context.log(f"policy {policy.name}: {len(selected)} artifacts to copy from {endpoint.url}")
+            await self._projects(context, core, {dst.split("/", 1)[0] for _, dst in selected})
+            return await self._copy_all(
+                context, policy, RemoteSource(remote), RemoteDestination(here), "this registry", selected
+            )
+
+    async def _remote_selection(self, policy: store.StoredPolicy, remote: RemoteRegistry) -> list[tuple[Selected, str]]:
+        """The remote's tags the filters take (Harbor's native adapter: the catalog, then each repository's
+        tags; a remote artifact is known by its tag, and carries no labels)."""
+        chosen = []
+        for repository in await _listing(remote, "/v2/_catalog?n=1000", "registry:catalog:*", "repositories"):
+            if not deletion_taken(policy.filters, repository, None):  # the name filter alone
+                continue
+            path = f"/v2/{repository}/tags/list?n=1000"
+            for tag in await _listing(remote, path, f"repository:{repository}:pull", "tags"):
+                found = select(policy.filters, repository, tag, (tag,), frozenset(), "image")
+                if found is None:
+                    continue
+                try:
+                    target = destination(repository, policy.dest_namespace, policy.dest_namespace_replace_count)
+                except ValueError:
+                    continue
+                chosen.append((found, target))
+        return chosen
 
     async def _delete(
         self, context: JobContext, policy: store.StoredPolicy, endpoint: RemoteEndpoint, repository: str, digest: str
@@ -174,11 +233,11 @@ class Replication:
         self,
         context: JobContext,
         policy: store.StoredPolicy,
-        remote: RemoteRegistry,
+        source: ArtifactSource,
+        target: RemoteDestination,
+        where: str,
         selected: list[tuple[Selected, str]],
     ) -> list[bool]:
-        source = LocalSource(context.db, self._storage)
-        target = RemoteDestination(remote)
         gate = asyncio.Semaphore(PARALLEL_TASKS)
 
         async def one(found: Selected, dst: str) -> bool:
@@ -193,7 +252,7 @@ class Replication:
                 async def task_log(line: str) -> None:
                     await store.log_task(context.db.pool, task_id, line)
 
-                await task_log(f"copying {src_name} to {remote.endpoint.url}/{dst_name}")
+                await task_log(f"copying {src_name} to {where}: {dst_name}")
                 try:
                     result = await copy_artifact(
                         source,
@@ -234,3 +293,22 @@ class Replication:
                 task.cancel()
             with contextlib.suppress(Exception):
                 await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _listing(remote: RemoteRegistry, path: str, scope: str, key: str) -> list[str]:
+    """A paginated /v2/ listing (`_catalog` or `tags/list`) followed through its Link headers."""
+    found: list[str] = []
+    next_path: str | None = path
+    while next_path is not None:
+        async with await remote.request("GET", next_path, scope=scope) as response:
+            if response.status == 404 and key == "tags":
+                return found  # a repository deleted meanwhile
+            if response.status != 200:
+                text = (await response.content.read(200)).decode(errors="replace").strip()
+                raise RemoteError(f"{remote.endpoint.url} answered {response.status} to GET {next_path}: {text}")
+            body = await response.json(content_type=None)
+            link = response.links.get("next")
+        values = body.get(key) if isinstance(body, dict) else None
+        found.extend(v for v in values or [] if isinstance(v, str))
+        next_path = str(link["url"]) if link else None
+    return found
