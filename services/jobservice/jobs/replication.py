@@ -38,7 +38,7 @@ from services.jobservice.replication_filters import Selected, deletion_taken, de
 log = structlog.get_logger()
 
 # Artifacts copied at once in one execution (each copies up to PARALLEL_BLOBS blobs at once).
-PARALLEL_TASKS = 3
+PARALLEL_TASKS = 6
 PARALLEL_BLOBS = 3
 CHUNK_BYTES = 10 * 1024 * 1024
 # Seconds each wait on the remote may take (connecting, each read), not a whole copy.

@@ -13,6 +13,8 @@ import { passwordPage } from "./password.js";
 import { projectPage } from "./project.js";
 import { projectsPage } from "./projects.js";
 import { projectQuotasPage } from "./quotas.js";
+import { registriesPage } from "./registries.js";
+import { replicationsPage } from "./replications.js";
 import { repositoryPage } from "./repository.js";
 import { systemRobotsPage } from "./robots.js";
 import { searchBox } from "./search.js";
@@ -32,6 +34,8 @@ const routes = [
   { path: /^\/harbor\/projects\/(\d+)\/repositories\/(.+?)\/?$/, page: repositoryPage },
   { path: /^\/harbor\/users\/?$/, page: usersPage, sysadmin: true },
   { path: /^\/harbor\/robot-accounts\/?$/, page: systemRobotsPage, sysadmin: true },
+  { path: /^\/harbor\/registries\/?$/, page: registriesPage, sysadmin: true },
+  { path: /^\/harbor\/replications\/?$/, page: replicationsPage, sysadmin: true },
   { path: /^\/harbor\/labels\/?$/, page: systemLabelsPage, sysadmin: true },
   { path: /^\/harbor\/project-quotas\/?$/, page: projectQuotasPage, sysadmin: true },
   { path: /^\/harbor\/clearing-job(?:\/(gc|audit-log-purge))?\/?$/, page: cleanupPage, sysadmin: true },
@@ -106,6 +110,8 @@ function adminNav() {
     h("span", { class: "nav-label" }, "Administration"),
     link("/harbor/users", "Users"),
     link("/harbor/robot-accounts", "Robot Accounts"),
+    link("/harbor/registries", "Registries"),
+    link("/harbor/replications", "Replications"),
     link("/harbor/labels", "Labels"),
     link("/harbor/project-quotas", "Project Quotas"),
     link("/harbor/clearing-job", "Clean Up"),
