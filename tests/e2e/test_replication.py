@@ -245,3 +245,26 @@ def test_a_pull_policy_brings_a_distributions_tags_into_a_project_it_creates(
         got = manifest_on(client, "pulled/tool", "2.0")
         assert got.status_code == 200 and digest_of(got.content) == wanted
         assert manifest_on(client, "pulled/tool", "old").status_code == 404
+
+
+def test_a_pull_policy_from_a_harbor_endpoint_uses_its_catalog_and_tokens(
+    stack: StackProcess, admin: httpx.Client, images: dict[str, str], registry_endpoint: RegistryEndpoint
+) -> None:
+    # The stack itself as the remote Berth: its catalog and pulls through its own token service.
+    registry_id = create_registry(
+        admin, endpoint("berth-source", stack.url, "harbor", credential=credential("admin", ADMIN_PASSWORD))
+    )
+    body = {
+        "name": "from-berth",
+        "src_registry": {"id": registry_id},
+        "dest_namespace": "selfpull",
+        "filters": [{"type": "name", "value": "rep/app"}, {"type": "tag", "value": "v2"}],
+        "enabled": True,
+    }
+    r = admin.post("/replication/policies", json=body)
+    assert r.status_code == 201, r.text
+    execution = start(admin, int(r.headers["Location"].rsplit("/", 1)[1]))
+    assert execution["status"] == "Succeed" and execution["total"] == 1, execution
+    with registry_endpoint.client() as client:
+        got = manifest_on(client, "selfpull/app", "v2")
+        assert got.status_code == 200 and digest_of(got.content) == images["v2"]

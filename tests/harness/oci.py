@@ -31,7 +31,11 @@ def push_blob(client: httpx.Client, repo: str, data: bytes, algorithm: str = "sh
         # the closing PUT, as Docker sends them. Appended: httpx's `params` would drop the Location's query.
         location = r.headers["Location"]
         location += ("&" if "?" in location else "?") + f"digest={digest}"
-        r = client.put(location, content=data, headers={"Content-Type": "application/octet-stream"})
+        try:
+            r = client.put(location, content=data, headers={"Content-Type": "application/octet-stream"})
+        except httpx.RemoteProtocolError:
+            # It answered the POST without reading its body, and dropped the connection the PUT went on.
+            r = client.put(location, content=data, headers={"Content-Type": "application/octet-stream"})
     assert r.status_code == 201, r.text
     return digest
 
