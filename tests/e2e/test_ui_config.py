@@ -105,7 +105,17 @@ def test_admin_reads_the_stored_values_saves_changes_and_they_stay(page: Page, c
     log_in_as(page, core, "admin", "Harbor12345")
     nav = page.get_by_role("group", name="Administration")
     expect(nav.get_by_role("link")).to_have_text(
-        ["Users", "Robot Accounts", "Labels", "Project Quotas", "Clean Up", "Job Service Dashboard", "Configuration"]
+        [
+            "Users",
+            "Robot Accounts",
+            "Registries",
+            "Replications",
+            "Labels",
+            "Project Quotas",
+            "Clean Up",
+            "Job Service Dashboard",
+            "Configuration",
+        ]
     )
     nav.get_by_role("link", name="Configuration").click()
     expect(page).to_have_url(re.compile(r"/harbor/configs$"))

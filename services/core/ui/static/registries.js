@@ -24,32 +24,54 @@ export async function allRegistries() {
   return (await getJson(`${REGISTRIES}?${new URLSearchParams({ page_size: MAX_PAGE_SIZE, sort: "name" })}`)).data;
 }
 
-export function registriesPage() {
-  let page = 1;
-  const status = notice();
-  status.id = "registry-status";
-  const rows = h("tbody");
-  const paging = h("div");
+// A table with one header row of `headings` over `body`.
+export function table(id, headings, body) {
+  return h("table", { id }, h("thead", {}, h("tr", {}, headings.map((t) => h("th", {}, t)))), body);
+}
 
+// A paged list of the API as a table (the pages this one and replications.js draw): load() reads the page
+// `state.page` of `url`, draws row(item) for each (or `empty` across the row) and a pager (with
+// `pagerAlways` false, only when there is more than one page), and resolves to the items; fail(err) is told
+// of a refusal (load() then resolves to null).
+export function pagedTable({ id, headings, url, row, empty, fail, state = { page: 1 }, pageSize, pagerAlways }) {
+  const body = h("tbody");
+  const paging = h("div");
+  const size = pageSize ?? PAGE_SIZE;
   async function load() {
     try {
-      const { data, total } = await getJson(`${REGISTRIES}?${new URLSearchParams({ page, page_size: PAGE_SIZE })}`);
-      rows.replaceChildren(...data.map(registryRow));
-      if (data.length === 0) rows.append(h("tr", {}, h("td", { colspan: 8, class: "empty" }, "No endpoints.")));
-      paging.replaceChildren(
-        pager(page, PAGE_SIZE, total, (p) => {
-          page = p;
-          load();
-        }),
-      );
+      const query = new URLSearchParams({ page: state.page, page_size: size });
+      const { data, total } = await getJson(`${url}?${query}`);
+      body.replaceChildren(...data.map(row));
+      if (data.length === 0) body.append(h("tr", {}, h("td", { colspan: headings.length, class: "empty" }, empty)));
+      const go = (p) => {
+        state.page = p;
+        load();
+      };
+      paging.replaceChildren(pagerAlways === false && total <= size ? "" : pager(state.page, size, total, go));
+      return data;
     } catch (err) {
-      status.show(failure("list the endpoints", err), "error");
+      fail(err);
+      return null;
     }
   }
+  return { elements: [table(id, headings, body), paging], load };
+}
+
+export function registriesPage() {
+  const status = notice();
+  status.id = "registry-status";
+  const list = pagedTable({
+    id: "registries",
+    headings: ["Name", "Status", "Endpoint URL", "Provider", "Verify Remote Cert", "Description", "Created", ""],
+    url: REGISTRIES,
+    row: registryRow,
+    empty: "No endpoints.",
+    fail: (err) => status.show(failure("list the endpoints", err), "error"),
+  });
 
   const saved = (message) => async () => {
     status.show(message);
-    await load();
+    await list.load();
   };
 
   function registryRow(r) {
@@ -91,34 +113,15 @@ export function registriesPage() {
     endpointDialog(null, saved("Endpoint created."));
   };
 
-  load();
+  const newButton = h("button", { type: "button", id: "new-registry", onclick: create }, "New endpoint");
+  list.load();
   return h(
     "section",
     { class: "registries" },
     h("h1", {}, "Registries"),
-    h(
-      "div",
-      { class: "toolbar" },
-      h("button", { type: "button", id: "new-registry", onclick: create }, "New endpoint"),
-    ),
+    h("div", { class: "toolbar" }, newButton),
     status,
-    h(
-      "table",
-      { id: "registries" },
-      h(
-        "thead",
-        {},
-        h(
-          "tr",
-          {},
-          ["Name", "Status", "Endpoint URL", "Provider", "Verify Remote Cert", "Description", "Created", ""].map((t) =>
-            h("th", {}, t),
-          ),
-        ),
-      ),
-      rows,
-    ),
-    paging,
+    list.elements,
   );
 }
 
@@ -169,6 +172,8 @@ async function endpointDialog(registry, onSaved) {
 
   const test = async () => {
     tested.clear();
+    // A refusal of OK said earlier no longer holds once the fields are tested again (dom.js names it).
+    document.getElementById("registry-dialog-status")?.clear();
     const body = editing ? { id: Number(registry.id), ...remote() } : { type: type.value, ...remote() };
     try {
       await request("POST", `${REGISTRIES}/ping`, body);

@@ -8,12 +8,11 @@
 
 import { API, createdId, getJson, request } from "./api.js";
 import { failure, field, formDialog, formatDuration, formatTime, h, link, notice, numberValue, pager } from "./dom.js";
-import { allRegistries } from "./registries.js";
+import { allRegistries, pagedTable, table } from "./registries.js";
 import { polledHistory, statusCell, stopButton } from "./runs.js";
 
 const POLICIES = `${API}/replication/policies`;
 const EXECUTIONS = `${API}/replication/executions`;
-const PAGE_SIZE = 15;
 const EXECUTIONS_PAGE_SIZE = 10;
 const TASKS_PAGE_SIZE = 10;
 const LOCAL = 0; // Harbor's "Local": this registry
@@ -50,8 +49,6 @@ function registryCell(registry) {
 const runState = (state) => (state === IN_PROGRESS ? RUNNING : state);
 
 export function replicationsPage() {
-  let page = 1;
-  let policies = [];
   let selected = null; // the policy whose executions are shown
   let executionsPage = 1;
   // The executions whose tasks are open: id → { page, view, state }.
@@ -60,32 +57,20 @@ export function replicationsPage() {
   const section = h("section", { class: "replications" });
   const status = notice();
   status.id = "policy-status";
-  const rows = h("tbody");
-  const paging = h("div");
+  const list = pagedTable({
+    id: "policies",
+    headings: ["", "Name", "Status", "Source registry", "Destination registry", "Trigger", "Description", ""],
+    url: POLICIES,
+    row: policyRow,
+    empty: "No replication rules.",
+    fail: (err) => status.show(failure("list the replication rules", err), "error"),
+  });
 
   async function load() {
-    try {
-      const { data, total } = await getJson(`${POLICIES}?${new URLSearchParams({ page, page_size: PAGE_SIZE })}`);
-      policies = data;
-      if (selected !== null) selected = policies.find((p) => p.id === selected.id) ?? null;
-      drawPolicies();
-      paging.replaceChildren(
-        pager(page, PAGE_SIZE, total, (p) => {
-          page = p;
-          load();
-        }),
-      );
-    } catch (err) {
-      status.show(failure("list the replication rules", err), "error");
-    }
+    const policies = await list.load();
+    // The selected policy as it is now (gone once deleted).
+    if (policies !== null && selected !== null) selected = policies.find((p) => p.id === selected.id) ?? null;
     drawSelected();
-  }
-
-  function drawPolicies() {
-    rows.replaceChildren(...policies.map(policyRow));
-    if (policies.length === 0) {
-      rows.append(h("tr", {}, h("td", { colspan: 8, class: "empty" }, "No replication rules.")));
-    }
   }
 
   function select(policy) {
@@ -94,7 +79,6 @@ export function replicationsPage() {
       executionsPage = 1;
       opened.clear();
     }
-    drawPolicies();
     drawSelected();
   }
 
@@ -115,6 +99,7 @@ export function replicationsPage() {
       } catch (err) {
         status.show(failure(`replicate ${p.name}`, err), "error");
       }
+      choose.checked = true;
       select(p);
     };
     const edit = () => {
@@ -173,18 +158,9 @@ export function replicationsPage() {
     "div",
     { class: "executions", hidden: true },
     executionsStatus,
-    h(
-      "table",
-      { id: "executions" },
-      h(
-        "thead",
-        {},
-        h(
-          "tr",
-          {},
-          ["ID", "Status", "Trigger", "Start Time", "Duration", "Success Rate", "Tasks", ""].map((t) => h("th", {}, t)),
-        ),
-      ),
+    table(
+      "executions",
+      ["ID", "Status", "Trigger", "Start Time", "Duration", "Success Rate", "Tasks", ""],
       executionBody,
     ),
     executionsPaging,
@@ -293,23 +269,7 @@ export function replicationsPage() {
       h("button", { type: "button", id: "new-policy", onclick: create }, "New replication rule"),
     ),
     status,
-    h(
-      "table",
-      { id: "policies" },
-      h(
-        "thead",
-        {},
-        h(
-          "tr",
-          {},
-          ["", "Name", "Status", "Source registry", "Destination registry", "Trigger", "Description", ""].map((t) =>
-            h("th", {}, t),
-          ),
-        ),
-      ),
-      rows,
-    ),
-    paging,
+    ...list.elements,
     executionsTitle,
     noSelection,
     executionsArea,
@@ -318,57 +278,24 @@ export function replicationsPage() {
   return section;
 }
 
-// An execution's tasks (GET .../executions/{id}/tasks, paged), each with its log.
+// An execution's tasks (GET .../executions/{id}/tasks, paged: most executions have a page of them, so a
+// pager only for more), each with its log.
 function tasksView(executionId, open) {
   const url = `${EXECUTIONS}/${executionId}`;
-  const taskRows = h("tbody");
-  const taskPaging = h("div");
   const taskStatus = notice();
-  const view = h(
-    "div",
-    { class: "tasks" },
-    taskStatus,
-    h(
-      "table",
-      { id: `execution-tasks-${executionId}` },
-      h(
-        "thead",
-        {},
-        h(
-          "tr",
-          {},
-          ["ID", "Resource Type", "Source", "Destination", "Operation", "Status", "Start Time", "End Time", "Log"].map(
-            (t) => h("th", {}, t),
-          ),
-        ),
-      ),
-      taskRows,
-    ),
-    taskPaging,
-  );
-
-  async function loadTasks() {
-    try {
-      const query = new URLSearchParams({ page: open.page, page_size: TASKS_PAGE_SIZE });
-      const { data, total } = await getJson(`${url}/tasks?${query}`);
-      taskRows.replaceChildren(...data.map((t) => taskRow(url, t)));
-      if (data.length === 0) taskRows.append(h("tr", {}, h("td", { colspan: 9, class: "empty" }, "No tasks yet.")));
-      // Most executions have a page of tasks: a pager only for more.
-      taskPaging.replaceChildren(
-        total > TASKS_PAGE_SIZE
-          ? pager(open.page, TASKS_PAGE_SIZE, total, (p) => {
-              open.page = p;
-              loadTasks();
-            })
-          : "",
-      );
-    } catch (err) {
-      taskStatus.show(failure(`list the tasks of execution ${executionId}`, err), "error");
-    }
-  }
-
-  loadTasks();
-  return view;
+  const tasks = pagedTable({
+    id: `execution-tasks-${executionId}`,
+    headings: ["ID", "Resource Type", "Source", "Destination", "Operation", "Status", "Start Time", "End Time", "Log"],
+    url: `${url}/tasks`,
+    row: (t) => taskRow(url, t),
+    empty: "No tasks yet.",
+    fail: (err) => taskStatus.show(failure(`list the tasks of execution ${executionId}`, err), "error"),
+    state: open,
+    pageSize: TASKS_PAGE_SIZE,
+    pagerAlways: false,
+  });
+  tasks.load();
+  return h("div", { class: "tasks" }, taskStatus, tasks.elements);
 }
 
 function taskRow(url, t) {
