@@ -111,7 +111,10 @@ async def run_retention(context: JobContext) -> None:
         policy = parse_policy(document)
     except ValueError as exc:
         raise JobFailed(f"retention policy {params.policy_id} does not parse: {exc}") from None
-    started = dt.datetime.now(dt.UTC)
+    # The database's time this attempt was claimed (what the API shows as the run's start), not this
+    # process's clock read later: a push created between the two would count as after the start to the
+    # API, yet be judged (and removed) by the run.
+    started = context.job.started_at or dt.datetime.now(dt.UTC)
     run = RetentionRun(context, params, project_id, project)
     mode = "dry run" if params.dry_run else "run"
     await context.log(f"retention {mode} of policy {params.policy_id} on project {project}")
