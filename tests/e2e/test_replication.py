@@ -16,6 +16,7 @@ import pytest
 from services.common.oci import mediatypes as mt
 from tests.e2e.test_registries import create as create_registry
 from tests.e2e.test_registries import credential, endpoint
+from tests.e2e.test_replication_policies import create as create_policy
 from tests.harness.distribution import DistributionProcess
 from tests.harness.oci import digest_of, push_image
 from tests.harness.plugin import RegistryEndpoint
@@ -62,9 +63,7 @@ def push_policy(admin: httpx.Client, policy: str, registry_id: int, namespace: s
         "filters": [{"type": kind, "value": value} for kind, value in patterns.items()],
         "enabled": True,
     }
-    r = admin.post("/replication/policies", json=body)
-    assert r.status_code == 201, r.text
-    return int(r.headers["Location"].rsplit("/", 1)[1])
+    return create_policy(admin, body)
 
 
 def start(admin: httpx.Client, policy_id: int) -> dict[str, Any]:
@@ -143,9 +142,7 @@ def test_executions_list_filter_and_refuse(admin: httpx.Client, distribution: Di
         admin, endpoint("list-target", distribution.url, credential=credential(USER, PASSWORD))
     )
     disabled = {"name": "disabled-one", "dest_registry": {"id": registry_id}, "enabled": False}
-    r = admin.post("/replication/policies", json=disabled)
-    assert r.status_code == 201, r.text
-    policy_id = int(r.headers["Location"].rsplit("/", 1)[1])
+    policy_id = create_policy(admin, disabled)
     refused = admin.post("/replication/executions", json={"policy_id": policy_id})
     assert refused.status_code == 412 and "disabled" in refused.json()["errors"][0]["message"]
     assert admin.post("/replication/executions", json={"policy_id": 999999}).status_code == 404
@@ -169,9 +166,7 @@ def test_an_event_based_policy_replicates_a_push_within_seconds(
         "trigger": {"type": "event_based"},
         "enabled": True,
     }
-    r = admin.post("/replication/policies", json=body)
-    assert r.status_code == 201, r.text
-    policy_id = int(r.headers["Location"].rsplit("/", 1)[1])
+    policy_id = create_policy(admin, body)
     with registry_endpoint.client() as client:
         _, digest = push_image(client, "rep/live", "1.0", layers=[os.urandom(64 * 1024)])
         push_image(client, "rep/other", "1.0")  # no policy takes it
@@ -200,8 +195,7 @@ def test_a_deletion_is_replicated_by_a_policy_that_says_so(
         "replicate_deletion": True,
         "enabled": True,
     }
-    r = admin.post("/replication/policies", json=body)
-    assert r.status_code == 201, r.text
+    policy_id = create_policy(admin, body)
     with registry_endpoint.client() as client:
         _, digest = push_image(client, "rep/gone", "1.0")
     with httpx.Client(base_url=distribution.url, auth=(USER, PASSWORD), timeout=60) as remote:
@@ -211,7 +205,6 @@ def test_a_deletion_is_replicated_by_a_policy_that_says_so(
         eventually(
             lambda: manifest_on(remote, "rep/gone", digest).status_code == 404, "the remote delete", deadline_s=120
         )
-    policy_id = int(r.headers["Location"].rsplit("/", 1)[1])
     executions = admin.get("/replication/executions", params={"policy_id": str(policy_id)}).json()
     operations = {
         t["operation"] for e in executions for t in admin.get(f"/replication/executions/{e['id']}/tasks").json()
@@ -234,9 +227,7 @@ def test_a_pull_policy_brings_a_distributions_tags_into_a_project_it_creates(
         "filters": [{"type": "name", "value": "upstream/**"}, {"type": "tag", "value": "2.*"}],
         "enabled": True,
     }
-    r = admin.post("/replication/policies", json=body)
-    assert r.status_code == 201, r.text
-    execution = start(admin, int(r.headers["Location"].rsplit("/", 1)[1]))
+    execution = start(admin, create_policy(admin, body))
     assert execution["status"] == "Succeed" and execution["total"] == 1, execution
     tasks = admin.get(f"/replication/executions/{execution['id']}/tasks").json()
     assert [(t["src_resource"], t["dst_resource"]) for t in tasks] == [("upstream/tool:[2.0]", "pulled/tool:[2.0]")]
@@ -261,9 +252,7 @@ def test_a_pull_policy_from_a_harbor_endpoint_uses_its_catalog_and_tokens(
         "filters": [{"type": "name", "value": "rep/app"}, {"type": "tag", "value": "v2"}],
         "enabled": True,
     }
-    r = admin.post("/replication/policies", json=body)
-    assert r.status_code == 201, r.text
-    execution = start(admin, int(r.headers["Location"].rsplit("/", 1)[1]))
+    execution = start(admin, create_policy(admin, body))
     assert execution["status"] == "Succeed" and execution["total"] == 1, execution
     with registry_endpoint.client() as client:
         got = manifest_on(client, "selfpull/app", "v2")

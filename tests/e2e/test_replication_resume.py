@@ -15,6 +15,7 @@ import pytest
 from tests.e2e.test_registries import create as create_registry
 from tests.e2e.test_registries import credential, endpoint
 from tests.e2e.test_replication import PASSWORD, USER, manifest_on
+from tests.e2e.test_replication_policies import create as create_policy
 from tests.harness.distribution import DistributionProcess
 from tests.harness.oci import digest_of, push_image
 from tests.harness.plugin import RegistryEndpoint
@@ -54,9 +55,7 @@ def test_a_killed_jobservice_resumes_the_execution_and_finishes_it(
                 _, digests[tag] = push_image(client, "big/app", tag, layers=[os.urandom(LAYER_BYTES)])
         registry_id = create_registry(admin, endpoint("slow", distribution.url, credential=credential(USER, PASSWORD)))
         body = {"name": "slow", "dest_registry": {"id": registry_id}, "speed": SPEED_KBPS, "enabled": True}
-        r = admin.post("/replication/policies", json=body)
-        assert r.status_code == 201, r.text
-        r = admin.post("/replication/executions", json={"policy_id": int(r.headers["Location"].rsplit("/", 1)[1])})
+        r = admin.post("/replication/executions", json={"policy_id": create_policy(admin, body)})
         assert r.status_code == 201, r.text
         execution_id = int(r.headers["Location"].rsplit("/", 1)[1])
 

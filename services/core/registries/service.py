@@ -169,13 +169,7 @@ class RegistryService:
         fields = _apply(base, change)
         if change.access_secret is not None:
             secret = change.access_secret
-        try:
-            fields = dataclasses.replace(fields, url=normalize_url(fields.url))
-        except ValueError as exc:
-            raise BadRequest(str(exc)) from None
-        if problem := field_problem(dataclasses.replace(fields, name=fields.name or "ping")):
-            raise BadRequest(problem)
-        await self._require_healthy(fields, secret)
+        await self._require_healthy(self._checked(fields), secret)
 
     async def check_all(self) -> int:
         """The regular health check: every endpoint probed, its status (and reason) stored when it
