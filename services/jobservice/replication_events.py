@@ -1,9 +1,11 @@
 """Event-based replication (Harbor's `event_based` trigger): the jobservice's consumer group on the event
 stream starts, for each push or tag of an artifact, an execution of every enabled event-based push policy
-whose filters take it, copying that one artifact. Delivery is at least once: an event read twice starts a
+whose filters take it, copying that one artifact (an accessory or an index's child pushed on its own: the
+top-level artifact it belongs to, which brings it along). Delivery is at least once: an event read twice starts a
 second execution, which finds everything on the destination and copies nothing. An artifact deleted here
-is deleted on the destination too by the policies with `replicate_deletion` (a tag deleted alone is not:
-a CNCF Distribution cannot delete a tag)."""
+is deleted on the destination too by the policies with `replicate_deletion`, and so is a tag deleted on
+its own (through a Harbor-type destination's API; a CNCF Distribution cannot delete a tag, and the task
+says so, as Harbor's)."""
 
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ log = structlog.get_logger()
 
 GROUP = "jobservice-replication"
 STARTING = frozenset({EventType.PUSH_ARTIFACT, EventType.CREATE_TAG})
-DELETE = EventType.DELETE_ARTIFACT
+DELETING = frozenset({EventType.DELETE_ARTIFACT, EventType.DELETE_TAG})
 
 
 class ReplicationTrigger:
@@ -37,15 +39,24 @@ class ReplicationTrigger:
 
     async def _on_events(self, events: list[Event]) -> None:
         wanted = {(e.repository, e.digest, e.operator) for e in events if e.type in STARTING and e.digest}
-        deleted = {(e.repository, e.digest, e.tag, e.operator) for e in events if e.type == DELETE and e.digest}
+        deleted = {
+            (e.repository, e.digest, e.tag if e.type == EventType.DELETE_TAG else None, e.operator)
+            for e in events
+            if e.type in DELETING and e.digest
+        }
         if not wanted and not deleted:
             return
         policies = await store.event_policies(self._db.pool)
         if not policies:
             return
         started: set[tuple[int, str, str]] = set()
-        for repository, digest, operator in sorted(wanted):
+        roots: set[tuple[str, str, str]] = set()
+        for repository, digest, operator in wanted:
             assert digest is not None
+            roots.update(
+                (repository, root, operator) for root in await store.top_level(self._db.pool, repository, digest)
+            )
+        for repository, digest, operator in sorted(roots):
             for artifact in await store.local_artifacts(self._db.pool, repository, digest):
                 kind = resource_type(artifact.media_type, artifact.config_media_type)
                 for policy in policies:
@@ -57,11 +68,11 @@ class ReplicationTrigger:
         for repository, digest, tag, operator in sorted(deleted, key=str):
             assert digest is not None
             for policy in policies:
-                # Only the name and, when the event names one, the tag are left to judge a deleted artifact by.
+                # Only the name and, for a tag, the tag are left to judge a deletion by.
                 if not policy.replicate_deletion or not deletion_taken(policy.filters, repository, tag):
                     continue
                 await self._start(
-                    ReplicationParams(policy.id, "event_based", operator, repository, digest, deletion=True)
+                    ReplicationParams(policy.id, "event_based", operator, repository, digest, deletion=True, tag=tag)
                 )
 
     async def _start(self, params: ReplicationParams) -> None:
@@ -73,4 +84,5 @@ class ReplicationTrigger:
             repository=params.repository,
             digest=params.digest,
             deletion=params.deletion,
+            tag=params.tag,
         )

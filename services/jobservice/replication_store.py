@@ -38,6 +38,7 @@ class StoredPolicy:
     enabled: bool
     speed_kbps: int
     copy_by_chunk: bool
+    single_active_replication: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,12 +81,25 @@ def _policy(row: asyncpg.Record) -> StoredPolicy:
         enabled=row["enabled"],
         speed_kbps=row["speed"],
         copy_by_chunk=row["copy_by_chunk"],
+        single_active_replication=row["single_active_replication"],
     )
 
 
 async def policy(ex: Executor, policy_id: int) -> StoredPolicy | None:
     row = await ex.fetchrow(f"{_POLICY} WHERE p.id = $1", policy_id)
     return None if row is None else _policy(row)
+
+
+async def older_running_execution(ex: Executor, policy_id: int, job_id: int) -> int | None:
+    """The id of an execution of the policy that runs and was made before `job_id` (of two that start at
+    once, the older one goes on)."""
+    value: int | None = await ex.fetchval(
+        "SELECT min(id) FROM jobs WHERE type = 'REPLICATION' AND status = 'running' AND id < $2"
+        " AND parameters->>'policy_id' = $1",
+        str(policy_id),
+        job_id,
+    )
+    return value
 
 
 async def event_policies(ex: Executor) -> list[StoredPolicy]:
@@ -128,6 +142,31 @@ async def local_artifacts(
         )
         for r in rows
     ]
+
+
+async def top_level(ex: Executor, repository: str, digest: str) -> list[str]:
+    """The digests of the top-level artifacts `repository`@`digest` is copied with: itself when it is one;
+    for an accessory (a subject here) or an index's child, the artifacts up its subjects and parents that
+    are neither (an accessory pushed after its subject goes with the subject, as a manual run copies it)."""
+    rows = await ex.fetch(
+        "WITH RECURSIVE up (id, repository_id, depth) AS ("
+        " SELECT a.id, a.repository_id, 0 FROM artifacts a JOIN repositories r ON r.id = a.repository_id"
+        " WHERE r.name = $1 AND a.digest = $2"
+        " UNION"
+        " SELECT p.id, p.repository_id, up.depth + 1 FROM up JOIN artifacts c ON c.id = up.id"
+        " JOIN artifacts p ON p.repository_id = c.repository_id AND (p.digest = c.subject_digest"
+        " OR p.id IN (SELECT ar.parent_id FROM artifact_references ar WHERE ar.child_id = c.id))"
+        # A subject chain cannot loop (a digest names its content), but a bound costs nothing.
+        " WHERE up.depth < 32)"
+        " SELECT DISTINCT a.digest FROM up JOIN artifacts a ON a.id = up.id"
+        " WHERE NOT EXISTS (SELECT 1 FROM artifact_references ar WHERE ar.child_id = a.id)"
+        " AND (a.subject_digest IS NULL OR NOT EXISTS (SELECT 1 FROM artifacts s"
+        " WHERE s.repository_id = a.repository_id AND s.digest = a.subject_digest))"
+        " ORDER BY a.digest",
+        repository,
+        digest,
+    )
+    return [r["digest"] for r in rows]
 
 
 async def manifest(ex: Executor, repository: str, reference: str) -> tuple[str, bytes] | None:

@@ -18,7 +18,7 @@ from tests.e2e.test_registries import create as create_registry
 from tests.e2e.test_registries import credential, endpoint
 from tests.e2e.test_replication_policies import create as create_policy
 from tests.harness.distribution import DistributionProcess
-from tests.harness.oci import digest_of, push_image
+from tests.harness.oci import digest_of, push_image, push_manifest
 from tests.harness.plugin import RegistryEndpoint
 from tests.harness.stack import ADMIN_PASSWORD, StackProcess
 from tests.harness.waiting import eventually
@@ -197,9 +197,20 @@ def test_a_deletion_is_replicated_by_a_policy_that_says_so(
     }
     policy_id = create_policy(admin, body)
     with registry_endpoint.client() as client:
-        _, digest = push_image(client, "rep/gone", "1.0")
+        manifest, digest = push_image(client, "rep/gone", "1.0")
+        assert push_manifest(client, "rep/gone", "extra", manifest, mt.OCI_MANIFEST).status_code == 201
     with httpx.Client(base_url=distribution.url, auth=(USER, PASSWORD), timeout=60) as remote:
         eventually(lambda: manifest_on(remote, "rep/gone", digest).status_code == 200, "the copy", deadline_s=120)
+        # A tag deleted alone: a Distribution cannot delete a tag, and the task says so (as Harbor's).
+        untagged = admin.delete(f"/projects/rep/repositories/gone/artifacts/{digest}/tags/extra")
+        assert untagged.status_code == 200, untagged.text
+
+        def tag_deletion_refused() -> list[str]:
+            executions = admin.get("/replication/executions", params={"policy_id": str(policy_id)}).json()
+            return [log for e in executions if e["status"] == "Failed" for log in task_logs(admin, e["id"])]
+
+        refused = eventually(tag_deletion_refused, "the tag deletion's failed execution", deadline_s=120)
+        assert any("the tag deletion isn't supported by a docker-registry endpoint" in log for log in refused), refused
         deleted = admin.delete(f"/projects/rep/repositories/gone/artifacts/{digest}")
         assert deleted.status_code == 200, deleted.text
         eventually(
@@ -257,3 +268,50 @@ def test_a_pull_policy_from_a_harbor_endpoint_uses_its_catalog_and_tokens(
     with registry_endpoint.client() as client:
         got = manifest_on(client, "selfpull/app", "v2")
         assert got.status_code == 200 and digest_of(got.content) == images["v2"]
+
+
+def test_single_active_replication_skips_a_run_while_one_is_running(
+    admin: httpx.Client, distribution: DistributionProcess, registry_endpoint: RegistryEndpoint, images: dict[str, str]
+) -> None:
+    with registry_endpoint.client() as client:
+        push_image(client, "rep/slow", "1.0", layers=[os.urandom(2 * 1024 * 1024)])
+    registry_id = create_registry(
+        admin, endpoint("one-at-a-time", distribution.url, credential=credential(USER, PASSWORD))
+    )
+    body = {
+        "name": "one-at-a-time",
+        "dest_registry": {"id": registry_id},
+        "dest_namespace": "single",
+        "filters": [{"type": "name", "value": "rep/slow"}],
+        "speed": 64,  # KB/s: the 2 MiB layer takes half a minute, long enough to overlap
+        "single_active_replication": True,
+        "enabled": True,
+    }
+    policy_id = create_policy(admin, body)
+
+    def run() -> int:
+        r = admin.post("/replication/executions", json={"policy_id": policy_id})
+        assert r.status_code == 201, r.text
+        return int(r.headers["Location"].rsplit("/", 1)[1])
+
+    first = run()
+
+    def copying() -> bool:
+        tasks = admin.get(f"/replication/executions/{first}/tasks").json()
+        return any(t["status"] == "InProgress" for t in tasks)
+
+    eventually(copying, "the first execution copying", deadline_s=120)
+    second = run()
+
+    def finished(execution_id: int) -> dict[str, Any] | None:
+        body: dict[str, Any] = admin.get(f"/replication/executions/{execution_id}").json()
+        return body if body["status"] != "InProgress" else None
+
+    skipped = eventually(lambda: finished(second), "the second execution to end", deadline_s=120)
+    assert skipped["status"] == "Succeed" and skipped["total"] == 0, skipped
+    log = admin.get(f"/jobservice/jobs/{second}/log").text
+    assert f"skipped: execution {first} of this policy is still running" in log, log
+    assert admin.get(f"/replication/executions/{first}").json()["status"] == "InProgress"
+    assert admin.put(f"/replication/executions/{first}").status_code == 200
+    stopped = eventually(lambda: finished(first), "the first execution to stop", deadline_s=120)
+    assert stopped["status"] == "Stopped", stopped

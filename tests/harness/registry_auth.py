@@ -69,6 +69,8 @@ class RegistryTokenAuth(httpx.Auth):
             return
         params = dict(_CHALLENGE_PARAM.findall(challenge))
         scopes = params.get("scope", "").split()
+        # A token cached before the access existed (a project made since) grants nothing: ask again.
+        self._tokens.pop(" ".join(scopes), None)
         request.headers["Authorization"] = "Bearer " + (yield from self._token(scopes))
         yield request
 

@@ -79,7 +79,10 @@ class RepositoryService:
             protected = await protected_tag(tx, project.id, name, await repository_tags(tx, repository_id))
             if protected is not None:
                 raise undeletable(protected[0])
-            await store.delete_repository(tx, repository_id)
-            await outbox.record(tx, [Event(EventType.DELETE_REPOSITORY, principal.name, name)])
+            digests = await store.delete_repository(tx, repository_id)
+            # Harbor's events: each artifact deleted, then the repository (what replicates a deletion and
+            # what a webhook on artifact deletion hears).
+            deleted = [Event(EventType.DELETE_ARTIFACT, principal.name, name, digest=d) for d in digests]
+            await outbox.record(tx, [*deleted, Event(EventType.DELETE_REPOSITORY, principal.name, name)])
         self._cache.invalidate(repository_id)
         log.info("repository_deleted", repository=name, project_id=project.id)

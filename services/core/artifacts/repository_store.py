@@ -122,13 +122,23 @@ async def lock_repository(ex: Executor, name: str) -> int | None:
     return value
 
 
-async def delete_repository(ex: Executor, repository_id: int) -> None:
-    """The repository with its artifacts, tags and blob links; the blobs themselves stay for GC.
+async def delete_repository(ex: Executor, repository_id: int) -> list[str]:
+    """The repository with its artifacts, tags and blob links; the blobs themselves stay for GC. Returns
+    the digests of its top-level artifacts (neither an index's child nor an accessory of one there): the
+    artifacts deleted, as Harbor's events name them.
 
     Index → child references go first: they RESTRICT deleting a child, row by row, even when the index
     goes in the same statement."""
+    rows = await ex.fetch(
+        "SELECT a.digest FROM artifacts a WHERE a.repository_id = $1"
+        " AND NOT EXISTS (SELECT 1 FROM artifact_references ar WHERE ar.child_id = a.id)"
+        " AND (a.subject_digest IS NULL OR NOT EXISTS (SELECT 1 FROM artifacts s"
+        " WHERE s.repository_id = a.repository_id AND s.digest = a.subject_digest)) ORDER BY a.id",
+        repository_id,
+    )
     await ex.execute(
         "DELETE FROM artifact_references WHERE parent_id IN (SELECT id FROM artifacts WHERE repository_id = $1)",
         repository_id,
     )
     await ex.execute("DELETE FROM repositories WHERE id = $1", repository_id)
+    return [r["digest"] for r in rows]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from urllib.parse import quote
 
 import structlog
 
@@ -76,8 +77,18 @@ class Replication:
             insecure=policy.endpoint.insecure,
             ca_certificate=policy.endpoint.ca_certificate,
         )
+        if policy.single_active_replication and params.repository is None:
+            # Harbor's single_active_replication: a whole-policy run (manual or scheduled) does not overlap
+            # the one still running; an event's single copy or deletion always goes (skipping it would lose it).
+            running = await store.older_running_execution(context.db.pool, policy.id, context.job.id)
+            if running is not None:
+                await context.log(
+                    f"skipped: execution {running} of this policy is still running (single_active_replication)"
+                )
+                context.result = {"total": 0, "failed": 0, "succeed": 0, "skipped_for": running}
+                return
         if params.deletion and params.repository and params.digest:
-            await self._delete(context, policy, endpoint, params.repository, params.digest)
+            await self._delete(context, policy, endpoint, params.repository, params.digest, params.tag)
             return
         try:
             if policy.push:
@@ -149,33 +160,47 @@ class Replication:
         return chosen
 
     async def _delete(
-        self, context: JobContext, policy: store.StoredPolicy, endpoint: RemoteEndpoint, repository: str, digest: str
+        self,
+        context: JobContext,
+        policy: store.StoredPolicy,
+        endpoint: RemoteEndpoint,
+        repository: str,
+        digest: str,
+        tag: str | None,
     ) -> None:
-        """One deletion task: the manifest `digest` deleted from the destination's repository (already gone
-        there counts as done)."""
+        """One deletion task: the manifest `digest` deleted from the destination's repository, or with `tag`
+        that tag alone, through a Harbor-type destination's API (Harbor's adapters: a docker-registry
+        endpoint cannot delete a tag). Already gone there counts as done."""
         try:
             dst = destination(repository, policy.dest_namespace, policy.dest_namespace_replace_count)
         except ValueError as exc:
             raise JobFailed(str(exc)) from None
-        task_id, status = await store.task(
-            context.db.pool, context.job.id, "image", f"{repository}@{digest}", f"{dst}@{digest}", "deletion"
+        src_name, dst_name = (
+            (f"{repository}@{digest}", f"{dst}@{digest}")
+            if tag is None
+            else (f"{repository}:[{tag}]", f"{dst}:[{tag}]")
         )
+        task_id, status = await store.task(context.db.pool, context.job.id, "image", src_name, dst_name, "deletion")
         if status == "Succeed":
             return
         await store.start_task(context.db.pool, task_id)
+        if tag is not None and policy.endpoint.type != "harbor":
+            reason = f"the tag deletion isn't supported by a {policy.endpoint.type} endpoint ({endpoint.url})"
+            await store.log_task(context.db.pool, task_id, f"failed: {reason}")
+            await store.finish_task(context.db.pool, task_id, "Failed")
+            raise JobFailed(reason)
         try:
             async with RemoteRegistry(endpoint, timeout=REMOTE_TIMEOUT_S) as remote:
-                path = f"/v2/{dst}/manifests/{digest}"
-                async with await remote.request("DELETE", path, scope=f"repository:{dst}:delete") as response:
-                    answer = response.status
-                    text = (await response.content.read(200)).decode(errors="replace").strip()
+                path, answer, text = await (
+                    _delete_manifest(remote, dst, digest) if tag is None else _delete_tag(remote, dst, digest, tag)
+                )
         except RemoteError as exc:
             await store.log_task(context.db.pool, task_id, f"failed: {exc}")
             await store.finish_task(context.db.pool, task_id, "Failed")
             raise  # retried with backoff
         if answer in (200, 202, 404):
             done = "deleted" if answer != 404 else "already gone"
-            await store.log_task(context.db.pool, task_id, f"{dst}@{digest} on {endpoint.url}: {done}")
+            await store.log_task(context.db.pool, task_id, f"{dst_name} on {endpoint.url}: {done}")
             await store.finish_task(context.db.pool, task_id, "Succeed", digest)
             context.result = {"total": 1, "failed": 0, "succeed": 1}
             return
@@ -185,7 +210,7 @@ class Replication:
         await store.finish_task(context.db.pool, task_id, "Failed")
         if answer >= 500:
             raise RuntimeError(f"{endpoint.url} answered {answer} to DELETE {path}")  # retried with backoff
-        raise JobFailed(f"{endpoint.url} refused to delete {dst}@{digest}: {answer} {text}")
+        raise JobFailed(f"{endpoint.url} refused to delete {dst_name}: {answer} {text}")
 
     async def _selection(
         self, context: JobContext, policy: store.StoredPolicy, repository: str | None, digest: str | None
@@ -293,6 +318,24 @@ class Replication:
                 task.cancel()
             with contextlib.suppress(Exception):
                 await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _delete_manifest(remote: RemoteRegistry, repository: str, digest: str) -> tuple[str, int, str]:
+    """DELETE of a manifest through the distribution API: (path, status, the body's start)."""
+    path = f"/v2/{repository}/manifests/{digest}"
+    async with await remote.request("DELETE", path, scope=f"repository:{repository}:delete") as response:
+        return path, response.status, (await response.content.read(200)).decode(errors="replace").strip()
+
+
+async def _delete_tag(remote: RemoteRegistry, repository: str, digest: str, tag: str) -> tuple[str, int, str]:
+    """DELETE of one tag through Harbor's API (the repository's name encoded twice, as Harbor's path wants)."""
+    project, _, rest = repository.partition("/")
+    name = quote(quote(rest, safe=""), safe="")
+    path = f"/api/v2.0/projects/{project}/repositories/{name}/artifacts/{digest}/tags/{quote(tag, safe='')}"
+    basic = remote.basic_authorization()
+    headers = {"Authorization": basic} if basic else {}
+    async with await remote.request("DELETE", path, headers=headers) as response:
+        return path, response.status, (await response.content.read(200)).decode(errors="replace").strip()
 
 
 async def _listing(remote: RemoteRegistry, path: str, scope: str, key: str) -> list[str]:
