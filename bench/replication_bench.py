@@ -100,38 +100,50 @@ def check(distribution: DistributionProcess, repository: str, digests: dict[str,
     return wrong
 
 
+async def push_policy(api: httpx.AsyncClient, name: str, url: str, namespace: str, repository: str) -> int:
+    """A docker-registry endpoint for the Distribution at `url` and an enabled push policy of `repository`
+    into `namespace` there; the policy's id."""
+    body = {
+        "name": name,
+        "url": url,
+        "type": "docker-registry",
+        "credential": {"access_key": USER, "access_secret": PASSWORD},
+    }
+    r = await api.post("/registries", json=body)
+    assert r.status_code == 201, r.text
+    registry_id = int(r.headers["Location"].rsplit("/", 1)[1])
+    policy = {
+        "name": name,
+        "dest_registry": {"id": registry_id},
+        "dest_namespace": namespace,
+        "filters": [{"type": "name", "value": repository}],
+        "enabled": True,
+    }
+    r = await api.post("/replication/policies", json=policy)
+    assert r.status_code == 201, r.text
+    return int(r.headers["Location"].rsplit("/", 1)[1])
+
+
+async def run_execution(api: httpx.AsyncClient, policy_id: int) -> float:
+    """Starts an execution of the policy and waits for it to succeed; the seconds it took."""
+    started = time.perf_counter()
+    r = await api.post("/replication/executions", json={"policy_id": policy_id})
+    assert r.status_code == 201, r.text
+    location = r.headers["Location"].split("/api/v2.0", 1)[1]
+    while (execution := (await api.get(location)).json())["status"] == "InProgress":
+        if time.perf_counter() - started > DEADLINE_S:
+            raise RuntimeError("the execution did not end")
+        await asyncio.sleep(0.05)
+    took = time.perf_counter() - started
+    assert execution["status"] == "Succeed", execution
+    return took
+
+
 async def berth_round(stack: StackProcess, distribution: DistributionProcess, n: int) -> tuple[float, int]:
     async with httpx.AsyncClient(base_url=f"{stack.url}/api/v2.0", auth=ADMIN, timeout=60) as api:
-        body = {
-            "name": f"bench-{n}",
-            "url": distribution.url,
-            "type": "docker-registry",
-            "credential": {"access_key": USER, "access_secret": PASSWORD},
-        }
-        r = await api.post("/registries", json=body)
-        assert r.status_code == 201, r.text
-        registry_id = int(r.headers["Location"].rsplit("/", 1)[1])
-        policy = {
-            "name": f"bench-{n}",
-            "dest_registry": {"id": registry_id},
-            "dest_namespace": f"berth{n}",
-            "filters": [{"type": "name", "value": REPOSITORY}],
-            "enabled": True,
-        }
-        r = await api.post("/replication/policies", json=policy)
-        assert r.status_code == 201, r.text
-        policy_id = int(r.headers["Location"].rsplit("/", 1)[1])
+        policy_id = await push_policy(api, f"bench-{n}", distribution.url, f"berth{n}", REPOSITORY)
         with PeakRss(lambda: [int(stack.status()["jobservice"]["pid"])]) as rss:
-            started = time.perf_counter()
-            r = await api.post("/replication/executions", json={"policy_id": policy_id})
-            assert r.status_code == 201, r.text
-            location = r.headers["Location"].split("/api/v2.0", 1)[1]
-            while (execution := (await api.get(location)).json())["status"] == "InProgress":
-                if time.perf_counter() - started > DEADLINE_S:
-                    raise RuntimeError("the execution did not end")
-                await asyncio.sleep(0.05)
-            took = time.perf_counter() - started
-        assert execution["status"] == "Succeed", execution
+            took = await run_execution(api, policy_id)
     return took, rss.peak_kib
 
 
