@@ -1,7 +1,8 @@
 """Replication between two Berth stacks, both ways, each the other's Harbor-type endpoint: an event-based
 push policy on the first keeps the second in step (a push within seconds, an accessory pushed after its
 subject, a tag deleted, an artifact deleted, a repository deleted), and a pull policy on the second brings
-the first's artifacts with their accessories. Everything on the destination is compared by digest."""
+the first's artifacts its name, tag and label filters take (the labels read through the first's API) with
+their accessories. Everything on the destination is compared by digest."""
 
 from __future__ import annotations
 
@@ -148,25 +149,41 @@ def test_a_pull_policy_brings_the_other_berths_artifacts_with_their_accessories(
         project(upstream, "pullsrc")
         with registry_of(stack).client() as source:
             manifest, wanted = push_image(source, "pullsrc/tool", "2.0", layers=[os.urandom(512 * 1024)])
+            assert oci.push_manifest(source, "pullsrc/tool", "2.0.1", manifest, mt.OCI_MANIFEST).status_code == 201
             sbom = push_sbom(source, "pullsrc/tool", manifest)
             push_image(source, "pullsrc/tool", "nightly")
+            push_image(source, "pullsrc/tool", "2.1")  # a 2.* tag, without the label
+        # The source's labels judge what is pulled: a Harbor-type source lists them through its API.
+        r = upstream.post("/labels", json={"name": "released", "scope": "g"})
+        assert r.status_code == 201, r.text
+        label_id = int(r.headers["Location"].rsplit("/", 1)[1])
+        r = upstream.post(f"/projects/pullsrc/repositories/tool/artifacts/{wanted}/labels", json={"id": label_id})
+        assert r.status_code == 200, r.text
         registry_id = harbor_endpoint(here, "berth-a", stack)
         body = {
             "name": "from-berth-a",
             "src_registry": {"id": registry_id},
             "dest_namespace": "froma",
-            "filters": [{"type": "name", "value": "pullsrc/**"}, {"type": "tag", "value": "2.*"}],
+            "filters": [
+                {"type": "name", "value": "pullsrc/**"},
+                {"type": "tag", "value": "2.*"},
+                {"type": "label", "value": ["released"]},
+            ],
             "enabled": True,
         }
         execution = start(here, create_policy(here, body))
         assert execution["status"] == "Succeed" and execution["total"] == 1, execution
         tasks = here.get(f"/replication/executions/{execution['id']}/tasks").json()
-        assert [(t["src_resource"], t["dst_resource"]) for t in tasks] == [("pullsrc/tool:[2.0]", "froma/tool:[2.0]")]
+        assert [(t["src_resource"], t["dst_resource"]) for t in tasks] == [
+            ("pullsrc/tool:[2.0,2.0.1]", "froma/tool:[2.0,2.0.1]")
+        ]
         with registry_of(other).client() as copy:
-            got = manifest_on(copy, "froma/tool", "2.0")
-            assert got.status_code == 200 and digest_of(got.content) == wanted
+            for tag in ("2.0", "2.0.1"):
+                got = manifest_on(copy, "froma/tool", tag)
+                assert got.status_code == 200 and digest_of(got.content) == wanted
             assert referrers_on(copy, "froma/tool", wanted) == {sbom}
             assert manifest_on(copy, "froma/tool", "nightly").status_code == 404
+            assert manifest_on(copy, "froma/tool", "2.1").status_code == 404
         # The copy came in as pushes into the other Berth: its own artifact list shows it.
         listed = here.get("/projects/froma/repositories/tool/artifacts").json()
         assert {a["digest"] for a in listed} >= {wanted}

@@ -34,6 +34,7 @@ from services.jobservice.replication.copier import (
     copy_artifact,
 )
 from services.jobservice.replication.local import LocalSource
+from services.jobservice.replication.remote_listing import remote_artifacts
 from services.jobservice.replication_filters import Selected, deletion_taken, destination, resource_type, select
 
 log = structlog.get_logger()
@@ -141,22 +142,24 @@ class Replication:
             )
 
     async def _remote_selection(self, policy: store.StoredPolicy, remote: RemoteRegistry) -> list[tuple[Selected, str]]:
-        """The remote's tags the filters take (Harbor's native adapter: the catalog, then each repository's
-        tags; a remote artifact is known by its tag, and carries no labels)."""
+        """The remote's artifacts the filters take (remote_listing: by tag from a docker-registry endpoint,
+        by digest with tags and labels from a Harbor-type one)."""
         chosen = []
-        for repository in await _listing(remote, "/v2/_catalog?n=1000", "registry:catalog:*", "repositories"):
-            if not deletion_taken(policy.filters, repository, None):  # the name filter alone
+
+        def wanted(repository: str) -> bool:
+            return deletion_taken(policy.filters, repository, None)  # the name filter, before the listing
+
+        for artifact in await remote_artifacts(remote, policy.endpoint.type, wanted):
+            found = select(
+                policy.filters, artifact.repository, artifact.reference, artifact.tags, artifact.labels, artifact.kind
+            )
+            if found is None:
                 continue
-            path = f"/v2/{repository}/tags/list?n=1000"
-            for tag in await _listing(remote, path, f"repository:{repository}:pull", "tags"):
-                found = select(policy.filters, repository, tag, (tag,), frozenset(), "image")
-                if found is None:
-                    continue
-                try:
-                    target = destination(repository, policy.dest_namespace, policy.dest_namespace_replace_count)
-                except ValueError:
-                    continue
-                chosen.append((found, target))
+            try:
+                target = destination(artifact.repository, policy.dest_namespace, policy.dest_namespace_replace_count)
+            except ValueError:
+                continue
+            chosen.append((found, target))
         return chosen
 
     async def _delete(
@@ -336,22 +339,3 @@ async def _delete_tag(remote: RemoteRegistry, repository: str, digest: str, tag:
     headers = {"Authorization": basic} if basic else {}
     async with await remote.request("DELETE", path, headers=headers) as response:
         return path, response.status, (await response.content.read(200)).decode(errors="replace").strip()
-
-
-async def _listing(remote: RemoteRegistry, path: str, scope: str, key: str) -> list[str]:
-    """A paginated /v2/ listing (`_catalog` or `tags/list`) followed through its Link headers."""
-    found: list[str] = []
-    next_path: str | None = path
-    while next_path is not None:
-        async with await remote.request("GET", next_path, scope=scope) as response:
-            if response.status == 404 and key == "tags":
-                return found  # a repository deleted meanwhile
-            if response.status != 200:
-                text = (await response.content.read(200)).decode(errors="replace").strip()
-                raise RemoteError(f"{remote.endpoint.url} answered {response.status} to GET {next_path}: {text}")
-            body = await response.json(content_type=None)
-            link = response.links.get("next")
-        values = body.get(key) if isinstance(body, dict) else None
-        found.extend(v for v in values or [] if isinstance(v, str))
-        next_path = str(link["url"]) if link else None
-    return found
