@@ -13,8 +13,10 @@ from datetime import timedelta
 
 from aiohttp import web
 
+from services.common.config.live import SystemConfig
 from services.common.db import Database
 from services.common.errors import error_middleware, harbor_envelope
+from services.common.jobs.models import WEBHOOK
 from services.common.jobs.pools import PoolBoard
 from services.common.jobs.queue import JobQueue
 from services.common.jobs.submit import JobSubmitter
@@ -31,6 +33,7 @@ from services.jobservice.jobs import registry
 from services.jobservice.pool import PoolReporter
 from services.jobservice.replication_events import ReplicationTrigger
 from services.jobservice.scheduler import Scheduler
+from services.jobservice.webhooks.trigger import WebhookTrigger
 from services.jobservice.worker import Worker
 
 
@@ -43,22 +46,36 @@ def create_app(
     settings: Settings, *, jobs: JobRegistry | None = None, storage: StorageDriver | None = None
 ) -> web.Application:
     js = settings.jobservice
+    db = Database(settings.database)
+    redis = RedisClient(settings.redis)
+    queue = JobQueue(redis)
+    # The webhook keys (notification_enable, retries, timeout, allowlist), changed at run time through core.
+    config = SystemConfig(settings, db, application_name="berth-jobservice-config")
+    secret_key = SecretKeyFile(settings.secret_key_file)
     # The registry's blob storage, which garbage collection deletes from.
     storage = storage or FilesystemDriver(settings.storage.filesystem.rootdirectory)
     jobs = jobs or registry(
         storage,
         upload_ttl=timedelta(hours=settings.registry.upload_ttl_hours),
-        secret_key=SecretKeyFile(settings.secret_key_file),
+        secret_key=secret_key,
         local=settings.internal_urls(),
+        config=config,
     )
-    db = Database(settings.database)
-    redis = RedisClient(settings.redis)
-    queue = JobQueue(redis)
+    submitter = JobSubmitter(db, queue, max_attempts=js.max_attempts)
+    # Pushes, pulls, deletes and quota events become webhook deliveries, one chain per policy target.
+    webhooks = WebhookTrigger(db, redis, submitter, config, settings.public_url())
     name = process_name()
     workers = [
-        Worker(f"{name}-{n}", db, queue, jobs, heartbeat_seconds=js.heartbeat_seconds) for n in range(js.workers)
+        Worker(
+            f"{name}-{n}",
+            db,
+            queue,
+            jobs,
+            heartbeat_seconds=js.heartbeat_seconds,
+            on_end={WEBHOOK: webhooks.released},
+        )
+        for n in range(js.workers)
     ]
-    submitter = JobSubmitter(db, queue, max_attempts=js.max_attempts)
     dispatcher = Dispatcher(name, db, queue, heartbeat_timeout_s=js.heartbeat_timeout_seconds)
     scheduler = Scheduler(name, db, redis, submitter)
     reporter = PoolReporter(
@@ -84,5 +101,5 @@ def create_app(
     app.router.add_get("/healthz", healthz)
     # Pushes and tags start the event-based replication policies' executions.
     trigger = ReplicationTrigger(db, redis, submitter)
-    app.cleanup_ctx.extend([db.lifespan, redis.lifespan, work, trigger.lifespan])
+    app.cleanup_ctx.extend([db.lifespan, config.lifespan, redis.lifespan, work, trigger.lifespan, webhooks.lifespan])
     return app

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections.abc import Awaitable, Callable, Mapping
 
 import asyncpg
 import redis.exceptions
@@ -14,7 +15,7 @@ import structlog
 
 from services.common.db import Database
 from services.common.jobs import store
-from services.common.jobs.models import backoff_seconds
+from services.common.jobs.models import Job, backoff_seconds
 from services.common.jobs.pools import WorkerState
 from services.common.jobs.queue import JobQueue
 from services.common.tasks import background, raise_if_cancelled
@@ -28,13 +29,23 @@ DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 class Worker:
     def __init__(
-        self, name: str, db: Database, queue: JobQueue, jobs: JobRegistry, *, heartbeat_seconds: float
+        self,
+        name: str,
+        db: Database,
+        queue: JobQueue,
+        jobs: JobRegistry,
+        *,
+        heartbeat_seconds: float,
+        on_end: Mapping[str, Callable[[Job], Awaitable[None]]] | None = None,
     ) -> None:
+        """`on_end`: per job type, what to call once a job of that type has ended here (succeeded, failed
+        for good or stopped; not when it waits for a retry or goes back at shutdown)."""
         self.name = name
         self._db = db
         self._queue = queue
         self._jobs = jobs
         self._heartbeat_s = heartbeat_seconds
+        self._on_end = on_end or {}
         # The running job, for the dashboard: its context (check-ins) and when it started here.
         self._context: JobContext | None = None
         self._started_at: dt.datetime | None = None
@@ -77,6 +88,11 @@ class Worker:
             await self._run(context)
         finally:
             self._context = self._started_at = None
+        hook = self._on_end.get(job.type)
+        if hook is not None:
+            ended = await store.get(self._db.pool, job.id)
+            if ended is not None and ended.finished:
+                await hook(ended)
 
     async def _run(self, context: JobContext) -> None:
         job, pool = context.job, self._db.pool

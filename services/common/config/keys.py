@@ -18,6 +18,7 @@ from ldap3.utils.dn import parse_dn
 
 from services.common.identity.models import ROBOT_PREFIX
 from services.common.settings import Settings, parse_endpoint
+from services.common.webhooks import check_allowlist
 
 EVERYONE, ADMIN_ONLY = "everyone", "adminonly"
 # Harbor's words, from its registry and API alike.
@@ -27,6 +28,8 @@ DB_AUTH, LDAP_AUTH = "db_auth", "ldap_auth"
 # Harbor's ldap_scope and ldap_group_search_scope: 0 base, 1 one level, 2 subtree.
 LDAP_SCOPES = ("base", "onelevel", "subtree")
 LDAP_MAX_TIMEOUT_SECONDS = 300
+WEBHOOK_MAX_RETRY = 10
+WEBHOOK_TIMEOUT_SECONDS = 3
 ROBOT_PREFIX_MAX = 64
 
 
@@ -179,6 +182,15 @@ CATALOG: Mapping[str, ConfigKey] = _keys(
     ),
     # What new robots' names start with (Harbor's robot_name_prefix); earlier robots keep theirs.
     ConfigKey("robot_name_prefix", str, lambda s: ROBOT_PREFIX, check=check_robot_prefix, check_empty=True),
+    # Webhooks (Harbor's notification_enable and its jobservice's webhook_job_* settings). Retries back off
+    # exponentially (2, 4, 8 ... s): 10 cover a receiver away for half an hour; Harbor's 3 would not cover a
+    # minute here. The timeout is for each request, in seconds (Harbor's 3).
+    ConfigKey("notification_enable", bool, lambda s: True),
+    ConfigKey("webhook_job_max_retry", int, lambda s: WEBHOOK_MAX_RETRY, min=0, max=100),
+    ConfigKey("webhook_job_http_client_timeout", int, lambda s: WEBHOOK_TIMEOUT_SECONDS, min=1, max=600),
+    # Host names, addresses and CIDR ranges a webhook may reach although they are internal (the SSRF guard,
+    # services.common.webhooks); empty: none.
+    ConfigKey("webhook_target_allowlist", str, lambda s: "", check=check_allowlist),
 )
 SECRET_KEYS = frozenset(name for name, key in CATALOG.items() if key.secret)
 

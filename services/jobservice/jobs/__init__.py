@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from services.common.jobs.models import GARBAGE_COLLECTION, PURGE_AUDIT_LOG, REPLICATION, RETENTION
+from services.common.config.live import SystemConfig
+from services.common.jobs.models import GARBAGE_COLLECTION, PURGE_AUDIT_LOG, REPLICATION, RETENTION, WEBHOOK
 from services.common.secret_key import SecretKeyFile
 from services.common.storage import StorageDriver
 from services.jobservice.context import JobRegistry
@@ -12,10 +13,16 @@ from services.jobservice.jobs.gc import GarbageCollector
 from services.jobservice.jobs.purge_audit import purge_audit_log
 from services.jobservice.jobs.replication import Replication
 from services.jobservice.jobs.retention import run_retention
+from services.jobservice.jobs.webhook import WebhookDelivery
 
 
 def registry(
-    storage: StorageDriver, *, upload_ttl: timedelta, secret_key: SecretKeyFile, local: tuple[str, str, str]
+    storage: StorageDriver,
+    *,
+    upload_ttl: timedelta,
+    secret_key: SecretKeyFile,
+    local: tuple[str, str, str],
+    config: SystemConfig,
 ) -> JobRegistry:
     return {
         PURGE_AUDIT_LOG: purge_audit_log,
@@ -23,4 +30,6 @@ def registry(
         RETENTION: run_retention,
         # Decrypts the endpoints' passwords with core's key file, read when a replication first runs.
         REPLICATION: Replication(storage, secret_key, local),
+        # Reads the retry, timeout and allowlist keys at each delivery; decrypts the targets' secrets.
+        WEBHOOK: WebhookDelivery(config, secret_key),
     }

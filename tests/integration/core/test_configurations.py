@@ -35,6 +35,10 @@ DEFAULTS = {
     "storage_per_project": -1,
     "audit_log_forward_endpoint": "",
     "skip_audit_log_database": False,
+    "notification_enable": True,
+    "webhook_job_max_retry": 10,
+    "webhook_job_http_client_timeout": 3,
+    "webhook_target_allowlist": "",
     # auth_mode, ldap_* and robot_name_prefix: test_configurations_auth.py
     **LDAP_DEFAULTS,
 }

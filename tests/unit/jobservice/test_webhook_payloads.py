@@ -1,0 +1,90 @@
+"""Webhook bodies, byte for byte as Harbor's notifier writes them (its formats' documented examples)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+
+from services.common.events.models import Event, EventType
+from services.jobservice.webhooks.payloads import EventProject, body, go_json, harbor_payload
+
+DIGEST = "sha256:dde8e930c7b6a490f728e66292bc9bce42efc9bbb5278bae40e4f30f6e00fe8c"
+AT = dt.datetime.fromtimestamp(1678082303, dt.UTC)
+LIBRARY = EventProject(1, "library", True, dt.datetime.fromtimestamp(1677053165, dt.UTC))
+
+
+def test_a_pull_by_digest_is_harbors_default_payload_byte_for_byte() -> None:
+    event = Event(EventType.PULL_ARTIFACT, "admin", "library/busybox", digest=DIGEST, occurred_at=AT)
+    content_type, text = body(harbor_payload(event, LIBRARY, "harbor.dev"), "http", "Default", 1, 3, "r")
+    assert content_type == "application/json"
+    assert text == (
+        '{"type":"PULL_ARTIFACT","occur_at":1678082303,"operator":"admin","event_data":{"resources":[{"digest":'
+        f'"{DIGEST}","tag":"{DIGEST}","resource_url":"harbor.dev/library/busybox@{DIGEST}"}}],"repository":'
+        '{"date_created":1677053165,"name":"busybox","namespace":"library","repo_full_name":"library/busybox",'
+        '"repo_type":"public"}}}'
+    )
+
+
+def test_a_push_by_tag_names_the_tag_and_a_private_repository() -> None:
+    private = EventProject(7, "team", False, LIBRARY.repository_created_at)
+    event = Event(EventType.PUSH_ARTIFACT, "dev", "team/apps/web", digest=DIGEST, tag="1.2", occurred_at=AT)
+    payload = harbor_payload(event, private, "reg.example.com:8443")
+    assert payload["event_data"]["resources"] == [
+        {"digest": DIGEST, "tag": "1.2", "resource_url": "reg.example.com:8443/team/apps/web:1.2"}
+    ]
+    assert payload["event_data"]["repository"]["name"] == "apps/web"
+    assert payload["event_data"]["repository"]["repo_type"] == "private"
+
+
+def test_a_deleted_repository_has_no_creation_time() -> None:
+    gone = EventProject(1, "library", True, None)
+    event = Event(EventType.DELETE_ARTIFACT, "admin", "library/busybox", digest=DIGEST, occurred_at=AT)
+    assert "date_created" not in harbor_payload(event, gone, "h")["event_data"]["repository"]
+
+
+def test_a_quota_event_carries_its_message_as_harbors_custom_attribute() -> None:
+    event = Event(
+        EventType.QUOTA_EXCEED, "dev", "library/big", digest=DIGEST, details="adding 1 GiB exceeds", occurred_at=AT
+    )
+    data = harbor_payload(event, LIBRARY, "h")["event_data"]
+    assert data["resources"] == [{"digest": DIGEST, "tag": ""}]
+    assert data["custom_attributes"] == {"Details": "adding 1 GiB exceeds"}
+
+
+def test_cloudevents_wraps_the_event_data_with_harbors_type_and_source() -> None:
+    event = Event(EventType.PUSH_ARTIFACT, "admin", "library/busybox", digest=DIGEST, tag="v1", occurred_at=AT)
+    request_id = str(uuid.uuid4())
+    content_type, text = body(harbor_payload(event, LIBRARY, "h"), "http", "CloudEvents", 1, 3, request_id)
+    assert content_type == "application/cloudevents+json"
+    sent = json.loads(text)
+    assert {k: sent[k] for k in ("specversion", "requestid", "source", "type", "datacontenttype", "time")} == {
+        "specversion": "1.0",
+        "requestid": request_id,
+        "source": "/projects/1/webhook/policies/3",
+        "type": "harbor.artifact.pushed",
+        "datacontenttype": "application/json",
+        "time": "2023-03-06T05:58:23Z",
+    }
+    assert sent["operator"] == "admin" and uuid.UUID(sent["id"])
+    assert sent["data"]["resources"][0]["tag"] == "v1"
+
+
+def test_slack_gets_harbors_blocks_with_the_event_data_as_a_code_block() -> None:
+    event = Event(EventType.DELETE_ARTIFACT, "admin", "library/busybox", digest=DIGEST, occurred_at=AT)
+    payload = harbor_payload(event, LIBRARY, "h")
+    _, text = body(payload, "slack", "Default", 1, 3, "r")
+    texts = [b["text"]["text"] for b in json.loads(text)["blocks"]]
+    assert texts[:5] == [
+        "*Harbor webhook events*",
+        "*event_type:* DELETE_ARTIFACT",
+        "*occur_at:* <!date^1678082303^{date} at {time}|February 18th, 2014 at 6:39 AM PST>",
+        "*operator:* admin",
+        "*event_data:*",
+    ]
+    assert texts[5].startswith('```{\n\t"resources": [') and texts[5].endswith("```")
+    assert json.loads(texts[5].strip("`")) == payload["event_data"]
+
+
+def test_go_escapes_html_characters_and_keeps_utf8() -> None:
+    assert go_json({"a": "<b>&é"}) == '{"a":"\\u003cb\\u003e\\u0026é"}'
