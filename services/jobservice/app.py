@@ -60,6 +60,7 @@ def create_app(
         secret_key=secret_key,
         local=settings.internal_urls(),
         config=config,
+        heartbeat_timeout_s=js.heartbeat_timeout_seconds,
     )
     submitter = JobSubmitter(db, queue, max_attempts=js.max_attempts)
     # Pushes, pulls, deletes and quota events become webhook deliveries, one chain per policy target.

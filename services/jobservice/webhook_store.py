@@ -84,11 +84,17 @@ async def create_delivery(ex: Executor, parameters: dict[str, Any], max_attempts
     return None if row is None else (row["id"], not waits)
 
 
-async def release_next(ex: Executor, chain: str) -> int | None:
-    """The chain's oldest waiting delivery made due, now that the one before it has ended; its id. Run in
-    a transaction (the chain's lock)."""
+async def release_next(ex: Executor, chain: str, ending: int | None = None) -> int | None:
+    """The chain's oldest waiting delivery made due, now that the one before it has ended (or, `ending`,
+    is about to: the running delivery that takes it on itself); its id. Run in a transaction (the chain's
+    lock)."""
     await ex.execute(_CHAIN_LOCK, chain)
-    if await ex.fetchval(f"SELECT EXISTS (SELECT 1 FROM jobs WHERE {_AHEAD} AND parameters->>'chain' = $1)", chain):
+    ahead = await ex.fetchval(
+        f"SELECT EXISTS (SELECT 1 FROM jobs WHERE {_AHEAD} AND parameters->>'chain' = $1 AND id <> $2)",
+        chain,
+        ending or 0,
+    )
+    if ahead:
         return None
     value: int | None = await ex.fetchval(
         "UPDATE jobs SET run_after = now(), updated_at = now() WHERE id = (SELECT min(id) FROM jobs"

@@ -144,13 +144,20 @@ class Worker:
         log.info("job_succeeded", job_id=job.id, job_type=job.type, result=context.result)
 
     async def _failed(self, context: JobContext, error: str, *, retry: bool) -> None:
-        job, pool = context.job, self._db.pool
-        error = error[:2000]
-        if retry and job.attempts < job.max_attempts:
-            delay = backoff_seconds(job.attempts)
-            await context.log(f"attempt {job.attempts} of {job.max_attempts} failed: {error}; retry in {delay:g} s")
-            await store.retry(pool, job.id, self.name, error, delay)
-            return
-        await context.log(f"failed: {error}", level="error")
-        await store.finish(pool, job.id, self.name, "error", error=error)
-        log.warning("job_failed", job_id=job.id, job_type=job.type, attempts=job.attempts, error=error)
+        await record_failure(context, self.name, error, retry=retry)
+
+
+async def record_failure(context: JobContext, worker: str, error: str, *, retry: bool) -> bool:
+    """Ends a failed attempt of the job `worker` runs: pending again after its backoff while attempts are
+    left and `retry` holds (True), failed for good otherwise (False)."""
+    job, pool = context.job, context.db.pool
+    error = error[:2000]
+    if retry and job.attempts < job.max_attempts:
+        delay = backoff_seconds(job.attempts)
+        await context.log(f"attempt {job.attempts} of {job.max_attempts} failed: {error}; retry in {delay:g} s")
+        await store.retry(pool, job.id, worker, error, delay)
+        return True
+    await context.log(f"failed: {error}", level="error")
+    await store.finish(pool, job.id, worker, "error", error=error)
+    log.warning("job_failed", job_id=job.id, job_type=job.type, attempts=job.attempts, error=error)
+    return False

@@ -23,6 +23,7 @@ def registry(
     secret_key: SecretKeyFile,
     local: tuple[str, str, str],
     config: SystemConfig,
+    heartbeat_timeout_s: float,
 ) -> JobRegistry:
     return {
         PURGE_AUDIT_LOG: purge_audit_log,
@@ -31,5 +32,5 @@ def registry(
         # Decrypts the endpoints' passwords with core's key file, read when a replication first runs.
         REPLICATION: Replication(storage, secret_key, local),
         # Reads the retry, timeout and allowlist keys at each delivery; decrypts the targets' secrets.
-        WEBHOOK: WebhookDelivery(config, secret_key),
+        WEBHOOK: WebhookDelivery(config, secret_key, heartbeat_timeout_s=heartbeat_timeout_s),
     }
