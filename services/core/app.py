@@ -56,6 +56,7 @@ from services.core.api.system_jobs import SystemJobsApi
 from services.core.api.user_permissions import UserPermissionsApi
 from services.core.api.usergroups import UserGroupsApi
 from services.core.api.users import UsersApi
+from services.core.api.webhooks import WebhooksApi
 from services.core.artifacts.repository_service import RepositoryService
 from services.core.artifacts.service import ArtifactService
 from services.core.audit.consumer import AuditConsumer
@@ -94,6 +95,7 @@ from services.core.ui.explorer import ApiExplorer
 from services.core.ui.views import UiFiles, no_challenge_for_scripts, setup_ui_routes, ui_fallback
 from services.core.usergroups.service import UserGroupService
 from services.core.users.service import UserService
+from services.core.webhooks.service import WebhookPolicyService
 
 
 def create_app(
@@ -171,7 +173,8 @@ def create_app(
         db, submitter, PURGE_AUDIT_LOG, "purge-audit", lambda p: parse_purge_params(p, event_types).to_json()
     )
     gc = SystemJobs(db, submitter, GARBAGE_COLLECTION, "garbage-collection", lambda p: parse_gc_params(p).to_json())
-    # Registry endpoints' passwords are stored encrypted with the secret key file (created at start when absent).
+    # Registry endpoints' passwords and webhook targets' secrets are stored encrypted with the secret key file
+    # (created at start when absent).
     secret_key = SecretKeyFile(settings.secret_key_file, create=True)
     registries = RegistryService(db, secret_key, RemoteProbe())
     setup_routes(
@@ -202,6 +205,7 @@ def create_app(
             RegistriesApi(registries),
             ReplicationPoliciesApi(ReplicationPolicyService(db, settings.public_url())),
             ReplicationExecutionsApi(ReplicationExecutionService(db, submitter)),
+            WebhooksApi(WebhookPolicyService(db, projects, config, secret_key)),
             SystemJobsApi(purge, "/system/purgeaudit", "purge_id"),
             SystemJobsApi(gc, "/system/gc", "gc_id"),
             JobMonitorApi(JobMonitor(db, PoolBoard(redis))),

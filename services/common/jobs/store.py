@@ -82,6 +82,23 @@ async def list_by_type(ex: Executor, job_type: str, limit: int, offset: int) -> 
     return [_job(r) for r in rows], int(total)
 
 
+async def list_by_policy(ex: Executor, job_type: str, policy_id: int, limit: int, offset: int) -> tuple[list[Job], int]:
+    """The jobs of one policy (parameters.policy_id: a replication or webhook policy's executions), newest
+    first."""
+    rows = await ex.fetch(
+        f"SELECT {_COLUMNS} FROM jobs WHERE type = $1 AND parameters->>'policy_id' = $2 ORDER BY id DESC"
+        " LIMIT $3 OFFSET $4",
+        job_type,
+        str(policy_id),
+        limit,
+        offset,
+    )
+    total = await ex.fetchval(
+        "SELECT count(*) FROM jobs WHERE type = $1 AND parameters->>'policy_id' = $2", job_type, str(policy_id)
+    )
+    return [_job(r) for r in rows], int(total)
+
+
 async def claim(ex: Executor, job_id: int, worker: str) -> Job | None:
     """The job, now running on `worker`, if it was pending, due, not asked to stop and its queue not
     paused; None otherwise (a duplicate delivery, a job not due yet, stopped or paused meanwhile)."""

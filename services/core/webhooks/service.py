@@ -1,0 +1,169 @@
+"""Webhook policies of a project, as Harbor's: read and listed by whoever holds `notification-policy` read
+or list there (project admins and maintainers), created, changed and deleted by project admins (and the
+sysadmin, and robots granted it); a project the caller cannot see is a 404, a policy of another project
+too. A target must pass the SSRF guard when stored (services.common.webhooks, with the live
+`webhook_target_allowlist`): a 400 naming it. auth_header and signing_secret are stored encrypted with the
+secret key file and shown masked; the mask sent back keeps them. Executions are the WEBHOOK jobs the
+jobservice made for the policy, read here. No aiohttp."""
+
+from __future__ import annotations
+
+import structlog
+
+from services.common.auth.authenticate import Principal
+from services.common.config.live import SystemConfig
+from services.common.db import Database
+from services.common.jobs.models import Job, LogLine
+from services.common.rbac import Action, Resource
+from services.common.secret import Secret
+from services.common.secret_key import SecretKeyFile
+from services.common.webhooks import TargetRefused, check_target, parse_allowlist
+from services.core.errors import BadRequest, NotFound
+from services.core.listing import Page
+from services.core.projects.models import ProjectRef, ProjectView
+from services.core.projects.service import ProjectService
+from services.core.webhooks import execution_store, store
+from services.core.webhooks.models import (
+    LastTrigger,
+    PolicyFields,
+    PolicyView,
+    StoredTarget,
+    WebhookPolicyNotFound,
+    field_problem,
+)
+
+log = structlog.get_logger()
+RESOURCE = Resource.NOTIFICATION_POLICY
+# Named here: inside the class, `list` is the method.
+Triggers = list[LastTrigger]
+Executions = tuple[list[Job], int]
+Log = list[LogLine]
+Stored = list[StoredTarget]
+
+
+class WebhookPolicyService:
+    def __init__(self, db: Database, projects: ProjectService, config: SystemConfig, key: SecretKeyFile) -> None:
+        self._db = db
+        self._projects = projects
+        self._config = config
+        self._key = key
+
+    async def _project(self, principal: Principal, ref: ProjectRef, action: Action) -> ProjectView:
+        project, _ = await self._projects.resolve(principal, ref, RESOURCE, action)
+        return project
+
+    async def _policy(self, project: ProjectView, policy_id: int) -> PolicyView:
+        found = await store.policy(self._db.pool, project.id, policy_id)
+        if found is None:
+            raise WebhookPolicyNotFound(f"webhook policy {policy_id} not found in project {project.name}")
+        return found
+
+    async def list(self, principal: Principal, ref: ProjectRef, page: Page) -> tuple[list[PolicyView], int]:
+        project = await self._project(principal, ref, Action.LIST)
+        return await store.list_policies(self._db.pool, project.id, page)
+
+    async def get(self, principal: Principal, ref: ProjectRef, policy_id: int) -> PolicyView:
+        return await self._policy(await self._project(principal, ref, Action.READ), policy_id)
+
+    async def create(self, principal: Principal, ref: ProjectRef, fields: PolicyFields) -> PolicyView:
+        project = await self._project(principal, ref, Action.CREATE)
+        targets = await self._targets(fields, None)
+        created = await store.create_policy(
+            self._db.pool,
+            project.id,
+            fields.name,
+            fields.description,
+            fields.enabled,
+            fields.event_types,
+            targets,
+            principal.name,
+        )
+        log.info("webhook_policy_created", policy_id=created.id, project_id=project.id, by=principal.name)
+        return created
+
+    async def update(self, principal: Principal, ref: ProjectRef, policy_id: int, fields: PolicyFields) -> None:
+        project = await self._project(principal, ref, Action.UPDATE)
+        targets = await self._targets(fields, await self._policy(project, policy_id))
+        updated = await store.update_policy(
+            self._db.pool,
+            project.id,
+            policy_id,
+            fields.name,
+            fields.description,
+            fields.enabled,
+            fields.event_types,
+            targets,
+        )
+        if updated is None:  # deleted meanwhile
+            raise WebhookPolicyNotFound(f"webhook policy {policy_id} not found in project {project.name}")
+        log.info("webhook_policy_updated", policy_id=policy_id, project_id=project.id, by=principal.name)
+
+    async def delete(self, principal: Principal, ref: ProjectRef, policy_id: int) -> None:
+        project = await self._project(principal, ref, Action.DELETE)
+        if not await store.delete_policy(self._db.pool, project.id, policy_id):
+            raise WebhookPolicyNotFound(f"webhook policy {policy_id} not found in project {project.name}")
+        log.info("webhook_policy_deleted", policy_id=policy_id, project_id=project.id, by=principal.name)
+
+    async def check_events(self, principal: Principal, ref: ProjectRef) -> None:
+        """Who may see the event types (Harbor: notification-policy read)."""
+        await self._project(principal, ref, Action.READ)
+
+    async def last_triggers(self, principal: Principal, ref: ProjectRef) -> Triggers:
+        """Harbor's lasttrigger: one entry per policy and event type it names, with its newest delivery."""
+        project = await self._project(principal, ref, Action.LIST)
+        policies, _ = await store.list_policies(self._db.pool, project.id, Page(1, 10_000))
+        fired = await store.last_triggers(self._db.pool, project.id)
+        return [
+            LastTrigger(p.name, kind, p.enabled, p.created_at, fired.get((p.id, kind)))
+            for p in policies
+            for kind in p.event_types
+        ]
+
+    async def executions(self, principal: Principal, ref: ProjectRef, policy_id: int, page: Page) -> Executions:
+        policy = await self._policy(await self._project(principal, ref, Action.LIST), policy_id)
+        return await execution_store.executions(self._db.pool, policy.id, page.size, page.offset)
+
+    async def execution(self, principal: Principal, ref: ProjectRef, policy_id: int, execution_id: int) -> Job:
+        policy = await self._policy(await self._project(principal, ref, Action.LIST), policy_id)
+        job = await execution_store.execution(self._db.pool, policy.id, execution_id)
+        if job is None:
+            raise NotFound(f"webhook policy {policy_id} has no execution {execution_id}")
+        return job
+
+    async def task_log(
+        self, principal: Principal, ref: ProjectRef, policy_id: int, execution_id: int, task_id: int
+    ) -> Log:
+        job = await self.execution(principal, ref, policy_id, execution_id)
+        if task_id != job.id:  # an execution's one task is the job itself
+            raise NotFound(f"execution {execution_id} contains no task with ID {task_id}")
+        return await execution_store.log(self._db.pool, job.id)
+
+    async def _targets(self, fields: PolicyFields, current: PolicyView | None) -> Stored:
+        """The targets as stored: checked (the fields, then the SSRF guard), their secrets encrypted, a
+        mask sent back keeping the stored secret of the target at the same place."""
+        if problem := field_problem(fields):
+            raise BadRequest(problem)
+        allowlist = parse_allowlist(str(self._config.get("webhook_target_allowlist")))
+        stored = []
+        for i, target in enumerate(fields.targets):
+            try:
+                await check_target(target.address, allowlist)
+            except TargetRefused as exc:
+                raise BadRequest(f"targets[{i}].address: {exc}") from None
+            before = current.targets[i] if current is not None and i < len(current.targets) else None
+            stored.append(
+                StoredTarget(
+                    target.type,
+                    target.address,
+                    target.payload_format,
+                    target.skip_cert_verify,
+                    self._sealed(target.auth_header, before.auth_header if before else ""),
+                    self._sealed(target.signing_secret, before.signing_secret if before else ""),
+                )
+            )
+        return stored
+
+    def _sealed(self, given: Secret | None, kept: str) -> str:
+        if given is None:
+            return kept
+        return self._key.encrypt(given.reveal()) if given.reveal() else ""
