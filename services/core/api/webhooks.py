@@ -106,6 +106,21 @@ def render_task(job: Job) -> dict[str, Any]:
     return body
 
 
+def render_job(job: Job, policy: PolicyView) -> dict[str, Any]:
+    """Harbor's WebhookJob (its deprecated list of deliveries)."""
+    index = int(job.parameters.get("target", 0))
+    return {
+        "id": job.id,
+        "policy_id": policy.id,
+        "event_type": job.parameters.get("event_type", ""),
+        "notify_type": policy.targets[index].type if index < len(policy.targets) else "http",
+        "status": _STATUS[job.status],
+        "job_detail": job.parameters.get("body", ""),
+        "creation_time": harbor_time(job.created_at),
+        "update_time": harbor_time(job.updated_at),
+    }
+
+
 def _secret(data: dict[str, Any], key: str, where: str) -> Secret | None:
     """What the body gives; None (keep the stored one) when absent or Harbor's mask."""
     text = opt_str(data, key, where=where)
@@ -169,6 +184,7 @@ class WebhooksApi:
             web.delete(POLICY, self.delete),
             web.get(f"{WEBHOOK}/events", self.events, allow_head=False),
             web.get(f"{WEBHOOK}/lasttrigger", self.last_trigger, allow_head=False),
+            web.get(f"{WEBHOOK}/jobs", self.jobs, allow_head=False),
             web.get(f"{POLICY}/executions", self.executions, allow_head=False),
             web.get(f"{EXECUTION}/tasks", self.tasks, allow_head=False),
             web.get(f"{EXECUTION}/tasks/{{task_id}}/log", self.task_log, allow_head=False),
@@ -219,6 +235,23 @@ class WebhooksApi:
     async def last_trigger(self, request: web.Request) -> web.Response:
         triggers = await self._policies.last_triggers(principal_of(request), project_ref(request))
         return web.json_response([render_last_trigger(t) for t in triggers])
+
+    async def jobs(self, request: web.Request) -> web.Response:
+        """Harbor's deprecated ListWebhookJobs: a policy's deliveries as WebhookJob rows."""
+        text = request.query.get("policy_id")
+        if not text or not text.isascii() or not text.isdigit() or len(text) > 18:
+            raise BadRequest("policy_id is required: the webhook policy's id")
+        by_name = {v: k for k, v in _STATUS.items()}
+        wanted = request.query.getall("status", [])
+        for status in wanted:
+            if status not in by_name:
+                raise BadRequest(f"status must be one of {', '.join(_STATUS.values())}, not {status[:40]!r}")
+        page = parse_page(request.query.get("page"), request.query.get("page_size"))
+        ref, principal = project_ref(request), principal_of(request)
+        policy = await self._policies.get(principal, ref, int(text))
+        statuses = tuple(by_name[s] for s in wanted) or None
+        jobs, total = await self._policies.executions(principal, ref, policy.id, page, statuses)
+        return web.json_response([render_job(j, policy) for j in jobs], headers=page_headers(request, page, total))
 
     async def executions(self, request: web.Request) -> web.Response:
         page = parse_page(request.query.get("page"), request.query.get("page_size"))

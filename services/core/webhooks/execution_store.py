@@ -3,13 +3,18 @@ newest first. Each is Harbor's execution and its one task."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from services.common.db import Executor
 from services.common.jobs import store as jobs_store
 from services.common.jobs.models import WEBHOOK, Job, LogLine
 
 
-async def executions(ex: Executor, policy_id: int, limit: int, offset: int) -> tuple[list[Job], int]:
-    return await jobs_store.list_by_policy(ex, WEBHOOK, policy_id, limit, offset)
+async def executions(
+    ex: Executor, policy_id: int, limit: int, offset: int, statuses: Sequence[str] | None = None
+) -> tuple[list[Job], int]:
+    """`statuses`: the jobs' own (pending, running, success, error, stopped)."""
+    return await jobs_store.list_by_policy(ex, WEBHOOK, policy_id, limit, offset, statuses)
 
 
 async def execution(ex: Executor, policy_id: int, execution_id: int) -> Job | None:

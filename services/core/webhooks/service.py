@@ -39,6 +39,7 @@ Triggers = list[LastTrigger]
 Executions = tuple[list[Job], int]
 Log = list[LogLine]
 Stored = list[StoredTarget]
+Statuses = tuple[str, ...] | None
 
 
 class WebhookPolicyService:
@@ -119,9 +120,12 @@ class WebhookPolicyService:
             for kind in p.event_types
         ]
 
-    async def executions(self, principal: Principal, ref: ProjectRef, policy_id: int, page: Page) -> Executions:
+    async def executions(
+        self, principal: Principal, ref: ProjectRef, policy_id: int, page: Page, statuses: Statuses = None
+    ) -> Executions:
+        """`statuses`: the jobs' own (Harbor's deprecated /webhook/jobs filters by them)."""
         policy = await self._policy(await self._project(principal, ref, Action.LIST), policy_id)
-        return await execution_store.executions(self._db.pool, policy.id, page.size, page.offset)
+        return await execution_store.executions(self._db.pool, policy.id, page.size, page.offset, statuses)
 
     async def execution(self, principal: Principal, ref: ProjectRef, policy_id: int, execution_id: int) -> Job:
         policy = await self._policy(await self._project(principal, ref, Action.LIST), policy_id)

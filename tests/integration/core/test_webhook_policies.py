@@ -295,3 +295,24 @@ def test_executions_tasks_logs_and_the_last_trigger(api: httpx.Client, module_da
         "event_type": "DELETE_ARTIFACT",
         "enabled": True,
     }
+
+
+def test_harbors_deprecated_webhook_jobs_list(api: httpx.Client, module_database: TestDatabase) -> None:
+    policy_id = create(api, policy("jobs", targets=[{"type": "slack", "address": PUBLIC}]))
+    done = _delivery(module_database, policy_id, "PUSH_ARTIFACT", "success")
+    _delivery(module_database, policy_id, "DELETE_ARTIFACT", "error")
+    listed = api.get(f"{BASE}/jobs", params={"policy_id": str(policy_id), "status": "Success"})
+    assert listed.status_code == 200 and listed.headers["X-Total-Count"] == "1", listed.text
+    [job] = listed.json()
+    assert {k: job[k] for k in ("id", "policy_id", "event_type", "notify_type", "status", "job_detail")} == {
+        "id": done,
+        "policy_id": policy_id,
+        "event_type": "PUSH_ARTIFACT",
+        "notify_type": "slack",
+        "status": "Success",
+        "job_detail": '{"type":"PUSH_ARTIFACT"}',
+    }
+    assert len(api.get(f"{BASE}/jobs", params={"policy_id": str(policy_id)}).json()) == 2
+    assert_error(api.get(f"{BASE}/jobs"), 400)
+    assert_error(api.get(f"{BASE}/jobs", params={"policy_id": str(policy_id), "status": "Done"}), 400)
+    assert_error(api.get(f"{BASE}/jobs", params={"policy_id": "999999"}), 404)
