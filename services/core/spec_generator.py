@@ -55,6 +55,30 @@ BERTH_OPERATIONS: dict[str, dict[str, Any]] = {
             },
         }
     },
+    "/projects/{project_name_or_id}/webhook/policies/test": {
+        "post": {
+            "summary": "Test a webhook policy's targets",
+            "description": "POSTs a test body (type TEST_WEBHOOK; Slack: a text message) to each target now, through"
+            " the SSRF guard, as Harbor 2.0's endpoint test did; 400 with the reason when one does not answer 2xx."
+            " The policy's name and event types may be left out.",
+            "tags": ["webhook"],
+            "operationId": "TestWebhookPolicyOfProject",
+            "parameters": [
+                {"$ref": "#/parameters/requestId"},
+                {"$ref": "#/parameters/isResourceName"},
+                {"$ref": "#/parameters/projectNameOrId"},
+                {"name": "policy", "in": "body", "required": True, "schema": {"$ref": "#/definitions/WebhookPolicy"}},
+            ],
+            "responses": {
+                "200": {"description": "Every target answered 2xx."},
+                "400": {"$ref": "#/responses/400"},
+                "401": {"$ref": "#/responses/401"},
+                "403": {"$ref": "#/responses/403"},
+                "404": {"$ref": "#/responses/404"},
+                "500": {"$ref": "#/responses/500"},
+            },
+        }
+    },
 }
 
 

@@ -179,6 +179,7 @@ class WebhooksApi:
         return [
             web.get(policies, self.list, allow_head=False),
             web.post(policies, self.create),
+            web.post(f"{policies}/test", self.test),
             web.get(POLICY, self.get, allow_head=False),
             web.put(POLICY, self.update),
             web.delete(POLICY, self.delete),
@@ -200,6 +201,13 @@ class WebhooksApi:
         fields = _fields(await read_object(request))
         created = await self._policies.create(principal_of(request), ref, fields)
         return web.Response(status=201, headers={"Location": f"{request.path.rstrip('/')}/{created.id}"})
+
+    async def test(self, request: web.Request) -> web.Response:
+        """Berth's (Harbor 2.0's) endpoint test: the dialog's policy, its name and event types optional."""
+        ref, data = project_ref(request), await read_object(request)
+        data = {"name": "test", "event_types": ["PUSH_ARTIFACT"], **{k: v for k, v in data.items() if v}}
+        await self._policies.test(principal_of(request), ref, _fields(data))
+        return web.json_response({})
 
     async def get(self, request: web.Request) -> web.Response:
         found = await self._policies.get(

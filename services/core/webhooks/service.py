@@ -8,6 +8,9 @@ jobservice made for the policy, read here. No aiohttp."""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+
 import structlog
 
 from services.common.auth.authenticate import Principal
@@ -17,6 +20,7 @@ from services.common.jobs.models import Job, LogLine
 from services.common.rbac import Action, Resource
 from services.common.secret import Secret
 from services.common.secret_key import SecretKeyFile
+from services.common.webhook_sender import SendFailed, WebhookSender, signature_headers
 from services.common.webhooks import TargetRefused, check_target, parse_allowlist
 from services.core.errors import BadRequest, NotFound
 from services.core.listing import Page
@@ -34,6 +38,8 @@ from services.core.webhooks.models import (
 
 log = structlog.get_logger()
 RESOURCE = Resource.NOTIFICATION_POLICY
+# The type of the body "Test endpoint" sends (no Harbor event has it, so a receiver can tell it apart).
+TEST_EVENT = "TEST_WEBHOOK"
 # Named here: inside the class, `list` is the method.
 Triggers = list[LastTrigger]
 Executions = tuple[list[Job], int]
@@ -104,6 +110,43 @@ class WebhookPolicyService:
         if not await store.delete_policy(self._db.pool, project.id, policy_id):
             raise WebhookPolicyNotFound(f"webhook policy {policy_id} not found in project {project.name}")
         log.info("webhook_policy_deleted", policy_id=policy_id, project_id=project.id, by=principal.name)
+
+    async def test(self, principal: Principal, ref: ProjectRef, fields: PolicyFields) -> None:
+        """Harbor's "Test endpoint": a test body POSTed to each target now, from core, through the same SSRF
+        guard and sender as a delivery; a BadRequest saying why when a target does not answer 2xx."""
+        project = await self._project(principal, ref, Action.CREATE)
+        if problem := field_problem(fields):
+            raise BadRequest(problem)
+        allowlist = parse_allowlist(str(self._config.get("webhook_target_allowlist")))
+        timeout_s = int(self._config.get("webhook_job_http_client_timeout"))
+        now = int(dt.datetime.now(dt.UTC).timestamp())
+        async with WebhookSender() as sender:
+            for i, target in enumerate(fields.targets):
+                body = (
+                    {"text": f"Berth webhook test of project {project.name} by {principal.name}"}
+                    if target.type == "slack"
+                    else {"type": TEST_EVENT, "occur_at": now, "operator": principal.name, "event_data": {}}
+                )
+                data = json.dumps(body, separators=(",", ":")).encode()
+                headers = {"Content-Type": "application/json"}
+                if target.auth_header is not None and target.auth_header.reveal():
+                    headers["Authorization"] = target.auth_header.reveal()
+                if target.signing_secret is not None and target.signing_secret.reveal():
+                    headers.update(signature_headers(target.signing_secret.reveal(), data))
+                try:
+                    answer = await sender.post(
+                        target.address,
+                        data,
+                        headers,
+                        allowlist=allowlist,
+                        verify=not target.skip_cert_verify,
+                        timeout_s=timeout_s,
+                    )
+                except (TargetRefused, SendFailed) as exc:
+                    raise BadRequest(f"targets[{i}].address: {exc}") from None
+                if not 200 <= answer.status < 300:
+                    raise BadRequest(f"targets[{i}]: {answer.said(target.address)}")
+        log.info("webhook_tested", project_id=project.id, targets=len(fields.targets), by=principal.name)
 
     async def check_events(self, principal: Principal, ref: ProjectRef) -> None:
         """Who may see the event types (Harbor: notification-policy read)."""

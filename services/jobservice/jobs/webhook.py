@@ -2,9 +2,9 @@
 with this job as its one task). The body was made when the event arrived (webhooks/trigger.py); each
 attempt POSTs the same bytes.
 
-Before each attempt the target passes the SSRF guard again (services.common.webhooks: a name may resolve
-elsewhere by now), and the connection goes to the very addresses the guard checked, never to a second
-lookup's. No redirect is followed (one could lead anywhere); a 2xx is delivered; any other answer, a
+Before each attempt the target passes the SSRF guard again (a name may resolve elsewhere by now), and the
+connection goes to the addresses it checked (services.common.webhook_sender). No redirect is followed (one
+could lead anywhere); a 2xx is delivered; any other answer, a
 timeout (`webhook_job_http_client_timeout`) or a cut connection fails the attempt, retried with backoff up
 to `webhook_job_max_retry` times, the reason in the job's log. A target refused, a policy or target gone,
 or a redirect fails at once: trying again would not help. A delivery that succeeded goes on with the ones
@@ -16,76 +16,19 @@ refuses an old timestamp, so a replayed request is refused too."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import socket
-import time
 from typing import Any
-
-import aiohttp
-from aiohttp.abc import AbstractResolver, ResolveResult
-from yarl import URL
 
 from services.common.config.live import SystemConfig
 from services.common.jobs import store as jobs_store
 from services.common.secret_key import SecretKeyError, SecretKeyFile
-from services.common.webhooks import TargetRefused, check_target, parse_allowlist
+from services.common.webhook_sender import SendFailed, WebhookSender, signature_headers
+from services.common.webhooks import TargetRefused, parse_allowlist
 from services.jobservice import webhook_store as store
 from services.jobservice.context import JobContext, JobFailed
 from services.jobservice.worker import record_failure
 
-# What of a receiver's answer goes into the log: enough to see why, never a huge body.
-ANSWER_LOGGED = 512
-USER_AGENT = "berth-jobservice"
 # Deliveries one run takes on from its chain before it leaves the rest to the queue (other jobs get workers).
 DRAIN_MAX = 200
-
-
-class _Pinned(AbstractResolver):
-    """Resolves the target's host to the addresses the guard checked, and nothing else."""
-
-    def __init__(self, host: str, addresses: list[str]) -> None:
-        self._host = host
-        self._addresses = addresses
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        if host != self._host:
-            raise OSError(f"{host} is not the webhook target's host")
-        return [
-            ResolveResult(
-                hostname=host,
-                host=address,
-                port=port,
-                family=socket.AF_INET6 if ":" in address else socket.AF_INET,
-                proto=0,
-                flags=socket.AI_NUMERICHOST,
-            )
-            for address in self._addresses
-        ]
-
-    async def close(self) -> None:
-        return None
-
-
-class _Sessions:
-    """HTTP sessions of one job run, one per target host and checked addresses, kept alive between the
-    deliveries of a chain."""
-
-    def __init__(self) -> None:
-        self._open: dict[tuple[str, tuple[str, ...], bool, int], aiohttp.ClientSession] = {}
-
-    def get(self, host: str, addresses: list[str], verify: bool, timeout_s: int) -> aiohttp.ClientSession:
-        key = (host, tuple(addresses), verify, timeout_s)
-        if key not in self._open:
-            connector = aiohttp.TCPConnector(resolver=_Pinned(host, addresses), ssl=verify)
-            self._open[key] = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=timeout_s))
-        return self._open[key]
-
-    async def close(self) -> None:
-        for session in self._open.values():
-            await session.close()
 
 
 class WebhookDelivery:
@@ -95,14 +38,11 @@ class WebhookDelivery:
         self._heartbeat_timeout_s = heartbeat_timeout_s
 
     async def __call__(self, context: JobContext) -> None:
-        sessions = _Sessions()
-        try:
-            await self._deliver(context, sessions)
-            await self._drain(context, sessions)
-        finally:
-            await sessions.close()
+        async with WebhookSender() as sender:
+            await self._deliver(context, sender)
+            await self._drain(context, sender)
 
-    async def _drain(self, context: JobContext, sessions: _Sessions) -> None:
+    async def _drain(self, context: JobContext, sender: WebhookSender) -> None:
         """Delivered: the deliveries that wait behind this one in its chain go now, each as its own job,
         from this run (no trip through the queue and another worker: a chain's deliveries follow each other
         as fast as the receiver answers). Up to DRAIN_MAX, then the queue takes over again. Only while a
@@ -120,7 +60,7 @@ class WebhookDelivery:
                 return  # none waits (or it cannot go now: stopped, paused; the queue has it)
             drained = JobContext(job, context.db)
             try:
-                await self._deliver(drained, sessions)
+                await self._deliver(drained, sender)
             except JobFailed as exc:
                 await record_failure(drained, worker, str(exc), retry=False)
                 continue  # failed for good: the next one may go
@@ -130,7 +70,7 @@ class WebhookDelivery:
                 continue
             await jobs_store.finish(context.db.pool, job.id, worker, "success", result=drained.result)
 
-    async def _deliver(self, context: JobContext, sessions: _Sessions) -> None:
+    async def _deliver(self, context: JobContext, sender: WebhookSender) -> None:
         parameters = context.job.parameters
         try:
             policy_id, index = int(parameters["policy_id"]), int(parameters["target"])
@@ -144,33 +84,28 @@ class WebhookDelivery:
             raise JobFailed(f"webhook policy {policy.name} no longer has target {index}")
         target = policy.targets[index]
         address = str(target.get("address", ""))
+        data = text.encode()
+        headers = {"Content-Type": content_type, **self._credentials(target, data)}
         try:
-            addresses = await check_target(address, parse_allowlist(self._config.get("webhook_target_allowlist")))
+            answer = await sender.post(
+                address,
+                data,
+                headers,
+                allowlist=parse_allowlist(self._config.get("webhook_target_allowlist")),
+                verify=not target.get("skip_cert_verify"),
+                timeout_s=int(self._config.get("webhook_job_http_client_timeout")),
+            )
         except TargetRefused as exc:
             raise JobFailed(f"{address[:200]} refused: {exc}") from None
-        data = text.encode()
-        headers = {"Content-Type": content_type, "User-Agent": USER_AGENT}
-        headers.update(self._credentials(target, data))
-        timeout_s = int(self._config.get("webhook_job_http_client_timeout"))
-        session = sessions.get(URL(address).host or "", addresses, not target.get("skip_cert_verify"), timeout_s)
-        started = time.monotonic()
-        try:
-            async with session.post(address, data=data, headers=headers, allow_redirects=False) as response:
-                status = response.status
-                location = response.headers.get("Location", "")
-                answer = (await response.content.read(ANSWER_LOGGED)).decode(errors="replace").strip()
-        except TimeoutError:
-            raise RuntimeError(f"POST {address} got no answer within {timeout_s} s") from None
-        except aiohttp.ClientError as exc:
-            raise RuntimeError(f"POST {address} failed: {exc}") from None
-        took_ms = (time.monotonic() - started) * 1000
-        said = f"POST {address}: {status} in {took_ms:.0f} ms" + (f": {answer}" if answer else "")
-        if 200 <= status < 300:
+        except SendFailed as exc:
+            raise RuntimeError(str(exc)) from None  # retried with backoff
+        said = answer.said(address)
+        if 200 <= answer.status < 300:
             await context.log(said)
-            context.result = {"status": status}
+            context.result = {"status": answer.status}
             return
-        if 300 <= status < 400:
-            raise JobFailed(f"{said}; a redirect (to {location[:200] or 'nowhere'}) is not followed")
+        if 300 <= answer.status < 400:
+            raise JobFailed(f"{said}; a redirect (to {answer.location[:200] or 'nowhere'}) is not followed")
         raise RuntimeError(said)
 
     def _credentials(self, target: dict[str, Any], data: bytes) -> dict[str, str]:
@@ -182,7 +117,5 @@ class WebhookDelivery:
             raise JobFailed(str(exc)) from None
         headers = {"Authorization": auth} if auth else {}
         if secret:
-            stamp = str(int(time.time()))
-            digest = hmac.new(secret.encode(), stamp.encode() + b"." + data, hashlib.sha256).hexdigest()
-            headers.update({"X-Berth-Timestamp": stamp, "X-Berth-Signature": f"sha256={digest}"})
+            headers.update(signature_headers(secret, data))
         return headers

@@ -15,6 +15,7 @@ import pytest
 
 from tests.harness.core import CoreProcess
 from tests.harness.plugin import TestDatabase
+from tests.harness.receiver import WebhookReceiver
 from tests.harness.token import add_member, add_project, add_user, query
 from tests.harness.waiting import eventually
 from tests.integration.core.registry_stack import assert_error
@@ -316,3 +317,37 @@ def test_harbors_deprecated_webhook_jobs_list(api: httpx.Client, module_database
     assert_error(api.get(f"{BASE}/jobs"), 400)
     assert_error(api.get(f"{BASE}/jobs", params={"policy_id": str(policy_id), "status": "Done"}), 400)
     assert_error(api.get(f"{BASE}/jobs", params={"policy_id": "999999"}), 404)
+
+
+def test_the_endpoint_test_posts_to_the_target_and_says_why_it_failed(api: httpx.Client) -> None:
+    with WebhookReceiver() as receiver:
+        target = {"type": "http", "address": receiver.url("/ok"), "auth_header": "Bearer t"}
+        r = api.post(f"{BASE}/policies/test", json={"targets": [target]})
+        assert_error(r, 400)  # 127.0.0.1 is not allowed yet
+        assert "loopback" in r.text
+        assert api.put("/configurations", json={"webhook_target_allowlist": "127.0.0.1"}).status_code == 200
+        try:
+
+            def tested() -> httpx.Response | None:
+                r = api.post(f"{BASE}/policies/test", json={"targets": [target]})
+                return r if r.status_code == 200 else None
+
+            eventually(tested, "the test to reach the receiver", 60)
+            [got] = receiver.received("/ok")
+            sent = json.loads(got.body)
+            assert (sent["type"], sent["operator"], got.headers["Authorization"]) == (
+                "TEST_WEBHOOK",
+                "admin",
+                "Bearer t",
+            )
+            receiver.statuses["/broken"] = 500
+            broken = {"type": "http", "address": receiver.url("/broken")}
+            r = api.post(f"{BASE}/policies/test", json={"targets": [broken]})
+            assert_error(r, 400)
+            assert f"targets[0]: POST {receiver.url('/broken')}: 500" in r.json()["errors"][0]["message"]
+            closed = {"type": "http", "address": "http://127.0.0.1:9/"}
+            r = api.post(f"{BASE}/policies/test", json={"targets": [closed]})
+            assert_error(r, 400)
+            assert "POST http://127.0.0.1:9/ failed" in r.text
+        finally:
+            assert api.put("/configurations", json={"webhook_target_allowlist": ""}).status_code == 200
