@@ -17,8 +17,10 @@ from typing import Any
 import httpx
 import pytest
 
+from services.common.oci import mediatypes as mt
 from tests.e2e import ocilayout
 from tests.e2e.test_skopeo_immutable import skopeo_copy
+from tests.harness.oci import digest_of, image_manifest, push_blob, push_manifest
 from tests.harness.plugin import RegistryEndpoint
 from tests.harness.receiver import WebhookReceiver
 from tests.harness.stack import ADMIN_PASSWORD, StackProcess
@@ -260,3 +262,28 @@ def test_refusals_are_in_the_task_log_and_hold_up_no_other_policy(
         assert len(receiver.received("/prompt")) == before
     finally:
         assert admin.put("/configurations", json={"webhook_target_allowlist": "127.0.0.1"}).status_code == 200
+
+
+def test_a_push_past_the_quota_is_announced_with_harbors_details(
+    admin: httpx.Client, receiver: WebhookReceiver, registry_endpoint: RegistryEndpoint
+) -> None:
+    policy(admin, "quota", ["QUOTA_EXCEED"], http(receiver, "/quota"))
+    project_id = admin.get(f"/projects/{PROJECT}").json()["project_id"]
+    [quota] = admin.get("/quotas", params={"reference_id": str(project_id)}).json()
+    assert admin.put(f"/quotas/{quota['id']}", json={"hard": {"storage": 1024}}).status_code == 200
+    try:
+        with registry_endpoint.client() as registry:
+            layer, config = b"x" * 4096, b'{"architecture": "amd64", "os": "linux"}'
+            for blob in (config, layer):
+                push_blob(registry, f"{PROJECT}/capped", blob)
+            manifest = image_manifest(config, [layer])
+            refused = push_manifest(registry, f"{PROJECT}/capped", "big", manifest, mt.OCI_MANIFEST)
+            assert refused.status_code == 403, refused.text
+    finally:
+        assert admin.put(f"/quotas/{quota['id']}", json={"hard": {"storage": -1}}).status_code == 200
+    [got] = receiver.wait_for(1, "/quota")
+    sent = json.loads(got.body)
+    assert (sent["type"], sent["operator"]) == ("QUOTA_EXCEED", "admin")
+    assert sent["event_data"]["resources"] == [{"digest": digest_of(manifest), "tag": "big"}]
+    assert sent["event_data"]["repository"]["repo_full_name"] == f"{PROJECT}/capped"
+    assert "exceed the configured upper limit" in sent["event_data"]["custom_attributes"]["Details"]
