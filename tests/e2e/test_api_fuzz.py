@@ -161,6 +161,13 @@ class Seeder:
         runs = eventually(lambda: ok(self.api.get(f"/system/{job}")).json(), f"a {job} run")
         return int(runs[0]["id"])
 
+    def webhook(self, project: str, name: str) -> int:
+        # A public address: the SSRF guard takes it, and nothing here makes an event that is delivered there.
+        target = {"type": "http", "address": "http://93.184.216.34/hook", "auth_header": "Bearer fuzz"}
+        body = {"name": name, "event_types": ["QUOTA_EXCEED"], "targets": [target], "enabled": True}
+        created = ok(self.api.post(f"/projects/{project}/webhook/policies", json=body), 201)
+        return int(created.headers["Location"].rsplit("/", 1)[1])
+
 
 @pytest.fixture(scope="module")
 def world(stack: StackProcess, registry_endpoint: RegistryEndpoint) -> dict[str, Any]:
@@ -196,6 +203,7 @@ def world(stack: StackProcess, registry_endpoint: RegistryEndpoint) -> dict[str,
         endpoint = {"name": f"fz-{suffix}", "url": stack.url, "type": "harbor"}
         created = ok(api.post("/registries", json=endpoint), 201)
         registry_id = int(created.headers["Location"].rsplit("/", 1)[1])
+        webhook_id, doomed_webhook = seed.webhook(project, "fz-hook"), seed.webhook(project, "fz-del-hook")
     references = ["v1", "latest", "multi", "0.1.0", *digests.values()]
     known = {
         "project_name_or_id": [project, str(project_id)],
@@ -219,6 +227,7 @@ def world(stack: StackProcess, registry_endpoint: RegistryEndpoint) -> dict[str,
         "tid": [task_id],
         "pool_id": ["all", *pools],
         "job_type": ["GARBAGE_COLLECTION", "PURGE_AUDIT_LOG", "RETENTION", "all"],
+        "webhook_policy_id": [webhook_id],
     }
     delete = {
         "/projects/{project_name_or_id}": {"project_name_or_id": [doomed_project]},
@@ -232,6 +241,7 @@ def world(stack: StackProcess, registry_endpoint: RegistryEndpoint) -> dict[str,
         "/usergroups/{group_id}": {"group_id": [doomed_group]},
         "/users/{user_id}": {"user_id": [doomed_user]},
         "/retentions/{id}": {"id": [doomed_policy]},
+        "/webhook/policies/{webhook_policy_id}": {"webhook_policy_id": [doomed_webhook]},
     }
     return {"known": known, "delete": delete}
 
