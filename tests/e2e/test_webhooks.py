@@ -20,11 +20,13 @@ import pytest
 from services.common.oci import mediatypes as mt
 from tests.e2e import ocilayout
 from tests.e2e.test_skopeo_immutable import skopeo_copy
-from tests.harness.oci import digest_of, image_manifest, push_blob, push_manifest
+from tests.harness.oci import digest_of, image_manifest, push_blob, push_image, push_manifest
 from tests.harness.plugin import RegistryEndpoint
 from tests.harness.receiver import WebhookReceiver
 from tests.harness.stack import ADMIN_PASSWORD, StackProcess
 from tests.harness.waiting import eventually
+from tests.integration.jobservice.test_retention import execute, rule
+from tests.integration.jobservice.test_retention import policy as retention_policy
 
 pytestmark = pytest.mark.e2e
 ADMIN = ("admin", ADMIN_PASSWORD)
@@ -287,3 +289,38 @@ def test_a_push_past_the_quota_is_announced_with_harbors_details(
     assert sent["event_data"]["resources"] == [{"digest": digest_of(manifest), "tag": "big"}]
     assert sent["event_data"]["repository"]["repo_full_name"] == f"{PROJECT}/capped"
     assert "exceed the configured upper limit" in sent["event_data"]["custom_attributes"]["Details"]
+
+
+def test_a_retention_run_that_removes_artifacts_is_announced(
+    admin: httpx.Client, receiver: WebhookReceiver, registry_endpoint: RegistryEndpoint
+) -> None:
+    policy(admin, "retention", ["TAG_RETENTION"], http(receiver, "/retention"))
+    with registry_endpoint.client() as registry:
+        for tag in ("r1", "r2", "r3"):
+            push_image(registry, f"{PROJECT}/retained", tag)
+    project_id = admin.get(f"/projects/{PROJECT}").json()["project_id"]
+    keep_latest = rule("latestPushedK", 1, repos="retained", untagged=False)
+    r = admin.post("/retentions", json=retention_policy(project_id, keep_latest))
+    assert r.status_code == 201, r.text
+    retention_id = int(r.headers["Location"].rsplit("/", 1)[1])
+    execute(admin, retention_id, dry_run=True)  # a dry run is not announced, as Harbor's
+    execute(admin, retention_id, dry_run=False)
+    [got] = receiver.wait_for(1, "/retention")
+    sent = json.loads(got.body)
+    assert (sent["type"], sent["operator"]) == ("TAG_RETENTION", "MANUAL")
+    retention = sent["event_data"]["retention"]
+    assert list(retention) == [
+        "total",
+        "retained",
+        "harbor_hostname",
+        "project_name",
+        "retention_policy_id",
+        "retention_rule",
+        "result",
+        "deleted_artifact",
+    ]
+    assert (retention["total"], retention["retained"], retention["project_name"]) == (3, 1, PROJECT)
+    assert retention["harbor_hostname"] == "127.0.0.1" and retention["retention_policy_id"] == retention_id
+    assert retention["retention_rule"][0]["template"] == "latestPushedK"
+    assert sorted(a["name_tag"] for a in retention["deleted_artifact"]) == ["retained:r1", "retained:r2"]
+    assert {a["status"] for a in retention["deleted_artifact"]} == {"SUCCESS"}

@@ -21,6 +21,8 @@ class EventType(StrEnum):
     # A push refused by the project's quota, and one that left its usage at 85 % of the limit or more.
     QUOTA_EXCEED = "QUOTA_EXCEED"
     QUOTA_WARNING = "QUOTA_WARNING"
+    # A tag retention run removed artifacts of a repository (`details`: Harbor's retention event data).
+    TAG_RETENTION = "TAG_RETENTION"
 
 
 def _now() -> dt.datetime:

@@ -2,14 +2,17 @@
 to is one task: its candidates (services.jobservice.retention_store) are judged by the rules
 (services.common.retention), then, unless it is a dry run, each artifact judged for removal is deleted in
 its own short transaction through the API's delete SQL, with its DELETE_ARTIFACT event (audit, webhooks)
-and the quota following. Never removed: an artifact with an immutable tag (checked again in the delete's
-transaction), one pushed after the run started (it is no candidate), one whose tags changed since it was
-judged, one an index names. Idempotent: a retry judges again what is left."""
+and the quota following; a repository where artifacts were removed gets Harbor's TAG_RETENTION event.
+Never removed: an artifact with an immutable tag (checked again in the delete's transaction), one pushed
+after the run started (it is no candidate), one whose tags changed since it was judged, one an index names.
+Idempotent: a retry judges again what is left."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
+from typing import Any
 
 from services.common.events import outbox
 from services.common.events.models import Event, EventType
@@ -35,12 +38,17 @@ def _line(decision: Decision, verdict: str) -> str:
 
 
 class RetentionRun:
-    def __init__(self, context: JobContext, params: RetentionParams, project_id: int, project: str) -> None:
+    def __init__(
+        self, context: JobContext, params: RetentionParams, project_id: int, project: str, document: dict[str, Any]
+    ) -> None:
         self._context = context
         self._db = context.db
         self._params = params
         self._project_id = project_id
         self._project = project
+        self._document = document
+        # Harbor's retention event names the execution's trigger as its operator (MANUAL, SCHEDULE).
+        self._trigger = context.job.trigger
 
     async def _immutable(self, candidates: list[Candidate], path: str) -> list[Candidate]:
         rules = await enabled_rules(self._db.pool, self._project_id)
@@ -80,7 +88,7 @@ class RetentionRun:
             await retention_store.candidates(self._db.pool, repository_id, started), path
         )
         decisions = evaluate(policy, path, candidates, dt.datetime.now(dt.UTC))
-        lines, retained = [], 0
+        lines, retained, removed = [], 0, []
         for decision in decisions:
             if decision.retained:
                 retained += 1
@@ -91,11 +99,39 @@ class RetentionRun:
                 kept = await self._remove(repository, path, decision.candidate, started)
                 if kept is None:
                     lines.append(_line(decision, "REMOVED"))
+                    removed.append(decision.candidate)
                 else:
                     retained += 1
                     lines.append(_line(Decision(decision.candidate, True, kept), "KEPT"))
         await retention_store.finish_task(self._db.pool, task_id, "Success", len(decisions), retained, "\n".join(lines))
+        if removed:
+            await self._announce(repository, len(decisions), retained, removed)
         return len(decisions), retained
+
+    async def _announce(self, repository: str, total: int, retained: int, removed: list[Candidate]) -> None:
+        """Harbor's TAG_RETENTION event of a task that removed artifacts (its webhook payload's retention
+        data; the webhook adds the host name)."""
+        rules = [
+            {k: rule[k] for k in ("template", "params", "tag_selectors", "scope_selectors") if k in rule}
+            for rule in self._document.get("rules", [])
+            if isinstance(rule, dict)
+        ]
+        name = split_repository(repository)[1]
+        details = {
+            "total": total,
+            "retained": retained,
+            "project_name": self._project,
+            "retention_policy_id": self._params.policy_id,
+            "retention_rule": rules,
+            "result": "SUCCESS",
+            "deleted_artifact": [
+                {"type": "image", "status": "SUCCESS", "name_tag": f"{name}:{c.tags[0]}" if c.tags else name}
+                for c in removed
+            ],
+        }
+        event = Event(EventType.TAG_RETENTION, self._trigger, repository, details=json.dumps(details))
+        async with self._db.transaction() as tx:
+            await outbox.record(tx, [event])
 
 
 async def run_retention(context: JobContext) -> None:
@@ -115,7 +151,7 @@ async def run_retention(context: JobContext) -> None:
     # process's clock read later: a push created between the two would count as after the start to the
     # API, yet be judged (and removed) by the run.
     started = context.job.started_at or dt.datetime.now(dt.UTC)
-    run = RetentionRun(context, params, project_id, project)
+    run = RetentionRun(context, params, project_id, project, document)
     mode = "dry run" if params.dry_run else "run"
     await context.log(f"retention {mode} of policy {params.policy_id} on project {project}")
     total = retained = tasks = 0

@@ -28,6 +28,7 @@ WEBHOOK_EVENTS = frozenset(
         EventType.DELETE_ARTIFACT,
         EventType.QUOTA_EXCEED,
         EventType.QUOTA_WARNING,
+        EventType.TAG_RETENTION,
     }
 )
 CLOUDEVENTS_TYPES = {
@@ -64,7 +65,7 @@ def go_json(value: Any, indent: str | None = None) -> str:
 
 
 def harbor_payload(event: Event, project: EventProject, registry_host: str) -> dict[str, Any]:
-    """Harbor's Payload for an artifact or quota event (dict order = Go's field order)."""
+    """Harbor's Payload for an artifact, quota or tag retention event (dict order = Go's field order)."""
     repository = event.repository
     repo: dict[str, Any] = {}
     if project.repository_created_at is not None:
@@ -76,7 +77,14 @@ def harbor_payload(event: Event, project: EventProject, registry_host: str) -> d
         repo_type="public" if project.public else "private",
     )
     data: dict[str, Any] = {}
-    if event.type in (EventType.QUOTA_EXCEED, EventType.QUOTA_WARNING):
+    if event.type == EventType.TAG_RETENTION:
+        # Harbor's retention data alone (no resources, no repository), its host name without the port.
+        details = json.loads(event.details or "{}")
+        retention = {k: details[k] for k in ("total", "retained") if k in details}
+        retention["harbor_hostname"] = registry_host.split(":", 1)[0]
+        retention.update({k: v for k, v in details.items() if k not in retention})
+        data["retention"] = retention
+    elif event.type in (EventType.QUOTA_EXCEED, EventType.QUOTA_WARNING):
         # Harbor's quota payload: the resource without a URL, the message as a custom attribute.
         if event.digest or event.tag:
             data["resources"] = [_resource(event.digest, event.tag or "", None)]

@@ -88,3 +88,27 @@ def test_slack_gets_harbors_blocks_with_the_event_data_as_a_code_block() -> None
 
 def test_go_escapes_html_characters_and_keeps_utf8() -> None:
     assert go_json({"a": "<b>&é"}) == '{"a":"\\u003cb\\u003e\\u0026é"}'
+
+
+def test_a_retention_event_is_harbors_retention_data_with_the_host_name() -> None:
+    details = {
+        "total": 3,
+        "retained": 1,
+        "project_name": "library",
+        "retention_policy_id": 4,
+        "retention_rule": [{"template": "latestPushedK", "params": {"latestPushedK": 1}}],
+        "result": "SUCCESS",
+        "deleted_artifact": [{"type": "image", "status": "SUCCESS", "name_tag": "busybox:1.0"}],
+    }
+    event = Event(EventType.TAG_RETENTION, "SCHEDULE", "library/busybox", details=json.dumps(details), occurred_at=AT)
+    payload = harbor_payload(event, LIBRARY, "harbor.dev:8443")
+    assert payload["operator"] == "SCHEDULE"
+    assert payload["event_data"] == {
+        "retention": {
+            "total": 3,
+            "retained": 1,
+            "harbor_hostname": "harbor.dev",
+            **{k: v for k, v in details.items() if k not in ("total", "retained")},
+        }
+    }
+    assert list(payload["event_data"]["retention"])[:3] == ["total", "retained", "harbor_hostname"]
