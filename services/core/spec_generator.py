@@ -107,6 +107,19 @@ def _integer_retention_params(spec: Spec) -> None:
     spec["definitions"]["RetentionRule"]["properties"]["params"]["additionalProperties"] = {"type": "integer"}
 
 
+def _webhook_target_secrets(spec: Spec) -> None:
+    target = spec["definitions"]["WebhookTargetObject"]["properties"]
+    target["auth_header"]["description"] = (
+        'The webhook auth header, sent as the Authorization header. Shown as ***** when set ("" when not);'
+        ' ***** sent back keeps it, "" removes it.'
+    )
+    target["signing_secret"] = {
+        "type": "string",
+        "description": "Berth's: the key of each request's X-Berth-Signature (HMAC-SHA256 of"
+        ' "<X-Berth-Timestamp>.<body>"). Shown and kept as auth_header is.',
+    }
+
+
 # (what Berth sends where Harbor's schema says otherwise, and why; the change to the spec)
 DIFFERENCES: list[tuple[str, Callable[[Spec], None]]] = [
     (
@@ -125,6 +138,11 @@ DIFFERENCES: list[tuple[str, Callable[[Spec], None]]] = [
         'RetentionRule.params holds the template\'s number, as Harbor itself sends and takes (`{"latestPushedK":'
         " 10}`; Harbor's schema says every value is an object).",
         _integer_retention_params,
+    ),
+    (
+        "WebhookTargetObject has Berth's `signing_secret` (each delivery signed with it), and shows it and"
+        " `auth_header` as `*****`, never in clear (Harbor shows the auth header as stored).",
+        _webhook_target_secrets,
     ),
 ]
 

@@ -15,9 +15,9 @@ from services.core.api.body import no_unknown_fields, opt_bool, opt_int, opt_str
 from services.core.api.common import PROJECT, harbor_time, page_headers, path_int, project_ref
 from services.core.api.system_jobs import render_log
 from services.core.errors import BadRequest
-from services.core.listing import parse_page
+from services.core.listing import parse_page, parse_q, parse_sort
 from services.core.security.middleware import principal_of
-from services.core.webhooks.models import MASKED, LastTrigger, PolicyFields, PolicyView, TargetFields
+from services.core.webhooks.models import MASKED, POLICY_LIST, LastTrigger, PolicyFields, PolicyView, TargetFields
 from services.core.webhooks.service import WebhookPolicyService
 
 WEBHOOK = f"{PROJECT}/webhook"
@@ -81,7 +81,9 @@ def render_execution(job: Job) -> dict[str, Any]:
         "metrics": {"task_count": 1, **metrics},
         "trigger": "EVENT",
         "extra_attrs": {"event_type": job.parameters.get("event_type", ""), "payload": job.parameters.get("body", "")},
-        "start_time": harbor_time(job.started_at or job.created_at),
+        # Harbor's execution starts when it is made (the event's arrival; its UI calls it the creation
+        # time, and lasttrigger reads it); the task's start_time is when a worker took it up.
+        "start_time": harbor_time(job.created_at),
     }
     if job.finished_at is not None:
         body["end_time"] = harbor_time(job.finished_at)
@@ -192,8 +194,11 @@ class WebhooksApi:
         ]
 
     async def list(self, request: web.Request) -> web.Response:
-        page = parse_page(request.query.get("page"), request.query.get("page_size"))
-        found, total = await self._policies.list(principal_of(request), project_ref(request), page)
+        q = request.query
+        terms = parse_q(q.get("q"), POLICY_LIST.filters)
+        sort = parse_sort(q.get("sort"), POLICY_LIST.sorts)
+        page = parse_page(q.get("page"), q.get("page_size"))
+        found, total = await self._policies.list(principal_of(request), project_ref(request), terms, sort, page)
         return web.json_response([render_policy(p) for p in found], headers=page_headers(request, page, total))
 
     async def create(self, request: web.Request) -> web.Response:
@@ -255,10 +260,10 @@ class WebhooksApi:
             if status not in by_name:
                 raise BadRequest(f"status must be one of {', '.join(_STATUS.values())}, not {status[:40]!r}")
         page = parse_page(request.query.get("page"), request.query.get("page_size"))
-        ref, principal = project_ref(request), principal_of(request)
-        policy = await self._policies.get(principal, ref, int(text))
         statuses = tuple(by_name[s] for s in wanted) or None
-        jobs, total = await self._policies.executions(principal, ref, policy.id, page, statuses)
+        policy, (jobs, total) = await self._policies.jobs(
+            principal_of(request), project_ref(request), int(text), page, statuses
+        )
         return web.json_response([render_job(j, policy) for j in jobs], headers=page_headers(request, page, total))
 
     async def executions(self, request: web.Request) -> web.Response:
@@ -268,13 +273,16 @@ class WebhooksApi:
         return web.json_response([render_execution(j) for j in jobs], headers=page_headers(request, page, total))
 
     async def tasks(self, request: web.Request) -> web.Response:
+        page = parse_page(request.query.get("page"), request.query.get("page_size"))
         job = await self._policies.execution(
             principal_of(request),
             project_ref(request),
             _positive(request, "webhook_policy_id"),
             _positive(request, "execution_id"),
         )
-        return web.json_response([render_task(job)], headers={"X-Total-Count": "1"})
+        # An execution's one task (the job itself): on the first page, and the only one.
+        shown = [render_task(job)] if page.offset == 0 else []
+        return web.json_response(shown, headers=page_headers(request, page, 1))
 
     async def task_log(self, request: web.Request) -> web.Response:
         lines = await self._policies.task_log(

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from services.common.secret import Secret
 from services.common.webhooks import EVENT_TYPES, NOTIFY_TYPES, PAYLOAD_FORMATS, TargetRefused, target_host
 from services.core.errors import NotFound
+from services.core.listing import ListKeys
 
 # What a stored secret (auth_header, signing_secret) shows as; sent back unchanged, it keeps the stored one.
 MASKED = "*****"
@@ -17,6 +18,19 @@ MAX_NAME = 255
 MAX_DESCRIPTION = 1024
 MAX_TARGETS = 10
 MAX_SECRET = 4096
+# Harbor's list takes `q` and `sort` on the policy's columns (its UI sends `name=~...` and
+# `-creation_time`), newest first unless sorted (its model's `sort:"default:desc"` on creation_time).
+POLICY_LIST = ListKeys(
+    filters={
+        "name": "str",
+        "description": "str",
+        "creator": "str",
+        "enabled": "bool",
+        "creation_time": "time",
+        "update_time": "time",
+    },
+    sorts=frozenset({"id", "name", "creator", "enabled", "creation_time", "update_time"}),
+)
 
 
 class WebhookPolicyNotFound(NotFound):

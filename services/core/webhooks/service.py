@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 
 import structlog
 
@@ -23,7 +24,7 @@ from services.common.secret_key import SecretKeyFile
 from services.common.webhook_sender import SendFailed, WebhookSender, signature_headers
 from services.common.webhooks import TargetRefused, check_target, parse_allowlist
 from services.core.errors import BadRequest, NotFound
-from services.core.listing import Page
+from services.core.listing import Page, SortKey, Term
 from services.core.projects.models import ProjectRef, ProjectView
 from services.core.projects.service import ProjectService
 from services.core.webhooks import execution_store, store
@@ -65,9 +66,11 @@ class WebhookPolicyService:
             raise WebhookPolicyNotFound(f"webhook policy {policy_id} not found in project {project.name}")
         return found
 
-    async def list(self, principal: Principal, ref: ProjectRef, page: Page) -> tuple[list[PolicyView], int]:
+    async def list(
+        self, principal: Principal, ref: ProjectRef, terms: Sequence[Term], sort: Sequence[SortKey], page: Page
+    ) -> tuple[list[PolicyView], int]:
         project = await self._project(principal, ref, Action.LIST)
-        return await store.list_policies(self._db.pool, project.id, page)
+        return await store.list_policies(self._db.pool, project.id, terms, sort, page)
 
     async def get(self, principal: Principal, ref: ProjectRef, policy_id: int) -> PolicyView:
         return await self._policy(await self._project(principal, ref, Action.READ), policy_id)
@@ -153,9 +156,10 @@ class WebhookPolicyService:
         await self._project(principal, ref, Action.READ)
 
     async def last_triggers(self, principal: Principal, ref: ProjectRef) -> Triggers:
-        """Harbor's lasttrigger: one entry per policy and event type it names, with its newest delivery."""
-        project = await self._project(principal, ref, Action.LIST)
-        policies, _ = await store.list_policies(self._db.pool, project.id, Page(1, 10_000))
+        """Harbor's lasttrigger: one entry per policy and event type it names, with its newest delivery
+        (Harbor's permission: notification-policy read)."""
+        project = await self._project(principal, ref, Action.READ)
+        policies = await store.all_policies(self._db.pool, project.id)
         fired = await store.last_triggers(self._db.pool, project.id)
         return [
             LastTrigger(p.name, kind, p.enabled, p.created_at, fired.get((p.id, kind)))
@@ -163,15 +167,22 @@ class WebhookPolicyService:
             for kind in p.event_types
         ]
 
-    async def executions(
+    async def executions(self, principal: Principal, ref: ProjectRef, policy_id: int, page: Page) -> Executions:
+        """Newest first. Harbor asks for notification-policy read here, for the tasks and the log alike."""
+        policy = await self._policy(await self._project(principal, ref, Action.READ), policy_id)
+        return await execution_store.executions(self._db.pool, policy.id, page.size, page.offset)
+
+    async def jobs(
         self, principal: Principal, ref: ProjectRef, policy_id: int, page: Page, statuses: Statuses = None
-    ) -> Executions:
-        """`statuses`: the jobs' own (Harbor's deprecated /webhook/jobs filters by them)."""
+    ) -> tuple[PolicyView, Executions]:
+        """Harbor's deprecated /webhook/jobs: the same deliveries, with the policy, for notification-policy
+        list (Harbor's permission there); `statuses`: the jobs' own."""
         policy = await self._policy(await self._project(principal, ref, Action.LIST), policy_id)
-        return await execution_store.executions(self._db.pool, policy.id, page.size, page.offset, statuses)
+        found = await execution_store.executions(self._db.pool, policy.id, page.size, page.offset, statuses)
+        return policy, found
 
     async def execution(self, principal: Principal, ref: ProjectRef, policy_id: int, execution_id: int) -> Job:
-        policy = await self._policy(await self._project(principal, ref, Action.LIST), policy_id)
+        policy = await self._policy(await self._project(principal, ref, Action.READ), policy_id)
         job = await execution_store.execution(self._db.pool, policy.id, execution_id)
         if job is None:
             raise NotFound(f"webhook policy {policy_id} has no execution {execution_id}")

@@ -5,15 +5,25 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
+from typing import Any
 
 import asyncpg
 
 from services.common.db import Executor
 from services.core.errors import Conflict
-from services.core.listing import Page
-from services.core.webhooks.models import PolicyView, StoredTarget
+from services.core.listing import Page, SortKey, Term, column_map, order_by, where_clause
+from services.core.webhooks.models import POLICY_LIST, PolicyView, StoredTarget
 
 _COLUMNS = "id, project_id, name, description, creator, enabled, event_types, targets, created_at, updated_at"
+_TIMES = {"creation_time": "created_at", "update_time": "updated_at"}
+POLICY_FILTERS = column_map(
+    POLICY_LIST.filters,
+    {"name": "name", "description": "description", "creator": "creator", "enabled": "enabled", **_TIMES},
+)
+POLICY_SORTS = column_map(
+    POLICY_LIST.sorts, {"id": "id", "name": "name", "creator": "creator", "enabled": "enabled", **_TIMES}
+)
 
 
 def _policy(row: asyncpg.Record) -> PolicyView:
@@ -46,15 +56,28 @@ def _duplicate(name: str) -> Conflict:
     return Conflict(f"a webhook policy named {name[:70]!r} already exists in the project")
 
 
-async def list_policies(ex: Executor, project_id: int, page: Page) -> tuple[list[PolicyView], int]:
+async def list_policies(
+    ex: Executor, project_id: int, terms: Sequence[Term], sort: Sequence[SortKey], page: Page
+) -> tuple[list[PolicyView], int]:
+    """A page of the project's policies, newest first unless `sort` says otherwise."""
+    args: list[Any] = [project_id]
+    sql_where = where_clause("project_id = $1", terms, POLICY_FILTERS, args)
+    order = order_by(sort, POLICY_SORTS, ["created_at DESC"], "id DESC")
+    n = len(args)
     rows = await ex.fetch(
-        f"SELECT {_COLUMNS} FROM webhook_policies WHERE project_id = $1 ORDER BY id LIMIT $2 OFFSET $3",
-        project_id,
+        f"SELECT {_COLUMNS} FROM webhook_policies{sql_where} ORDER BY {order} LIMIT ${n + 1} OFFSET ${n + 2}",
+        *args,
         page.size,
         page.offset,
     )
-    total = await ex.fetchval("SELECT count(*) FROM webhook_policies WHERE project_id = $1", project_id)
+    total = await ex.fetchval(f"SELECT count(*) FROM webhook_policies{sql_where}", *args)
     return [_policy(r) for r in rows], int(total)
+
+
+async def all_policies(ex: Executor, project_id: int) -> list[PolicyView]:
+    """Every policy of the project, oldest first (Harbor's lasttrigger lists them all, unpaged)."""
+    rows = await ex.fetch(f"SELECT {_COLUMNS} FROM webhook_policies WHERE project_id = $1 ORDER BY id", project_id)
+    return [_policy(r) for r in rows]
 
 
 async def policy(ex: Executor, project_id: int, policy_id: int) -> PolicyView | None:

@@ -1,8 +1,9 @@
-"""Project webhook policies against a real core process: Harbor's shapes, who may do what (projectAdmin
-everything, maintainer read and list, developer and guest nothing, anonymous 401, another project's policy a
-404), every bad field a 400 naming it, the SSRF guard and its allowlist (a configuration change reaching
-core), masked secrets kept across a PUT, the event types, and executions, tasks, logs and the last trigger
-read from WEBHOOK job rows (made here directly: the jobservice is not running)."""
+"""Project webhook policies against a real core process: Harbor's shapes, the list's q, sort and paging, who may
+do what (projectAdmin everything, maintainer read and list, developer and guest nothing, anonymous 401,
+another project's policy a 404, robots what their permissions grant), every bad field a 400 naming it, the
+SSRF guard and its allowlist (a configuration change reaching core), masked secrets kept across a PUT, the
+event types, and executions, tasks, logs and the last trigger read from WEBHOOK job rows (made here directly:
+the jobservice is not running)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,12 @@ from typing import Any
 import httpx
 import pytest
 
+from services.common.rbac import Resource
+from services.core.api.common import harbor_time
 from tests.harness.core import CoreProcess
 from tests.harness.plugin import TestDatabase
 from tests.harness.receiver import WebhookReceiver
-from tests.harness.token import add_member, add_project, add_user, query
+from tests.harness.token import add_member, add_project, add_robot, add_user, query
 from tests.harness.waiting import eventually
 from tests.integration.core.registry_stack import assert_error
 
@@ -26,6 +29,7 @@ ADMIN = ("admin", "Harbor12345")
 PW = "Webhook-pw1"
 BASE = "/projects/wh/webhook"
 ROLES = {"padmin": 1, "dev": 2, "guest": 3, "maint": 4}
+RESOURCE = Resource.NOTIFICATION_POLICY.value
 PUBLIC = "http://93.184.216.34/hook"  # an address the guard lets through; nothing is delivered here
 
 
@@ -351,3 +355,90 @@ def test_the_endpoint_test_posts_to_the_target_and_says_why_it_failed(api: httpx
             assert "POST http://127.0.0.1:9/ failed" in r.text
         finally:
             assert api.put("/configurations", json={"webhook_target_allowlist": ""}).status_code == 200
+
+
+def test_the_list_takes_harbors_q_sort_and_paging(api: httpx.Client) -> None:
+    ids = [create(api, policy(name)) for name in ("listed-b", "listed-a", "listed-c")]
+    listed = api.get(f"{BASE}/policies", params={"q": "name=~listed-"})
+    assert listed.status_code == 200 and listed.headers["X-Total-Count"] == "3"
+    assert [p["id"] for p in listed.json()] == ids[::-1]  # Harbor's default: the newest first
+    by_name = api.get(f"{BASE}/policies", params={"q": "name=~listed-", "sort": "name"}).json()
+    assert [p["name"] for p in by_name] == ["listed-a", "listed-b", "listed-c"]
+    first = api.get(f"{BASE}/policies", params={"q": "name=~listed-", "sort": "-name", "page_size": "2"})
+    assert [p["name"] for p in first.json()] == ["listed-c", "listed-b"]
+    assert 'rel="next"' in first.headers["Link"] and "page=2" in first.headers["Link"]
+    assert api.put(f"{BASE}/policies/{ids[1]}", json=policy("listed-a", enabled=False)).status_code == 200
+    disabled = api.get(f"{BASE}/policies", params={"q": "name=~listed-,enabled=false"}).json()
+    assert [p["id"] for p in disabled] == [ids[1]]
+    assert_error(api.get(f"{BASE}/policies", params={"q": "colour=red"}), 400)
+    assert_error(api.get(f"{BASE}/policies", params={"sort": "colour"}), 400)
+
+
+def test_robots_hold_what_their_permissions_grant(core: CoreProcess, api: httpx.Client) -> None:
+    policy_id = create(api, policy("for-robots"))
+    one = f"{BASE}/policies/{policy_id}"
+    add_robot(core.database, "hooks", PW, project="wh", access=[(RESOURCE, "create"), (RESOURCE, "read")])
+    add_robot(core.database, "lister", PW, project="wh", access=[(RESOURCE, "list")])
+    with core.client(("robot$wh+hooks", PW)) as robot:
+        assert robot.get(one).status_code == 200
+        assert robot.get(f"{one}/executions").status_code == 200
+        create(robot, policy("by-robot"))
+        assert_error(robot.get(f"{BASE}/policies"), 403)  # list is not granted
+        assert_error(robot.delete(one), 403)
+    # Harbor's permissions: list for the policy list and its deprecated jobs list; read for one policy,
+    # its executions, tasks and logs, the event types and the last triggers.
+    with core.client(("robot$wh+lister", PW)) as robot:
+        assert robot.get(f"{BASE}/policies").status_code == 200
+        assert robot.get(f"{BASE}/jobs", params={"policy_id": str(policy_id)}).status_code == 200
+        for path in (one, f"{one}/executions", f"{BASE}/lasttrigger", f"{BASE}/events"):
+            assert_error(robot.get(path), 403)
+
+
+def test_a_waiting_delivery_is_pending_and_times_are_harbors(api: httpx.Client, module_database: TestDatabase) -> None:
+    policy_id = create(api, policy("waiting"))
+    ran = _delivery(module_database, policy_id, "PUSH_ARTIFACT", "success")
+    # Made an hour before it ran: the execution's start_time is when it was made (Harbor's creation).
+    query(
+        module_database,
+        "UPDATE jobs SET created_at = now() - interval '1 hour', started_at = now() - interval '1 minute'"
+        " WHERE id = $1",
+        ran,
+    )
+    [waiting] = query(
+        module_database,
+        "INSERT INTO jobs (type, parameters, trigger, run_after) VALUES ('WEBHOOK', $1::jsonb, 'EVENT', 'infinity')"
+        " RETURNING id",
+        json.dumps({"policy_id": policy_id, "target": 0, "event_type": "DELETE_ARTIFACT", "event_id": "w"}),
+    )
+    base = f"{BASE}/policies/{policy_id}/executions"
+    shown = {e["id"]: e for e in api.get(base).json()}
+    pending = shown[waiting["id"]]
+    assert pending["status"] == "Pending" and "end_time" not in pending
+    assert pending["metrics"] == {
+        "task_count": 1,
+        "success_task_count": 0,
+        "error_task_count": 0,
+        "pending_task_count": 1,
+        "running_task_count": 0,
+        "scheduled_task_count": 0,
+        "stopped_task_count": 0,
+    }
+    [task] = api.get(f"{base}/{waiting['id']}/tasks").json()
+    assert (task["status"], task["run_count"], task["extra_attrs"]) == ("Pending", 0, {})
+    assert "start_time" not in task and "end_time" not in task
+    [row] = query(module_database, "SELECT created_at, started_at FROM jobs WHERE id = $1", ran)
+    execution = shown[ran]
+    assert execution["start_time"] == harbor_time(row["created_at"])
+    [task] = api.get(f"{base}/{ran}/tasks").json()
+    assert (task["creation_time"], task["start_time"]) == (
+        harbor_time(row["created_at"]),
+        harbor_time(row["started_at"]),
+    )
+    trigger = [t for t in api.get(f"{BASE}/lasttrigger").json() if t["policy_name"] == "waiting"]
+    times = {t["event_type"]: t.get("last_trigger_time") for t in trigger}
+    assert times["PUSH_ARTIFACT"] == harbor_time(row["created_at"]) and times["DELETE_ARTIFACT"] is not None
+    # The one task is on the first page only.
+    second = api.get(f"{base}/{ran}/tasks", params={"page": "2"})
+    assert second.json() == [] and second.headers["X-Total-Count"] == "1"
+    log = api.get(f"{base}/{waiting['id']}/tasks/{waiting['id']}/log")
+    assert log.status_code == 200 and log.text == ""  # nothing logged before its first attempt
