@@ -27,7 +27,7 @@ const READ_ONLY_MESSAGE = "The system is in read only mode. Any modification is 
 const routes = [
   { path: /^\/harbor\/projects\/?$/, page: projectsPage },
   {
-    path: /^\/harbor\/projects\/(\d+)(?:\/(repositories|members|labels|policy|robot-account|logs))?\/?$/,
+    path: /^\/harbor\/projects\/(\d+)(?:\/(repositories|members|labels|policy|robot-account|webhook|logs))?\/?$/,
     page: projectPage,
   },
   // A repository's name keeps its slashes in the path: /harbor/projects/3/repositories/apps/web.

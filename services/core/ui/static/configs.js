@@ -149,6 +149,25 @@ const SYSTEM_SETTINGS = [
     input: checkbox(),
     hint: "Pulls only: every push, delete, tagging and copy is refused.",
   },
+  { key: "notification_enable", label: "Webhooks Enabled", input: checkbox(), hint: "Off: no webhook is sent." },
+  {
+    key: "webhook_job_max_retry",
+    label: "Webhook Retries",
+    input: integer({ min: 0 }),
+    hint: "How often a failed delivery is tried again (backing off 2, 4, 8 ... s).",
+  },
+  {
+    key: "webhook_job_http_client_timeout",
+    label: "Webhook Timeout (Seconds)",
+    input: integer({ min: 1 }),
+    hint: "How long a receiver may take to answer.",
+  },
+  {
+    key: "webhook_target_allowlist",
+    label: "Webhook Target Allowlist",
+    input: text({ placeholder: "10.0.0.0/8, hooks.internal" }),
+    hint: "Internal hosts, addresses and ranges webhooks may reach; empty: none.",
+  },
 ];
 
 // Harbor's Authentication tab. auth_mode is editable only while the admin is the only account (the API

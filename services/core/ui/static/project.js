@@ -1,9 +1,10 @@
 // One project, in tabs as Harbor draws it: Repositories (repositories.js), Members (here), Labels
 // (labels.js, for those who may change them: project admins and maintainers), Policy (policy.js: tag
 // retention and immutability, for the roles that may read either), Robot Accounts (robots.js, for the roles
-// that may list them) and Logs (logs.js, only offered when GET /api/v2.0/projects/{id}/logs answers 200
-// for this user). Under the title, the quota bar of GET /api/v2.0/projects/{id}/summary (Harbor's
-// Summary), for those the summary shows the quota to.
+// that may list them), Webhooks (webhooks.js, for the roles that may read its webhook policies) and Logs
+// (logs.js, only offered when GET /api/v2.0/projects/{id}/logs answers 200 for this user). Under the title,
+// the quota bar of GET /api/v2.0/projects/{id}/summary (Harbor's Summary), for those the summary shows the
+// quota to.
 
 import { API, getJson, request } from "./api.js";
 import { failure, field, h, link, notice } from "./dom.js";
@@ -14,6 +15,7 @@ import { quotaBar } from "./quotas.js";
 import { repositoriesTab } from "./repositories.js";
 import { projectRobotsTab } from "./robots.js";
 import { PROJECT_ADMIN, ROLES, roleName } from "./roles.js";
+import { WEBHOOK_READERS, webhooksTab } from "./webhooks.js";
 
 const TABS = [
   ["repositories", "Repositories"],
@@ -21,6 +23,7 @@ const TABS = [
   ["labels", "Labels"],
   ["policy", "Policy"],
   ["robot-account", "Robot Accounts"],
+  ["webhook", "Webhooks"],
   ["logs", "Logs"],
 ];
 // Harbor's role table (services/common/rbac.py): who may change a project's labels, and who may list its
@@ -59,6 +62,7 @@ export function projectPage({ user, params }) {
       labels: holds(LABEL_EDITORS),
       policy: holds(POLICY_READERS),
       "robot-account": holds(ROBOT_READERS),
+      webhook: holds(WEBHOOK_READERS),
     };
     const shown = TABS.filter(([key]) => offered[key] !== false || tab === key);
     tabs.replaceChildren(
@@ -74,6 +78,7 @@ export function projectPage({ user, params }) {
     else if (tab === "labels") body.replaceChildren(projectLabelsTab(ctx));
     else if (tab === "robot-account") body.replaceChildren(projectRobotsTab(ctx));
     else if (tab === "policy") body.replaceChildren(policyTab({ ...ctx, holds }));
+    else if (tab === "webhook") body.replaceChildren(webhooksTab(ctx));
     else body.replaceChildren(repositoriesTab(ctx));
   }
 
