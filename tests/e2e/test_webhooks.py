@@ -157,8 +157,12 @@ def test_a_push_a_pull_and_a_delete_arrive_in_harbors_shapes(
     assert gone.at - started < DEADLINE_S
 
     # Each delivery is an execution with one task, its log saying what the receiver answered.
-    listed = executions(admin, default_id)
-    assert len(listed) == 3 and {e["status"] for e in listed} == {"Success"}, listed
+    # The receiver has the request before the job's row says it succeeded: wait for the rows.
+    def settled() -> list[dict[str, Any]] | None:
+        listed = executions(admin, default_id)
+        return listed if len(listed) == 3 and {e["status"] for e in listed} == {"Success"} else None
+
+    listed = eventually(settled, "the three executions to succeed", DEADLINE_S)
     assert {e["extra_attrs"]["event_type"] for e in listed} == set(events)
     assert f"{receiver.url('/default')}: 200" in task_log(admin, default_id, listed[0]["id"])
 
