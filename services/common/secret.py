@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+# Harbor's mask: what the API shows for a stored secret (a registry's password, a webhook's auth header); a
+# client that sends it back unchanged keeps the stored one.
+MASKED = "*****"
+
 
 class Secret:
     __slots__ = ("_value",)

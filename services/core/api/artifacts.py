@@ -11,9 +11,18 @@ from urllib.parse import quote
 from aiohttp import web
 
 from services.core.api.body import no_unknown_fields, opt_int, opt_str, read_object
-from services.core.api.common import API, ARTIFACT, REPOSITORY, harbor_time, page_headers, project_ref, query_flag
+from services.core.api.common import (
+    API,
+    ARTIFACT,
+    REPOSITORY,
+    harbor_time,
+    page_headers,
+    path_id,
+    project_ref,
+    query_flag,
+)
 from services.core.api.labels import FIELDS as LABEL_FIELDS
-from services.core.api.labels import label_id_of, render_label
+from services.core.api.labels import render_label
 from services.core.api.repositories import repository_path
 from services.core.artifacts.models import ARTIFACT_LIST, TAG_LIST, AccessoryView, ArtifactView, ReferenceView, TagView
 from services.core.artifacts.references import parse_reference
@@ -258,6 +267,6 @@ class ArtifactsApi:
 
     async def remove_label(self, request: web.Request) -> web.Response:
         path, reference = _path(request)
-        label_id = label_id_of(request)
+        label_id = path_id(request, "label_id")
         await self._artifacts.remove_label(principal_of(request), project_ref(request), path, reference, label_id)
         return web.Response(status=200)

@@ -11,6 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
+from services.common.secret import MASKED, Secret
 from services.core.errors import BadRequest, PayloadTooLarge
 from services.core.listing import clean_text
 
@@ -49,6 +50,13 @@ def opt_str(data: dict[str, Any], key: str, *, where: str = "") -> str | None:
     if not isinstance(value, str):
         raise BadRequest(f"{where}{key} must be a string")
     return clean_text(value, f"{where}{key}")
+
+
+def opt_secret(data: dict[str, Any], key: str, *, where: str = "") -> Secret | None:
+    """A secret the body gives; None when absent or Harbor's mask (a client sends back what it was shown,
+    which keeps the stored one)."""
+    text = opt_str(data, key, where=where)
+    return None if text is None or text == MASKED else Secret(text)
 
 
 def opt_int(data: dict[str, Any], key: str, *, where: str = "") -> int | None:

@@ -45,6 +45,14 @@ def path_int(request: web.Request, key: str) -> int:
     return int(text)
 
 
+def path_id(request: web.Request, key: str) -> int:
+    """A row's id in the path: a positive integer, else a 400 naming `key`."""
+    value = path_int(request, key)
+    if value <= 0:
+        raise BadRequest(f"{key} must be a positive integer")
+    return value
+
+
 def harbor_time(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from services.common.immutable import ACTION, TEMPLATE, ImmutableRule, Selector
 from services.core.api.body import no_unknown_fields, opt_bool, opt_int, opt_object, opt_str, read_object
-from services.core.api.common import PROJECT, page_headers, path_int, project_ref
+from services.core.api.common import PROJECT, page_headers, path_id, project_ref
 from services.core.errors import BadRequest
 from services.core.immutable.models import RuleFields, selector_json
 from services.core.immutable.service import ImmutableRuleService
@@ -74,13 +74,6 @@ def _fields(data: dict[str, Any]) -> RuleFields:
     )
 
 
-def _rule_id(request: web.Request) -> int:
-    rule_id = path_int(request, "immutable_rule_id")
-    if rule_id <= 0:
-        raise BadRequest("immutable_rule_id must be a positive integer")
-    return rule_id
-
-
 class ImmutableRulesApi:
     def __init__(self, rules: ImmutableRuleService) -> None:
         self._rules = rules
@@ -108,7 +101,7 @@ class ImmutableRulesApi:
 
     async def update(self, request: web.Request) -> web.Response:
         ref = project_ref(request)
-        rule_id = _rule_id(request)
+        rule_id = path_id(request, "immutable_rule_id")
         data = await read_object(request)
         body_id = opt_int(data, "id")
         if body_id is not None and body_id != rule_id:
@@ -117,5 +110,5 @@ class ImmutableRulesApi:
         return web.Response(status=200)
 
     async def delete(self, request: web.Request) -> web.Response:
-        await self._rules.delete(principal_of(request), project_ref(request), _rule_id(request))
+        await self._rules.delete(principal_of(request), project_ref(request), path_id(request, "immutable_rule_id"))
         return web.Response(status=200)

@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from services.core.api.body import no_unknown_fields, opt_int, opt_str, read_object
-from services.core.api.common import API, harbor_time, page_headers, path_int
+from services.core.api.common import API, harbor_time, page_headers, path_id
 from services.core.errors import BadRequest
 from services.core.labels.models import GLOBAL, LABEL_LIST, PROJECT, LabelFields, LabelFilter, LabelView, Scope
 from services.core.labels.service import LabelService
@@ -38,13 +38,6 @@ def _scope(text: str | None) -> Scope:
     if text == PROJECT:
         return PROJECT
     raise BadRequest(f"scope must be g (global) or p (project), not {(text or '')[:20]!r}")
-
-
-def label_id_of(request: web.Request) -> int:
-    label_id = path_int(request, "label_id")
-    if label_id <= 0:
-        raise BadRequest("label_id must be a positive integer")
-    return label_id
 
 
 def _fields(data: dict[str, Any]) -> LabelFields:
@@ -110,11 +103,11 @@ class LabelsApi:
         return web.Response(status=201, headers={"Location": f"{API}/labels/{label.id}"})
 
     async def get(self, request: web.Request) -> web.Response:
-        label = await self._labels.get(principal_of(request), label_id_of(request))
+        label = await self._labels.get(principal_of(request), path_id(request, "label_id"))
         return web.json_response(render_label(label))
 
     async def update(self, request: web.Request) -> web.Response:
-        label_id = label_id_of(request)
+        label_id = path_id(request, "label_id")
         data = await _body(request)
         # As Harbor's PUT: name, description and color are replaced; scope and project stay as they are.
         scope = opt_str(data, "scope")
@@ -125,5 +118,5 @@ class LabelsApi:
         return web.Response(status=200)
 
     async def delete(self, request: web.Request) -> web.Response:
-        await self._labels.delete(principal_of(request), label_id_of(request))
+        await self._labels.delete(principal_of(request), path_id(request, "label_id"))
         return web.Response(status=200)

@@ -9,12 +9,12 @@ from typing import Any
 
 from aiohttp import web
 
-from services.common.secret import Secret
-from services.core.api.body import no_unknown_fields, opt_bool, opt_int, opt_object, opt_str, read_object
-from services.core.api.common import API, harbor_time, page_headers, path_int
+from services.common.secret import MASKED
+from services.core.api.body import no_unknown_fields, opt_bool, opt_int, opt_object, opt_secret, opt_str, read_object
+from services.core.api.common import API, harbor_time, page_headers, path_id, path_int
 from services.core.errors import BadRequest
 from services.core.listing import MAX_PARAM_LENGTH, clean_text, parse_page, parse_q, parse_sort
-from services.core.registries.models import MASKED, REGISTRY_LIST, RegistryFields, RegistryInfo, RegistryView
+from services.core.registries.models import REGISTRY_LIST, RegistryFields, RegistryInfo, RegistryView
 from services.core.registries.service import RegistryChange, RegistryService
 from services.core.security.middleware import principal_of
 
@@ -63,12 +63,6 @@ def render_info(info: RegistryInfo) -> dict[str, Any]:
     return body
 
 
-def _secret(data: dict[str, Any], key: str, *, where: str = "") -> Secret | None:
-    """The password given; None when absent or Harbor's mask (the UI sends back what it was shown)."""
-    text = opt_str(data, key, where=where)
-    return None if text is None or text == MASKED else Secret(text)
-
-
 def _change(data: dict[str, Any]) -> RegistryChange:
     return RegistryChange(
         name=opt_str(data, "name"),
@@ -78,15 +72,8 @@ def _change(data: dict[str, Any]) -> RegistryChange:
         ca_certificate=opt_str(data, "ca_certificate"),
         credential_type=opt_str(data, "credential_type"),
         access_key=opt_str(data, "access_key"),
-        access_secret=_secret(data, "access_secret"),
+        access_secret=opt_secret(data, "access_secret"),
     )
-
-
-def registry_id_of(request: web.Request) -> int:
-    registry_id = path_int(request, "id")
-    if registry_id <= 0:
-        raise BadRequest("id must be a positive integer")
-    return registry_id
 
 
 class RegistriesApi:
@@ -132,24 +119,24 @@ class RegistriesApi:
             ca_certificate=opt_str(data, "ca_certificate") or "",
             credential_type=opt_str(credential, "type", where="credential.") or "",
             access_key=opt_str(credential, "access_key", where="credential.") or "",
-            access_secret=_secret(credential, "access_secret", where="credential."),
+            access_secret=opt_secret(credential, "access_secret", where="credential."),
         )
         created = await self._registries.create(principal_of(request), fields)
         return web.Response(status=201, headers={"Location": f"{API}/registries/{created.id}"})
 
     async def get(self, request: web.Request) -> web.Response:
-        found = await self._registries.get(principal_of(request), registry_id_of(request))
+        found = await self._registries.get(principal_of(request), path_id(request, "id"))
         return web.json_response(render_registry(found))
 
     async def update(self, request: web.Request) -> web.Response:
-        registry_id = registry_id_of(request)
+        registry_id = path_id(request, "id")
         data = await read_object(request)
         no_unknown_fields(data, _CHANGE_FIELDS, what="registry update")
         await self._registries.update(principal_of(request), registry_id, _change(data))
         return web.Response(status=200)
 
     async def delete(self, request: web.Request) -> web.Response:
-        await self._registries.delete(principal_of(request), registry_id_of(request))
+        await self._registries.delete(principal_of(request), path_id(request, "id"))
         return web.Response(status=200)
 
     async def ping(self, request: web.Request) -> web.Response:

@@ -10,7 +10,7 @@ from aiohttp import web
 from services.common.jobs.models import Job
 from services.common.jobs.replication import TRIGGERS
 from services.core.api.body import no_unknown_fields, opt_int, read_object
-from services.core.api.common import API, harbor_time, page_headers, path_int
+from services.core.api.common import API, harbor_time, page_headers, path_id
 from services.core.errors import BadRequest
 from services.core.listing import parse_page
 from services.core.replication.execution_models import (
@@ -73,13 +73,6 @@ def _choice(request: web.Request, key: str, choices: tuple[str, ...]) -> str | N
     return value
 
 
-def _positive(request: web.Request, key: str) -> int:
-    value = path_int(request, key)
-    if value <= 0:
-        raise BadRequest(f"{key} must be a positive integer")
-    return value
-
-
 class ReplicationExecutionsApi:
     def __init__(self, executions: ReplicationExecutionService) -> None:
         self._executions = executions
@@ -118,11 +111,11 @@ class ReplicationExecutionsApi:
         return web.Response(status=201, headers={"Location": f"{API}/replication/executions/{execution_id}"})
 
     async def get(self, request: web.Request) -> web.Response:
-        job, counts = await self._executions.get(principal_of(request), _positive(request, "id"))
+        job, counts = await self._executions.get(principal_of(request), path_id(request, "id"))
         return web.json_response(render_execution(job, counts))
 
     async def stop(self, request: web.Request) -> web.Response:
-        await self._executions.stop(principal_of(request), _positive(request, "id"))
+        await self._executions.stop(principal_of(request), path_id(request, "id"))
         return web.Response(status=200)
 
     async def tasks(self, request: web.Request) -> web.Response:
@@ -130,12 +123,12 @@ class ReplicationExecutionsApi:
         status = _choice(request, "status", TASK_STATUSES)
         resource_type = _choice(request, "resource_type", ("image", "artifact"))
         found, total = await self._executions.tasks(
-            principal_of(request), _positive(request, "id"), status, resource_type, page
+            principal_of(request), path_id(request, "id"), status, resource_type, page
         )
         return web.json_response([render_task(t) for t in found], headers=page_headers(request, page, total))
 
     async def task_log(self, request: web.Request) -> web.Response:
         text = await self._executions.task_log(
-            principal_of(request), _positive(request, "id"), _positive(request, "task_id")
+            principal_of(request), path_id(request, "id"), path_id(request, "task_id")
         )
         return web.Response(text=text, content_type="text/plain")

@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from services.core.api.body import no_unknown_fields, opt_bool, opt_object, opt_str, read_object
-from services.core.api.common import API, harbor_time, page_headers, path_int
+from services.core.api.common import API, harbor_time, page_headers, path_id
 from services.core.api.registries import render_registry
 from services.core.errors import BadRequest
 from services.core.listing import MAX_PARAM_LENGTH, clean_text, parse_page, parse_q, parse_sort
@@ -130,13 +130,6 @@ async def _body(request: web.Request) -> PolicyFields:
     return _fields(data)
 
 
-def policy_id_of(request: web.Request) -> int:
-    policy_id = path_int(request, "id")
-    if policy_id <= 0:
-        raise BadRequest("id must be a positive integer")
-    return policy_id
-
-
 class ReplicationPoliciesApi:
     def __init__(self, policies: ReplicationPolicyService) -> None:
         self._policies = policies
@@ -167,13 +160,13 @@ class ReplicationPoliciesApi:
         return web.Response(status=201, headers={"Location": f"{API}/replication/policies/{created.id}"})
 
     async def get(self, request: web.Request) -> web.Response:
-        return web.json_response(render_policy(await self._policies.get(principal_of(request), policy_id_of(request))))
+        return web.json_response(render_policy(await self._policies.get(principal_of(request), path_id(request, "id"))))
 
     async def update(self, request: web.Request) -> web.Response:
-        policy_id = policy_id_of(request)
+        policy_id = path_id(request, "id")
         await self._policies.update(principal_of(request), policy_id, await _body(request))
         return web.Response(status=200)
 
     async def delete(self, request: web.Request) -> web.Response:
-        await self._policies.delete(principal_of(request), policy_id_of(request))
+        await self._policies.delete(principal_of(request), path_id(request, "id"))
         return web.Response(status=200)

@@ -9,15 +9,15 @@ from typing import Any
 from aiohttp import web
 
 from services.common.jobs.models import Job
-from services.common.secret import Secret
+from services.common.secret import MASKED
 from services.common.webhooks import EVENT_TYPES, NOTIFY_TYPES, PAYLOAD_FORMATS
-from services.core.api.body import no_unknown_fields, opt_bool, opt_int, opt_str, read_object
-from services.core.api.common import PROJECT, harbor_time, page_headers, path_int, project_ref
+from services.core.api.body import no_unknown_fields, opt_bool, opt_int, opt_secret, opt_str, read_object
+from services.core.api.common import PROJECT, harbor_time, page_headers, path_id, project_ref
 from services.core.api.system_jobs import render_log
 from services.core.errors import BadRequest
 from services.core.listing import parse_page, parse_q, parse_sort
 from services.core.security.middleware import principal_of
-from services.core.webhooks.models import MASKED, POLICY_LIST, LastTrigger, PolicyFields, PolicyView, TargetFields
+from services.core.webhooks.models import POLICY_LIST, LastTrigger, PolicyFields, PolicyView, TargetFields
 from services.core.webhooks.service import WebhookPolicyService
 
 WEBHOOK = f"{PROJECT}/webhook"
@@ -123,12 +123,6 @@ def render_job(job: Job, policy: PolicyView) -> dict[str, Any]:
     }
 
 
-def _secret(data: dict[str, Any], key: str, where: str) -> Secret | None:
-    """What the body gives; None (keep the stored one) when absent or Harbor's mask."""
-    text = opt_str(data, key, where=where)
-    return None if text is None or text == MASKED else Secret(text)
-
-
 def _fields(data: dict[str, Any]) -> PolicyFields:
     no_unknown_fields(data, _POLICY_FIELDS, what="webhook policy")
     opt_int(data, "id")
@@ -151,8 +145,8 @@ def _fields(data: dict[str, Any]) -> PolicyFields:
                 address=opt_str(target, "address", where=where) or "",
                 payload_format=opt_str(target, "payload_format", where=where) or "Default",
                 skip_cert_verify=bool(opt_bool(target, "skip_cert_verify")),
-                auth_header=_secret(target, "auth_header", where),
-                signing_secret=_secret(target, "signing_secret", where),
+                auth_header=opt_secret(target, "auth_header", where=where),
+                signing_secret=opt_secret(target, "signing_secret", where=where),
             )
         )
     enabled = opt_bool(data, "enabled")
@@ -163,13 +157,6 @@ def _fields(data: dict[str, Any]) -> PolicyFields:
         event_types=tuple(kinds[:64]),
         targets=tuple(targets),
     )
-
-
-def _positive(request: web.Request, key: str) -> int:
-    value = path_int(request, key)
-    if value <= 0:
-        raise BadRequest(f"{key} must be a positive integer")
-    return value
 
 
 class WebhooksApi:
@@ -216,12 +203,12 @@ class WebhooksApi:
 
     async def get(self, request: web.Request) -> web.Response:
         found = await self._policies.get(
-            principal_of(request), project_ref(request), _positive(request, "webhook_policy_id")
+            principal_of(request), project_ref(request), path_id(request, "webhook_policy_id")
         )
         return web.json_response(render_policy(found))
 
     async def update(self, request: web.Request) -> web.Response:
-        ref, policy_id = project_ref(request), _positive(request, "webhook_policy_id")
+        ref, policy_id = project_ref(request), path_id(request, "webhook_policy_id")
         data = await read_object(request)
         body_id = opt_int(data, "id")
         if body_id is not None and body_id not in (0, policy_id):
@@ -230,9 +217,7 @@ class WebhooksApi:
         return web.Response(status=200)
 
     async def delete(self, request: web.Request) -> web.Response:
-        await self._policies.delete(
-            principal_of(request), project_ref(request), _positive(request, "webhook_policy_id")
-        )
+        await self._policies.delete(principal_of(request), project_ref(request), path_id(request, "webhook_policy_id"))
         return web.Response(status=200)
 
     async def events(self, request: web.Request) -> web.Response:
@@ -268,7 +253,7 @@ class WebhooksApi:
 
     async def executions(self, request: web.Request) -> web.Response:
         page = parse_page(request.query.get("page"), request.query.get("page_size"))
-        policy_id = _positive(request, "webhook_policy_id")
+        policy_id = path_id(request, "webhook_policy_id")
         jobs, total = await self._policies.executions(principal_of(request), project_ref(request), policy_id, page)
         return web.json_response([render_execution(j) for j in jobs], headers=page_headers(request, page, total))
 
@@ -277,8 +262,8 @@ class WebhooksApi:
         job = await self._policies.execution(
             principal_of(request),
             project_ref(request),
-            _positive(request, "webhook_policy_id"),
-            _positive(request, "execution_id"),
+            path_id(request, "webhook_policy_id"),
+            path_id(request, "execution_id"),
         )
         # An execution's one task (the job itself): on the first page, and the only one.
         shown = [render_task(job)] if page.offset == 0 else []
@@ -288,8 +273,8 @@ class WebhooksApi:
         lines = await self._policies.task_log(
             principal_of(request),
             project_ref(request),
-            _positive(request, "webhook_policy_id"),
-            _positive(request, "execution_id"),
-            _positive(request, "task_id"),
+            path_id(request, "webhook_policy_id"),
+            path_id(request, "execution_id"),
+            path_id(request, "task_id"),
         )
         return web.Response(text=render_log(lines), content_type="text/plain")

@@ -19,8 +19,6 @@ DOCKER_REGISTRY = "docker-registry"
 TYPES = (DOCKER_REGISTRY, HARBOR)
 BASIC = "basic"
 HEALTHY, UNHEALTHY, UNKNOWN = "healthy", "unhealthy", "unknown"
-# What Harbor shows for a stored password: the secret itself never leaves Berth.
-MASKED = "*****"
 # Harbor's limits (the controller refuses a longer name; the description is Berth's bound).
 MAX_NAME = 64
 MAX_DESCRIPTION = 1024

@@ -12,8 +12,6 @@ from services.common.webhooks import EVENT_TYPES, NOTIFY_TYPES, PAYLOAD_FORMATS,
 from services.core.errors import NotFound
 from services.core.listing import ListKeys
 
-# What a stored secret (auth_header, signing_secret) shows as; sent back unchanged, it keeps the stored one.
-MASKED = "*****"
 MAX_NAME = 255
 MAX_DESCRIPTION = 1024
 MAX_TARGETS = 10
