@@ -316,6 +316,12 @@ class RemoteRegistry:
         pair = f"{self.endpoint.username}:{self.endpoint.password.reveal()}".encode()
         return "Basic " + base64.b64encode(pair).decode("ascii")
 
+    def api_headers(self) -> dict[str, str]:
+        """The headers of a request to a Harbor's (or a Berth's) REST API: its Basic credentials at once,
+        as it issues no challenge to answer."""
+        basic = self.basic_authorization()
+        return {"Authorization": basic} if basic else {}
+
     # --- transport -----------------------------------------------------------------------------------------
 
     def _url(self, path: str) -> URL:
@@ -346,8 +352,13 @@ class RemoteRegistry:
                 return
             raise RemoteUnauthorized(f"the credentials were refused by {where} ({status} on GET /v2/)")
         with translated(where, "GET /v2/", self._timeout):
-            excerpt = _one_line((await response.content.read(EXCERPT_BYTES)).decode(errors="replace"))
+            excerpt = await body_excerpt(response)
         raise RemoteError(f"{where} answered {status} to GET /v2/" + (f": {excerpt}" if excerpt else ""))
+
+
+async def body_excerpt(response: aiohttp.ClientResponse) -> str:
+    """The start of an answer's body as one line: what a message saying what a remote answered quotes."""
+    return _one_line((await response.content.read(EXCERPT_BYTES)).decode(errors="replace"))
 
 
 @contextlib.contextmanager

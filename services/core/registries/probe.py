@@ -33,10 +33,8 @@ class RemoteProbe:
             async with RemoteRegistry(endpoint, timeout=PROBE_TIMEOUT_S) as remote:
                 # Harbor's API issues no challenge: Basic credentials go at once (a Berth shows global
                 # labels to any authenticated caller).
-                basic = remote.basic_authorization()
-                headers = {"Authorization": basic} if basic else {}
                 path = f"/api/v2.0/labels?scope=g&page_size={LABEL_PAGE}"
-                async with await remote.request("GET", path, headers=headers) as response:
+                async with await remote.request("GET", path, headers=remote.api_headers()) as response:
                     if response.status != 200:
                         log.warning("registry_labels_unavailable", url=endpoint.url, status=response.status)
                         return ()

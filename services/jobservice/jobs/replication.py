@@ -20,7 +20,7 @@ import structlog
 
 from services.common.auth.internal import INTERNAL_NAME, internal_password
 from services.common.jobs.replication import parse_replication_params
-from services.common.remote.client import RemoteEndpoint, RemoteError, RemoteRegistry
+from services.common.remote.client import RemoteEndpoint, RemoteError, RemoteRegistry, body_excerpt
 from services.common.secret import Secret
 from services.common.secret_key import SecretKeyError, SecretKeyFile
 from services.common.storage import StorageDriver
@@ -236,8 +236,7 @@ class Replication:
     async def _projects(self, context: JobContext, remote: RemoteRegistry, projects: set[str]) -> None:
         """Harbor's PrepareForPush: the destination's projects this execution pushes into, created when
         absent (a 409 is one that exists, or was made meanwhile)."""
-        basic = remote.basic_authorization()
-        headers = {"Authorization": basic} if basic else {}
+        headers = remote.api_headers()
         for project in sorted(projects):
             async with await remote.request(
                 "HEAD", f"/api/v2.0/projects?project_name={project}", headers=headers
@@ -251,7 +250,7 @@ class Replication:
                 data=json.dumps({"project_name": project, "metadata": {"public": "false"}}).encode(),
             ) as response:
                 if response.status not in (201, 409):
-                    text = (await response.content.read(200)).decode(errors="replace")
+                    text = await body_excerpt(response)
                     raise JobFailed(
                         f"cannot create project {project} on {remote.endpoint.url}: {response.status} {text}"
                     )
@@ -327,7 +326,7 @@ async def _delete_manifest(remote: RemoteRegistry, repository: str, digest: str)
     """DELETE of a manifest through the distribution API: (path, status, the body's start)."""
     path = f"/v2/{repository}/manifests/{digest}"
     async with await remote.request("DELETE", path, scope=f"repository:{repository}:delete") as response:
-        return path, response.status, (await response.content.read(200)).decode(errors="replace").strip()
+        return path, response.status, await body_excerpt(response)
 
 
 async def _delete_tag(remote: RemoteRegistry, repository: str, digest: str, tag: str) -> tuple[str, int, str]:
@@ -335,7 +334,5 @@ async def _delete_tag(remote: RemoteRegistry, repository: str, digest: str, tag:
     project, _, rest = repository.partition("/")
     name = quote(quote(rest, safe=""), safe="")
     path = f"/api/v2.0/projects/{project}/repositories/{name}/artifacts/{digest}/tags/{quote(tag, safe='')}"
-    basic = remote.basic_authorization()
-    headers = {"Authorization": basic} if basic else {}
-    async with await remote.request("DELETE", path, headers=headers) as response:
-        return path, response.status, (await response.content.read(200)).decode(errors="replace").strip()
+    async with await remote.request("DELETE", path, headers=remote.api_headers()) as response:
+        return path, response.status, await body_excerpt(response)

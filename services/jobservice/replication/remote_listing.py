@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from services.common.remote.client import RemoteError, RemoteRegistry
+from services.common.remote.client import RemoteError, RemoteRegistry, body_excerpt
 from services.jobservice.replication_filters import resource_type
 
 PAGE_SIZE = 100
@@ -81,8 +81,7 @@ def _names(items: Any) -> list[str]:
 
 async def _api_pages(remote: RemoteRegistry, path: str, query: str = "") -> list[dict[str, Any]]:
     """Every item of a paginated Harbor API listing, page by page until a short one."""
-    basic = remote.basic_authorization()
-    headers = {"Authorization": basic} if basic else {}
+    headers = remote.api_headers()
     items: list[dict[str, Any]] = []
     page = 1
     while True:
@@ -91,7 +90,7 @@ async def _api_pages(remote: RemoteRegistry, path: str, query: str = "") -> list
             if response.status == 404 and page == 1 and "/repositories/" in path:
                 return items  # a repository deleted meanwhile
             if response.status != 200:
-                text = (await response.content.read(200)).decode(errors="replace").strip()
+                text = await body_excerpt(response)
                 raise RemoteError(f"{remote.endpoint.url} answered {response.status} to GET {url}: {text}")
             body = await response.json(content_type=None)
         if not isinstance(body, list):
@@ -111,7 +110,7 @@ async def _v2_listing(remote: RemoteRegistry, path: str, scope: str, key: str) -
             if response.status == 404 and key == "tags":
                 return found  # a repository deleted meanwhile
             if response.status != 200:
-                text = (await response.content.read(200)).decode(errors="replace").strip()
+                text = await body_excerpt(response)
                 raise RemoteError(f"{remote.endpoint.url} answered {response.status} to GET {next_path}: {text}")
             body = await response.json(content_type=None)
             link = response.links.get("next")
