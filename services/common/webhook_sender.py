@@ -94,20 +94,26 @@ class WebhookSender:
         self,
         address: str,
         data: bytes,
-        headers: dict[str, str],
+        content_type: str,
         *,
+        auth_header: str = "",
+        signing_secret: str = "",
         allowlist: Allowlist,
         verify: bool,
         timeout_s: int,
     ) -> Answer:
-        """What the target answered; TargetRefused when the guard refuses it, SendFailed without an answer."""
+        """What the target answered; TargetRefused when the guard refuses it, SendFailed without an answer.
+        `auth_header` goes as the Authorization header; with `signing_secret` the body is signed."""
+        headers = {"User-Agent": USER_AGENT, "Content-Type": content_type}
+        if auth_header:
+            headers["Authorization"] = auth_header
+        if signing_secret:
+            headers.update(_signature(signing_secret, data))
         addresses = await check_target(address, allowlist)
         session = self._session(URL(address).host or "", addresses, verify, timeout_s)
         started = time.monotonic()
         try:
-            async with session.post(
-                address, data=data, headers={"User-Agent": USER_AGENT, **headers}, allow_redirects=False
-            ) as response:
+            async with session.post(address, data=data, headers=headers, allow_redirects=False) as response:
                 text = (await response.content.read(ANSWER_KEPT)).decode(errors="replace").strip()
                 took_ms = (time.monotonic() - started) * 1000
                 return Answer(response.status, response.headers.get("Location", ""), text, took_ms)
@@ -117,7 +123,7 @@ class WebhookSender:
             raise SendFailed(f"POST {address} failed: {exc}") from None
 
 
-def signature_headers(secret: str, data: bytes) -> dict[str, str]:
+def _signature(secret: str, data: bytes) -> dict[str, str]:
     """Berth's signature of a body: `X-Berth-Timestamp` (Unix seconds) and `X-Berth-Signature: sha256=<hex
     HMAC-SHA256 of "<timestamp>.<body>">`, so a receiver can check the body and refuse an old timestamp."""
     stamp = str(int(time.time()))

@@ -21,7 +21,7 @@ from services.common.jobs.models import Job, LogLine
 from services.common.rbac import Action, Resource
 from services.common.secret import Secret
 from services.common.secret_key import SecretKeyFile
-from services.common.webhook_sender import SendFailed, WebhookSender, signature_headers
+from services.common.webhook_sender import SendFailed, WebhookSender
 from services.common.webhooks import TargetRefused, check_target, parse_allowlist
 from services.core.errors import BadRequest, NotFound
 from services.core.listing import Page, SortKey, Term
@@ -130,17 +130,13 @@ class WebhookPolicyService:
                     if target.type == "slack"
                     else {"type": TEST_EVENT, "occur_at": now, "operator": principal.name, "event_data": {}}
                 )
-                data = json.dumps(body, separators=(",", ":")).encode()
-                headers = {"Content-Type": "application/json"}
-                if target.auth_header is not None and target.auth_header.reveal():
-                    headers["Authorization"] = target.auth_header.reveal()
-                if target.signing_secret is not None and target.signing_secret.reveal():
-                    headers.update(signature_headers(target.signing_secret.reveal(), data))
                 try:
                     answer = await sender.post(
                         target.address,
-                        data,
-                        headers,
+                        json.dumps(body, separators=(",", ":")).encode(),
+                        "application/json",
+                        auth_header=target.auth_header.reveal() if target.auth_header else "",
+                        signing_secret=target.signing_secret.reveal() if target.signing_secret else "",
                         allowlist=allowlist,
                         verify=not target.skip_cert_verify,
                         timeout_s=timeout_s,

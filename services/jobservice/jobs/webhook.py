@@ -16,12 +16,10 @@ refuses an old timestamp, so a replayed request is refused too."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from services.common.config.live import SystemConfig
 from services.common.jobs import store as jobs_store
 from services.common.secret_key import SecretKeyError, SecretKeyFile
-from services.common.webhook_sender import SendFailed, WebhookSender, signature_headers
+from services.common.webhook_sender import SendFailed, WebhookSender
 from services.common.webhooks import TargetRefused, parse_allowlist
 from services.jobservice import webhook_store as store
 from services.jobservice.context import JobContext, JobFailed
@@ -84,13 +82,18 @@ class WebhookDelivery:
             raise JobFailed(f"webhook policy {policy.name} no longer has target {index}")
         target = policy.targets[index]
         address = str(target.get("address", ""))
-        data = text.encode()
-        headers = {"Content-Type": content_type, **self._credentials(target, data)}
+        try:
+            auth = self._key.decrypt(target["auth_header"]) if target.get("auth_header") else ""
+            secret = self._key.decrypt(target["signing_secret"]) if target.get("signing_secret") else ""
+        except SecretKeyError as exc:
+            raise JobFailed(str(exc)) from None
         try:
             answer = await sender.post(
                 address,
-                data,
-                headers,
+                text.encode(),
+                content_type,
+                auth_header=auth,
+                signing_secret=secret,
                 allowlist=parse_allowlist(self._config.get("webhook_target_allowlist")),
                 verify=not target.get("skip_cert_verify"),
                 timeout_s=int(self._config.get("webhook_job_http_client_timeout")),
@@ -107,15 +110,3 @@ class WebhookDelivery:
         if 300 <= answer.status < 400:
             raise JobFailed(f"{said}; a redirect (to {answer.location[:200] or 'nowhere'}) is not followed")
         raise RuntimeError(said)
-
-    def _credentials(self, target: dict[str, Any], data: bytes) -> dict[str, str]:
-        """The Authorization header and the signature headers the target's stored secrets give."""
-        try:
-            auth = self._key.decrypt(target["auth_header"]) if target.get("auth_header") else ""
-            secret = self._key.decrypt(target["signing_secret"]) if target.get("signing_secret") else ""
-        except SecretKeyError as exc:
-            raise JobFailed(str(exc)) from None
-        headers = {"Authorization": auth} if auth else {}
-        if secret:
-            headers.update(signature_headers(secret, data))
-        return headers

@@ -105,12 +105,16 @@ class WebhookTrigger:
     async def released(self, job: Job) -> None:
         """After a delivery ended (however): the next one of its chain goes."""
         chain = job.parameters.get("chain")
-        if not isinstance(chain, str):
-            return
+        if isinstance(chain, str):
+            await self._release(chain)
+
+    async def _release(self, chain: str) -> int | None:
+        """The chain's next waiting delivery made due and handed to a worker, when nothing is ahead of it."""
         async with self._db.transaction() as tx:
             next_id = await store.release_next(tx, chain)
         if next_id is not None:
             await self._submitter.hand_over([next_id])
+        return next_id
 
     async def _sweep(self) -> None:
         while True:
@@ -118,10 +122,7 @@ class WebhookTrigger:
             await asyncio.sleep(SWEEP_EVERY_S)
             try:
                 for chain in await store.stalled_chains(self._db.pool):
-                    async with self._db.transaction() as tx:
-                        next_id = await store.release_next(tx, chain)
-                    if next_id is not None:
+                    if (next_id := await self._release(chain)) is not None:
                         log.info("webhook_chain_released", chain=chain, job_id=next_id)
-                        await self._submitter.hand_over([next_id])
             except Exception as exc:  # the next sweep tries again; deliveries only wait longer
                 log.warning("webhook_sweep_failed", error=str(exc))
