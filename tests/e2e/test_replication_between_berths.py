@@ -129,7 +129,12 @@ def test_an_event_based_policy_keeps_the_other_berth_in_step(stack: StackProcess
                 DEADLINE_S,
             )
 
-        executions = here.get("/replication/executions", params={"policy_id": str(policy_id)}).json()
+        def settled() -> list[dict] | None:
+            # The destination answers before the execution's row says so: the task's end is written after.
+            got = here.get("/replication/executions", params={"policy_id": str(policy_id)}).json()
+            return None if any(e["status"] == "InProgress" for e in got) else got
+
+        executions = eventually(settled, "the executions ended", DEADLINE_S)
         assert {e["trigger"] for e in executions} == {"event_based"}
         assert all(e["status"] == "Succeed" for e in executions), executions
         resources = {
