@@ -16,18 +16,22 @@ from services.common.db import Executor
 @dataclass(frozen=True, slots=True)
 class Endpoint:
     id: int
+    name: str
     type: str
     url: str
     insecure: bool
     ca_certificate: str
     access_key: str
     ciphertext: str  # of the password; '' for none
+    credential_type: str  # basic, or '' for none
 
 
 @dataclass(frozen=True, slots=True)
 class StoredPolicy:
     id: int
     name: str
+    description: str
+    creator: str
     push: bool  # the source is this registry
     endpoint: Endpoint
     dest_namespace: str
@@ -53,7 +57,8 @@ class LocalArtifact:
 
 
 _POLICY = (
-    "SELECT p.*, r.id AS rid, r.type, r.url, r.insecure, r.ca_certificate, r.access_key, r.access_secret"
+    "SELECT p.*, r.id AS rid, r.name AS rname, r.type, r.url, r.insecure, r.ca_certificate, r.access_key,"
+    " r.access_secret, r.credential_type"
     " FROM replication_policies p JOIN registries r ON r.id = COALESCE(p.dest_registry_id, p.src_registry_id)"
 )
 
@@ -61,16 +66,20 @@ _POLICY = (
 def _policy(row: asyncpg.Record) -> StoredPolicy:
     endpoint = Endpoint(
         row["rid"],
+        row["rname"],
         row["type"],
         row["url"],
         row["insecure"],
         row["ca_certificate"],
         row["access_key"],
         row["access_secret"],
+        row["credential_type"],
     )
     return StoredPolicy(
         id=row["id"],
         name=row["name"],
+        description=row["description"],
+        creator=row["creator"],
         push=row["src_registry_id"] is None,
         endpoint=endpoint,
         dest_namespace=row["dest_namespace"],

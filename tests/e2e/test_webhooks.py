@@ -2,7 +2,8 @@
 skopeo push, a pull and a delete did, in Harbor's Default payload byte for byte, in CloudEvents and in
 Slack's blocks; signed when the policy has a signing secret; every event once and in order after the
 receiver was down for 30 s; and refusals (an internal target no longer allowed, a redirect) in the task's
-log, without holding up another policy's deliveries."""
+log, without holding up another policy's deliveries; quota, tag retention and replication events in
+Harbor's shapes."""
 
 from __future__ import annotations
 
@@ -19,7 +20,11 @@ import pytest
 
 from services.common.oci import mediatypes as mt
 from tests.e2e import ocilayout
+from tests.e2e.test_registries import create as create_registry
+from tests.e2e.test_registries import credential, endpoint
+from tests.e2e.test_replication import push_policy, start
 from tests.e2e.test_skopeo_immutable import skopeo_copy
+from tests.harness.distribution import DistributionProcess
 from tests.harness.oci import digest_of, image_manifest, push_blob, push_image, push_manifest
 from tests.harness.plugin import RegistryEndpoint
 from tests.harness.receiver import WebhookReceiver
@@ -328,3 +333,45 @@ def test_a_retention_run_that_removes_artifacts_is_announced(
     assert retention["retention_rule"][0]["template"] == "latestPushedK"
     assert sorted(a["name_tag"] for a in retention["deleted_artifact"]) == ["retained:r1", "retained:r2"]
     assert {a["status"] for a in retention["deleted_artifact"]} == {"SUCCESS"}
+
+
+def test_each_replicated_artifact_is_announced_with_harbors_replication_data(
+    admin: httpx.Client,
+    receiver: WebhookReceiver,
+    registry_endpoint: RegistryEndpoint,
+    stack: StackProcess,
+    tmp_path: Path,
+) -> None:
+    policy(admin, "replication", ["REPLICATION"], http(receiver, "/replication"))
+    with registry_endpoint.client() as registry:
+        push_image(registry, f"{PROJECT}/mirrored", "m1")
+    with DistributionProcess(tmp_path / "distribution", users={"hook-user": "Hook-Pass-1"}) as distribution:
+        auth = credential("hook-user", "Hook-Pass-1")
+        registry_id = create_registry(admin, endpoint("hooks-mirror", distribution.url, credential=auth))
+        policy_id = push_policy(admin, "hooks-to-mirror", registry_id, "copies", name=f"{PROJECT}/mirrored")
+        execution = start(admin, policy_id)
+        assert execution["status"] == "Succeed" and execution["total"] == 1, execution
+        [got] = receiver.wait_for(1, "/replication")
+    sent = json.loads(got.body)
+    assert (sent["type"], sent["operator"]) == ("REPLICATION", "MANUAL")
+    replication = sent["event_data"]["replication"]
+    started = replication.pop("execution_timestamp")
+    assert isinstance(started, int) and started <= sent["occur_at"]
+    assert replication == {
+        "harbor_hostname": "127.0.0.1",
+        "job_status": "Success",
+        "artifact_type": "image",
+        "authentication_type": "basic",
+        "trigger_type": "MANUAL",
+        "policy_creator": "admin",
+        "src_resource": {"registry_type": "harbor", "endpoint": stack.url, "namespace": PROJECT},
+        "dest_resource": {
+            "registry_name": "hooks-mirror",
+            "registry_type": "docker-registry",
+            "endpoint": distribution.url,
+            "namespace": "copies",
+        },
+        "successful_artifact": [
+            {"type": "image", "status": "Success", "name_tag": "mirrored:[m1]", "references": ["m1"]}
+        ],
+    }

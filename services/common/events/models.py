@@ -23,6 +23,8 @@ class EventType(StrEnum):
     QUOTA_WARNING = "QUOTA_WARNING"
     # A tag retention run removed artifacts of a repository (`details`: Harbor's retention event data).
     TAG_RETENTION = "TAG_RETENTION"
+    # A replication task ended (`details`: Harbor's replication event data; jobservice/replication/announce.py).
+    REPLICATION = "REPLICATION"
 
 
 def _now() -> dt.datetime:

@@ -14,11 +14,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from dataclasses import dataclass
 from urllib.parse import quote
 
 import structlog
 
 from services.common.auth.internal import INTERNAL_NAME, internal_password
+from services.common.events import outbox
 from services.common.jobs.replication import parse_replication_params
 from services.common.remote.client import RemoteEndpoint, RemoteError, RemoteRegistry, body_excerpt
 from services.common.secret import Secret
@@ -26,6 +28,7 @@ from services.common.secret_key import SecretKeyError, SecretKeyFile
 from services.common.storage import StorageDriver
 from services.jobservice import replication_store as store
 from services.jobservice.context import JobContext, JobFailed
+from services.jobservice.replication import announce
 from services.jobservice.replication.copier import (
     ArtifactSource,
     CopyError,
@@ -50,6 +53,17 @@ REMOTE_TIMEOUT_S = 60.0
 def _resource(repository: str, tags: tuple[str, ...], digest: str) -> str:
     """Harbor's task resource: `repo:[tag1,tag2]`, or `repo@digest` for an untagged artifact."""
     return f"{repository}:[{','.join(tags)}]" if tags else f"{repository}@{digest}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Task:
+    """A task's row, and the local repository it reads (push) or writes (pull)."""
+
+    id: int
+    resource_type: str
+    src: str
+    dst: str
+    local_repository: str
 
 
 class Replication:
@@ -186,11 +200,12 @@ class Replication:
         task_id, status = await store.task(context.db.pool, context.job.id, "image", src_name, dst_name, "deletion")
         if status == "Succeed":
             return
+        task = _Task(task_id, "image", src_name, dst_name, repository)
         await store.start_task(context.db.pool, task_id)
         if tag is not None and policy.endpoint.type != "harbor":
             reason = f"the tag deletion isn't supported by a {policy.endpoint.type} endpoint ({endpoint.url})"
             await store.log_task(context.db.pool, task_id, f"failed: {reason}")
-            await store.finish_task(context.db.pool, task_id, "Failed")
+            await self._finish(context, policy, task, "Failed")
             raise JobFailed(reason)
         try:
             async with RemoteRegistry(endpoint, timeout=REMOTE_TIMEOUT_S) as remote:
@@ -199,18 +214,18 @@ class Replication:
                 )
         except RemoteError as exc:
             await store.log_task(context.db.pool, task_id, f"failed: {exc}")
-            await store.finish_task(context.db.pool, task_id, "Failed")
+            await self._finish(context, policy, task, "Failed")
             raise  # retried with backoff
         if answer in (200, 202, 404):
             done = "deleted" if answer != 404 else "already gone"
             await store.log_task(context.db.pool, task_id, f"{dst_name} on {endpoint.url}: {done}")
-            await store.finish_task(context.db.pool, task_id, "Succeed", digest)
+            await self._finish(context, policy, task, "Succeed", digest)
             context.result = {"total": 1, "failed": 0, "succeed": 1}
             return
         await store.log_task(
             context.db.pool, task_id, f"failed: {endpoint.url} answered {answer} to DELETE {path}: {text}"
         )
-        await store.finish_task(context.db.pool, task_id, "Failed")
+        await self._finish(context, policy, task, "Failed")
         if answer >= 500:
             raise RuntimeError(f"{endpoint.url} answered {answer} to DELETE {path}")  # retried with backoff
         raise JobFailed(f"{endpoint.url} refused to delete {dst_name}: {answer} {text}")
@@ -273,6 +288,7 @@ class Replication:
             task_id, status = await store.task(context.db.pool, context.job.id, found.resource_type, src_name, dst_name)
             if status == "Succeed":
                 return True  # copied by an earlier attempt of this execution
+            task = _Task(task_id, found.resource_type, src_name, dst_name, found.repository if policy.push else dst)
             async with gate:
                 await store.start_task(context.db.pool, task_id)
 
@@ -296,7 +312,7 @@ class Replication:
                     )
                 except (CopyError, RemoteError) as exc:
                     await task_log(f"failed: {exc}")
-                    await store.finish_task(context.db.pool, task_id, "Failed")
+                    await self._finish(context, policy, task, "Failed")
                     return False
                 await task_log(
                     f"done: {result.manifest_digest}, {result.blobs_copied} blobs copied ({result.bytes_copied} bytes),"
@@ -307,19 +323,28 @@ class Replication:
                         else ""
                     )
                 )
-                await store.finish_task(
-                    context.db.pool, task_id, "Succeed", result.manifest_digest, result.bytes_copied
-                )
+                await self._finish(context, policy, task, "Succeed", result.manifest_digest, result.bytes_copied)
                 return True
 
-        tasks = [asyncio.create_task(one(found, dst)) for found, dst in selected]
+        running = [asyncio.create_task(one(found, dst)) for found, dst in selected]
         try:
-            return list(await asyncio.gather(*tasks))
+            return list(await asyncio.gather(*running))
         finally:
-            for task in tasks:
-                task.cancel()
+            for each in running:
+                each.cancel()
             with contextlib.suppress(Exception):
-                await asyncio.gather(*tasks, return_exceptions=True)
+                await asyncio.gather(*running, return_exceptions=True)
+
+    async def _finish(
+        self, context: JobContext, policy: store.StoredPolicy, task: _Task, status: str, digest: str = "", size: int = 0
+    ) -> None:
+        """The task's end, and Harbor's REPLICATION event of it for the local project's webhooks, together."""
+        event = announce.task_ended(
+            context.job, policy, task.local_repository, task.resource_type, task.src, task.dst, status
+        )
+        async with context.db.transaction() as tx:
+            await store.finish_task(tx, task.id, status, digest, size)
+            await outbox.record(tx, [event])
 
 
 async def _delete_manifest(remote: RemoteRegistry, repository: str, digest: str) -> tuple[str, int, str]:

@@ -4,7 +4,8 @@ and stored with the delivery, so that every attempt sends the same bytes.
 - Default: Harbor's Payload, `{"type", "occur_at", "operator", "event_data": {"resources": [{"digest",
   "tag", "resource_url"}], "repository": {"date_created", "name", "namespace", "repo_full_name",
   "repo_type"}, "custom_attributes"}}`, encoded as Go's encoding/json does (fields in the struct's order,
-  no spaces, `<`, `>` and `&` escaped) so a receiver comparing bytes sees Harbor's.
+  no spaces, `<`, `>` and `&` escaped) so a receiver comparing bytes sees Harbor's. A tag retention or
+  replication event's event_data holds Harbor's `retention` or `replication` alone.
 - CloudEvents: CloudEvents 1.0 in structured mode (`application/cloudevents+json`), Harbor's type names
   (`harbor.artifact.pushed` ...), `source` `/projects/{project_id}/webhook/policies/{policy_id}`, the
   `requestid` and `operator` extensions, `data` the Default payload's event_data.
@@ -17,6 +18,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from services.common.events.models import Event, EventType
 
@@ -29,6 +31,7 @@ WEBHOOK_EVENTS = frozenset(
         EventType.QUOTA_EXCEED,
         EventType.QUOTA_WARNING,
         EventType.TAG_RETENTION,
+        EventType.REPLICATION,
     }
 )
 CLOUDEVENTS_TYPES = {
@@ -64,8 +67,11 @@ def go_json(value: Any, indent: str | None = None) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def harbor_payload(event: Event, project: EventProject, registry_host: str) -> dict[str, Any]:
-    """Harbor's Payload for an artifact, quota or tag retention event (dict order = Go's field order)."""
+def harbor_payload(event: Event, project: EventProject, public_url: str) -> dict[str, Any]:
+    """Harbor's Payload for an artifact, quota, tag retention or replication event (dict order = Go's field
+    order). `public_url`: this Berth's external URL."""
+    # Harbor's resource_url names the registry as clients do: its external host, no scheme.
+    registry_host = urlsplit(public_url).netloc
     repository = event.repository
     repo: dict[str, Any] = {}
     if project.repository_created_at is not None:
@@ -84,6 +90,8 @@ def harbor_payload(event: Event, project: EventProject, registry_host: str) -> d
         retention["harbor_hostname"] = registry_host.split(":", 1)[0]
         retention.update({k: v for k, v in details.items() if k not in retention})
         data["retention"] = retention
+    elif event.type == EventType.REPLICATION:
+        data["replication"] = _replication(json.loads(event.details or "{}"), registry_host, public_url)
     elif event.type in (EventType.QUOTA_EXCEED, EventType.QUOTA_WARNING):
         # Harbor's quota payload: the resource without a URL, the message as a custom attribute.
         if event.digest or event.tag:
@@ -102,6 +110,32 @@ def harbor_payload(event: Event, project: EventProject, registry_host: str) -> d
         "operator": event.operator,
         "event_data": data,
     }
+
+
+def _replication(details: dict[str, Any], registry_host: str, public_url: str) -> dict[str, Any]:
+    """Harbor's Replication of one ended task (its fields in order, the empty ones left out as Go's
+    omitempty does): this Berth is the source of a push, the destination of a pull."""
+    local = {"registry_type": "harbor", "endpoint": public_url, "namespace": details.get("local_namespace", "")}
+    remote = details.get("remote", {})
+    src, dst = (local, remote) if details.get("push") else (remote, local)
+    artifact = details.get("artifact", {})
+    status = details.get("job_status", "")
+    fields: dict[str, Any] = {
+        "harbor_hostname": registry_host.split(":", 1)[0],
+        "job_status": status,
+        "description": details.get("description", ""),
+        "artifact_type": details.get("artifact_type", ""),
+        "authentication_type": details.get("authentication_type", ""),
+        "override_mode": details.get("override_mode", False),
+        "trigger_type": details.get("trigger_type", ""),
+        "policy_creator": details.get("policy_creator", ""),
+        "execution_timestamp": details.get("execution_timestamp", 0),
+        "src_resource": {k: v for k, v in src.items() if v or k in ("registry_type", "endpoint")},
+        "dest_resource": {k: v for k, v in dst.items() if v or k in ("registry_type", "endpoint")},
+        "successful_artifact": [artifact] if status == "Success" else [],
+        "failed_artifact": [artifact] if status == "Error" else [],
+    }
+    return {k: v for k, v in fields.items() if v}
 
 
 def _resource(digest: str | None, tag: str, url: str | None) -> dict[str, Any]:
