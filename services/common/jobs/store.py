@@ -83,14 +83,21 @@ async def list_by_type(ex: Executor, job_type: str, limit: int, offset: int) -> 
 
 
 async def list_by_policy(
-    ex: Executor, job_type: str, policy_id: int, limit: int, offset: int, statuses: Sequence[str] | None = None
+    ex: Executor,
+    job_type: str,
+    policy_id: int,
+    limit: int,
+    offset: int,
+    statuses: Sequence[str] | None = None,
+    ascending: bool = False,
 ) -> tuple[list[Job], int]:
     """The jobs of one policy (parameters.policy_id: a replication or webhook policy's executions), newest
-    first; with `statuses`, those in one of them."""
+    first unless `ascending`; with `statuses`, those in one of them."""
     where = "type = $1 AND parameters->>'policy_id' = $2 AND ($3::text[] IS NULL OR status = ANY($3::text[]))"
     args = (job_type, str(policy_id), None if statuses is None else list(statuses))
+    order = "ASC" if ascending else "DESC"
     rows = await ex.fetch(
-        f"SELECT {_COLUMNS} FROM jobs WHERE {where} ORDER BY id DESC LIMIT $4 OFFSET $5", *args, limit, offset
+        f"SELECT {_COLUMNS} FROM jobs WHERE {where} ORDER BY id {order} LIMIT $4 OFFSET $5", *args, limit, offset
     )
     total = await ex.fetchval(f"SELECT count(*) FROM jobs WHERE {where}", *args)
     return [_job(r) for r in rows], int(total)

@@ -17,7 +17,15 @@ from services.core.api.system_jobs import render_log
 from services.core.errors import BadRequest
 from services.core.listing import parse_page, parse_q, parse_sort
 from services.core.security.middleware import principal_of
-from services.core.webhooks.models import POLICY_LIST, LastTrigger, PolicyFields, PolicyView, TargetFields
+from services.core.webhooks.models import (
+    EXECUTION_LIST,
+    EXECUTION_STATUS,
+    POLICY_LIST,
+    LastTrigger,
+    PolicyFields,
+    PolicyView,
+    TargetFields,
+)
 from services.core.webhooks.service import WebhookPolicyService
 
 WEBHOOK = f"{PROJECT}/webhook"
@@ -28,10 +36,9 @@ _POLICY_FIELDS = frozenset(
     | {"update_time", "enabled"}
 )
 _TARGET_FIELDS = frozenset({"type", "address", "auth_header", "skip_cert_verify", "payload_format", "signing_secret"})
+
+
 # Harbor's execution and task statuses.
-_STATUS = {"pending": "Pending", "running": "Running", "success": "Success", "error": "Error", "stopped": "Stopped"}
-
-
 def render_policy(policy: PolicyView) -> dict[str, Any]:
     return {
         "id": policy.id,
@@ -74,9 +81,10 @@ def render_execution(job: Job) -> dict[str, Any]:
     metrics[f"{job.status}_task_count"] = 1
     body: dict[str, Any] = {
         "id": job.id,
-        "vendor_type": "WEBHOOK",
+        # Harbor's vendor types of a delivery: SLACK to a Slack target, WEBHOOK to an HTTP one.
+        "vendor_type": "SLACK" if job.parameters.get("notify_type") == "slack" else "WEBHOOK",
         "vendor_id": int(job.parameters.get("policy_id", 0)),
-        "status": _STATUS[job.status],
+        "status": EXECUTION_STATUS[job.status],
         "status_message": job.error,
         "metrics": {"task_count": 1, **metrics},
         "trigger": "EVENT",
@@ -94,7 +102,7 @@ def render_task(job: Job) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": job.id,
         "execution_id": job.id,
-        "status": _STATUS[job.status],
+        "status": EXECUTION_STATUS[job.status],
         "status_message": job.error,
         "run_count": job.attempts,
         "extra_attrs": {},
@@ -116,7 +124,7 @@ def render_job(job: Job, policy: PolicyView) -> dict[str, Any]:
         "policy_id": policy.id,
         "event_type": job.parameters.get("event_type", ""),
         "notify_type": policy.targets[index].type if index < len(policy.targets) else "http",
-        "status": _STATUS[job.status],
+        "status": EXECUTION_STATUS[job.status],
         "job_detail": job.parameters.get("body", ""),
         "creation_time": harbor_time(job.created_at),
         "update_time": harbor_time(job.updated_at),
@@ -239,11 +247,11 @@ class WebhooksApi:
         text = request.query.get("policy_id")
         if not text or not text.isascii() or not text.isdigit() or len(text) > 18:
             raise BadRequest("policy_id is required: the webhook policy's id")
-        by_name = {v: k for k, v in _STATUS.items()}
+        by_name = {v: k for k, v in EXECUTION_STATUS.items()}
         wanted = request.query.getall("status", [])
         for status in wanted:
             if status not in by_name:
-                raise BadRequest(f"status must be one of {', '.join(_STATUS.values())}, not {status[:40]!r}")
+                raise BadRequest(f"status must be one of {', '.join(EXECUTION_STATUS.values())}, not {status[:40]!r}")
         page = parse_page(request.query.get("page"), request.query.get("page_size"))
         statuses = tuple(by_name[s] for s in wanted) or None
         policy, (jobs, total) = await self._policies.jobs(
@@ -252,9 +260,14 @@ class WebhooksApi:
         return web.json_response([render_job(j, policy) for j in jobs], headers=page_headers(request, page, total))
 
     async def executions(self, request: web.Request) -> web.Response:
-        page = parse_page(request.query.get("page"), request.query.get("page_size"))
+        q = request.query
+        terms = parse_q(q.get("q"), EXECUTION_LIST.filters)
+        sort = parse_sort(q.get("sort"), EXECUTION_LIST.sorts)
+        page = parse_page(q.get("page"), q.get("page_size"))
         policy_id = path_id(request, "webhook_policy_id")
-        jobs, total = await self._policies.executions(principal_of(request), project_ref(request), policy_id, page)
+        jobs, total = await self._policies.executions(
+            principal_of(request), project_ref(request), policy_id, page, terms, sort
+        )
         return web.json_response([render_execution(j) for j in jobs], headers=page_headers(request, page, total))
 
     async def tasks(self, request: web.Request) -> web.Response:

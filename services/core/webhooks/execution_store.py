@@ -11,10 +11,16 @@ from services.common.jobs.models import WEBHOOK, Job, LogLine
 
 
 async def executions(
-    ex: Executor, policy_id: int, limit: int, offset: int, statuses: Sequence[str] | None = None
+    ex: Executor,
+    policy_id: int,
+    limit: int,
+    offset: int,
+    statuses: Sequence[str] | None = None,
+    ascending: bool = False,
 ) -> tuple[list[Job], int]:
-    """`statuses`: the jobs' own (pending, running, success, error, stopped)."""
-    return await jobs_store.list_by_policy(ex, WEBHOOK, policy_id, limit, offset, statuses)
+    """`statuses`: the jobs' own (pending, running, success, error, stopped); newest first unless
+    `ascending`."""
+    return await jobs_store.list_by_policy(ex, WEBHOOK, policy_id, limit, offset, statuses, ascending)
 
 
 async def execution(ex: Executor, policy_id: int, execution_id: int) -> Job | None:

@@ -29,6 +29,16 @@ POLICY_LIST = ListKeys(
     },
     sorts=frozenset({"id", "name", "creator", "enabled", "creation_time", "update_time"}),
 )
+# A policy's executions (its deliveries), by Harbor's status names; in creation order (the id's and the
+# start time's, which Harbor's execution takes when the event arrives), newest first unless sorted.
+EXECUTION_LIST = ListKeys(filters={"status": "str"}, sorts=frozenset({"id", "start_time"}))
+EXECUTION_STATUS = {
+    "pending": "Pending",
+    "running": "Running",
+    "success": "Success",
+    "error": "Error",
+    "stopped": "Stopped",
+}
 
 
 class WebhookPolicyNotFound(NotFound):

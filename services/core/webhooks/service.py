@@ -29,6 +29,7 @@ from services.core.projects.models import ProjectRef, ProjectView
 from services.core.projects.service import ProjectService
 from services.core.webhooks import execution_store, store
 from services.core.webhooks.models import (
+    EXECUTION_STATUS,
     LastTrigger,
     PolicyFields,
     PolicyView,
@@ -110,7 +111,9 @@ class WebhookPolicyService:
 
     async def delete(self, principal: Principal, ref: ProjectRef, policy_id: int) -> None:
         project = await self._project(principal, ref, Action.DELETE)
-        if not await store.delete_policy(self._db.pool, project.id, policy_id):
+        async with self._db.transaction() as tx:
+            deleted = await store.delete_policy(tx, project.id, policy_id)
+        if not deleted:
             raise WebhookPolicyNotFound(f"webhook policy {policy_id} not found in project {project.name}")
         log.info("webhook_policy_deleted", policy_id=policy_id, project_id=project.id, by=principal.name)
 
@@ -163,10 +166,29 @@ class WebhookPolicyService:
             for kind in p.event_types
         ]
 
-    async def executions(self, principal: Principal, ref: ProjectRef, policy_id: int, page: Page) -> Executions:
-        """Newest first. Harbor asks for notification-policy read here, for the tasks and the log alike."""
+    async def executions(
+        self,
+        principal: Principal,
+        ref: ProjectRef,
+        policy_id: int,
+        page: Page,
+        terms: Sequence[Term] = (),
+        sort: Sequence[SortKey] = (),
+    ) -> Executions:
+        """Newest first unless sorted; `terms`: Harbor's status names (EXECUTION_LIST). Harbor asks for
+        notification-policy read here, for the tasks and the log alike."""
+        by_name = {v: k for k, v in EXECUTION_STATUS.items()}
+        statuses: set[str] | None = None
+        for term in terms:
+            if term.op != "eq" or term.value not in by_name:
+                raise BadRequest(f"q status must be one of {', '.join(by_name)}, not {str(term.value)[:40]!r}")
+            wanted = {by_name[str(term.value)]}
+            statuses = wanted if statuses is None else statuses & wanted
+        ascending = bool(sort) and not sort[0].descending
         policy = await self._policy(await self._project(principal, ref, Action.READ), policy_id)
-        return await execution_store.executions(self._db.pool, policy.id, page.size, page.offset)
+        return await execution_store.executions(
+            self._db.pool, policy.id, page.size, page.offset, None if statuses is None else tuple(statuses), ascending
+        )
 
     async def jobs(
         self, principal: Principal, ref: ProjectRef, policy_id: int, page: Page, statuses: Statuses = None

@@ -145,10 +145,15 @@ async def update_policy(
 
 
 async def delete_policy(ex: Executor, project_id: int, policy_id: int) -> bool:
+    """The policy and its executions (Harbor's DeleteByVendor), their logs with them. A delivery running
+    now loses its row: its worker's next heartbeat finds it gone and drops it, so nothing is sent after."""
     value = await ex.fetchval(
         "DELETE FROM webhook_policies WHERE project_id = $1 AND id = $2 RETURNING id", project_id, policy_id
     )
-    return value is not None
+    if value is None:
+        return False
+    await ex.execute("DELETE FROM jobs WHERE type = 'WEBHOOK' AND parameters->>'policy_id' = $1", str(policy_id))
+    return True
 
 
 async def last_triggers(ex: Executor, project_id: int) -> dict[tuple[int, str], dt.datetime]:

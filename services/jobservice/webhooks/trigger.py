@@ -1,18 +1,18 @@
 """Webhooks from the event stream: the jobservice's consumer group "jobservice-webhook" turns each push,
-pull, delete and quota event into one delivery job (type WEBHOOK: Harbor's execution, one task) per target
-of every enabled policy of the event's project that names the event's type, its body built now
-(webhooks/payloads.py). The deliveries of one policy target form a chain, delivered one at a time in the
-order the events came: a delivery made while an earlier one of its chain is unfinished waits, and is
-released when that one ends (`released`, called by the worker after a WEBHOOK job ends), or by the sweep
-when that one ended without a word (its worker died). An event read twice makes no second delivery (the
-job's (chain, event_id) is unique). With `notification_enable` off, events go by undelivered, as Harbor's."""
+pull, delete, quota, retention and replication event into one delivery job (type WEBHOOK: Harbor's
+execution, one task) per target of every enabled policy of the event's project that names the event's
+type, its body built now (webhooks/payloads.py). The deliveries of one policy target form a chain,
+delivered one at a time in the order the events came: a delivery made while an earlier one of its chain
+is unfinished waits, and is released when that one ends (`released`, called by the worker after a WEBHOOK
+job ends), or by the sweep when that one ended without a word (its worker died). An event read twice
+makes no second delivery (the job's (chain, event_id) is unique). With `notification_enable` off, events
+go by undelivered, as Harbor's."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
 from collections.abc import AsyncIterator
-from urllib.parse import urlsplit
 
 import structlog
 
@@ -44,8 +44,7 @@ class WebhookTrigger:
         self._db = db
         self._submitter = submitter
         self._config = config
-        # Harbor's resource_url names the registry as clients do: its external host, no scheme.
-        self._registry_host = urlsplit(public_url).netloc
+        self._public_url = public_url
         self._consumer = StreamConsumer(redis, GROUP, f"jobservice-{socket.gethostname()}", self._on_events)
 
     async def lifespan(self, app: object) -> AsyncIterator[None]:
@@ -71,16 +70,17 @@ class WebhookTrigger:
         policies = await store.policies_for(self._db.pool, project.id, str(event.type))
         if not policies:
             return []
-        payload = harbor_payload(event, project, self._registry_host)
+        payload = harbor_payload(event, project, self._public_url)
         # One retry budget for the deliveries made now: what the configuration says when the event arrives.
         attempts = 1 + int(self._config.get("webhook_job_max_retry"))
         due = []
         async with self._db.transaction() as tx:
             for policy in policies:
                 for index, target in enumerate(policy.targets):
+                    notify_type = str(target.get("type", "http"))
                     content_type, text = body(
                         payload,
-                        str(target.get("type", "http")),
+                        notify_type,
                         str(target.get("payload_format") or "Default"),
                         project.id,
                         policy.id,
@@ -90,6 +90,7 @@ class WebhookTrigger:
                         "policy_id": policy.id,
                         "project_id": project.id,
                         "target": index,
+                        "notify_type": notify_type,
                         "event_type": str(event.type),
                         "event_id": str(event.event_id),
                         "chain": chain_of(policy.id, index),

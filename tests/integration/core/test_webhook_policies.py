@@ -235,10 +235,13 @@ def test_the_supported_event_types(api: httpx.Client) -> None:
     ]
 
 
-def _delivery(db: TestDatabase, policy_id: int, event_type: str, status: str, error: str = "") -> int:
+def _delivery(
+    db: TestDatabase, policy_id: int, event_type: str, status: str, error: str = "", notify_type: str = "http"
+) -> int:
     parameters = {
         "policy_id": policy_id,
         "target": 0,
+        "notify_type": notify_type,
         "event_type": event_type,
         "event_id": f"{policy_id}-{event_type}-{status}",
         "chain": f"{policy_id}:0",
@@ -300,6 +303,31 @@ def test_executions_tasks_logs_and_the_last_trigger(api: httpx.Client, module_da
         "event_type": "DELETE_ARTIFACT",
         "enabled": True,
     }
+
+
+def test_executions_take_harbors_status_q_and_sort_and_go_with_their_policy(
+    api: httpx.Client, module_database: TestDatabase
+) -> None:
+    policy_id = create(api, policy("slacked", targets=[{"type": "slack", "address": PUBLIC}]))
+    first = _delivery(module_database, policy_id, "PUSH_ARTIFACT", "success", notify_type="slack")
+    second = _delivery(module_database, policy_id, "PULL_ARTIFACT", "error", notify_type="slack")
+    third = _delivery(module_database, policy_id, "DELETE_ARTIFACT", "success", notify_type="slack")
+    base = f"{BASE}/policies/{policy_id}/executions"
+    assert [e["id"] for e in api.get(base).json()] == [third, second, first]
+    assert [e["id"] for e in api.get(base, params={"sort": "start_time"}).json()] == [first, second, third]
+    assert [e["id"] for e in api.get(base, params={"sort": "-id"}).json()] == [third, second, first]
+    succeeded = api.get(base, params={"q": "status=Success"})
+    assert succeeded.headers["X-Total-Count"] == "2" and [e["id"] for e in succeeded.json()] == [third, first]
+    assert {e["vendor_type"] for e in succeeded.json()} == {"SLACK"}
+    assert_error(api.get(base, params={"q": "status=Done"}), 400)
+    assert_error(api.get(base, params={"q": "event_type=PUSH_ARTIFACT"}), 400)
+    assert_error(api.get(base, params={"sort": "end_time"}), 400)
+
+    # Deleting the policy deletes its executions (Harbor's DeleteByVendor), their logs with them.
+    query(module_database, "INSERT INTO job_logs (job_id, level, message) VALUES ($1, 'info', 'sent')", first)
+    assert api.delete(f"{BASE}/policies/{policy_id}").status_code == 200
+    left = query(module_database, "SELECT count(*) AS n FROM jobs WHERE id = ANY($1::bigint[])", [first, second, third])
+    assert left[0]["n"] == 0
 
 
 def test_harbors_deprecated_webhook_jobs_list(api: httpx.Client, module_database: TestDatabase) -> None:
