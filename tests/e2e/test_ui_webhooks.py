@@ -241,13 +241,22 @@ def test_admin_adds_a_webhook_a_push_reaches_and_follows_its_delivery(
     expect(page.locator("#webhook-enabled")).not_to_be_checked()
     expect(dialog.get_by_label("PUSH_ARTIFACT")).to_be_checked()
     expect(dialog.get_by_label("PULL_ARTIFACT")).not_to_be_checked()
+    # Test endpoint while editing: the stored secrets go with it, though the dialog never had them.
+    before = len(receiver.received(path))
+    page.click("#webhook-test")
+    expect(page.locator("#webhook-test-status")).to_have_text("Endpoint tested successfully")
+    probe = receiver.wait_for(before + 1, path)[-1]
+    assert probe.headers["Authorization"] == AUTH and "X-Berth-Signature" in probe.headers
     page.fill("#webhook-description", "to the UI's receiver")
+    # "Remove the stored value" clears the signing secret; the auth header, left empty, is kept.
+    page.check("#webhook-signing-secret-remove")
+    expect(page.locator("#webhook-signing-secret")).to_be_disabled()
     page.click("#webhook-dialog-save")
     expect(dialog).to_have_count(0)
     expect(status).to_have_text(f"Webhook {name} saved.")
     (stored,) = policies_of(core, project)
     assert (stored["description"], stored["enabled"]) == ("to the UI's receiver", False)
-    assert (stored["targets"][0]["auth_header"], stored["targets"][0]["signing_secret"]) == ("*****", "*****")
+    assert (stored["targets"][0]["auth_header"], stored["targets"][0]["signing_secret"]) == ("*****", "")
 
     # Delete, after the confirmation: the table is empty and its executions are shown no more.
     confirm_next(page)

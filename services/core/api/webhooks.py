@@ -206,7 +206,8 @@ class WebhooksApi:
         """Berth's (Harbor 2.0's) endpoint test: the dialog's policy, its name and event types optional."""
         ref, data = project_ref(request), await read_object(request)
         data = {"name": "test", "event_types": ["PUSH_ARTIFACT"], **{k: v for k, v in data.items() if v}}
-        await self._policies.test(principal_of(request), ref, _fields(data))
+        # The id of the policy being edited, if any: its stored secrets stand for the masks sent back.
+        await self._policies.test(principal_of(request), ref, _fields(data), opt_int(data, "id") or None)
         return web.json_response({})
 
     async def get(self, request: web.Request) -> web.Response:

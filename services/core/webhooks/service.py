@@ -117,17 +117,24 @@ class WebhookPolicyService:
             raise WebhookPolicyNotFound(f"webhook policy {policy_id} not found in project {project.name}")
         log.info("webhook_policy_deleted", policy_id=policy_id, project_id=project.id, by=principal.name)
 
-    async def test(self, principal: Principal, ref: ProjectRef, fields: PolicyFields) -> None:
+    async def test(
+        self, principal: Principal, ref: ProjectRef, fields: PolicyFields, policy_id: int | None = None
+    ) -> None:
         """Harbor's "Test endpoint": a test body POSTed to each target now, from core, through the same SSRF
-        guard and sender as a delivery; a BadRequest saying why when a target does not answer 2xx."""
+        guard and sender as a delivery; a BadRequest saying why when a target does not answer 2xx. With
+        `policy_id` (a policy being edited), a secret sent back masked is the stored one, as a save keeps it."""
         project = await self._project(principal, ref, Action.CREATE)
         if problem := field_problem(fields):
             raise BadRequest(problem)
+        current = None if policy_id is None else await self._policy(project, policy_id)
         allowlist = parse_allowlist(str(self._config.get("webhook_target_allowlist")))
         timeout_s = int(self._config.get("webhook_job_http_client_timeout"))
         now = int(dt.datetime.now(dt.UTC).timestamp())
         async with WebhookSender() as sender:
             for i, target in enumerate(fields.targets):
+                before = current.targets[i] if current is not None and i < len(current.targets) else None
+                auth = self._secret(target.auth_header, before.auth_header if before else "")
+                signing = self._secret(target.signing_secret, before.signing_secret if before else "")
                 body = (
                     {"text": f"Berth webhook test of project {project.name} by {principal.name}"}
                     if target.type == "slack"
@@ -138,8 +145,8 @@ class WebhookPolicyService:
                         target.address,
                         json.dumps(body, separators=(",", ":")).encode(),
                         "application/json",
-                        auth_header=target.auth_header.reveal() if target.auth_header else "",
-                        signing_secret=target.signing_secret.reveal() if target.signing_secret else "",
+                        auth_header=auth,
+                        signing_secret=signing,
                         allowlist=allowlist,
                         verify=not target.skip_cert_verify,
                         timeout_s=timeout_s,
@@ -238,6 +245,12 @@ class WebhookPolicyService:
                 )
             )
         return stored
+
+    def _secret(self, given: Secret | None, kept: str) -> str:
+        """The secret a test sends: the one given, else the stored one (`kept`, encrypted)."""
+        if given is not None:
+            return given.reveal()
+        return self._key.decrypt(kept) if kept else ""
 
     def _sealed(self, given: Secret | None, kept: str) -> str:
         if given is None:

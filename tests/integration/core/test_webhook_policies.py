@@ -372,6 +372,17 @@ def test_the_endpoint_test_posts_to_the_target_and_says_why_it_failed(api: httpx
                 "admin",
                 "Bearer t",
             )
+            # Testing a policy being edited: the secrets it sends back masked are the stored ones.
+            stored = {**target, "address": receiver.url("/edited"), "signing_secret": "s3"}
+            policy_id = create(api, policy("tested", targets=[stored]))
+            masked = api.get(f"{BASE}/policies/{policy_id}").json()["targets"]
+            assert masked[0]["auth_header"] == "*****"
+            r = api.post(f"{BASE}/policies/test", json={"id": policy_id, "targets": masked})
+            assert r.status_code == 200, r.text
+            [got] = receiver.received("/edited")
+            assert got.headers["Authorization"] == "Bearer t" and "X-Berth-Signature" in got.headers
+            assert_error(api.post(f"{BASE}/policies/test", json={"id": 999999, "targets": masked}), 404)
+
             receiver.statuses["/broken"] = 500
             broken = {"type": "http", "address": receiver.url("/broken")}
             r = api.post(f"{BASE}/policies/test", json={"targets": [broken]})

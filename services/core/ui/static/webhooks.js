@@ -5,7 +5,8 @@
 // deleted after a confirmation. Under them, the executions of the policy chosen (one delivery each, read
 // again while one is pending or running) and an execution's task log. Maintainers see it all and change
 // nothing. The stored secrets come back as "*****": the dialog shows them as empty inputs, and one left
-// empty sends the mask back, which keeps the stored secret. The API judges every value, and its message
+// empty sends the mask back, which keeps the stored secret (and a test of the policy uses it); "Remove the
+// stored value" clears it. The API judges every value, and its message
 // (a field's, the SSRF guard's) is shown as it is.
 
 import { getJson, request } from "./api.js";
@@ -285,13 +286,24 @@ function executionsView(policy, name) {
   return { element, title, load };
 }
 
-// What a secret input sends: what is typed; left empty, the mask when one is stored (which keeps it).
-function secretValue(input, stored) {
-  return input.value === "" && stored === MASKED ? MASKED : input.value;
-}
-
-function secretInput(id, stored, props = {}) {
-  return h("input", { id, autocomplete: "off", placeholder: stored === MASKED ? "unchanged" : null, ...props });
+// A secret's field. It sends what is typed; left empty, the mask when one is stored (which keeps it), or
+// nothing when "Remove the stored value" is ticked (which clears it).
+function secretField(label, id, stored, props = {}) {
+  const kept = stored === MASKED;
+  const input = h("input", { id, autocomplete: "off", placeholder: kept ? "unchanged" : null, ...props });
+  const remove = h("input", { type: "checkbox", id: `${id}-remove` });
+  remove.addEventListener("change", () => {
+    input.disabled = remove.checked;
+    if (remove.checked) input.value = "";
+  });
+  const element = h(
+    "div",
+    {},
+    field(label, input),
+    kept ? h("label", { class: "check" }, remove, "Remove the stored value") : null,
+  );
+  const value = () => (remove.checked ? "" : input.value === "" && kept ? MASKED : input.value);
+  return { element, value };
 }
 
 // New webhook (policy null) or Edit: Harbor's fields for the policy's first target (any other target is
@@ -317,9 +329,9 @@ async function webhookDialog(hooks, policy, onSaved) {
   );
   const payloadFormat = h("select", { id: "webhook-payload-format" });
   const address = h("input", { id: "webhook-address", class: "wide", placeholder: "https://hooks.example.com/berth" });
-  const authHeader = secretInput("webhook-auth-header", target?.auth_header);
-  const authField = field("Auth Header", authHeader);
-  const signingSecret = secretInput("webhook-signing-secret", target?.signing_secret, {
+  const authHeader = secretField("Auth Header", "webhook-auth-header", target?.auth_header);
+  const authField = authHeader.element;
+  const signingSecret = secretField("Signing Secret", "webhook-signing-secret", target?.signing_secret, {
     type: "password",
     autocomplete: "new-password",
   });
@@ -368,8 +380,8 @@ async function webhookDialog(hooks, policy, onSaved) {
           address: address.value.trim(),
           payload_format: payloadFormat.value,
           skip_cert_verify: !verify.checked,
-          auth_header: http ? secretValue(authHeader, target?.auth_header) : "",
-          signing_secret: secretValue(signingSecret, target?.signing_secret),
+          auth_header: http ? authHeader.value() : "",
+          signing_secret: signingSecret.value(),
         },
         ...(policy?.targets ?? []).slice(1),
       ],
@@ -381,7 +393,8 @@ async function webhookDialog(hooks, policy, onSaved) {
     // A refusal of OK said earlier no longer holds once the endpoint is tested again (dom.js names it).
     document.getElementById("webhook-dialog-status")?.clear();
     try {
-      await request("POST", `${hooks}/policies/test`, body());
+      // Editing: the id lets the test use the stored secrets the dialog sends back masked.
+      await request("POST", `${hooks}/policies/test`, editing ? { ...body(), id: Number(policy.id) } : body());
       tested.show("Endpoint tested successfully");
     } catch (err) {
       tested.show(failure("reach the endpoint", err), "error");
@@ -399,7 +412,7 @@ async function webhookDialog(hooks, policy, onSaved) {
       h("div", { class: "inline" }, field("Notify Type", notifyType), field("Payload Format", payloadFormat)),
       field("Endpoint URL", address),
       authField,
-      field("Signing Secret", signingSecret),
+      signingSecret.element,
       h("p", { class: "hint" }, "Signs each request: X-Berth-Signature, HMAC-SHA256 of X-Berth-Timestamp and body."),
       h("label", { class: "check" }, verify, "Verify Remote Certificate"),
       h(
