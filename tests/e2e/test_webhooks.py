@@ -225,17 +225,35 @@ def test_refusals_are_in_the_task_log_and_hold_up_no_other_policy(
 ) -> None:
     receiver.statuses["/moved"] = 302
     receiver.delays["/slow"] = 5.0
+    receiver.delays["/hangs"] = TIMEOUT_S + 20
+    receiver.endless.add("/endless")
     moved_id = policy(admin, "moved", ["PUSH_ARTIFACT"], http(receiver, "/moved"))
     slow_id = policy(admin, "slow", ["PUSH_ARTIFACT"], http(receiver, "/slow"))
+    hangs_id = policy(admin, "hangs", ["PUSH_ARTIFACT"], http(receiver, "/hangs"))
+    endless_id = policy(admin, "endless", ["PUSH_ARTIFACT"], http(receiver, "/endless"))
     policy(admin, "prompt", ["PUSH_ARTIFACT"], http(receiver, "/prompt"))
     push(stack, tmp_path, "refusals", "1.0")
     [prompt] = receiver.wait_for(1, "/prompt")
     slow = receiver.wait_for(1, "/slow")[0]
-    assert prompt.at - slow.at < 5.0  # the slow receiver did not hold the prompt one
+    hung = receiver.wait_for(1, "/hangs")[0]
+    assert prompt.at - slow.at < 5.0 and prompt.at - hung.at < 5.0  # neither held the prompt one
 
     def ended(policy_id: int) -> dict[str, Any] | None:
         listed = executions(admin, policy_id)
         return listed[0] if listed and listed[0]["status"] not in ("Pending", "Running") else None
+
+    # An endless answer is read no further than its start: the delivery succeeds.
+    endless = eventually(lambda: ended(endless_id), "the delivery to the endless answer to end", DEADLINE_S)
+    assert endless["status"] == "Success", endless
+
+    # A receiver that hangs: the attempt fails after the client timeout, saying so, and is retried.
+    def timed_out() -> str | None:
+        listed = executions(admin, hangs_id)
+        text = task_log(admin, hangs_id, listed[0]["id"]) if listed else ""
+        return text if f"got no answer within {TIMEOUT_S} s" in text else None
+
+    eventually(timed_out, "the hanging receiver's timeout in the log", DEADLINE_S)
+    assert admin.delete(f"/projects/{PROJECT}/webhook/policies/{hangs_id}").status_code == 200  # no more retries
 
     moved = eventually(lambda: ended(moved_id), "the redirected delivery to end", DEADLINE_S)
     assert moved["status"] == "Error", moved

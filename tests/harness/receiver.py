@@ -1,7 +1,7 @@
 """A real HTTP receiver for webhook tests: an aiohttp server on its own port and thread that records every
 request (path, headers, body bytes), answers each path with the status (a redirect to the metadata address
-for a 3xx) and after the delay the test sets, and can go down (its port closed: connections refused) and
-come back on the same port.
+for a 3xx) and after the delay the test sets, or an endless body, and can go down (its port closed:
+connections refused) and come back on the same port.
 
     with WebhookReceiver() as receiver:
         ... point a policy at receiver.url("/hook") ...
@@ -38,6 +38,8 @@ class WebhookReceiver:
         # What a path answers (200 unless set), and how long it takes first.
         self.statuses: dict[str, int] = {}
         self.delays: dict[str, float] = {}
+        # Paths that answer 200 with an endless body (until the sender hangs up).
+        self.endless: set[str] = set()
         self.requests: list[Received] = []
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
@@ -80,14 +82,27 @@ class WebhookReceiver:
             time.sleep(0.05)
         return got
 
-    async def _handle(self, request: web.Request) -> web.Response:
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
         data = await request.read()
         with self._lock:
             self.requests.append(Received(request.path, dict(request.headers), data, time.monotonic()))
         await asyncio.sleep(self.delays.get(request.path, 0))
+        if request.path in self.endless:
+            return await self._endless(request)
         status = self.statuses.get(request.path, 200)
         headers = {"Location": "http://169.254.169.254/"} if 300 <= status < 400 else {}
         return web.Response(status=status, text="received", headers=headers)
+
+    async def _endless(self, request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        await response.prepare(request)
+        chunk = b"x" * 65536
+        try:
+            for _ in range(16384):  # 1 GiB at most
+                await response.write(chunk)
+        except (ConnectionError, RuntimeError):
+            pass  # the sender hung up, as it should
+        return response
 
     async def _start(self) -> None:
         if self._runner is not None:
