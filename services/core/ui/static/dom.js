@@ -97,6 +97,23 @@ export function failure(what, err) {
   return err.status === 403 ? `You are not allowed to ${what}: ${err.message}` : `Could not ${what}: ${err.message}`;
 }
 
+// A form dialog's test button (Test connection, Test endpoint): call() makes the request, and `tested` says
+// how it went. A refusal of OK the dialog `dialogId` showed earlier is cleared: it no longer holds once the
+// fields are tested again.
+export function testButton({ id, label, dialogId, tested, what, success, call }) {
+  const onclick = async () => {
+    tested.clear();
+    document.getElementById(`${dialogId}-status`)?.clear();
+    try {
+      await call();
+      tested.show(success);
+    } catch (err) {
+      tested.show(failure(what, err), "error");
+    }
+  };
+  return h("button", { type: "button", class: "secondary", id, onclick }, label);
+}
+
 // A modal dialog holding a form, as Harbor's modals: `body` (its fields), a status line and the submit and
 // Cancel buttons. submit() does the work: when it resolves the dialog closes; when it throws, the refusal is
 // shown in the dialog (failure(what, err): the API's own words) and the fields keep what was typed. Closed

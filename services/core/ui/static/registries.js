@@ -6,7 +6,7 @@
 // the edit dialog keeps it.
 
 import { API, getJson, request } from "./api.js";
-import { failure, field, formDialog, formatTime, h, notice, pager } from "./dom.js";
+import { failure, field, formDialog, formatTime, h, notice, pager, testButton } from "./dom.js";
 
 const PAGE_SIZE = 15;
 const REGISTRIES = `${API}/registries`;
@@ -170,18 +170,20 @@ async function endpointDialog(registry, onSaved) {
     return fields;
   };
 
-  const test = async () => {
-    tested.clear();
-    // A refusal of OK said earlier no longer holds once the fields are tested again (dom.js names it).
-    document.getElementById("registry-dialog-status")?.clear();
-    const body = editing ? { id: Number(registry.id), ...remote() } : { type: type.value, ...remote() };
-    try {
-      await request("POST", `${REGISTRIES}/ping`, body);
-      tested.show("Connection tested successfully");
-    } catch (err) {
-      tested.show(failure("connect to the endpoint", err), "error");
-    }
-  };
+  const test = testButton({
+    id: "registry-test",
+    label: "Test connection",
+    dialogId: "registry-dialog",
+    tested,
+    what: "connect to the endpoint",
+    success: "Connection tested successfully",
+    call: () =>
+      request(
+        "POST",
+        `${REGISTRIES}/ping`,
+        editing ? { id: Number(registry.id), ...remote() } : { type: type.value, ...remote() },
+      ),
+  });
 
   formDialog({
     id: "registry-dialog",
@@ -200,7 +202,7 @@ async function endpointDialog(registry, onSaved) {
       h(
         "div",
         { class: "toolbar buttons" },
-        h("button", { type: "button", class: "secondary", id: "registry-test", onclick: test }, "Test connection"),
+        test,
       ),
       tested,
     ],

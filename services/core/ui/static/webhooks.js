@@ -10,7 +10,7 @@
 // (a field's, the SSRF guard's) is shown as it is.
 
 import { getJson, request } from "./api.js";
-import { failure, field, formDialog, formatTime, h, notice, pager } from "./dom.js";
+import { failure, field, formDialog, formatTime, h, notice, pager, testButton } from "./dom.js";
 import { pagedTable, table } from "./registries.js";
 import { PROJECT_ADMIN } from "./roles.js";
 import { ACTIVE, polledHistory, statusCell } from "./runs.js";
@@ -388,18 +388,16 @@ async function webhookDialog(hooks, policy, onSaved) {
     };
   };
 
-  const test = async () => {
-    tested.clear();
-    // A refusal of OK said earlier no longer holds once the endpoint is tested again (dom.js names it).
-    document.getElementById("webhook-dialog-status")?.clear();
-    try {
-      // Editing: the id lets the test use the stored secrets the dialog sends back masked.
-      await request("POST", `${hooks}/policies/test`, editing ? { ...body(), id: Number(policy.id) } : body());
-      tested.show("Endpoint tested successfully");
-    } catch (err) {
-      tested.show(failure("reach the endpoint", err), "error");
-    }
-  };
+  const test = testButton({
+    id: "webhook-test",
+    label: "Test endpoint",
+    dialogId: "webhook-dialog",
+    tested,
+    what: "reach the endpoint",
+    success: "Endpoint tested successfully",
+    // Editing: the id lets the test use the stored secrets the dialog sends back masked.
+    call: () => request("POST", `${hooks}/policies/test`, editing ? { ...body(), id: Number(policy.id) } : body()),
+  });
 
   formDialog({
     id: "webhook-dialog",
@@ -425,7 +423,7 @@ async function webhookDialog(hooks, policy, onSaved) {
       h(
         "div",
         { class: "toolbar buttons" },
-        h("button", { type: "button", class: "secondary", id: "webhook-test", onclick: test }, "Test endpoint"),
+        test,
       ),
       tested,
     ],
