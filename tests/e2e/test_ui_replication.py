@@ -4,7 +4,10 @@ an htpasswd user. The administrator adds the endpoint through its dialog (Test c
 password's reason, then success; OK with the wrong password is refused with the reason), sees it healthy,
 edits its description (the stored password kept); creates a push rule to it with a name filter, edits it,
 clicks Replicate and follows the execution until it has succeeded, opens its tasks and a task's log; the image
-is then on the Distribution; and deleting the endpoint the rule uses is refused with the API's 412 message."""
+is then on the Distribution; and deleting the endpoint the rule uses is refused with the API's 412 message.
+A pull rule from a Harbor-type endpoint (the stack itself) is made with a label filter offered from the
+endpoint's labels, a schedule, copy by chunk and single active replication, shown again by Edit as stored,
+and its Replicate brings only the labelled artifact."""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from playwright.sync_api import Locator, Page, expect
 from tests.harness.distribution import DistributionProcess
 from tests.harness.oci import push_image
 from tests.harness.plugin import RegistryEndpoint
+from tests.harness.stack import ADMIN_PASSWORD
 
 from .test_replication import manifest_on
 from .test_ui_admin import _patience, admin_nav, admin_page
@@ -134,6 +138,7 @@ def test_admin_adds_an_endpoint_replicates_to_it_and_follows_the_execution(
     page.select_option("#policy-registry", str(registry_id))
     page.fill("#policy-filter-name", f"{project}/app")
     page.fill("#policy-dest-namespace", "mirror")
+    expect(page.locator("#policy-copy-by-chunk")).to_be_hidden()  # a Distribution cannot copy by chunk
     expect(page.locator("#policy-cron")).to_be_hidden()
     page.select_option("#policy-trigger", "scheduled")
     expect(page.locator("#policy-cron")).to_be_visible()
@@ -205,3 +210,87 @@ def test_admin_adds_an_endpoint_replicates_to_it_and_follows_the_execution(
         f"the registry {registry_id} is referenced by replication policies, cannot delete it"
     )
     expect(registry_row(page, endpoint)).to_have_count(1)
+
+
+def test_a_pull_rule_from_a_harbor_endpoint_filters_by_label_on_a_schedule(
+    admin_page: Page, core: Site, registry_endpoint: RegistryEndpoint
+) -> None:
+    page = admin_page
+    endpoint, rule, label = unique("self"), unique("pull"), unique("released")
+    project, _ = new_project(core)
+    with registry_endpoint.client() as registry:
+        _, wanted = push_image(registry, f"{project}/tool", "v1", layers=[b"labelled layer"])
+        push_image(registry, f"{project}/tool", "v2", layers=[b"unlabelled layer"])
+    with core.client(ADMIN) as admin:
+        r = admin.post("/labels", json={"name": label, "scope": "g"})
+        assert r.status_code == 201, r.text
+        label_id = int(r.headers["Location"].rsplit("/", 1)[1])
+        r = admin.post(f"/projects/{project}/repositories/tool/artifacts/{wanted}/labels", json={"id": label_id})
+        assert r.status_code == 200, r.text
+        r = admin.post(
+            "/registries",
+            json={
+                "name": endpoint,
+                "type": "harbor",
+                "url": core.url,
+                "credential": {"type": "basic", "access_key": "admin", "access_secret": ADMIN_PASSWORD},
+            },
+        )
+        assert r.status_code == 201, r.text
+        registry_id = int(r.headers["Location"].rsplit("/", 1)[1])
+
+    # Pull mode from the Harbor endpoint: its labels are offered, and both sides copy by chunk.
+    open_admin_page(page, "Replications", "/harbor/replications")
+    page.click("#new-policy")
+    page.fill("#policy-name", rule)
+    page.select_option("#policy-mode", "pull")
+    page.select_option("#policy-registry", str(registry_id))
+    labels = page.locator("#policy-filter-labels")
+    labels.get_by_label(label, exact=True).check()
+    page.select_option("#policy-filter-label-decoration", "matches")
+    page.fill("#policy-filter-name", f"{project}/**")
+    page.fill("#policy-dest-namespace", f"{project}-copy")
+    page.select_option("#policy-replace-count", "1")
+    page.select_option("#policy-trigger", "scheduled")
+    page.fill("#policy-cron", "0 0 3 * * *")
+    expect(page.locator("#policy-copy-by-chunk")).to_be_visible()
+    page.check("#policy-copy-by-chunk")
+    page.check("#policy-single-active")
+    page.click("#policy-dialog-save")
+    expect(page.locator("#policy-status")).to_have_text("Replication rule created.")
+    row = policy_row(page, rule)
+    expect(row.locator("td:not(.actions):not(:first-child)")).to_have_text(
+        [rule, "Enabled", endpoint, "Local", "Scheduled (0 0 3 * * *)", ""]
+    )
+    with core.client(ADMIN) as admin:
+        (policy,) = admin.get("/replication/policies", params={"name": rule}).json()
+        schedules = admin.get("/schedules", params={"page_size": 100}).json()
+    assert ("REPLICATION", policy["id"], "0 0 3 * * *") in [
+        (s["vendor_type"], s["vendor_id"], s["cron"]) for s in schedules
+    ]
+    assert policy["src_registry"]["id"] == registry_id and policy["dest_registry"]["id"] == 0
+    assert {"type": "label", "value": [label], "decoration": "matches"} in policy["filters"]
+    assert policy["trigger"] == {"type": "scheduled", "trigger_settings": {"cron": "0 0 3 * * *"}}
+    assert (policy["copy_by_chunk"], policy["single_active_replication"]) == (True, True)
+
+    # Edit shows it as stored, the label checked.
+    row.get_by_role("button", name="Edit").click()
+    expect(page.locator("#policy-mode")).to_have_value("pull")
+    expect(page.locator("#policy-cron")).to_have_value("0 0 3 * * *")
+    expect(labels.get_by_label(label, exact=True)).to_be_checked()
+    expect(page.locator("#policy-copy-by-chunk")).to_be_checked()
+    expect(page.locator("#policy-single-active")).to_be_checked()
+    page.locator("#policy-dialog").get_by_role("button", name="Cancel").click()
+
+    # Replicate now: only the labelled artifact comes over.
+    row.get_by_role("button", name="Replicate").click()
+    status = page.locator("#policy-status")
+    expect(status).to_have_text(STARTED)
+    found = STARTED.fullmatch(status.inner_text())
+    assert found is not None
+    execution = page.locator(f"#executions tbody tr[data-id='{found.group(1)}']")
+    expect(execution.locator("td").nth(1)).to_have_text("Succeed", timeout=REPLICATION_MS)
+    expect(execution.locator("td").nth(5)).to_have_text("1/1")
+    with registry_endpoint.client() as registry:
+        assert manifest_on(registry, f"{project}-copy/tool", "v1").headers["Docker-Content-Digest"] == wanted
+        assert manifest_on(registry, f"{project}-copy/tool", "v2").status_code == 404

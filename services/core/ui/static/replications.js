@@ -1,7 +1,7 @@
 // Administration › Replications (/harbor/replications), as Harbor draws it: the replication rules
 // (GET /api/v2.0/replication/policies), each added or edited in one dialog (push to or pull from an
-// endpoint of Administration › Registries, its name, tag and resource filters, destination namespace,
-// trigger and options), deleted after a confirmation, and started with Replicate. Under the rules, the
+// endpoint of Administration › Registries, its name, tag, label and resource filters, destination
+// namespace, trigger and options), deleted after a confirmation, and started with Replicate. Under the rules, the
 // executions of the one selected (read again while one is in progress), each opening to its tasks, a
 // task's log shown in a dialog, and a Stop for an execution in progress. The API judges every value, and
 // its message is shown as it is.
@@ -28,8 +28,8 @@ const REPLACE_COUNTS = [
   [2, "Drop 2 components"],
   [3, "Drop 3 components"],
 ];
-// The filters the dialog edits; any other (labels) is kept as it is.
-const EDITED_FILTERS = new Set(["name", "tag", "resource"]);
+// The filters the dialog edits; any other is kept as it is.
+const EDITED_FILTERS = new Set(["name", "tag", "label", "resource"]);
 
 const isLocal = (registry) => !registry || Number(registry.id) === LOCAL;
 const isPush = (policy) => isLocal(policy.src_registry);
@@ -411,20 +411,80 @@ async function policyDialog(policy, onSaved) {
   const cron = h("input", { id: "policy-cron", placeholder: "0 0 3 * * *", autocomplete: "off" });
   const cronField = field("Cron (six fields, seconds first)", cron);
   const speed = h("input", { type: "number", id: "policy-speed", min: 0, step: 1, class: "number" });
+  // The label filter offers the source's labels (Harbor's RegistryInfo: this registry's global labels for
+  // a push rule, a Harbor endpoint's for a pull rule); labels the rule names that the source no longer
+  // offers stay listed, so an edit never drops them unseen.
+  const labelsBox = h("fieldset", { class: "checks", id: "policy-filter-labels" }, h("legend", {}, "Labels"));
+  const labelDecoration = h(
+    "select",
+    { id: "policy-filter-label-decoration", "aria-label": "Label filter decoration" },
+    h("option", { value: "matches" }, "matching"),
+    h("option", { value: "excludes" }, "excluding"),
+  );
+  const labelField = h("div", { class: "inline" }, labelsBox, field("Label filter", labelDecoration));
+  const storedLabels = filterOf(policy, "label");
+  labelDecoration.value = storedLabels?.decoration ?? "matches";
+  const checkedLabels = new Set(Array.isArray(storedLabels?.value) ? storedLabels.value : []);
   const check = (id, words, checked) => {
     const box = h("input", { type: "checkbox", id });
     box.checked = checked;
     return { box, element: h("label", { class: "check" }, box, words) };
   };
   const deletion = check("policy-deletion", "Delete remote resources when locally deleted", false);
+  const byChunk = check("policy-copy-by-chunk", "Copy by chunk", policy?.copy_by_chunk === true);
+  const singleActive = check(
+    "policy-single-active",
+    "Single active replication (skip a run while one is in progress)",
+    policy?.single_active_replication === true,
+  );
   const override = check("policy-override", "Override", true);
   const enabled = check("policy-enabled", "Enable rule", true);
+
+  const labelBoxes = () => [...labelsBox.querySelectorAll("input[type=checkbox]")];
+  // What the endpoints offer (GET /registries/{id}/info), read again when the mode or endpoint changes:
+  // the source's labels, and copy by chunk only when both sides can (Harbor's rule).
+  let infoRead = 0;
+  async function readInfo() {
+    const read = ++infoRead;
+    for (const box of labelBoxes()) if (box.checked) checkedLabels.add(box.value);
+    for (const box of labelBoxes()) if (!box.checked) checkedLabels.delete(box.value);
+    const remoteId = Number(remote.value) || LOCAL;
+    const sourceId = mode.value === "push" ? LOCAL : remoteId;
+    let source = null;
+    let chunked = false;
+    try {
+      const info = async (id) => (await getJson(`${API}/registries/${id}/info`)).data;
+      const [local, other] = await Promise.all([info(LOCAL), remoteId === LOCAL ? null : info(remoteId)]);
+      source = sourceId === LOCAL ? local : other;
+      chunked = local?.supported_copy_by_chunk === true && other?.supported_copy_by_chunk === true;
+    } catch (err) {
+      if (read === infoRead) problem.show(failure("read what the endpoint supports", err), "error");
+    }
+    if (read !== infoRead) return; // a later change has asked again
+    const offered = (source?.supported_resource_filters ?? []).find((f) => f.type === "label")?.values ?? [];
+    const names = [...new Set([...offered, ...checkedLabels])].sort();
+    labelsBox.replaceChildren(
+      h("legend", {}, "Labels"),
+      ...(names.length === 0 ? [h("span", { class: "hint" }, "The source offers no label to filter by.")] : []),
+      ...names.map((label, i) => {
+        const { box, element } = check(`policy-label-${i}`, label, checkedLabels.has(label));
+        box.value = label;
+        return element;
+      }),
+    );
+    byChunk.element.hidden = !chunked;
+    if (!chunked) byChunk.box.checked = false;
+  }
 
   const sync = () => {
     remoteField.firstChild.textContent = mode.value === "push" ? "Destination registry" : "Source registry";
     cronField.hidden = trigger.value !== "scheduled";
   };
-  mode.addEventListener("change", sync);
+  mode.addEventListener("change", () => {
+    sync();
+    readInfo();
+  });
+  remote.addEventListener("change", readInfo);
   trigger.addEventListener("change", sync);
 
   if (policy !== null) {
@@ -446,6 +506,7 @@ async function policyDialog(policy, onSaved) {
     enabled.box.checked = policy.enabled === true;
   }
   sync();
+  readInfo();
 
   function filters() {
     const out = (policy?.filters ?? []).filter((f) => !EDITED_FILTERS.has(f.type));
@@ -454,6 +515,10 @@ async function policyDialog(policy, onSaved) {
     const nameDecoration = filterOf(policy, "name")?.decoration ?? "matches";
     if (nameValue) out.push({ type: "name", value: nameValue, decoration: nameDecoration });
     if (tagValue) out.push({ type: "tag", value: tagValue, decoration: tagDecoration.value });
+    const labels = labelBoxes()
+      .filter((box) => box.checked)
+      .map((box) => box.value);
+    if (labels.length > 0) out.push({ type: "label", value: labels, decoration: labelDecoration.value });
     if (resource.value) out.push({ type: "resource", value: resource.value, decoration: "matches" });
     return out;
   }
@@ -475,11 +540,14 @@ async function policyDialog(policy, onSaved) {
         field("Tag", tagFilter),
         field("Tag filter", tagDecoration),
         field("Resource", resource),
+        labelField,
       ),
       h("div", { class: "inline" }, field("Destination namespace", namespace), field("Flattening", replaceCount)),
       h("div", { class: "inline" }, field("Trigger mode", trigger), cronField),
       field("Bandwidth (KB/s, empty for no limit)", speed),
       deletion.element,
+      byChunk.element,
+      singleActive.element,
       override.element,
       enabled.element,
     ],
@@ -503,8 +571,8 @@ async function policyDialog(policy, onSaved) {
         override: override.box.checked,
         enabled: enabled.box.checked,
         speed: numberValue(speed) ?? 0,
-        copy_by_chunk: policy?.copy_by_chunk === true,
-        single_active_replication: policy?.single_active_replication === true,
+        copy_by_chunk: byChunk.box.checked,
+        single_active_replication: singleActive.box.checked,
       };
       if (policy === null) await request("POST", POLICIES, body);
       else await request("PUT", `${POLICIES}/${Number(policy.id)}`, body);
