@@ -214,6 +214,20 @@ def test_info_says_what_each_type_can_filter_and_trigger(
     assert local["supported_triggers"] == ["manual", "scheduled", "event_based"]
     refused(admin.get("/registries/999999/info"), 404)
 
+    # A Harbor with more global labels than one page of its API offers them all, as Harbor's adapter does.
+    many = [f"paged-{i:03}" for i in range(120)]
+    ids = []
+    for name in many:
+        r = admin.post("/labels", json={"name": name, "scope": "g"})
+        assert r.status_code == 201, r.text
+        ids.append(r.headers["Location"].rsplit("/", 1)[1])
+    (labels,) = [
+        f for f in admin.get(f"/registries/{berth}/info").json()["supported_resource_filters"] if f["type"] == "label"
+    ]
+    assert set(many) <= set(labels["values"])
+    for label_id in ids:  # the stack is shared: other tests' label pages stay as they were
+        assert admin.delete(f"/labels/{label_id}").status_code == 200
+
 
 def test_the_regular_health_check_follows_a_remote_away_and_back(admin: httpx.Client, tmp_path: Path) -> None:
     remote = DistributionProcess(tmp_path / "flaky")

@@ -37,6 +37,8 @@ pytestmark = pytest.mark.e2e
 USER, PASSWORD = "mirror-user", "Mirror-Pass-1"
 # An execution runs as a jobservice job on a loaded 2-core CI machine: it gets this long to succeed.
 REPLICATION_MS = 120_000
+# What an endpoint supports is read from it when the rule dialog opens or its endpoint changes.
+INFO_MS = 120_000
 STARTED = re.compile(r"Execution (\d+) of .* started\.")
 
 
@@ -246,7 +248,10 @@ def test_a_pull_rule_from_a_harbor_endpoint_filters_by_label_on_a_schedule(
     page.select_option("#policy-mode", "pull")
     page.select_option("#policy-registry", str(registry_id))
     labels = page.locator("#policy-filter-labels")
-    labels.get_by_label(label, exact=True).check()
+    offered = labels.get_by_label(label, exact=True)
+    # The dialog asks the endpoint (a login and a label list on the remote's API): slow on a loaded machine.
+    expect(offered).to_be_visible(timeout=INFO_MS)
+    offered.check()
     page.select_option("#policy-filter-label-decoration", "matches")
     page.fill("#policy-filter-name", f"{project}/**")
     page.fill("#policy-dest-namespace", f"{project}-copy")
@@ -277,7 +282,7 @@ def test_a_pull_rule_from_a_harbor_endpoint_filters_by_label_on_a_schedule(
     row.get_by_role("button", name="Edit").click()
     expect(page.locator("#policy-mode")).to_have_value("pull")
     expect(page.locator("#policy-cron")).to_have_value("0 0 3 * * *")
-    expect(labels.get_by_label(label, exact=True)).to_be_checked()
+    expect(labels.get_by_label(label, exact=True)).to_be_checked(timeout=INFO_MS)
     expect(page.locator("#policy-copy-by-chunk")).to_be_checked()
     expect(page.locator("#policy-single-active")).to_be_checked()
     page.locator("#policy-dialog").get_by_role("button", name="Cancel").click()

@@ -446,8 +446,6 @@ async function policyDialog(policy, onSaved) {
   let infoRead = 0;
   async function readInfo() {
     const read = ++infoRead;
-    for (const box of labelBoxes()) if (box.checked) checkedLabels.add(box.value);
-    for (const box of labelBoxes()) if (!box.checked) checkedLabels.delete(box.value);
     const remoteId = Number(remote.value) || LOCAL;
     const sourceId = mode.value === "push" ? LOCAL : remoteId;
     let source = null;
@@ -461,6 +459,9 @@ async function policyDialog(policy, onSaved) {
       if (read === infoRead) problem.show(failure("read what the endpoint supports", err), "error");
     }
     if (read !== infoRead) return; // a later change has asked again
+    // What the user ticked while the endpoint answered stays ticked.
+    for (const box of labelBoxes()) if (box.checked) checkedLabels.add(box.value);
+    for (const box of labelBoxes()) if (!box.checked) checkedLabels.delete(box.value);
     const offered = (source?.supported_resource_filters ?? []).find((f) => f.type === "label")?.values ?? [];
     const names = [...new Set([...offered, ...checkedLabels])].sort();
     labelsBox.replaceChildren(
