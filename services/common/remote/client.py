@@ -26,6 +26,7 @@ import time
 from collections.abc import AsyncIterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import Any
 
 import aiohttp
 from multidict import CIMultiDict
@@ -42,6 +43,8 @@ TOKEN_RENEW_MARGIN_S = 10.0
 USER_AGENT = "berth-remote"
 # How much of an unexpected answer's body an error message quotes.
 EXCERPT_BYTES = 200
+# Items a page of a Harbor API listing asks for (Harbor's own maximum page size is 100).
+API_PAGE_SIZE = 100
 
 # Streamed bodies (an upload from another registry's blob) can be sent once only; bytes can be sent again.
 Body = bytes | AsyncIterable[bytes] | None
@@ -321,6 +324,32 @@ class RemoteRegistry:
         as it issues no challenge to answer."""
         basic = self.basic_authorization()
         return {"Authorization": basic} if basic else {}
+
+    async def api_pages(
+        self, path: str, query: str = "", *, missing_ok: bool = False, max_pages: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Every item of a paginated Harbor API listing, page by page until a short one (or `max_pages`).
+        With `missing_ok`, a 404 on the first page is an empty listing (what it lists was deleted meanwhile);
+        any other answer than a JSON list is a RemoteError saying what came back."""
+        headers = self.api_headers()
+        items: list[dict[str, Any]] = []
+        page = 1
+        while max_pages is None or page <= max_pages:
+            url = f"{path}?page={page}&page_size={API_PAGE_SIZE}{query}"
+            async with await self.request("GET", url, headers=headers) as response:
+                if response.status == 404 and page == 1 and missing_ok:
+                    return items
+                if response.status != 200:
+                    text = await body_excerpt(response)
+                    raise RemoteError(f"{self.endpoint.url} answered {response.status} to GET {url}: {text}")
+                body = await response.json(content_type=None)
+            if not isinstance(body, list):
+                raise RemoteError(f"{self.endpoint.url} answered GET {url} with no list: not a Harbor API")
+            items.extend(b for b in body if isinstance(b, dict))
+            if len(body) < API_PAGE_SIZE:
+                break
+            page += 1
+        return items
 
     # --- transport -----------------------------------------------------------------------------------------
 

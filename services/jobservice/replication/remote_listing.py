@@ -14,8 +14,6 @@ from urllib.parse import quote
 from services.common.remote.client import RemoteError, RemoteRegistry, body_excerpt
 from services.jobservice.replication_filters import resource_type
 
-PAGE_SIZE = 100
-
 
 @dataclass(frozen=True, slots=True)
 class RemoteArtifact:
@@ -48,18 +46,18 @@ async def _catalog_artifacts(remote: RemoteRegistry, wanted: Callable[[str], boo
 
 async def _harbor_artifacts(remote: RemoteRegistry, wanted: Callable[[str], bool]) -> list[RemoteArtifact]:
     found = []
-    for project in await _api_pages(remote, "/api/v2.0/projects"):
+    for project in await remote.api_pages("/api/v2.0/projects"):
         name = project.get("name")
         if not isinstance(name, str):
             continue
-        for repository in await _api_pages(remote, f"/api/v2.0/projects/{quote(name, safe='')}/repositories"):
+        for repository in await remote.api_pages(f"/api/v2.0/projects/{quote(name, safe='')}/repositories"):
             full = repository.get("name")
             if not isinstance(full, str) or not full.startswith(f"{name}/") or not wanted(full):
                 continue
             # Harbor's path takes the name without the project, a `/` in it encoded twice.
             path = quote(quote(full.removeprefix(f"{name}/"), safe=""), safe="")
             listing = f"/api/v2.0/projects/{quote(name, safe='')}/repositories/{path}/artifacts"
-            for artifact in await _api_pages(remote, listing, "&with_tag=true&with_label=true"):
+            for artifact in await remote.api_pages(listing, "&with_tag=true&with_label=true", missing_ok=True):
                 digest = artifact.get("digest")
                 if not isinstance(digest, str):
                     continue
@@ -77,28 +75,6 @@ async def _harbor_artifacts(remote: RemoteRegistry, wanted: Callable[[str], bool
 
 def _names(items: Any) -> list[str]:
     return [i["name"] for i in items or [] if isinstance(i, dict) and isinstance(i.get("name"), str)]
-
-
-async def _api_pages(remote: RemoteRegistry, path: str, query: str = "") -> list[dict[str, Any]]:
-    """Every item of a paginated Harbor API listing, page by page until a short one."""
-    headers = remote.api_headers()
-    items: list[dict[str, Any]] = []
-    page = 1
-    while True:
-        url = f"{path}?page={page}&page_size={PAGE_SIZE}{query}"
-        async with await remote.request("GET", url, headers=headers) as response:
-            if response.status == 404 and page == 1 and "/repositories/" in path:
-                return items  # a repository deleted meanwhile
-            if response.status != 200:
-                text = await body_excerpt(response)
-                raise RemoteError(f"{remote.endpoint.url} answered {response.status} to GET {url}: {text}")
-            body = await response.json(content_type=None)
-        if not isinstance(body, list):
-            raise RemoteError(f"{remote.endpoint.url} answered GET {url} with no list: not a Harbor API")
-        items.extend(b for b in body if isinstance(b, dict))
-        if len(body) < PAGE_SIZE:
-            return items
-        page += 1
 
 
 async def _v2_listing(remote: RemoteRegistry, path: str, scope: str, key: str) -> list[str]:
