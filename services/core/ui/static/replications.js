@@ -1,10 +1,10 @@
 // Administration › Replications (/harbor/replications), as Harbor draws it: the replication rules
 // (GET /api/v2.0/replication/policies), each added or edited in one dialog (push to or pull from an
 // endpoint of Administration › Registries, its name, tag, label and resource filters, destination
-// namespace, trigger and options), deleted after a confirmation, and started with Replicate. Under the rules, the
-// executions of the one selected (read again while one is in progress), each opening to its tasks, a
-// task's log shown in a dialog, and a Stop for an execution in progress. The API judges every value, and
-// its message is shown as it is.
+// namespace, trigger and options), deleted after a confirmation, and started with Replicate. Under the
+// rules, the executions of the one selected (read again while one is in progress), each opening to its
+// tasks, a task's log shown in a dialog, and a Stop for an execution in progress. The API judges every
+// value, and its message is shown as it is.
 
 import { API, createdId, getJson, request } from "./api.js";
 import { failure, field, formDialog, formatDuration, formatTime, h, link, notice, numberValue, pager } from "./dom.js";
@@ -443,6 +443,8 @@ async function policyDialog(policy, onSaved) {
   const labelBoxes = () => [...labelsBox.querySelectorAll("input[type=checkbox]")];
   // What the endpoints offer (GET /registries/{id}/info), read again when the mode or endpoint changes:
   // the source's labels, and copy by chunk only when both sides can (Harbor's rule).
+  const info = async (id) => (await getJson(`${API}/registries/${id}/info`)).data;
+  const localInfo = info(LOCAL); // this registry's, read once for the dialog
   let infoRead = 0;
   async function readInfo() {
     const read = ++infoRead;
@@ -451,8 +453,7 @@ async function policyDialog(policy, onSaved) {
     let source = null;
     let chunked = false;
     try {
-      const info = async (id) => (await getJson(`${API}/registries/${id}/info`)).data;
-      const [local, other] = await Promise.all([info(LOCAL), remoteId === LOCAL ? null : info(remoteId)]);
+      const [local, other] = await Promise.all([localInfo, remoteId === LOCAL ? null : info(remoteId)]);
       source = sourceId === LOCAL ? local : other;
       chunked = local?.supported_copy_by_chunk === true && other?.supported_copy_by_chunk === true;
     } catch (err) {
