@@ -77,8 +77,43 @@ class FilesystemStorageSettings:
 
 
 @dataclass(frozen=True)
+class S3StorageSettings:
+    """An S3 bucket (AWS, MinIO, Ceph RGW, SeaweedFS...), with Distribution's key names where it has them.
+    Blobs live in the bucket as soon as `bucket` is set; the filesystem section is then unused."""
+
+    bucket: str = ""
+    region: str = "us-east-1"
+    # The endpoint of an S3-compatible service, e.g. https://minio.example.com:9000; empty: AWS's own.
+    regionendpoint: str = ""
+    accesskey: str = ""
+    # Or from a file (a mounted secret), read once at start; set one of the two, or neither for the
+    # credentials the environment gives botocore (an instance role, AWS_* variables).
+    secretkey: Secret = field(default_factory=lambda: Secret(""))
+    secretkey_file: str = ""
+    # Path-style URLs (endpoint/bucket/key) as most self-hosted S3 services need; false: bucket.endpoint.
+    forcepathstyle: bool = True
+    # Accept any TLS certificate from the endpoint (a self-signed test setup; never in production).
+    skipverify: bool = False
+    # Key prefix under which Berth keeps everything, so one bucket can hold several registries.
+    rootdirectory: str = ""
+    # Bytes per part of a multipart write, and the size from which a write becomes one.
+    chunksize: int = field(default=16 << 20, metadata={"min": 5 << 20, "max": 5 << 30})
+    # Blob GETs answer 307 to a pre-signed URL valid this long, and clients fetch from S3 directly;
+    # false: nginx streams the object from S3 (the registry process never carries the bytes).
+    redirect: bool = False
+    redirect_expiry_seconds: int = field(default=1200, metadata={"min": 60, "max": 7 * 24 * 3600})
+    # Concurrent S3 requests of one process (a connection each).
+    max_connections: int = field(default=64, metadata={"min": 1})
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.bucket)
+
+
+@dataclass(frozen=True)
 class StorageSettings:
     filesystem: FilesystemStorageSettings = field(default_factory=FilesystemStorageSettings)
+    s3: S3StorageSettings = field(default_factory=S3StorageSettings)
 
 
 @dataclass(frozen=True)

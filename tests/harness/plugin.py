@@ -27,6 +27,7 @@ from tests.harness.registry_auth import RegistryTokenAuth, fetch_token
 
 if TYPE_CHECKING:
     from tests.harness.dockerd import DockerDaemon
+    from tests.harness.seaweedfs import SeaweedFSProcess
     from tests.harness.token import TokenServiceProcess
 
 PG_HOST = os.environ.get("BERTH_TEST_PG_HOST", "127.0.0.1")
@@ -310,6 +311,21 @@ def registry_endpoint(registry_server: RegistryProcess, module_database: TestDat
     whole stack's proxy address."""
     assert registry_server.token is not None
     return RegistryEndpoint(f"127.0.0.1:{registry_server.port}", registry_server.token.token_url(), module_database)
+
+
+@pytest.fixture(scope="session")
+def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFSProcess]:
+    """One SeaweedFS S3 endpoint for the session (tests.harness.seaweedfs); tests make their own buckets."""
+    from tests.harness.seaweedfs import SeaweedFSProcess
+
+    with SeaweedFSProcess(tmp_path_factory.mktemp("seaweedfs")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def s3_bucket(seaweedfs: SeaweedFSProcess) -> str:
+    """An empty bucket of the session's SeaweedFS, for the tests of one module."""
+    return seaweedfs.make_bucket()
 
 
 @pytest.fixture(scope="session")

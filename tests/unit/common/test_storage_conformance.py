@@ -5,24 +5,50 @@ Each test runs against every driver; a new driver joins by adding itself to the 
 
 from __future__ import annotations
 
+import asyncio
 import os
+import secrets
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 
+import httpx
 import pytest
 
+from services.common.secret import Secret
+from services.common.settings import S3StorageSettings
 from services.common.storage import FileInfo, PathNotFound, StorageDriver
+from services.common.storage.factory import s3_client
 from services.common.storage.filesystem import WRITE_BUFFER, FilesystemDriver
 from services.common.storage.memory import MemoryDriver
+from services.common.storage.s3 import MIN_PART, S3Driver
+from tests.harness.seaweedfs import SeaweedFSProcess
 
 MIB = 1 << 20
 
 
-@pytest.fixture(params=["filesystem", "memory"])
-def driver(request: pytest.FixtureRequest, tmp_path: Path) -> StorageDriver:
+@pytest.fixture(params=["filesystem", "memory", "s3"])
+async def driver(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[StorageDriver]:
     if request.param == "filesystem":
-        return FilesystemDriver(tmp_path / "root")
-    return MemoryDriver()
+        yield FilesystemDriver(tmp_path / "root")
+    elif request.param == "memory":
+        yield MemoryDriver()
+    else:
+        # A real S3 (SeaweedFS), the smallest part size S3 allows so multipart paths are taken by a few
+        # megabytes, and a key prefix of each test's own in the module's bucket.
+        seaweedfs = request.getfixturevalue("seaweedfs")
+        bucket = request.getfixturevalue("s3_bucket")
+        async with s3_client(s3_settings(seaweedfs, bucket)) as client:
+            yield S3Driver(client, bucket, root=f"t/{secrets.token_hex(6)}", part_size=MIN_PART)
+
+
+def s3_settings(seaweedfs: SeaweedFSProcess, bucket: str) -> S3StorageSettings:
+    return S3StorageSettings(
+        bucket=bucket,
+        region=seaweedfs.region,
+        regionendpoint=seaweedfs.endpoint,
+        accesskey=seaweedfs.access_key,
+        secretkey=Secret(seaweedfs.secret_key),
+    )
 
 
 async def chunks(*parts: bytes) -> AsyncIterator[bytes]:
@@ -138,6 +164,70 @@ async def test_write_at_offset_large(driver: StorageDriver) -> None:
     offset = MIB + 1
     assert await driver.write("f", chunks(second), offset=offset) == offset + len(second)
     assert await read_all(driver, "f") == first[:offset] + second
+
+
+async def test_a_write_larger_than_a_part(driver: StorageDriver) -> None:
+    data = pattern(12 * MIB + 7, seed=4)  # three parts and a bit of S3's smallest part size
+    seen: list[bytes] = []
+    assert await driver.write(
+        "big", stream([data[i : i + 65536] for i in range(0, len(data), 65536)]), observe=seen.append
+    ) == len(data)
+    assert b"".join(seen) == data
+    assert (await driver.stat("big")).size == len(data)
+    assert await read_all(driver, "big") == data
+    assert await read_all(driver, "big", 5 * MIB - 1, 2) == data[5 * MIB - 1 : 5 * MIB + 1]
+
+
+async def test_chunks_of_an_upload_then_its_move(driver: StorageDriver) -> None:
+    # The sizes of a chunked push: pieces smaller and larger than a part, the last one small.
+    sizes = [MIB, 3 * MIB, 7 * MIB, 2 * MIB, 6 * MIB, 1]
+    pieces = [pattern(n, seed=i) for i, n in enumerate(sizes)]
+    offset = 0
+    for piece in pieces:
+        offset = await driver.write("uploads/u/data", chunks(piece), offset=offset)
+    whole = b"".join(pieces)
+    assert offset == len(whole)
+    assert (await driver.stat("uploads/u/data")).size == len(whole)
+    assert await read_all(driver, "uploads/u/data", MIB - 2, 3 * MIB + 4) == whole[MIB - 2 : 4 * MIB + 2]
+    assert await driver.list("uploads/u") == ["uploads/u/data"]
+    await driver.write("blobs/x/data", chunks(b"an older copy"))
+    await driver.move("uploads/u/data", "blobs/x/data")
+    assert (await driver.stat("blobs/x/data")).size == len(whole)
+    assert await read_all(driver, "blobs/x/data") == whole
+    with pytest.raises(PathNotFound):
+        await driver.stat("uploads/u/data")
+
+
+async def test_a_write_inside_an_earlier_chunk_drops_everything_after_it(driver: StorageDriver) -> None:
+    pieces = [pattern(2 * MIB, seed=1), pattern(6 * MIB, seed=2), pattern(MIB, seed=3)]
+    offset = 0
+    for piece in pieces:
+        offset = await driver.write("f", chunks(piece), offset=offset)
+    cut = 2 * MIB + 5 * MIB + 3  # inside the second chunk
+    assert await driver.write("f", chunks(b"tail"), offset=cut) == cut + 4
+    assert await read_all(driver, "f") == b"".join(pieces)[:cut] + b"tail"
+    assert await driver.write("f", chunks(b"new"), offset=0) == 3
+    assert await read_all(driver, "f") == b"new"
+    assert (await driver.stat("f")).size == 3
+
+
+async def test_a_stream_failing_after_a_part_keeps_what_was_observed(driver: StorageDriver) -> None:
+    seen: list[bytes] = []
+    parts = [pattern(3 * MIB, seed=5), pattern(3 * MIB, seed=6), b"end"]
+    with pytest.raises(Broken):
+        await driver.write("f", failing(*parts), observe=seen.append)
+    observed = b"".join(seen)
+    assert b"".join(parts).startswith(observed)
+    assert await read_all(driver, "f") == observed
+
+
+async def test_a_moved_file_is_one_object(driver: StorageDriver) -> None:
+    """After move, a file reads the same whatever its chunks were; on S3 it is one object (pre-signable)."""
+    await driver.write("uploads/v/data", chunks(b"abc"))
+    await driver.write("uploads/v/data", chunks(b"def"), offset=3)
+    await driver.move("uploads/v/data", "blobs/y/data")
+    assert await read_all(driver, "blobs/y/data") == b"abcdef"
+    assert await driver.list("blobs/y") == ["blobs/y/data"]
 
 
 # --- observe ------------------------------------------------------------------------------------------
@@ -346,8 +436,8 @@ async def test_delete_many_reports_the_absent_in_order(driver: StorageDriver) ->
 
 async def test_delete_many_again_finds_everything_absent(driver: StorageDriver) -> None:
     paths = [f"blobs/{i:04d}" for i in range(2500)]  # more than a driver's chunk of paths
-    for path in paths:
-        await driver.write(f"{path}/data", chunks(path.encode()))
+    for start in range(0, len(paths), 100):
+        await asyncio.gather(*(driver.write(f"{p}/data", chunks(p.encode())) for p in paths[start : start + 100]))
     await driver.write("blobs/keep/data", chunks(b"k"))
     assert await driver.delete_many(paths) == []
     assert await driver.list("blobs") == ["blobs/keep"]
@@ -498,5 +588,30 @@ def _umask() -> int:
     return mask
 
 
+@pytest.mark.parametrize("path", ["../x", "/etc/passwd", "a/b~00000000000000000001"])
+async def test_s3_refuses_paths_outside_the_root_and_segment_names(path: str) -> None:
+    s3 = S3Driver(client=None, bucket="b", root="r")
+    for call in (s3.stat(path), read_all(s3, path), s3.delete(path), s3.delete_many(["a", path]), s3.list(path)):
+        with pytest.raises(ValueError):
+            await call
+
+
 def test_memory_local_path_is_none() -> None:
     assert MemoryDriver().local_path("blobs/x/data") is None
+
+
+async def test_s3_a_moved_upload_is_one_object_a_presigned_url_serves_whole(
+    seaweedfs: SeaweedFSProcess, s3_bucket: str
+) -> None:
+    async with s3_client(s3_settings(seaweedfs, s3_bucket)) as client:
+        s3 = S3Driver(client, s3_bucket, root=f"t/{secrets.token_hex(6)}", part_size=MIN_PART)
+        pieces = [pattern(6 * MIB, seed=1), pattern(MIB, seed=2), pattern(5, seed=3)]
+        offset = 0
+        for piece in pieces:
+            offset = await s3.write("uploads/w/data", chunks(piece), offset=offset)
+        await s3.move("uploads/w/data", "blobs/z/data")
+        url = await s3.presigned_url("blobs/z/data", 60)
+        async with httpx.AsyncClient() as http:
+            answer = await http.get(url)
+        assert answer.status_code == 200, answer.text
+        assert answer.content == b"".join(pieces)

@@ -1,0 +1,470 @@
+"""The S3 driver: every path an object in one bucket (aiobotocore), under an optional key prefix.
+
+S3 has no append, so a file is a base object (`<key>`) followed by the segments later writes added, each
+its own object named by its start offset (`<key>~<offset, 20 digits>`; `~` is refused in paths, so a
+segment never passes for a path and `list` hides them). A write at the end of a file adds a segment; one
+inside it first deletes the segments after the offset and shrinks the one that straddles it server-side;
+one at 0 replaces the base. A write of more than `part_size` bytes is a multipart upload of parts of that
+size, one part in memory while the previous one uploads. `move` assembles the segments into one object at
+the destination server-side (UploadPartCopy of ranges; only pieces smaller than S3's 5 MiB part minimum
+are read back, at most 5 MiB at a time), so a finished upload never travels through Berth again, and every
+blob at its digest path is a single object that can be pre-signed.
+
+Directories do not exist in S3: a directory is the prefix of the keys under it, and goes with the last of
+them. Every operation holds only its own state: writes of one upload may go to different processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import posixpath
+import re
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from services.common.storage.driver import ChunkObserver, FileInfo, PathNotFound
+
+MIN_PART = 5 << 20  # S3's minimum size of every part but the last
+MAX_COPY_PART = 5 << 30  # and the largest a part (or a CopyObject) may be
+READ_CHUNK = 1 << 20
+DELETE_BATCH = 1000  # keys per DeleteObjects, S3's limit
+SEGMENT = "~"
+_SEGMENT_NAME = re.compile(r"~(\d{20})$")
+_MISSING = {"404", "NoSuchKey", "NotFound"}
+
+
+@dataclass(frozen=True, slots=True)
+class _Piece:
+    key: str
+    start: int  # offset in the file
+    size: int
+    modified: float
+
+
+class S3Driver:
+    """`client` is an open aiobotocore S3 client (its owner closes it); `root` a key prefix."""
+
+    def __init__(self, client: Any, bucket: str, *, root: str = "", part_size: int = 16 << 20, concurrency: int = 32):
+        if part_size < MIN_PART:
+            raise ValueError(f"part_size must be at least {MIN_PART} bytes (S3's minimum part), got {part_size}")
+        self._client = client
+        self.bucket = bucket
+        self._root = f"{root.strip('/')}/" if root.strip("/") else ""
+        self._part_size = part_size
+        self._calls = asyncio.Semaphore(concurrency)
+
+    # --- keys --------------------------------------------------------------------------------------------
+
+    def _key(self, path: str) -> str:
+        """The object key of a driver path: normalised, inside the root, free of the segment marker."""
+        if SEGMENT in path:
+            raise ValueError(f"storage path holds {SEGMENT!r}, which the S3 driver keeps for segments: {path}")
+        if path.startswith("/"):
+            raise ValueError(f"storage path escapes the root: {path}")
+        normal = posixpath.normpath(path) if path else "."
+        if normal == ".." or normal.startswith("../"):
+            raise ValueError(f"storage path escapes the root: {path}")
+        return self._root if normal == "." else self._root + normal
+
+    def _dir_prefix(self, path: str) -> str:
+        key = self._key(path)
+        return key if key == self._root else key + "/"
+
+    def _path(self, key: str) -> str:
+        return key[len(self._root) :]
+
+    # --- S3 calls ----------------------------------------------------------------------------------------
+
+    async def _list(
+        self, prefix: str, *, delimiter: bool = False, limit: int | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every page of ListObjectsV2 under `prefix` (with `limit`, the first page of at most that many)."""
+        args: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
+        if delimiter:
+            args["Delimiter"] = "/"
+        if limit is not None:
+            args["MaxKeys"] = limit
+        while True:
+            async with self._calls:
+                page = await self._client.list_objects_v2(**args)
+            yield page
+            if limit is not None or not page.get("IsTruncated"):
+                return
+            args["ContinuationToken"] = page["NextContinuationToken"]
+
+    async def _head(self, key: str) -> dict[str, Any] | None:
+        try:
+            async with self._calls:
+                return dict(await self._client.head_object(Bucket=self.bucket, Key=key))
+        except ClientError as exc:
+            if _missing(exc):
+                return None
+            raise
+
+    async def _pieces(self, key: str) -> list[_Piece] | None:
+        """The base and its contiguous segments, in order; None if there is no base. Segments after a gap
+        (a write that stopped between its deletes) are not part of the file, and the next write there
+        deletes them."""
+        base, segments = await asyncio.gather(self._head(key), self._segments(key))
+        if base is None:
+            return None
+        pieces = [_Piece(key, 0, int(base["ContentLength"]), base["LastModified"].timestamp())]
+        for piece in segments:
+            if piece.start != pieces[-1].start + pieces[-1].size:
+                break
+            pieces.append(piece)
+        return pieces
+
+    async def _segments(self, key: str) -> list[_Piece]:
+        found = []
+        async for page in self._list(key + SEGMENT):
+            for obj in page.get("Contents", []):
+                match = _SEGMENT_NAME.search(obj["Key"])
+                if match and obj["Key"] == key + match.group(0):
+                    found.append(_Piece(obj["Key"], int(match.group(1)), obj["Size"], obj["LastModified"].timestamp()))
+        return sorted(found, key=lambda piece: piece.start)
+
+    async def _delete_keys(self, keys: Sequence[str]) -> None:
+        async def batch(chunk: Sequence[str]) -> None:
+            async with self._calls:
+                answer = await self._client.delete_objects(
+                    Bucket=self.bucket, Delete={"Objects": [{"Key": key} for key in chunk], "Quiet": True}
+                )
+            errors = [e for e in answer.get("Errors", []) if e.get("Code") not in _MISSING]
+            if errors:
+                first = errors[0]
+                raise OSError(
+                    f"S3 refused to delete {len(errors)} of {len(chunk)} objects in bucket {self.bucket}, e.g."
+                    f" {first.get('Key')}: {first.get('Code')} {first.get('Message', '')}".rstrip()
+                )
+
+        await asyncio.gather(*(batch(keys[i : i + DELETE_BATCH]) for i in range(0, len(keys), DELETE_BATCH)))
+
+    async def _get(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
+        """Bytes [start, end) of one object, streamed."""
+        async with self._calls:
+            answer = await self._client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes={start}-{end - 1}")
+            async with answer["Body"] as body:
+                while data := await body.read(READ_CHUNK):
+                    yield data
+
+    async def _copy_range(
+        self, key: str, upload_id: str, number: int, source: str, start: int, end: int
+    ) -> dict[str, Any]:
+        async with self._calls:
+            answer = await self._client.upload_part_copy(
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload_id,
+                PartNumber=number,
+                CopySource={"Bucket": self.bucket, "Key": source},
+                CopySourceRange=f"bytes={start}-{end - 1}",
+            )
+        return {"PartNumber": number, "ETag": answer["CopyPartResult"]["ETag"]}
+
+    async def _upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> dict[str, Any]:
+        async with self._calls:
+            answer = await self._client.upload_part(
+                Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data
+            )
+        return {"PartNumber": number, "ETag": answer["ETag"]}
+
+    async def _put(self, key: str, data: bytes) -> None:
+        async with self._calls:
+            await self._client.put_object(Bucket=self.bucket, Key=key, Body=data)
+
+    @contextlib.asynccontextmanager
+    async def _multipart(self, key: str) -> AsyncIterator[_Multipart]:
+        """A multipart upload completed from the parts added when the block ends, aborted if it raises."""
+        async with self._calls:
+            started = await self._client.create_multipart_upload(Bucket=self.bucket, Key=key)
+        upload = _Multipart(self, key, started["UploadId"])
+        try:
+            yield upload
+        except BaseException:
+            with contextlib.suppress(Exception):
+                async with self._calls:
+                    await self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload.id)
+            raise
+        parts = sorted(await asyncio.gather(*upload.pending), key=lambda part: part["PartNumber"])
+        async with self._calls:
+            await self._client.complete_multipart_upload(
+                Bucket=self.bucket, Key=key, UploadId=upload.id, MultipartUpload={"Parts": parts}
+            )
+
+    # --- the driver --------------------------------------------------------------------------------------
+
+    def local_path(self, path: str) -> Path | None:
+        return None
+
+    async def presigned_url(self, path: str, expires_seconds: int) -> str:
+        """A GET URL for the object at `path`, valid `expires_seconds`: for files that are one object,
+        which every blob at its digest path is (`move` makes them so)."""
+        url: str = await self._client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": self._key(path)}, ExpiresIn=expires_seconds
+        )
+        return url
+
+    async def stat(self, path: str) -> FileInfo:
+        key = self._key(path)
+        if key != self._root:
+            pieces = await self._pieces(key)
+            if pieces is not None:
+                size = pieces[-1].start + pieces[-1].size
+                return FileInfo(path=path, size=size, modified=max(p.modified for p in pieces), is_dir=False)
+        async for page in self._list(self._dir_prefix(path), limit=1):
+            for obj in page.get("Contents", []):
+                return FileInfo(path=path, size=0, modified=obj["LastModified"].timestamp(), is_dir=True)
+        raise PathNotFound(path)
+
+    async def read(self, path: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+        key = self._key(path)
+        pieces = await self._pieces(key) if key != self._root else None
+        if pieces is None:
+            raise PathNotFound(path)
+        end = pieces[-1].start + pieces[-1].size
+        if length is not None:
+            end = min(end, offset + length)
+        for piece in pieces:
+            lo, hi = max(offset, piece.start), min(end, piece.start + piece.size)
+            if lo < hi:
+                async for data in self._get(piece.key, lo - piece.start, hi - piece.start):
+                    yield data
+
+    async def write(
+        self, path: str, chunks: AsyncIterable[bytes], *, offset: int = 0, observe: ChunkObserver | None = None
+    ) -> int:
+        key = self._key(path)
+        if offset == 0:
+            stale = [piece.key for piece in await self._segments(key)]
+            target = key
+        else:
+            target = f"{key}{SEGMENT}{offset:020d}"
+            stale = await self._cut(path, key, offset)
+        # Segments go before the new bytes are written: old ones left after new ones would read as data.
+        if stale:
+            await self._delete_keys(stale)
+        return offset + await self._stream(target, chunks, observe, always=offset == 0)
+
+    async def _cut(self, path: str, key: str, offset: int) -> list[str]:
+        """Prepare a write at `offset`: shrink the piece that straddles it, return the keys after it."""
+        pieces = await self._pieces(key)
+        if pieces is None:
+            raise PathNotFound(path)
+        size = pieces[-1].start + pieces[-1].size
+        if offset > size:
+            raise ValueError(f"write at offset {offset} beyond the end ({size} bytes) of {path}")
+        contiguous = {piece.key for piece in pieces}
+        stale = [p.key for p in await self._segments(key) if p.key not in contiguous or p.start >= offset]
+        for piece in pieces:
+            if piece.start < offset < piece.start + piece.size:
+                await self._shrink(piece.key, offset - piece.start)
+        return stale
+
+    async def _shrink(self, key: str, size: int) -> None:
+        """Keep the first `size` bytes of an object, copied onto itself server-side."""
+        async with self._multipart(key) as upload:
+            for start in range(0, size, MAX_COPY_PART):
+                upload.add(
+                    self._copy_range(key, upload.id, upload.next_number(), key, start, min(size, start + MAX_COPY_PART))
+                )
+
+    async def _stream(
+        self, key: str, chunks: AsyncIterable[bytes], observe: ChunkObserver | None, *, always: bool
+    ) -> int:
+        """Write the stream to `key` (nothing for an empty stream unless `always`); its size. If the
+        stream fails, what was read of it is written, observed, and the error raised."""
+        written = 0
+        buffer = bytearray()
+        upload: _Multipart | None = None
+        previous: asyncio.Future[Any] | None = None
+        multipart: contextlib.AbstractAsyncContextManager[_Multipart] | None = None
+
+        async def flush(data: bytes) -> None:
+            # Observed and uploaded at once; the part before it is done first, so observation is in order.
+            nonlocal previous
+            assert upload is not None
+            if previous is not None:
+                await previous
+            number = upload.next_number()
+            part = asyncio.ensure_future(self._upload_part(key, upload.id, number, data))
+            upload.pending.append(part)
+            if observe is not None:
+                await _observed(observe, data)
+            previous = part
+
+        failure: BaseException | None = None
+        try:
+            try:
+                async for chunk in chunks:
+                    buffer += chunk
+                    if len(buffer) >= self._part_size:
+                        if upload is None:
+                            multipart = self._multipart(key)
+                            upload = await multipart.__aenter__()
+                        data = bytes(buffer)
+                        buffer.clear()
+                        await flush(data)
+                        written += len(data)
+            except Exception as exc:  # the client's stream broke: keep what arrived, then say so
+                failure = exc
+            if upload is None:
+                if buffer or always:
+                    data = bytes(buffer)
+                    if observe is not None and data:
+                        await _observed(observe, data)
+                    await self._put(key, data)
+                    written += len(data)
+            else:
+                if buffer:
+                    data = bytes(buffer)
+                    await flush(data)
+                    written += len(data)
+                assert multipart is not None
+                await multipart.__aexit__(None, None, None)
+                multipart = None
+        except BaseException as exc:
+            if multipart is not None:
+                with contextlib.suppress(BaseException):
+                    await multipart.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+        if failure is not None:
+            raise failure
+        return written
+
+    async def move(self, source: str, destination: str) -> None:
+        src, dst = self._key(source), self._key(destination)
+        pieces = await self._pieces(src) if src != self._root else None
+        if pieces is None:
+            raise PathNotFound(source)
+        stale = [piece.key for piece in await self._segments(dst)]
+        if stale:
+            await self._delete_keys(stale)
+        if len(pieces) == 1 and pieces[0].size <= MAX_COPY_PART:
+            async with self._calls:
+                await self._client.copy_object(
+                    Bucket=self.bucket, Key=dst, CopySource={"Bucket": self.bucket, "Key": src}
+                )
+        else:
+            await self._assemble(dst, pieces)
+        await self._delete_keys([piece.key for piece in reversed(pieces)])
+
+    async def _assemble(self, key: str, pieces: list[_Piece]) -> None:
+        """One object at `key` from the pieces in order: ranges of at least MIN_PART copied server-side,
+        smaller ones read and joined until they make a part."""
+        async with self._multipart(key) as upload:
+            buffer = bytearray()
+            for index, piece in enumerate(pieces):
+                last = index == len(pieces) - 1
+                position = 0
+                while position < piece.size:
+                    remaining = piece.size - position
+                    if not buffer and (remaining >= MIN_PART or last):
+                        size = min(remaining, MAX_COPY_PART)
+                        upload.add(
+                            self._copy_range(key, upload.id, upload.next_number(), piece.key, position, position + size)
+                        )
+                        position += size
+                        continue
+                    take = min(remaining, MIN_PART - len(buffer))
+                    async for data in self._get(piece.key, position, position + take):
+                        buffer += data
+                    position += take
+                    if len(buffer) >= MIN_PART:
+                        upload.add(self._upload_part(key, upload.id, upload.next_number(), bytes(buffer)))
+                        buffer.clear()
+            if buffer or upload.number == 0:
+                upload.add(self._upload_part(key, upload.id, upload.next_number(), bytes(buffer)))
+
+    async def delete(self, path: str) -> None:
+        if await self.delete_many([path]):
+            raise PathNotFound(path)
+
+    async def delete_many(self, paths: Sequence[str]) -> list[str]:
+        keys = [self._key(path) for path in paths]  # every path checked before anything is deleted
+
+        async def under(key: str) -> list[str]:
+            """The keys of the file at `key`, its segments and the tree beneath it."""
+            found = []
+            prefix_of_tree = key + "/" if key != self._root else key
+            async for page in self._list(key):
+                for obj in page.get("Contents", []):
+                    name = obj["Key"]
+                    if (
+                        name == key
+                        or name.startswith(prefix_of_tree)
+                        or (_SEGMENT_NAME.search(name) and (name[:-21] == key))
+                    ):
+                        found.append(name)
+            return found
+
+        unique = list(dict.fromkeys(keys))
+        listed = dict(zip(unique, await asyncio.gather(*(under(key) for key in unique)), strict=True))
+        doomed = [name for key in unique for name in listed[key]]
+        if doomed:
+            await self._delete_keys(list(dict.fromkeys(doomed)))
+        absent, seen = [], set()
+        for path, key in zip(paths, keys, strict=True):
+            if key in seen or not listed[key]:
+                absent.append(path)
+            seen.add(key)
+        return absent
+
+    async def list(self, path: str) -> list[str]:
+        prefix = self._dir_prefix(path)
+        names: list[str] = []
+        folders: list[str] = []
+        async for page in self._list(prefix, delimiter=True):
+            folders += [p["Prefix"].rstrip("/") for p in page.get("CommonPrefixes", [])]
+            names += [
+                obj["Key"]
+                for obj in page.get("Contents", [])
+                if obj["Key"] != prefix and SEGMENT not in obj["Key"][len(prefix) :]
+            ]
+        # A prefix is a directory only while a key is under it; some S3-compatible services (SeaweedFS)
+        # report a folder whose last key went a moment ago, so each is checked (list is no hot path).
+        held = await asyncio.gather(*(self._holds(name + "/") for name in folders))
+        names += [name for name, holds in zip(folders, held, strict=True) if holds]
+        if not names:
+            raise PathNotFound(path)
+        return sorted(self._path(name) for name in names)
+
+    async def _holds(self, prefix: str) -> bool:
+        async for page in self._list(prefix, limit=1):
+            return bool(page.get("Contents"))
+        return False
+
+
+class _Multipart:
+    """The state of one multipart upload: its id and the parts on their way."""
+
+    def __init__(self, driver: S3Driver, key: str, upload_id: str) -> None:
+        self.key = key
+        self.id = upload_id
+        self.number = 0
+        self.pending: list[asyncio.Future[Any]] = []
+
+    def next_number(self) -> int:
+        self.number += 1
+        return self.number
+
+    def add(self, part: Any) -> None:
+        self.pending.append(asyncio.ensure_future(part))
+
+
+async def _observed(observe: ChunkObserver, data: bytes) -> None:
+    # Hashing a part takes tens of milliseconds, off the event loop; a small write is not worth the hop.
+    if len(data) >= READ_CHUNK:
+        await asyncio.to_thread(observe, data)
+    else:
+        observe(data)
+
+
+def _missing(exc: ClientError) -> bool:
+    error = exc.response.get("Error", {})
+    return str(error.get("Code")) in _MISSING or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404
