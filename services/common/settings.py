@@ -14,6 +14,7 @@ import dataclasses
 import os
 import types
 import typing
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,7 +85,7 @@ class S3StorageSettings:
     bucket: str = ""
     region: str = "us-east-1"
     # The endpoint of an S3-compatible service, e.g. https://minio.example.com:9000; empty: AWS's own.
-    regionendpoint: str = ""
+    regionendpoint: str = field(default="", metadata={"url": True})
     accesskey: str = ""
     # Or from a file (a mounted secret), read once at start; set one of the two, or neither for the
     # credentials the environment gives botocore (an instance role, AWS_* variables).
@@ -109,6 +110,21 @@ class S3StorageSettings:
     def enabled(self) -> bool:
         return bool(self.bucket)
 
+    def endpoint(self) -> str:
+        """The S3 endpoint's URL: the one given, else AWS's of the region (named, so that the URLs it
+        pre-signs have a host known in advance: nginx's streaming location connects to it)."""
+        return self.regionendpoint.rstrip("/") or f"https://s3.{self.region}.amazonaws.com"
+
+    def download_origin(self) -> tuple[str, str, int]:
+        """(scheme, host, port) of the URLs the endpoint's objects are fetched from: the endpoint's own,
+        or the bucket's subdomain of it without path style."""
+        url = urllib.parse.urlsplit(self.endpoint())
+        scheme = url.scheme or "https"
+        host = url.hostname or ""
+        if not self.forcepathstyle:
+            host = f"{self.bucket}.{host}"
+        return scheme, host, url.port or (443 if scheme == "https" else 80)
+
 
 @dataclass(frozen=True)
 class StorageSettings:
@@ -131,6 +147,11 @@ class RegistrySettings:
     # An event published this long ago and still not in the audit log is checked against the Redis stream,
     # and published again if Redis lost it.
     event_redelivery_seconds: int = field(default=30, metadata={"min": 1})
+
+    @property
+    def accel_s3_prefix(self) -> str:
+        """The internal location through which nginx streams blobs from S3 (storage.s3 without redirect)."""
+        return self.accel_prefix.rstrip("/") + "_s3/"
 
 
 @dataclass(frozen=True)
@@ -428,6 +449,13 @@ def _check(f: dataclasses.Field[Any], value: Any, *, source: str, key: str) -> N
             parse_size(value)
         except ValueError as exc:
             raise SettingsError(f"{source}: key '{key}': {exc}") from None
+    if f.metadata.get("url") and value:
+        url = urllib.parse.urlsplit(value)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise SettingsError(
+                f"{source}: key '{key}' must be an http:// or https:// URL such as https://minio.example.com:9000,"
+                f" got {value!r}"
+            )
     if f.metadata.get("endpoint") and value:
         try:
             parse_endpoint(value)

@@ -25,7 +25,7 @@ from services.common.redis import RedisClient
 from services.common.secret_key import SecretKeyFile
 from services.common.settings import Settings
 from services.common.storage import StorageDriver
-from services.common.storage.filesystem import FilesystemDriver
+from services.common.storage.factory import configured_driver
 from services.common.tasks import background
 from services.jobservice.context import JobRegistry
 from services.jobservice.dispatcher import Dispatcher
@@ -53,7 +53,7 @@ def create_app(
     config = SystemConfig(settings, db, application_name="berth-jobservice-config")
     secret_key = SecretKeyFile(settings.secret_key_file)
     # The registry's blob storage, which garbage collection deletes from.
-    storage = storage or FilesystemDriver(settings.storage.filesystem.rootdirectory)
+    storage, storage_lifespan = (storage, None) if storage is not None else configured_driver(settings.storage)
     jobs = jobs or registry(
         storage,
         upload_ttl=timedelta(hours=settings.registry.upload_ttl_hours),
@@ -102,5 +102,7 @@ def create_app(
     app.router.add_get("/healthz", healthz)
     # Pushes and tags start the event-based replication policies' executions.
     trigger = ReplicationTrigger(db, redis, submitter)
+    if storage_lifespan is not None:  # first: open before any job uses the storage, closed last
+        app.cleanup_ctx.append(storage_lifespan)
     app.cleanup_ctx.extend([db.lifespan, config.lifespan, redis.lifespan, work, trigger.lifespan, webhooks.lifespan])
     return app

@@ -20,6 +20,8 @@ ACCESS_LOG = "access.log"
 SYSLOG_TAG = "proxy"
 # Long pushes and pulls of big layers: nginx must not cut a slow but live transfer (Harbor uses 900 s).
 TRANSFER_TIMEOUT = "900s"
+# The object store blob downloads are streamed from (storage.s3 without redirect).
+S3_UPSTREAM = "berth_s3"
 
 _ANY_ADDRESS = {"0.0.0.0", "::", "[::]", ""}
 
@@ -129,6 +131,7 @@ def _http_block(settings: Settings, upstreams: Upstreams, d: Path) -> list[str]:
         *_upstream("registry", upstreams.registry),
         *_upstream("token", upstreams.token),
         *_upstream("core", upstreams.core),
+        *(_upstream(S3_UPSTREAM, _s3_address(settings)) if settings.storage.s3.enabled else []),
         "",
     ]
     https = settings.https
@@ -235,7 +238,57 @@ def _locations(settings: Settings) -> list[str]:
         "    add_header ETag $upstream_http_etag always;",
         "    add_header X-Request-Id $berth_request_id always;",
         "}",
+        *(_s3_location(settings) if settings.storage.s3.enabled else []),
     ]
+
+
+def _s3_address(settings: Settings) -> str:
+    _scheme, host, port = settings.storage.s3.download_origin()
+    return address(host, port)
+
+
+def _s3_location(settings: Settings) -> list[str]:
+    """Blob downloads from S3 (without storage.s3.redirect): the registry answered X-Accel-Redirect to
+    <prefix><digest><path of a pre-signed URL>?<its query>; nginx fetches that URL and streams it."""
+    s3 = settings.storage.s3
+    scheme, host, port = s3.download_origin()
+    default_port = 443 if scheme == "https" else 80
+    host_header = host if port == default_port else f"{host}:{port}"
+    prefix = settings.registry.accel_s3_prefix
+    lines = [
+        "",
+        "# Blob downloads from S3: nginx fetches the pre-signed URL the registry put in the path (its digest",
+        "# first) and streams the object; the registry's process never carries the bytes.",
+        f"location ~ ^{prefix}(?<berth_blob_digest>[a-z0-9+._-]+:[a-zA-Z0-9=_-]+)(?<berth_s3_path>/.*)$ {{",
+        "    internal;",
+        f"    proxy_pass {scheme}://{S3_UPSTREAM}$berth_s3_path$is_args$args;",
+        "    proxy_http_version 1.1;",
+        # A location's own proxy_set_header replaces every inherited one: these are all S3 gets. The
+        # client's credentials are the registry's business, never the object store's (and a pre-signed
+        # URL with an Authorization header is refused).
+        '    proxy_set_header Connection "";',
+        f"    proxy_set_header Host {host_header};",
+        '    proxy_set_header Authorization "";',
+        '    proxy_set_header Cookie "";',
+        "    proxy_buffering off;",
+        "    proxy_hide_header ETag;",
+        "    proxy_hide_header x-amz-request-id;",
+        "    proxy_hide_header x-amz-id-2;",
+        "    proxy_hide_header Set-Cookie;",
+        "    add_header Docker-Content-Digest $berth_blob_digest always;",
+        "    add_header Docker-Distribution-API-Version registry/2.0 always;",
+        '    add_header ETag "\\"$berth_blob_digest\\"" always;',
+        '    add_header Cache-Control "max-age=31536000" always;',
+        "    add_header X-Request-Id $berth_request_id always;",
+    ]
+    if scheme == "https":
+        lines += [
+            "    proxy_ssl_server_name on;",
+            f"    proxy_ssl_name {host};",
+            f"    proxy_ssl_verify {'off' if s3.skipverify else 'on'};",
+            "    proxy_ssl_trusted_certificate /etc/ssl/certs/ca-certificates.crt;",
+        ]
+    return [*lines, "}"]
 
 
 def _indent(lines: list[str], level: int) -> list[str]:

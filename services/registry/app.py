@@ -18,9 +18,9 @@ from services.common.logging import request_context
 from services.common.redis import RedisClient
 from services.common.settings import Settings
 from services.common.storage import StorageDriver
-from services.common.storage.filesystem import FilesystemDriver
+from services.common.storage.factory import configured_driver
 from services.common.tasks import background
-from services.registry.api.handlers import API_VERSION_HEADER, RegistryApi
+from services.registry.api.handlers import API_VERSION_HEADER, BlobDownloads, RegistryApi
 from services.registry.auth import Authorizer, access_control
 from services.registry.blobs import BlobService
 from services.registry.errors import NotFound, Unsupported
@@ -40,7 +40,7 @@ def create_app(
     db = Database(settings.database)
     # read_only, changed at run time through core's /configurations.
     config = SystemConfig(settings, db, application_name="berth-registry-config")
-    store = storage or FilesystemDriver(settings.storage.filesystem.rootdirectory)
+    store, storage_lifespan = (storage, None) if storage is not None else configured_driver(settings.storage)
     cache = LookupCache(settings.registry.cache_mb * 1024 * 1024)
     authorizer = authorizer or TokenAuthorizer(
         CertificateSource(settings.token.certificate, issuer=settings.token.issuer, audience=settings.token.service),
@@ -54,7 +54,12 @@ def create_app(
     uploads = UploadService(db, store, blobs)
     pulls = PullRecorder(db)
     redis = RedisClient(settings.redis)
-    api = RegistryApi(settings.registry, authorizer, blobs, uploads, ManifestService(db, cache, store), pulls)
+    downloads = BlobDownloads(
+        redirect=settings.storage.s3.redirect, expiry_s=settings.storage.s3.redirect_expiry_seconds
+    )
+    api = RegistryApi(
+        settings.registry, authorizer, blobs, uploads, ManifestService(db, cache, store), pulls, downloads
+    )
 
     app = web.Application(
         middlewares=[
@@ -74,6 +79,8 @@ def create_app(
     app.on_response_prepare.append(_api_version_header)
     app.router.add_route("*", "/v2", _redirect_base)
     app.router.add_route("*", "/v2/{tail:.*}", api.dispatch)
+    if storage_lifespan is not None:  # first: open before anything uses the storage, closed last
+        app.cleanup_ctx.append(storage_lifespan)
     app.cleanup_ctx.append(db.lifespan)
     app.cleanup_ctx.append(config.lifespan)
     app.cleanup_ctx.append(redis.lifespan)

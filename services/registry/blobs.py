@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import structlog
@@ -52,6 +53,12 @@ class BlobService:
 
     def local_path(self, digest: Digest) -> Path | None:
         return self._storage.local_path(blob_path(digest))
+
+    async def download_url(self, digest: Digest, expires_seconds: int) -> str | None:
+        return await self._storage.download_url(blob_path(digest), expires_seconds)
+
+    def read(self, digest: Digest, offset: int, length: int) -> AsyncIterator[bytes]:
+        return self._storage.read(blob_path(digest), offset, length)
 
     async def delete(self, repository: str, digest: Digest) -> None:
         """Unlink from the repository only; the bytes stay until garbage collection finds them unused."""

@@ -7,6 +7,7 @@ database is created fresh and dropped afterwards, so runs never collide.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -182,8 +183,11 @@ class RegistryProcess(ServiceProcess):
         *,
         token: TokenServiceProcess | None = None,
         log_collector: dict[str, object] | None = None,
+        storage: dict[str, object] | None = None,
         **registry_overrides: object,
     ) -> None:
+        """`storage`: berth.yml's storage section (e.g. `SeaweedFSProcess.storage_config`); default a
+        directory of its own."""
         super().__init__(workdir)
         self.token = token
         self.database = database
@@ -200,7 +204,7 @@ class RegistryProcess(ServiceProcess):
             "token": {"certificate": str(certificate)},
             "database": database.settings_dict(),
             "redis": {"url": REDIS_URL, "key_prefix": self.redis_prefix},
-            "storage": {"filesystem": {"rootdirectory": str(self.storage_root)}},
+            "storage": storage or {"filesystem": {"rootdirectory": str(self.storage_root)}},
             "registry": {"host": "127.0.0.1", "port": self.port, **registry_overrides},
         }
         if log_collector is not None:
@@ -221,22 +225,26 @@ class RegistryProcess(ServiceProcess):
         return fetch_token(f"{self.token.url}/service/token", "berth-registry", list(scopes), ADMIN_CREDENTIALS)
 
 
-@pytest.fixture
-def pg_database() -> Iterator[TestDatabase]:
+@contextlib.contextmanager
+def fresh_database() -> Iterator[TestDatabase]:
+    """A database of its own, dropped afterwards."""
     db = TestDatabase().create()
     try:
         yield db
     finally:
         db.drop()
+
+
+@pytest.fixture
+def pg_database() -> Iterator[TestDatabase]:
+    with fresh_database() as db:
+        yield db
 
 
 @pytest.fixture(scope="module")
 def module_database() -> Iterator[TestDatabase]:
-    db = TestDatabase().create()
-    try:
+    with fresh_database() as db:
         yield db
-    finally:
-        db.drop()
 
 
 @pytest.fixture(scope="module")

@@ -133,6 +133,19 @@ class SeaweedFSProcess:
             client.close()
         return bucket
 
+    def storage_config(self, bucket: str, **s3: object) -> dict[str, object]:
+        """berth.yml's `storage` section for `bucket`, with further `storage.s3` keys as given."""
+        return {
+            "s3": {
+                "bucket": bucket,
+                "region": self.region,
+                "regionendpoint": self.endpoint,
+                "accesskey": self.access_key,
+                "secretkey": self.secret_key,
+                **s3,
+            }
+        }
+
     def _answers(self) -> bool:
         assert self._proc is not None
         if self._proc.poll() is not None:

@@ -67,3 +67,8 @@ class StorageDriver(Protocol):
 
     def local_path(self, path: str) -> Path | None:
         """A local filesystem path for sendfile or X-Accel-Redirect, or None if the driver has none."""
+
+    async def download_url(self, path: str, expires_seconds: int) -> str | None:
+        """A URL that answers GET (and ranges) with the file's bytes for `expires_seconds`, without
+        credentials (S3: pre-signed), or None if the driver has none. For a file that `move` put in place
+        or a single `write` made, as every blob at its digest path is."""

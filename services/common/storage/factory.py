@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,23 +11,25 @@ from services.common.settings import S3StorageSettings, StorageSettings
 from services.common.storage.driver import StorageDriver
 from services.common.storage.filesystem import FilesystemDriver
 
+Lifespan = Callable[[Any], AsyncIterator[None]]
 
-@contextlib.asynccontextmanager
-async def open_driver(settings: StorageSettings) -> AsyncIterator[StorageDriver]:
-    """S3 when `storage.s3.bucket` is set, the filesystem otherwise."""
+
+def configured_driver(settings: StorageSettings) -> tuple[StorageDriver, Lifespan | None]:
+    """S3 when `storage.s3.bucket` is set, the filesystem otherwise; with the lifespan (an aiohttp
+    cleanup context) that holds the driver's connections open, if it has any."""
     if not settings.s3.enabled:
-        yield FilesystemDriver(settings.filesystem.rootdirectory)
-        return
+        return FilesystemDriver(settings.filesystem.rootdirectory), None
     from services.common.storage.s3 import S3Driver
 
-    async with s3_client(settings.s3) as client:
-        yield S3Driver(
-            client,
-            settings.s3.bucket,
-            root=settings.s3.rootdirectory,
-            part_size=settings.s3.chunksize,
-            concurrency=settings.s3.max_connections,
-        )
+    s3 = settings.s3
+    driver = S3Driver(None, s3.bucket, root=s3.rootdirectory, part_size=s3.chunksize, concurrency=s3.max_connections)
+
+    async def lifespan(_app: Any) -> AsyncIterator[None]:
+        async with s3_client(s3) as client:
+            driver.attach(client)
+            yield
+
+    return driver, lifespan
 
 
 def secret_key(settings: S3StorageSettings) -> str:
@@ -61,7 +63,7 @@ async def s3_client(settings: S3StorageSettings) -> AsyncIterator[Any]:
     async with get_session().create_client(
         "s3",
         region_name=settings.region,
-        endpoint_url=settings.regionendpoint or None,
+        endpoint_url=settings.endpoint(),
         verify=not settings.skipverify,
         config=config,
         **credentials,

@@ -48,6 +48,9 @@ class FilesystemDriver:
             parent = parents[head] = self._resolved(head)
         return os.path.join(parent, name)
 
+    async def download_url(self, path: str, expires_seconds: int) -> str | None:
+        return None
+
     def local_path(self, path: str) -> Path | None:
         return self._full(path)
 

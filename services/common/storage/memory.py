@@ -19,6 +19,9 @@ class MemoryDriver:
         prefix = path.rstrip("/") + "/"
         return [p for p in self._files if p.startswith(prefix)]
 
+    async def download_url(self, path: str, expires_seconds: int) -> str | None:
+        return None
+
     def local_path(self, path: str) -> Path | None:
         return None
 

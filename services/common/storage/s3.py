@@ -47,9 +47,12 @@ class _Piece:
 
 
 class S3Driver:
-    """`client` is an open aiobotocore S3 client (its owner closes it); `root` a key prefix."""
+    """`client` is an open aiobotocore S3 client (its owner closes it; a service's lifespan attaches it
+    with `attach`); `root` a key prefix."""
 
-    def __init__(self, client: Any, bucket: str, *, root: str = "", part_size: int = 16 << 20, concurrency: int = 32):
+    def __init__(
+        self, client: Any, bucket: str, *, root: str = "", part_size: int = 16 << 20, concurrency: int = 32
+    ) -> None:
         if part_size < MIN_PART:
             raise ValueError(f"part_size must be at least {MIN_PART} bytes (S3's minimum part), got {part_size}")
         self._client = client
@@ -57,6 +60,9 @@ class S3Driver:
         self._root = f"{root.strip('/')}/" if root.strip("/") else ""
         self._part_size = part_size
         self._calls = asyncio.Semaphore(concurrency)
+
+    def attach(self, client: Any) -> None:
+        self._client = client
 
     # --- keys --------------------------------------------------------------------------------------------
 
@@ -202,9 +208,8 @@ class S3Driver:
     def local_path(self, path: str) -> Path | None:
         return None
 
-    async def presigned_url(self, path: str, expires_seconds: int) -> str:
-        """A GET URL for the object at `path`, valid `expires_seconds`: for files that are one object,
-        which every blob at its digest path is (`move` makes them so)."""
+    async def download_url(self, path: str, expires_seconds: int) -> str | None:
+        # Pre-signed for the base object alone: the file must be one object, as `move` leaves it.
         url: str = await self._client.generate_presigned_url(
             "get_object", Params={"Bucket": self.bucket, "Key": self._key(path)}, ExpiresIn=expires_seconds
         )

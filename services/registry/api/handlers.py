@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from urllib.parse import urlencode
+from dataclasses import dataclass
+from urllib.parse import urlencode, urlsplit
 
+import structlog
 from aiohttp import web
 
 from services.common.oci import mediatypes as mt
 from services.common.oci.digest import Digest, InvalidDigest, parse_digest
 from services.common.oci.names import is_valid_name
 from services.common.settings import RegistrySettings
+from services.common.storage import PathNotFound
 from services.registry.api import body
 from services.registry.api.routes import Access, Route
 from services.registry.auth import ROUTE, Authorizer
 from services.registry.blobs import BlobService, digest_param
 from services.registry.errors import (
+    BlobUnknown,
     BlobUploadInvalid,
     BlobUploadUnknown,
     ManifestUnknown,
@@ -26,6 +30,7 @@ from services.registry.manifests import ManifestService
 from services.registry.pulls import PullRecorder
 from services.registry.uploads import UploadService
 
+log = structlog.get_logger()
 Handler = Callable[[web.Request, Route], Awaitable[web.StreamResponse]]
 API_VERSION_HEADER = ("Docker-Distribution-API-Version", "registry/2.0")
 MAX_PAGE = 10_000
@@ -56,6 +61,14 @@ def _paged(items: list[str], n: int, path: str, last_key: str) -> tuple[list[str
     return items, {"Link": f'<{link}>; rel="next"'}
 
 
+@dataclass(frozen=True)
+class BlobDownloads:
+    """How blob GETs reach a driver's download URL (S3): a 307 to it, or through nginx."""
+
+    redirect: bool = False
+    expiry_s: int = 1200
+
+
 class RegistryApi:
     def __init__(
         self,
@@ -65,8 +78,10 @@ class RegistryApi:
         uploads: UploadService,
         manifests: ManifestService,
         pulls: PullRecorder,
+        downloads: BlobDownloads | None = None,
     ) -> None:
         self._settings = settings
+        self._downloads = downloads or BlobDownloads()
         self._authorizer = authorizer
         self._blobs = blobs
         self._uploads = uploads
@@ -112,14 +127,58 @@ class RegistryApi:
         }
         if request.method == "HEAD":
             return await head_response(request, {**headers, "Accept-Ranges": "bytes"}, size)
-        if self._settings.accel_redirect:
-            # nginx streams the file itself (sendfile, ranges); Python never touches the bytes.
-            headers["X-Accel-Redirect"] = self._settings.accel_prefix + self._blobs.path(digest)
-            return web.Response(status=200, headers=headers)
         local = self._blobs.local_path(digest)
-        if local is None:  # pragma: no cover - every driver today has local files
-            raise NotImplementedError("streaming from a non-local storage driver")
-        return web.FileResponse(local, headers=headers)
+        if local is not None:
+            if self._settings.accel_redirect:
+                # nginx streams the file itself (sendfile, ranges); Python never touches the bytes.
+                headers["X-Accel-Redirect"] = self._settings.accel_prefix + self._blobs.path(digest)
+                return web.Response(status=200, headers=headers)
+            return web.FileResponse(local, headers=headers)
+        url = await self._blobs.download_url(digest, self._downloads.expiry_s)
+        if url is not None and self._downloads.redirect:
+            # The client fetches from the object store itself, with the URL's own short-lived signature.
+            return web.Response(status=307, headers={**headers, "Location": url, "Content-Length": "0"})
+        if url is not None and self._settings.accel_redirect:
+            # nginx fetches from the object store and streams to the client; the digest rides in the path,
+            # as nginx keeps no header of this answer once it proxies the object store's.
+            target = urlsplit(url)
+            headers["X-Accel-Redirect"] = f"{self._settings.accel_s3_prefix}{digest}{target.path}?{target.query}"
+            return web.Response(status=200, headers=headers)
+        return await self._stream_blob(request, digest, size, headers)
+
+    async def _stream_blob(
+        self, request: web.Request, digest: Digest, size: int, headers: dict[str, str]
+    ) -> web.StreamResponse:
+        """Bytes through this process, when no proxy stands in front (a test, a bare registry): a single
+        range or the whole blob."""
+        try:
+            wanted = request.http_range
+        except ValueError:
+            wanted = slice(None, None)
+        start, stop = wanted.start or 0, size if wanted.stop is None else min(wanted.stop, size)
+        if start < 0:  # bytes=-N: the last N
+            start, stop = max(size + start, 0), size
+        ranged = wanted.start is not None or wanted.stop is not None
+        if ranged and start >= size:
+            raise web.HTTPRequestRangeNotSatisfiable(headers={"Content-Range": f"bytes */{size}"})
+        response = web.StreamResponse(status=206 if ranged else 200, headers={**headers, "Accept-Ranges": "bytes"})
+        if ranged:
+            response.headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
+        response.content_length = stop - start
+        chunks = self._blobs.read(digest, start, stop - start)
+        # The first chunk before the status line: a blob whose bytes are missing is a clean error, not a
+        # 200 cut short.
+        try:
+            first = await anext(chunks, b"")
+        except PathNotFound:
+            log.error("blob_bytes_missing", digest=str(digest))
+            raise BlobUnknown(f"blob {digest} is recorded but its bytes are missing from storage") from None
+        await response.prepare(request)
+        await response.write(first)
+        async for chunk in chunks:
+            await response.write(chunk)
+        await response.write_eof()
+        return response
 
     async def delete_blob(self, request: web.Request, route: Route) -> web.StreamResponse:
         await self._blobs.delete(route.name, digest_param(route.ref))

@@ -221,13 +221,26 @@ async def test_a_stream_failing_after_a_part_keeps_what_was_observed(driver: Sto
     assert await read_all(driver, "f") == observed
 
 
-async def test_a_moved_file_is_one_object(driver: StorageDriver) -> None:
-    """After move, a file reads the same whatever its chunks were; on S3 it is one object (pre-signable)."""
-    await driver.write("uploads/v/data", chunks(b"abc"))
-    await driver.write("uploads/v/data", chunks(b"def"), offset=3)
+async def test_a_moved_file_reads_whole_and_from_its_download_url(driver: StorageDriver) -> None:
+    """After move, a file reads the same whatever its chunks were, and so does its download URL, if the
+    driver has one (S3: a pre-signed URL of the one object move made)."""
+    pieces = [pattern(6 * MIB, seed=1), pattern(MIB, seed=2), pattern(5, seed=3)]
+    offset = 0
+    for piece in pieces:
+        offset = await driver.write("uploads/v/data", chunks(piece), offset=offset)
     await driver.move("uploads/v/data", "blobs/y/data")
-    assert await read_all(driver, "blobs/y/data") == b"abcdef"
+    whole = b"".join(pieces)
+    assert await read_all(driver, "blobs/y/data") == whole
     assert await driver.list("blobs/y") == ["blobs/y/data"]
+    url = await driver.download_url("blobs/y/data", 60)
+    assert (url is not None) == isinstance(driver, S3Driver)
+    if url is not None:
+        async with httpx.AsyncClient() as http:
+            answer = await http.get(url)
+            assert answer.status_code == 200, answer.text
+            assert answer.content == whole
+            ranged = await http.get(url, headers={"Range": "bytes=10-19"})
+            assert (ranged.status_code, ranged.content) == (206, whole[10:20])
 
 
 # --- observe ------------------------------------------------------------------------------------------
@@ -598,20 +611,3 @@ async def test_s3_refuses_paths_outside_the_root_and_segment_names(path: str) ->
 
 def test_memory_local_path_is_none() -> None:
     assert MemoryDriver().local_path("blobs/x/data") is None
-
-
-async def test_s3_a_moved_upload_is_one_object_a_presigned_url_serves_whole(
-    seaweedfs: SeaweedFSProcess, s3_bucket: str
-) -> None:
-    async with s3_client(s3_settings(seaweedfs, s3_bucket)) as client:
-        s3 = S3Driver(client, s3_bucket, root=f"t/{secrets.token_hex(6)}", part_size=MIN_PART)
-        pieces = [pattern(6 * MIB, seed=1), pattern(MIB, seed=2), pattern(5, seed=3)]
-        offset = 0
-        for piece in pieces:
-            offset = await s3.write("uploads/w/data", chunks(piece), offset=offset)
-        await s3.move("uploads/w/data", "blobs/z/data")
-        url = await s3.presigned_url("blobs/z/data", 60)
-        async with httpx.AsyncClient() as http:
-            answer = await http.get(url)
-        assert answer.status_code == 200, answer.text
-        assert answer.content == b"".join(pieces)
