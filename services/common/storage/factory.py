@@ -10,6 +10,7 @@ from typing import Any
 from services.common.settings import S3StorageSettings, StorageSettings
 from services.common.storage.driver import StorageDriver
 from services.common.storage.filesystem import FilesystemDriver
+from services.common.storage.s3 import S3Driver
 
 Lifespan = Callable[[Any], AsyncIterator[None]]
 
@@ -19,8 +20,6 @@ def configured_driver(settings: StorageSettings) -> tuple[StorageDriver, Lifespa
     cleanup context) that holds the driver's connections open, if it has any."""
     if not settings.s3.enabled:
         return FilesystemDriver(settings.filesystem.rootdirectory), None
-    from services.common.storage.s3 import S3Driver
-
     s3 = settings.s3
     driver = S3Driver(None, s3.bucket, root=s3.rootdirectory, part_size=s3.chunksize, concurrency=s3.max_connections)
 
