@@ -55,6 +55,9 @@ async def s3_client(settings: S3StorageSettings) -> AsyncIterator[Any]:
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
         retries={"max_attempts": 5, "mode": "standard"},
+        # SigV4 for pre-signed URLs too (botocore's default for them on other endpoints is SigV2, which AWS
+        # refuses in newer regions).
+        signature_version="s3v4",
     )
     credentials: dict[str, str] = {}
     if settings.accesskey:

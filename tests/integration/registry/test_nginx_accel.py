@@ -8,9 +8,11 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from services.common.settings import (
     FilesystemStorageSettings,
@@ -18,8 +20,10 @@ from services.common.settings import (
     LogCollectorSettings,
     LogSettings,
     RegistrySettings,
+    S3StorageSettings,
     Settings,
     StorageSettings,
+    load_settings,
 )
 from services.proxy.prepare import prepare_proxy
 from services.proxy.render import Upstreams
@@ -34,11 +38,28 @@ NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
 @pytest.fixture(scope="module")
 def proxied(
-    module_database: TestDatabase, token_server: TokenServiceProcess, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    storage_kind: str,
+    module_database: TestDatabase,
+    token_server: TokenServiceProcess,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[RegistryProcess, str]]:
+    """The registry behind real nginx, on each driver: nginx sends the file (filesystem) or fetches the
+    object from S3 and streams it (a real SeaweedFS)."""
     workdir = tmp_path_factory.mktemp("accel")
+    storage_config = None
+    s3 = S3StorageSettings()
+    if storage_kind == "s3":
+        seaweedfs = request.getfixturevalue("seaweedfs")
+        storage_config = seaweedfs.storage_config(request.getfixturevalue("s3_bucket"))
+        s3 = load_settings(environ={}, path=_written(workdir / "s3.yml", {"storage": storage_config})).storage.s3
     registry = RegistryProcess(
-        workdir, module_database, token=token_server, accel_redirect=True, accel_prefix="/_blobs/"
+        workdir,
+        module_database,
+        token=token_server,
+        storage=storage_config,
+        accel_redirect=True,
+        accel_prefix="/_blobs/",
     )
     registry.storage_root.mkdir(parents=True, exist_ok=True)
     registry.start()
@@ -48,7 +69,9 @@ def proxied(
         Settings(
             data_volume=str(workdir),
             http=HttpSettings(port=port),
-            storage=StorageSettings(filesystem=FilesystemStorageSettings(rootdirectory=str(registry.storage_root))),
+            storage=StorageSettings(
+                filesystem=FilesystemStorageSettings(rootdirectory=str(registry.storage_root)), s3=s3
+            ),
             registry=RegistrySettings(accel_redirect=True, accel_prefix="/_blobs/"),
             log=LogSettings(collector=LogCollectorSettings(protocol="none")),
         ),
@@ -76,6 +99,11 @@ def proxied(
         proc.terminate()
         proc.wait(timeout=10)
         registry.stop()
+
+
+def _written(path: Path, config: dict[str, object]) -> Path:
+    path.write_text(yaml.safe_dump(config))
+    return path
 
 
 @pytest.fixture
@@ -113,7 +141,7 @@ def test_range_through_nginx(client: httpx.Client, repo_name: str) -> None:
     assert r.content == data[1000:2000]
 
 
-def test_access_is_still_checked_by_the_registry(client: httpx.Client, repo_name: str) -> None:
+def test_access_is_still_checked_by_the_registry(client: httpx.Client, storage_kind: str, repo_name: str) -> None:
     """A blob held by another repository is refused: nginx serves only what the registry authorized."""
     digest = push_blob(client, repo_name, b"owned by one repository")
 
@@ -123,6 +151,27 @@ def test_access_is_still_checked_by_the_registry(client: httpx.Client, repo_name
     assert r.json()["errors"][0]["code"] == "BLOB_UNKNOWN"
     # The internal location is not reachable from outside.
     assert client.get("/_blobs/blobs/").status_code == 404
+    if storage_kind == "s3":
+        assert client.get(f"/_blobs_s3/{digest}/bucket/blobs").status_code == 404
+
+
+def test_the_registry_itself_answers_with_the_internal_redirect_only(
+    proxied: tuple[RegistryProcess, str], storage_kind: str, repo_name: str
+) -> None:
+    """Python never carries the bytes: asked directly, the registry names where nginx gets them."""
+    registry, url = proxied
+    with registry.client(url) as through_nginx:
+        digest = push_blob(through_nginx, repo_name, os.urandom(1000))
+    with registry.client() as direct:
+        r = direct.get(f"/v2/{repo_name}/blobs/{digest}")
+    assert r.status_code == 200
+    assert r.content == b""
+    target = r.headers["X-Accel-Redirect"]
+    if storage_kind == "s3":
+        assert target.startswith(f"/_blobs_s3/{digest}/")
+        assert "X-Amz-Signature=" in target
+    else:
+        assert target == f"/_blobs/blobs/sha256/{digest[7:9]}/{digest[7:]}/data"
 
 
 def test_manifest_and_head_pass_through(client: httpx.Client, repo_name: str) -> None:
