@@ -23,8 +23,10 @@ class JobserviceProcess(ServiceProcess):
         *,
         redis_prefix: str | None = None,
         storage_root: Path | None = None,
+        storage: dict[str, Any] | None = None,
         **jobservice: Any,
     ):
+        """`storage`: berth.yml's storage section (the registry's, e.g. S3); else `storage_root`."""
         super().__init__(workdir)
         self.database = database
         self.port = free_port()
@@ -35,7 +37,7 @@ class JobserviceProcess(ServiceProcess):
                 "redis": {"url": REDIS_URL, "key_prefix": self.redis_prefix},
                 "jobservice": {"host": "127.0.0.1", "port": self.port, **jobservice},
                 # The registry's blobs, which garbage collection deletes.
-                "storage": {"filesystem": {"rootdirectory": str(storage_root or workdir / "storage")}},
+                "storage": storage or {"filesystem": {"rootdirectory": str(storage_root or workdir / "storage")}},
             }
         )
 

@@ -11,6 +11,7 @@ import secrets
 import signal
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -114,24 +115,42 @@ class SeaweedFSProcess:
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
-    def make_bucket(self, name: str | None = None) -> str:
-        """A new empty bucket (a fresh name unless given), through botocore's synchronous client (the
-        library under the driver's aiobotocore), so that any fixture, async test or not, can make one."""
+    def _client(self) -> Any:
+        """botocore's synchronous client (the library under the driver's aiobotocore), for fixtures and
+        checks, async tests or not."""
         import botocore.session
 
-        bucket = name or f"t{secrets.token_hex(6)}"
-        client = botocore.session.get_session().create_client(
+        return botocore.session.get_session().create_client(
             "s3",
             endpoint_url=self.endpoint,
             region_name=self.region,
             aws_access_key_id=self.access_key,
             aws_secret_access_key=self.secret_key,
         )
+
+    def make_bucket(self, name: str | None = None) -> str:
+        """A new empty bucket (a fresh name unless given)."""
+        bucket = name or f"t{secrets.token_hex(6)}"
+        client = self._client()
         try:
             client.create_bucket(Bucket=bucket)
         finally:
             client.close()
         return bucket
+
+    def keys(self, bucket: str, prefix: str = "") -> list[str]:
+        """Every object key in the bucket under `prefix`."""
+        client = self._client()
+        try:
+            found: list[str] = []
+            for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+                found += [obj["Key"] for obj in page.get("Contents", [])]
+            return found
+        finally:
+            client.close()
+
+    def has_object(self, bucket: str, key: str) -> bool:
+        return key in self.keys(bucket, key)
 
     def storage_config(self, bucket: str, **s3: object) -> dict[str, object]:
         """berth.yml's `storage` section for `bucket`, with further `storage.s3` keys as given."""

@@ -154,7 +154,12 @@ class S3Driver:
     async def _get(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
         """Bytes [start, end) of one object, streamed."""
         async with self._calls:
-            answer = await self._client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes={start}-{end - 1}")
+            try:
+                answer = await self._client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes={start}-{end - 1}")
+            except ClientError as exc:
+                if _missing(exc):  # deleted since it was listed (garbage collection, a concurrent write)
+                    raise PathNotFound(self._path(key)) from None
+                raise
             async with answer["Body"] as body:
                 while data := await body.read(READ_CHUNK):
                     yield data

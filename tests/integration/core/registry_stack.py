@@ -15,6 +15,7 @@ from tests.harness.core import CoreProcess
 from tests.harness.jobservice import JobserviceProcess
 from tests.harness.plugin import REDIS_URL, RegistryProcess, TestDatabase
 from tests.harness.registry_auth import RegistryTokenAuth
+from tests.harness.seaweedfs import SeaweedFSProcess
 from tests.harness.token import TokenServiceProcess, query
 from tests.harness.waiting import eventually
 
@@ -27,6 +28,17 @@ class Stack:
     token: TokenServiceProcess
     registry: RegistryProcess
     core: CoreProcess
+    # Where the blobs are when not in the registry's directory: a SeaweedFS and the bucket.
+    s3: SeaweedFSProcess | None = None
+    s3_bucket: str = ""
+
+    def blob_stored(self, digest: str) -> bool:
+        """Whether the blob's bytes are in storage (its file, or its S3 object)."""
+        algorithm, hexpart = digest.split(":")
+        path = f"blobs/{algorithm}/{hexpart[:2]}/{hexpart}/data"
+        if self.s3 is not None:
+            return self.s3.has_object(self.s3_bucket, path)
+        return (self.registry.storage_root / path).exists()
 
     def registry_client(self, user: str, password: str) -> httpx.Client:
         auth = RegistryTokenAuth(f"{self.token.url}/service/token", "berth-registry", (user, password))
@@ -66,15 +78,24 @@ def running_stack(
 
 
 @contextmanager
-def running_stack_with_jobservice(database: TestDatabase, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def running_stack_with_jobservice(
+    database: TestDatabase,
+    tmp_path_factory: pytest.TempPathFactory,
+    *,
+    s3: tuple[SeaweedFSProcess, str] | None = None,
+) -> Iterator[Stack]:
     """The stack and a jobservice on its database, Redis prefix and storage: what core submits (GC, retention)
-    the jobservice runs against the registry's blobs."""
-    with running_stack(database, tmp_path_factory) as stack:
+    the jobservice runs against the registry's blobs. `s3`: a SeaweedFS and a bucket to keep them in."""
+    storage = s3[0].storage_config(s3[1]) if s3 is not None else None
+    with running_stack(database, tmp_path_factory, storage=storage) as stack:
+        if s3 is not None:
+            stack.s3, stack.s3_bucket = s3
         jobservice = JobserviceProcess(
             tmp_path_factory.mktemp("jobservice"),
             database,
             redis_prefix=stack.registry.redis_prefix,
             storage_root=stack.registry.storage_root,
+            storage=storage,
         )
         jobservice.start()
         try:
