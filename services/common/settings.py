@@ -288,6 +288,24 @@ class LogSettings:
     external_endpoint: LogExternalSettings = field(default_factory=LogExternalSettings)
 
 
+# Each service's metrics listener, as an offset from metric.port: on one machine (make run) they cannot share a
+# port; in the compose deployment each container has its own address and all may keep the same offsets.
+METRIC_PORT_OFFSETS = {"registry": 0, "token": 1, "core": 2, "jobservice": 3}
+
+
+@dataclass(frozen=True)
+class MetricSettings:
+    """Prometheus metrics, as Harbor's harbor.yml has them: each service serves `path` on a port of its own,
+    `port` plus the service's offset (registry +0, token +1, core +2, jobservice +3)."""
+
+    enabled: bool = False
+    port: int = 9090
+    path: str = "/metrics"
+
+    def port_of(self, service: str) -> int:
+        return self.port + METRIC_PORT_OFFSETS[service]
+
+
 @dataclass(frozen=True)
 class Settings:
     hostname: str = "127.0.0.1"
@@ -319,6 +337,7 @@ class Settings:
     core: CoreSettings = field(default_factory=CoreSettings)
     jobservice: JobserviceSettings = field(default_factory=JobserviceSettings)
     log: LogSettings = field(default_factory=LogSettings)
+    metric: MetricSettings = field(default_factory=MetricSettings)
     # Where the settings came from, for messages; not a key of the file.
     source: str = field(default="<defaults>", compare=False, metadata={"internal": True})
 

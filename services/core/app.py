@@ -23,6 +23,7 @@ from services.common.jobs.submit import JobSubmitter
 from services.common.ldap.directory import Directory
 from services.common.ldap.ldap3_directory import Ldap3Directory
 from services.common.logging import request_context
+from services.common.metrics import ServiceMetrics, request_metrics
 from services.common.redis import RedisClient
 from services.common.secret_key import SecretKeyFile
 from services.common.settings import Settings
@@ -140,10 +141,23 @@ def create_app(
     default_password = DefaultPasswordCheck(hasher)
     ui = UiFiles()
 
+    metrics = ServiceMetrics(settings.metric, "core", settings.core.host)
     app = web.Application(
         middlewares=[
             # First, so every line logged below carries the request id (and the access line is written).
             request_context("core"),
+            # Harbor's names; the operation is the route's pattern (bounded), never the path.
+            request_metrics(
+                metrics.counter(
+                    "harbor_core_http_request_total", "The total number of requests", ("code", "method", "operation")
+                ),
+                metrics.histogram(
+                    "harbor_core_http_request_duration_seconds",
+                    "The time duration of the requests",
+                    ("method", "operation"),
+                ),
+                _operation,
+            ),
             # Outside the error middleware, to see the 401 it rendered (with its Basic challenge).
             no_challenge_for_scripts(),
             # Before authentication, so a 401 for wrong credentials is rendered in Harbor's envelope too.
@@ -216,6 +230,7 @@ def create_app(
     setup_ui_routes(app, ui)
     # Harbor's /devcenter-api-2.0: Swagger UI (PyPI swagger-ui-bundle) on /api/v2.0/swagger.json.
     app.router.add_routes(ApiExplorer().routes())
+    app.cleanup_ctx.append(metrics.lifespan)
     app.cleanup_ctx.extend(
         [
             # First, so it closes last: what the others record at shutdown still goes out.
@@ -234,3 +249,9 @@ def create_app(
     if settings.core.cache_mb > 0:
         app.cleanup_ctx.append(ChangeListener(settings.database, list_cache, CORE_LISTENER).lifespan)
     return app
+
+
+def _operation(request: web.Request) -> str:
+    route = request.match_info.route
+    resource = route.resource
+    return resource.canonical if resource is not None else "other"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from services.common.settings import Settings, SettingsError
+from services.common.settings import METRIC_PORT_OFFSETS, Settings, SettingsError
 
 TCP_LISTEN = "0A"
 
@@ -55,6 +55,17 @@ def service_ports(settings: Settings, *, embedded_database: bool, embedded_redis
         Port("registry.port", settings.registry.host, settings.registry.port),
         Port("jobservice.port", settings.jobservice.host, settings.jobservice.port),
     ]
+    if settings.metric.enabled:
+        # Only the services that serve metrics today: registry and core.
+        metric = settings.metric
+        ports += [
+            Port(
+                f"metric.port (+{METRIC_PORT_OFFSETS['registry']}, registry)",
+                settings.registry.host,
+                metric.port_of("registry"),
+            ),
+            Port(f"metric.port (+{METRIC_PORT_OFFSETS['core']}, core)", settings.core.host, metric.port_of("core")),
+        ]
     if embedded_database:
         ports.append(Port("database.port", "127.0.0.1", settings.database.port))
     if embedded_redis:

@@ -15,13 +15,15 @@ from services.common.db import Database
 from services.common.errors import error_middleware, oci_envelope
 from services.common.events.relay import Relay
 from services.common.logging import request_context
+from services.common.metrics import ServiceMetrics, request_metrics
 from services.common.redis import RedisClient
 from services.common.settings import Settings
 from services.common.storage import StorageDriver
 from services.common.storage.factory import configured_driver
 from services.common.tasks import background
 from services.registry.api.handlers import API_VERSION_HEADER, BlobDownloads, RegistryApi
-from services.registry.auth import Authorizer, access_control
+from services.registry.api.routes import Route
+from services.registry.auth import ROUTE, Authorizer, access_control
 from services.registry.blobs import BlobService
 from services.registry.errors import NotFound, Unsupported
 from services.registry.manifests import ManifestService
@@ -61,10 +63,23 @@ def create_app(
         settings.registry, authorizer, blobs, uploads, ManifestService(db, cache, store), pulls, downloads
     )
 
+    metrics = ServiceMetrics(settings.metric, "registry", settings.registry.host)
     app = web.Application(
         middlewares=[
             # First, so every line logged below carries the request id.
             request_context("registry"),
+            # CNCF Distribution's names and handler labels, which Harbor's dashboards read.
+            request_metrics(
+                metrics.counter(
+                    "registry_http_requests_total", "Total number of HTTP requests made.", ("code", "method", "handler")
+                ),
+                metrics.histogram(
+                    "registry_http_request_duration_seconds",
+                    "The HTTP request latencies in seconds.",
+                    ("method", "handler"),
+                ),
+                _handler_name,
+            ),
             # Before access control, so a refused request is rendered in the OCI envelope too.
             error_middleware(
                 oci_envelope,
@@ -79,6 +94,7 @@ def create_app(
     app.on_response_prepare.append(_api_version_header)
     app.router.add_route("*", "/v2", _redirect_base)
     app.router.add_route("*", "/v2/{tail:.*}", api.dispatch)
+    app.cleanup_ctx.append(metrics.lifespan)
     if storage_lifespan is not None:  # first: open before anything uses the storage, closed last
         app.cleanup_ctx.append(storage_lifespan)
     app.cleanup_ctx.append(db.lifespan)
@@ -93,6 +109,17 @@ def create_app(
         app.cleanup_ctx.append(ChangeListener(settings.database, cache, REGISTRY_LISTENER).lifespan)
     app.cleanup_ctx.append(_janitor(uploads, timedelta(hours=settings.registry.upload_ttl_hours)))
     return app
+
+
+# Distribution's handler names where they differ from the routes'.
+_DISTRIBUTION_HANDLERS = {"upload": "blob_upload"}
+
+
+def _handler_name(request: web.Request) -> str:
+    route: Route | None = request.get(ROUTE)
+    if route is None:
+        return "other"
+    return _DISTRIBUTION_HANDLERS.get(route.endpoint, route.endpoint)
 
 
 async def _redirect_base(request: web.Request) -> web.StreamResponse:

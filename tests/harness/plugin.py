@@ -184,10 +184,11 @@ class RegistryProcess(ServiceProcess):
         token: TokenServiceProcess | None = None,
         log_collector: dict[str, object] | None = None,
         storage: dict[str, object] | None = None,
+        settings: dict[str, object] | None = None,
         **registry_overrides: object,
     ) -> None:
         """`storage`: berth.yml's storage section (e.g. `SeaweedFSProcess.storage_config`); default a
-        directory of its own."""
+        directory of its own. `settings`: more top-level sections (metric, ...)."""
         super().__init__(workdir)
         self.token = token
         self.database = database
@@ -209,6 +210,7 @@ class RegistryProcess(ServiceProcess):
         }
         if log_collector is not None:
             config["log"] = {"level": "info", "format": "json", "collector": log_collector}
+        config.update(settings or {})
         self.write_config(config)
 
     def ready(self) -> bool:

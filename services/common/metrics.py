@@ -1,0 +1,84 @@
+"""Prometheus metrics of one service (prometheus-client): a registry of its own, request metrics from a
+middleware, served in the text format on the service's metrics port (metric.port plus its offset), away
+from the request path: a scrape reads counters in memory and never waits on a request or the database."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+
+from services.common.settings import MetricSettings
+from services.common.web import bind_socket
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# Request durations from a manifest HEAD (a millisecond) to a layer upload (minutes).
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+
+
+class ServiceMetrics:
+    """What one service exposes. `registry` is this service's alone (prometheus-client's default registry
+    is a module-level global, which two apps in one test process would share)."""
+
+    def __init__(self, settings: MetricSettings, service: str, host: str) -> None:
+        if not settings.path.startswith("/"):
+            raise ValueError(f"key 'metric.path' must start with '/', got {settings.path!r}")
+        self.enabled = settings.enabled
+        self.path = settings.path
+        self.host = host
+        self.port = settings.port_of(service)
+        self.registry = CollectorRegistry(auto_describe=True)
+
+    def counter(self, name: str, documentation: str, labels: tuple[str, ...]) -> Counter:
+        return Counter(name, documentation, labels, registry=self.registry)
+
+    def histogram(self, name: str, documentation: str, labels: tuple[str, ...]) -> Histogram:
+        return Histogram(name, documentation, labels, registry=self.registry, buckets=DURATION_BUCKETS)
+
+    async def lifespan(self, _app: web.Application) -> AsyncIterator[None]:
+        """Serves `path` on the metrics port for as long as the service's app runs (nothing when off). A
+        taken port stops the service with one line naming the key (the launcher checks it first)."""
+        if not self.enabled:
+            yield
+            return
+        app = web.Application()
+        app.router.add_get(self.path, self._scrape)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        try:
+            await web.SockSite(runner, bind_socket(self.host, self.port, "metric.port")).start()
+            yield
+        finally:
+            await runner.cleanup()
+
+    async def _scrape(self, _request: web.Request) -> web.Response:
+        # The classic text format every Prometheus (and Harbor's exporter's scrapers) reads.
+        body = generate_latest(self.registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_PLAIN_0_0_4})
+
+
+def request_metrics(requests: Counter, duration: Histogram, handler_of: Callable[[web.Request], str]) -> Middleware:
+    """Counts requests by (code, method, handler) and times them by (method, handler). `handler_of` names
+    the route, never the path: a label per repository or digest would grow without bound."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        code = 500
+        started = time.perf_counter()
+        try:
+            response = await handler(request)
+            code = response.status
+            return response
+        except web.HTTPException as exc:
+            code = exc.status
+            raise
+        finally:
+            name = handler_of(request)  # after the handler: the route is resolved by then
+            duration.labels(request.method, name).observe(time.perf_counter() - started)
+            requests.labels(str(code), request.method, name).inc()
+
+    return middleware

@@ -1,0 +1,81 @@
+"""Prometheus metrics of the registry and core, scraped from real processes on their own metrics ports
+(metric.port plus each service's offset), in prometheus-client's text format, with the names Harbor's and
+Distribution's dashboards read."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.harness.oci import push_blob
+from tests.harness.plugin import TEST_PROJECT, TestDatabase, free_port
+from tests.harness.token import add_project
+from tests.integration.core.registry_stack import Stack, running_stack
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def metered(module_database: TestDatabase, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, int]]:
+    # Four consecutive free ports are not guaranteed; a base whose +0 and +2 were free a moment ago is.
+    base = free_port()
+    while base + 2 > 65535:
+        base = free_port()
+    metric = {"metric": {"enabled": True, "port": base, "path": "/metrics"}}
+    with running_stack(module_database, tmp_path_factory, core_settings=metric, settings=metric) as stack:
+        add_project(module_database, TEST_PROJECT)
+        yield stack, base
+
+
+def samples(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    r = httpx.get(url, timeout=10)
+    assert r.status_code == 200, r.text
+    assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(r.text)
+        for s in family.samples
+    }
+
+
+def test_the_registry_counts_and_times_requests_by_distributions_handler_names(metered: tuple[Stack, int]) -> None:
+    stack, base = metered
+    repo = f"{TEST_PROJECT}/metered"
+    with stack.registry_client("admin", "Harbor12345") as registry:
+        digest = push_blob(registry, repo, b"counted bytes")
+        for _ in range(3):
+            assert registry.get(f"/v2/{repo}/blobs/{digest}").status_code == 200
+        assert registry.get(f"/v2/{repo}/manifests/nope").status_code == 404
+    found = samples(f"http://127.0.0.1:{base}/metrics")
+    get_blob = frozenset({("code", "200"), ("method", "GET"), ("handler", "blob")})
+    assert found[("registry_http_requests_total", get_blob)] >= 3
+    missing = frozenset({("code", "404"), ("method", "GET"), ("handler", "manifest")})
+    assert found[("registry_http_requests_total", missing)] >= 1
+    assert any(
+        name == "registry_http_requests_total" and ("handler", "blob_upload") in labels for name, labels in found
+    )
+    timed = frozenset({("method", "GET"), ("handler", "blob")})
+    assert found[("registry_http_request_duration_seconds_count", timed)] >= 3
+    # No label per repository or digest: the label values are route names.
+    assert not any(digest in value or repo in value for _, labels in found for _, value in labels)
+
+
+def test_core_counts_and_times_requests_by_operation(metered: tuple[Stack, int]) -> None:
+    stack, base = metered
+    with stack.api() as api:
+        for _ in range(2):
+            assert api.get("/projects").status_code == 200
+        assert api.get(f"/projects/{TEST_PROJECT}").status_code == 200
+    found = samples(f"http://127.0.0.1:{base + 2}/metrics")
+    listed = frozenset({("code", "200"), ("method", "GET"), ("operation", "/api/v2.0/projects")})
+    assert found[("harbor_core_http_request_total", listed)] >= 2
+    one = frozenset({("method", "GET"), ("operation", "/api/v2.0/projects/{project_name_or_id}")})
+    assert found[("harbor_core_http_request_duration_seconds_count", one)] >= 1
+
+
+def test_the_metrics_path_is_the_only_thing_on_the_metrics_port(metered: tuple[Stack, int]) -> None:
+    _, base = metered
+    assert httpx.get(f"http://127.0.0.1:{base}/v2/", timeout=10).status_code == 404
