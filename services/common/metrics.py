@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from services.common.settings import MetricSettings
@@ -18,6 +19,17 @@ from services.common.web import bind_socket
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # Request durations from a manifest HEAD (a millisecond) to a layer upload (minutes).
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+
+
+@dataclass(frozen=True)
+class RequestMetricNames:
+    """A service's names for its request metrics (Harbor's and Distribution's differ)."""
+
+    total: str
+    total_help: str
+    duration: str
+    duration_help: str
+    route_label: str
 
 
 class ServiceMetrics:
@@ -38,6 +50,17 @@ class ServiceMetrics:
 
     def histogram(self, name: str, documentation: str, labels: tuple[str, ...]) -> Histogram:
         return Histogram(name, documentation, labels, registry=self.registry, buckets=DURATION_BUCKETS)
+
+    def gauge(self, name: str, documentation: str, labels: tuple[str, ...] = ()) -> Gauge:
+        return Gauge(name, documentation, labels, registry=self.registry)
+
+    def requests(self, names: RequestMetricNames, route_of: Callable[[web.Request], str]) -> Middleware:
+        """The request counter and latency histogram of this service, as a middleware."""
+        return request_metrics(
+            self.counter(names.total, names.total_help, ("code", "method", names.route_label)),
+            self.histogram(names.duration, names.duration_help, ("method", names.route_label)),
+            route_of,
+        )
 
     async def lifespan(self, _app: web.Application) -> AsyncIterator[None]:
         """Serves `path` on the metrics port for as long as the service's app runs (nothing when off). A
@@ -82,3 +105,9 @@ def request_metrics(requests: Counter, duration: Histogram, handler_of: Callable
             requests.labels(str(code), request.method, name).inc()
 
     return middleware
+
+
+def route_pattern(request: web.Request) -> str:
+    """The matched route's pattern (/api/v2.0/projects/{project_name_or_id}), or "other" for no route."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "other"

@@ -23,7 +23,7 @@ from services.common.jobs.submit import JobSubmitter
 from services.common.ldap.directory import Directory
 from services.common.ldap.ldap3_directory import Ldap3Directory
 from services.common.logging import request_context
-from services.common.metrics import ServiceMetrics, request_metrics
+from services.common.metrics import RequestMetricNames, ServiceMetrics, route_pattern
 from services.common.redis import RedisClient
 from services.common.secret_key import SecretKeyFile
 from services.common.settings import Settings
@@ -147,17 +147,7 @@ def create_app(
             # First, so every line logged below carries the request id (and the access line is written).
             request_context("core"),
             # Harbor's names; the operation is the route's pattern (bounded), never the path.
-            request_metrics(
-                metrics.counter(
-                    "harbor_core_http_request_total", "The total number of requests", ("code", "method", "operation")
-                ),
-                metrics.histogram(
-                    "harbor_core_http_request_duration_seconds",
-                    "The time duration of the requests",
-                    ("method", "operation"),
-                ),
-                _operation,
-            ),
+            metrics.requests(CORE_REQUESTS, route_pattern),
             # Outside the error middleware, to see the 401 it rendered (with its Basic challenge).
             no_challenge_for_scripts(),
             # Before authentication, so a 401 for wrong credentials is rendered in Harbor's envelope too.
@@ -251,7 +241,10 @@ def create_app(
     return app
 
 
-def _operation(request: web.Request) -> str:
-    route = request.match_info.route
-    resource = route.resource
-    return resource.canonical if resource is not None else "other"
+CORE_REQUESTS = RequestMetricNames(
+    "harbor_core_http_request_total",
+    "The total number of requests",
+    "harbor_core_http_request_duration_seconds",
+    "The time duration of the requests",
+    route_label="operation",
+)

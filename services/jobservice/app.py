@@ -21,6 +21,7 @@ from services.common.jobs.pools import PoolBoard
 from services.common.jobs.queue import JobQueue
 from services.common.jobs.submit import JobSubmitter
 from services.common.logging import request_context
+from services.common.metrics import ServiceMetrics
 from services.common.redis import RedisClient
 from services.common.secret_key import SecretKeyFile
 from services.common.settings import Settings
@@ -30,6 +31,7 @@ from services.common.tasks import background
 from services.jobservice.context import JobRegistry
 from services.jobservice.dispatcher import Dispatcher
 from services.jobservice.jobs import registry
+from services.jobservice.metrics import JobMetrics
 from services.jobservice.pool import PoolReporter
 from services.jobservice.replication_events import ReplicationTrigger
 from services.jobservice.scheduler import Scheduler
@@ -98,6 +100,8 @@ def create_app(
     async def healthz(_request: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "workers": len(workers), "leader": scheduler.leader})
 
+    metrics = ServiceMetrics(settings.metric, "jobservice", js.host)
+    job_metrics = JobMetrics(metrics, db, every_s=js.heartbeat_seconds)
     app = web.Application(middlewares=[request_context("jobservice"), error_middleware(harbor_envelope)])
     app.router.add_get("/healthz", healthz)
     # Pushes and tags start the event-based replication policies' executions.
@@ -105,4 +109,6 @@ def create_app(
     if storage_lifespan is not None:  # first: open before any job uses the storage, closed last
         app.cleanup_ctx.append(storage_lifespan)
     app.cleanup_ctx.extend([db.lifespan, config.lifespan, redis.lifespan, work, trigger.lifespan, webhooks.lifespan])
+    # After the pool (it reads the job rows), stopped before it.
+    app.cleanup_ctx.extend([metrics.lifespan, job_metrics.lifespan])
     return app

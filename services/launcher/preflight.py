@@ -56,15 +56,15 @@ def service_ports(settings: Settings, *, embedded_database: bool, embedded_redis
         Port("jobservice.port", settings.jobservice.host, settings.jobservice.port),
     ]
     if settings.metric.enabled:
-        # Only the services that serve metrics today: registry and core.
-        metric = settings.metric
+        hosts = {
+            "registry": settings.registry.host,
+            "token": settings.token.host,
+            "core": settings.core.host,
+            "jobservice": settings.jobservice.host,
+        }
         ports += [
-            Port(
-                f"metric.port (+{METRIC_PORT_OFFSETS['registry']}, registry)",
-                settings.registry.host,
-                metric.port_of("registry"),
-            ),
-            Port(f"metric.port (+{METRIC_PORT_OFFSETS['core']}, core)", settings.core.host, metric.port_of("core")),
+            Port(f"metric.port (+{offset}, {service})", hosts[service], settings.metric.port_of(service))
+            for service, offset in METRIC_PORT_OFFSETS.items()
         ]
     if embedded_database:
         ports.append(Port("database.port", "127.0.0.1", settings.database.port))

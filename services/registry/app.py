@@ -15,7 +15,7 @@ from services.common.db import Database
 from services.common.errors import error_middleware, oci_envelope
 from services.common.events.relay import Relay
 from services.common.logging import request_context
-from services.common.metrics import ServiceMetrics, request_metrics
+from services.common.metrics import RequestMetricNames, ServiceMetrics
 from services.common.redis import RedisClient
 from services.common.settings import Settings
 from services.common.storage import StorageDriver
@@ -69,17 +69,7 @@ def create_app(
             # First, so every line logged below carries the request id.
             request_context("registry"),
             # CNCF Distribution's names and handler labels, which Harbor's dashboards read.
-            request_metrics(
-                metrics.counter(
-                    "registry_http_requests_total", "Total number of HTTP requests made.", ("code", "method", "handler")
-                ),
-                metrics.histogram(
-                    "registry_http_request_duration_seconds",
-                    "The HTTP request latencies in seconds.",
-                    ("method", "handler"),
-                ),
-                _handler_name,
-            ),
+            metrics.requests(REGISTRY_REQUESTS, _handler_name),
             # Before access control, so a refused request is rendered in the OCI envelope too.
             error_middleware(
                 oci_envelope,
@@ -111,6 +101,13 @@ def create_app(
     return app
 
 
+REGISTRY_REQUESTS = RequestMetricNames(
+    "registry_http_requests_total",
+    "Total number of HTTP requests made.",
+    "registry_http_request_duration_seconds",
+    "The HTTP request latencies in seconds.",
+    route_label="handler",
+)
 # Distribution's handler names where they differ from the routes'.
 _DISTRIBUTION_HANDLERS = {"upload": "blob_upload"}
 

@@ -15,12 +15,22 @@ from services.common.errors import error_middleware, harbor_envelope
 from services.common.identity.bootstrap import bootstrap_lifespan
 from services.common.ldap.directory import Directory
 from services.common.logging import request_context
+from services.common.metrics import RequestMetricNames, ServiceMetrics, route_pattern
 from services.common.settings import Settings
 from services.token.authenticate import Authenticator
 from services.token.authorize import Authorizer
 from services.token.errors import MethodNotAllowed, NotFound
 from services.token.handler import TokenHandler, setup_routes
 from services.token.keys import SigningKey
+
+# Harbor's token service has no metrics of its own; these follow core's names.
+TOKEN_REQUESTS = RequestMetricNames(
+    "berth_token_http_request_total",
+    "The total number of token requests",
+    "berth_token_http_request_duration_seconds",
+    "The time duration of the token requests",
+    route_label="operation",
+)
 
 
 def create_app(
@@ -44,10 +54,12 @@ def create_app(
     key = SigningKey(settings.token)
     handler = TokenHandler(settings.token, live.authentication, Authorizer(db), key, config, clock=clock)
 
+    metrics = ServiceMetrics(settings.metric, "token", settings.token.host)
     app = web.Application(
         middlewares=[
             # First, so every line logged below carries the request id.
             request_context("token"),
+            metrics.requests(TOKEN_REQUESTS, route_pattern),
             # Every refusal, routing ones included, in Harbor's error envelope.
             error_middleware(
                 harbor_envelope,
@@ -58,5 +70,6 @@ def create_app(
     )
     setup_routes(app, handler)
     # Key before database: a missing half of a key pair is reported without waiting on PostgreSQL.
+    app.cleanup_ctx.append(metrics.lifespan)
     app.cleanup_ctx.extend([key.lifespan, db.lifespan, config.lifespan, bootstrap_lifespan(db, settings, hasher)])
     return app

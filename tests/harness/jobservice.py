@@ -24,9 +24,11 @@ class JobserviceProcess(ServiceProcess):
         redis_prefix: str | None = None,
         storage_root: Path | None = None,
         storage: dict[str, Any] | None = None,
+        settings: dict[str, Any] | None = None,
         **jobservice: Any,
     ):
-        """`storage`: berth.yml's storage section (the registry's, e.g. S3); else `storage_root`."""
+        """`storage`: berth.yml's storage section (the registry's, e.g. S3); else `storage_root`.
+        `settings`: more top-level sections (metric, ...)."""
         super().__init__(workdir)
         self.database = database
         self.port = free_port()
@@ -38,6 +40,7 @@ class JobserviceProcess(ServiceProcess):
                 "jobservice": {"host": "127.0.0.1", "port": self.port, **jobservice},
                 # The registry's blobs, which garbage collection deletes.
                 "storage": storage or {"filesystem": {"rootdirectory": str(storage_root or workdir / "storage")}},
+                **(settings or {}),
             }
         )
 

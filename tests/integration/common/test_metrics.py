@@ -1,4 +1,4 @@
-"""Prometheus metrics of the registry and core, scraped from real processes on their own metrics ports
+"""Prometheus metrics of every service, scraped from real processes on their own metrics ports
 (metric.port plus each service's offset), in prometheus-client's text format, with the names Harbor's and
 Distribution's dashboards read."""
 
@@ -13,7 +13,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.harness.oci import push_blob
 from tests.harness.plugin import TEST_PROJECT, TestDatabase, free_port
 from tests.harness.token import add_project
-from tests.integration.core.registry_stack import Stack, running_stack
+from tests.harness.waiting import eventually
+from tests.integration.core.registry_stack import Stack, running_stack_with_jobservice
 
 pytestmark = pytest.mark.integration
 
@@ -22,10 +23,10 @@ pytestmark = pytest.mark.integration
 def metered(module_database: TestDatabase, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, int]]:
     # Four consecutive free ports are not guaranteed; a base whose +0 and +2 were free a moment ago is.
     base = free_port()
-    while base + 2 > 65535:
+    while base + 3 > 65535:
         base = free_port()
     metric = {"metric": {"enabled": True, "port": base, "path": "/metrics"}}
-    with running_stack(module_database, tmp_path_factory, core_settings=metric, settings=metric) as stack:
+    with running_stack_with_jobservice(module_database, tmp_path_factory, shared_settings=metric) as stack:
         add_project(module_database, TEST_PROJECT)
         yield stack, base
 
@@ -74,6 +75,27 @@ def test_core_counts_and_times_requests_by_operation(metered: tuple[Stack, int])
     assert found[("harbor_core_http_request_total", listed)] >= 2
     one = frozenset({("method", "GET"), ("operation", "/api/v2.0/projects/{project_name_or_id}")})
     assert found[("harbor_core_http_request_duration_seconds_count", one)] >= 1
+
+
+def test_the_token_service_counts_token_requests(metered: tuple[Stack, int]) -> None:
+    stack, base = metered
+    assert httpx.get(f"{stack.token.url}/service/token", params={"service": "berth-registry"}).status_code == 200
+    found = samples(f"http://127.0.0.1:{base + 1}/metrics")
+    issued = frozenset({("code", "200"), ("method", "GET"), ("operation", "/service/token")})
+    assert found[("berth_token_http_request_total", issued)] >= 1
+
+
+def test_the_jobservice_reports_its_queue_and_schedules_from_the_job_rows(metered: tuple[Stack, int]) -> None:
+    stack, base = metered
+    with stack.api() as api:
+        # A GC schedule is a schedule row; the jobservice's gauge counts it at its next refresh.
+        r = api.post("/system/gc/schedule", json={"schedule": {"type": "Custom", "cron": "0 0 3 * * *"}})
+        assert r.status_code == 201, r.text
+
+    def scheduled() -> float:
+        return samples(f"http://127.0.0.1:{base + 3}/metrics").get(("harbor_task_scheduled_total", frozenset()), 0)
+
+    assert eventually(scheduled, "harbor_task_scheduled_total counting the GC schedule", deadline_s=60) >= 1
 
 
 def test_the_metrics_path_is_the_only_thing_on_the_metrics_port(metered: tuple[Stack, int]) -> None:

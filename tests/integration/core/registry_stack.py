@@ -54,19 +54,27 @@ def running_stack(
     tmp_path_factory: pytest.TempPathFactory,
     *,
     core_settings: dict[str, Any] | None = None,
+    shared_settings: dict[str, Any] | None = None,
     **registry_overrides: object,
 ) -> Iterator[Stack]:
-    """`core_settings`: more top-level keys of core's berth.yml (audit_log_forward_endpoint, ...)."""
-    token = TokenServiceProcess(tmp_path_factory.mktemp("token"), database)
+    """`core_settings`: more top-level keys of core's berth.yml (audit_log_forward_endpoint, ...);
+    `shared_settings`: of every process's (metric, ...)."""
+    token = TokenServiceProcess(tmp_path_factory.mktemp("token"), database, settings=shared_settings)
     token.start()
-    registry = RegistryProcess(tmp_path_factory.mktemp("registry"), database, token=token, **registry_overrides)
+    registry = RegistryProcess(
+        tmp_path_factory.mktemp("registry"), database, token=token, settings=shared_settings, **registry_overrides
+    )
     core: CoreProcess | None = None
     try:
         registry.start()
         core = CoreProcess(
             tmp_path_factory.mktemp("core"),
             database,
-            settings={"redis": {"url": REDIS_URL, "key_prefix": registry.redis_prefix}, **(core_settings or {})},
+            settings={
+                "redis": {"url": REDIS_URL, "key_prefix": registry.redis_prefix},
+                **(shared_settings or {}),
+                **(core_settings or {}),
+            },
         )
         core.start()
         yield Stack(database, token, registry, core)
@@ -83,11 +91,12 @@ def running_stack_with_jobservice(
     tmp_path_factory: pytest.TempPathFactory,
     *,
     s3: tuple[SeaweedFSProcess, str] | None = None,
+    shared_settings: dict[str, Any] | None = None,
 ) -> Iterator[Stack]:
     """The stack and a jobservice on its database, Redis prefix and storage: what core submits (GC, retention)
     the jobservice runs against the registry's blobs. `s3`: a SeaweedFS and a bucket to keep them in."""
     storage = s3[0].storage_config(s3[1]) if s3 is not None else None
-    with running_stack(database, tmp_path_factory, storage=storage) as stack:
+    with running_stack(database, tmp_path_factory, shared_settings=shared_settings, storage=storage) as stack:
         if s3 is not None:
             stack.s3, stack.s3_bucket = s3
         jobservice = JobserviceProcess(
@@ -96,6 +105,7 @@ def running_stack_with_jobservice(
             redis_prefix=stack.registry.redis_prefix,
             storage_root=stack.registry.storage_root,
             storage=storage,
+            settings=shared_settings,
         )
         jobservice.start()
         try:
