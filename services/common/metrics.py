@@ -4,19 +4,23 @@ from the request path: a scrape reads counters in memory and never waits on a re
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
+import structlog
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from services.common.settings import MetricSettings
+from services.common.tasks import background
 from services.common.web import bind_socket
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+log = structlog.get_logger()
 # Request durations from a manifest HEAD (a millisecond) to a layer upload (minutes).
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 
@@ -77,6 +81,30 @@ class ServiceMetrics:
             yield
         finally:
             await runner.cleanup()
+
+    def refreshed(
+        self, refresh: Callable[[], Awaitable[None]], every_s: float, name: str
+    ) -> Callable[[web.Application], AsyncIterator[None]]:
+        """A lifespan that calls `refresh` every `every_s` while metrics are on: figures read from the
+        database are read here, in the background, and a scrape only reads the gauges they set."""
+
+        async def lifespan(_app: web.Application) -> AsyncIterator[None]:
+            if not self.enabled:
+                yield
+                return
+
+            async def loop() -> None:
+                while True:
+                    try:
+                        await refresh()
+                    except Exception:
+                        log.exception("metrics_refresh_failed", metrics=name)
+                    await asyncio.sleep(every_s)
+
+            async with background(loop()):
+                yield
+
+        return lifespan
 
     async def _scrape(self, _request: web.Request) -> web.Response:
         # The classic text format every Prometheus (and Harbor's exporter's scrapers) reads.

@@ -301,6 +301,9 @@ class MetricSettings:
     enabled: bool = False
     port: int = 9090
     path: str = "/metrics"
+    # How often figures read from the database (projects, queues) are read again; a scrape only reads the
+    # last reading, so it never waits on the database.
+    refresh_seconds: float = field(default=15.0, metadata={"min": 0.5})
 
     def port_of(self, service: str) -> int:
         return self.port + METRIC_PORT_OFFSETS[service]

@@ -75,6 +75,7 @@ from services.core.labels.service import LabelService
 from services.core.ldap.service import LdapService
 from services.core.members.service import MemberService
 from services.core.permissions.service import PermissionService
+from services.core.project_metrics import ProjectMetrics
 from services.core.projects.metadata import ProjectMetadataService
 from services.core.projects.service import ProjectService
 from services.core.quotas.service import QuotaService
@@ -221,6 +222,7 @@ def create_app(
     # Harbor's /devcenter-api-2.0: Swagger UI (PyPI swagger-ui-bundle) on /api/v2.0/swagger.json.
     app.router.add_routes(ApiExplorer().routes())
     app.cleanup_ctx.append(metrics.lifespan)
+    project_metrics = ProjectMetrics(metrics, db, every_s=settings.metric.refresh_seconds)
     app.cleanup_ctx.extend(
         [
             # First, so it closes last: what the others record at shutdown still goes out.
@@ -234,6 +236,8 @@ def create_app(
             # Core writes events too (API deletes, tags, copies): relayed even with no registry running.
             Relay(db, redis, settings.database).lifespan,
             RegistryHealthCheck(registries, settings.core.registry_health_check_seconds).lifespan,
+            # After the pool: it reads the project tables.
+            project_metrics.lifespan,
         ]
     )
     if settings.core.cache_mb > 0:

@@ -101,7 +101,7 @@ def create_app(
         return web.json_response({"status": "ok", "workers": len(workers), "leader": scheduler.leader})
 
     metrics = ServiceMetrics(settings.metric, "jobservice", js.host)
-    job_metrics = JobMetrics(metrics, db, every_s=js.heartbeat_seconds)
+    job_metrics = JobMetrics(metrics, db, every_s=settings.metric.refresh_seconds)
     app = web.Application(middlewares=[request_context("jobservice"), error_middleware(harbor_envelope)])
     app.router.add_get("/healthz", healthz)
     # Pushes and tags start the event-based replication policies' executions.

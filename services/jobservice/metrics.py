@@ -4,25 +4,15 @@ scrape only reads gauges and never waits on the database."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-
-import structlog
-from aiohttp import web
-
 from services.common.db import Database
 from services.common.jobs import store
 from services.common.metrics import ServiceMetrics
-from services.common.tasks import background
-
-log = structlog.get_logger()
 
 
 class JobMetrics:
     def __init__(self, metrics: ServiceMetrics, db: Database, every_s: float) -> None:
-        self._metrics = metrics
         self._db = db
-        self._every_s = every_s
+        self.lifespan = metrics.refreshed(self.refresh, every_s, "jobs")
         self._size = metrics.gauge("harbor_task_queue_size", "Total number of tasks", ("type",))
         self._latency = metrics.gauge(
             "harbor_task_queue_latency", "how long ago the next job to be processed was enqueued", ("type",)
@@ -32,26 +22,10 @@ class JobMetrics:
     async def refresh(self) -> None:
         pending = await store.pending_by_type(self._db.pool)
         scheduled = await store.count_schedules(self._db.pool)
-        # Types with nothing pending any more read 0, not their last count.
+        # A type with nothing pending any more drops out, rather than keep its last count.
         self._size.clear()
         self._latency.clear()
         for job_type, (count, latency) in pending.items():
             self._size.labels(job_type).set(count)
             self._latency.labels(job_type).set(latency)
         self._scheduled.set(scheduled)
-
-    async def lifespan(self, _app: web.Application) -> AsyncIterator[None]:
-        if not self._metrics.enabled:
-            yield
-            return
-
-        async def loop() -> None:
-            while True:
-                try:
-                    await self.refresh()
-                except Exception:
-                    log.exception("job_metrics_refresh_failed")
-                await asyncio.sleep(self._every_s)
-
-        async with background(loop()):
-            yield

@@ -42,3 +42,16 @@ class ProjectUsage:
     limited_guests: int
     storage: int
     storage_limit: int = -1
+
+
+@dataclass(frozen=True)
+class ProjectFigures:
+    """One project's figures for the metrics: repositories, pulls, members, quota (-1: unlimited)."""
+
+    name: str
+    public: bool
+    repositories: int
+    pulls: int
+    members: int
+    quota_used: int
+    quota_hard: int

@@ -16,7 +16,7 @@ from services.common.rbac import Role
 from services.core.artifacts.artifact_store import ARTIFACT_COUNT
 from services.core.projects.store import VISIBLE, viewer_args
 from services.core.security.access import Viewer
-from services.core.statistics.models import Counts, ProjectUsage, SearchRepository
+from services.core.statistics.models import Counts, ProjectFigures, ProjectUsage, SearchRepository
 
 # A repository belongs to the project named by its first path component: a range over the C-collated
 # unique index on the name ('0' follows '/').
@@ -119,3 +119,30 @@ async def project_usage(ex: Executor, project_id: int, *, with_storage: bool) ->
         storage=int(row["storage"] or 0),
         storage_limit=-1 if row["storage_limit"] is None else int(row["storage_limit"]),
     )
+
+
+# Every project's figures for the Prometheus metrics (Harbor's exporter reads the same): one row each.
+_PROJECT_FIGURES = (
+    "SELECT p.name, p.public,"
+    f" (SELECT count(*) FROM repositories r WHERE {_IN_PROJECT}) AS repositories,"
+    f" (SELECT COALESCE(sum(r.pull_count), 0)::bigint FROM repositories r WHERE {_IN_PROJECT}) AS pulls,"
+    " (SELECT count(*) FROM project_members m WHERE m.project_id = p.id) AS members,"
+    " COALESCE(q.used, 0) AS used, COALESCE(q.hard, -1) AS hard"
+    " FROM projects p LEFT JOIN quotas q ON q.project_id = p.id"
+)
+
+
+async def project_figures(ex: Executor) -> list[ProjectFigures]:
+    rows = await ex.fetch(_PROJECT_FIGURES)
+    return [
+        ProjectFigures(
+            name=r["name"],
+            public=r["public"],
+            repositories=int(r["repositories"]),
+            pulls=int(r["pulls"]),
+            members=int(r["members"]),
+            quota_used=int(r["used"]),
+            quota_hard=int(r["hard"]),
+        )
+        for r in rows
+    ]

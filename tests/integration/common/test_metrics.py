@@ -10,9 +10,10 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.harness.oci import push_blob
+from services.common.oci import mediatypes as mt
+from tests.harness.oci import push_blob, push_image
 from tests.harness.plugin import TEST_PROJECT, TestDatabase, free_port
-from tests.harness.token import add_project
+from tests.harness.token import add_project, query
 from tests.harness.waiting import eventually
 from tests.integration.core.registry_stack import Stack, running_stack_with_jobservice
 
@@ -25,7 +26,7 @@ def metered(module_database: TestDatabase, tmp_path_factory: pytest.TempPathFact
     base = free_port()
     while base + 3 > 65535:
         base = free_port()
-    metric = {"metric": {"enabled": True, "port": base, "path": "/metrics"}}
+    metric = {"metric": {"enabled": True, "port": base, "path": "/metrics", "refresh_seconds": 0.5}}
     with running_stack_with_jobservice(module_database, tmp_path_factory, shared_settings=metric) as stack:
         add_project(module_database, TEST_PROJECT)
         yield stack, base
@@ -96,6 +97,35 @@ def test_the_jobservice_reports_its_queue_and_schedules_from_the_job_rows(metere
         return samples(f"http://127.0.0.1:{base + 3}/metrics").get(("harbor_task_scheduled_total", frozenset()), 0)
 
     assert eventually(scheduled, "harbor_task_scheduled_total counting the GC schedule", deadline_s=60) >= 1
+
+
+def test_core_reports_harbors_project_metrics_from_the_tables(metered: tuple[Stack, int]) -> None:
+    stack, base = metered
+    repo = f"{TEST_PROJECT}/counted"
+    with stack.registry_client("admin", "Harbor12345") as registry:
+        push_image(registry, repo, "v1", layers=[b"a layer worth counting" * 100])
+        assert registry.get(f"/v2/{repo}/manifests/v1", headers={"Accept": mt.OCI_MANIFEST}).status_code == 200
+    project = ("project_name", TEST_PROJECT)
+
+    def figures() -> dict[tuple[str, frozenset[tuple[str, str]]], float] | None:
+        found = samples(f"http://127.0.0.1:{base + 2}/metrics")
+        wanted = [
+            ("harbor_project_repo_total", frozenset({project, ("public", "false")})),
+            ("harbor_project_quota_usage_byte", frozenset({project})),
+            ("harbor_artifact_pulled", frozenset({project})),
+        ]
+        # Quota use and pulls are written by core's and the registry's event pipelines, a moment later.
+        return found if all(found.get(key, 0) >= 1 for key in wanted) else None
+
+    found = eventually(figures, "the project's repository, quota use and pull in core's metrics", deadline_s=60)
+    assert found[("harbor_project_total", frozenset({("public", "false")}))] >= 1
+    assert found[("harbor_project_quota_byte", frozenset({project}))] == -1  # unlimited
+    members = query(
+        stack.db,
+        "SELECT count(*) AS n FROM project_members m JOIN projects p ON p.id = m.project_id WHERE p.name = $1",
+        TEST_PROJECT,
+    )[0]["n"]
+    assert found[("harbor_project_member_total", frozenset({project}))] == members
 
 
 def test_the_metrics_path_is_the_only_thing_on_the_metrics_port(metered: tuple[Stack, int]) -> None:
