@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import AsyncIterator
+from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.sentinel import Sentinel
 
 from services.common.settings import RedisSettings
 
@@ -24,9 +27,7 @@ class RedisClient:
         return self._client
 
     async def open(self) -> None:
-        self._client = aioredis.from_url(
-            self._settings.url, socket_timeout=10, socket_connect_timeout=5, decode_responses=False
-        )
+        self._client = connect(self._settings, socket_timeout=10, socket_connect_timeout=5)
         await self._client.ping()
 
     async def close(self) -> None:
@@ -40,3 +41,17 @@ class RedisClient:
             yield
         finally:
             await self.close()
+
+
+def connect(settings: RedisSettings, **options: Any) -> aioredis.Redis:
+    """A client of the Redis `settings` name: at `url`, or the master the sentinels name (a client that
+    asks them again when its master fails over)."""
+    if not settings.sentinels:
+        return aioredis.from_url(settings.url, decode_responses=False, **options)
+    url = urllib.parse.urlsplit(settings.url)
+    db = int(url.path.strip("/") or 0)
+    sentinel = Sentinel(settings.sentinel_addresses(), sentinel_kwargs=options, **options)  # type: ignore[no-untyped-call]
+    master: aioredis.Redis = sentinel.master_for(
+        settings.sentinel_master_set, db=db, password=url.password, username=url.username, decode_responses=False
+    )
+    return master

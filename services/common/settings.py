@@ -70,6 +70,14 @@ class DatabaseSettings:
 class RedisSettings:
     url: str = "redis://127.0.0.1:6379/0"
     key_prefix: str = "berth:"
+    # Redis Sentinel, as Harbor's external_redis: "host:port,host:port" of the sentinels; the master is
+    # the one they name `sentinel_master_set`, found again after a failover. The database number and
+    # password still come from `url` (its host is then unused).
+    sentinels: str = field(default="", metadata={"endpoints": True})
+    sentinel_master_set: str = "mymaster"
+
+    def sentinel_addresses(self) -> list[tuple[str, int]]:
+        return [parse_endpoint(part.strip()) for part in self.sentinels.split(",") if part.strip()]
 
 
 @dataclass(frozen=True)
@@ -478,6 +486,12 @@ def _check(f: dataclasses.Field[Any], value: Any, *, source: str, key: str) -> N
                 f"{source}: key '{key}' must be an http:// or https:// URL such as https://minio.example.com:9000,"
                 f" got {value!r}"
             )
+    if f.metadata.get("endpoints") and value:
+        for part in value.split(","):
+            try:
+                parse_endpoint(part.strip())
+            except ValueError as exc:
+                raise SettingsError(f"{source}: key '{key}': {exc}") from None
     if f.metadata.get("endpoint") and value:
         try:
             parse_endpoint(value)

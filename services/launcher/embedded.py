@@ -58,6 +58,14 @@ def plan_backends(settings: Settings) -> Backends:
             f"PostgreSQL at {db.host}:{db.port} does not answer: start it, or change database.host in "
             f"{settings.source} (a local address, e.g. 127.0.0.1, gets an embedded one)"
         )
+    if settings.redis.sentinels:
+        # Sentinels mean a Redis run elsewhere, never an embedded one; one of them answering will do.
+        if not any(answers(host, port) for host, port in settings.redis.sentinel_addresses()):
+            raise PreflightError(
+                f"no Redis Sentinel of {settings.redis.sentinels} answers: start them, or change"
+                f" redis.sentinels in {settings.source}"
+            )
+        return Backends(embedded_database=not db_answers, embedded_redis=False)
     redis_host, redis_port = redis_address(settings.redis.url)
     redis_answers = answers(redis_host, redis_port)
     if not redis_answers and redis_host not in LOCAL_HOSTS:
