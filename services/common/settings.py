@@ -144,6 +144,9 @@ class StorageSettings:
 class RegistrySettings:
     host: str = "127.0.0.1"
     port: int = 5000
+    # Processes `make run` starts (the launcher; behind nginx's upstream, kept alive): replica i listens on
+    # port + i, and serves its metrics from metric.port + 4 * i.
+    replicas: int = field(default=1, metadata={"min": 1, "max": 16})
     # When nginx is in front, blob GETs answer X-Accel-Redirect to this internal location.
     accel_redirect: bool = False
     accel_prefix: str = "/_blobs/"
@@ -167,6 +170,9 @@ class TokenSettings:
     # Address the token service listens on (behind the proxy, at /service/token).
     host: str = "127.0.0.1"
     port: int = 5001
+    # Processes `make run` starts (the launcher; behind nginx's upstream, kept alive): replica i listens on
+    # port + i, and serves its metrics from metric.port + 4 * i.
+    replicas: int = field(default=1, metadata={"min": 1, "max": 16})
     # Lifetime of an issued token.
     expiration_minutes: int = field(default=30, metadata={"min": 1})
     # The `iss` claim, and the `service` (audience) the registry announces in its challenge.
@@ -221,6 +227,9 @@ class CoreSettings:
     # Address the core service (the REST API at /api/v2.0, later the UI) listens on, behind the proxy.
     host: str = "127.0.0.1"
     port: int = 5002
+    # Processes `make run` starts (the launcher; behind nginx's upstream, kept alive): replica i listens on
+    # port + i, and serves its metrics from metric.port + 4 * i.
+    replicas: int = field(default=1, metadata={"min": 1, "max": 16})
     # Minutes a UI session (/c/login cookie) lives without use; every request with it starts them again.
     session_timeout_minutes: int = field(default=60, metadata={"min": 1})
     # Memory for cached artifact list pages, kept exact by database notifications; 0 turns it off.
@@ -299,6 +308,8 @@ class LogSettings:
 # Each service's metrics listener, as an offset from metric.port: on one machine (make run) they cannot share a
 # port; in the compose deployment each container has its own address and all may keep the same offsets.
 METRIC_PORT_OFFSETS = {"registry": 0, "token": 1, "core": 2, "jobservice": 3}
+# A further replica of the services shifts its metrics ports by this much (one block of offsets each).
+METRIC_REPLICA_STRIDE = 4
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 import redis.asyncio as aioredis
 
-from services.common.settings import Settings
+from services.common.settings import METRIC_REPLICA_STRIDE, Settings
 from services.launcher.embedded import Backends, EmbeddedPostgres, ensure_database
 from services.launcher.preflight import redis_address
 from services.launcher.supervisor import ChildSpec, Probe
@@ -123,29 +123,14 @@ def child_groups(
     if backing:
         groups.append(backing)
     token, core, registry, jobservice = settings.token, settings.core, settings.registry, settings.jobservice
+    # nginx fronts the registry: blob downloads are answered with X-Accel-Redirect and streamed by nginx.
+    registry_env = {**env, "BERTH_REGISTRY__ACCEL_REDIRECT": "true"}
     groups.append(
         [
-            ChildSpec(
-                "token",
-                python_service("services.token"),
-                f"http://{token.host}:{token.port}",
-                http_probe(f"http://{connect_host(token.host)}:{token.port}/healthz", 200),
-                env=env,
-            ),
-            ChildSpec(
-                "core",
-                python_service("services.core"),
-                f"http://{core.host}:{core.port}",
-                http_probe(f"http://{connect_host(core.host)}:{core.port}/healthz", 200),
-                env=env,
-            ),
-            ChildSpec(
-                "registry",
-                python_service("services.registry"),
-                f"http://{registry.host}:{registry.port}",
-                http_probe(f"http://{connect_host(registry.host)}:{registry.port}/v2/", 200, 401),
-                # nginx fronts it: blob downloads are answered with X-Accel-Redirect and streamed by nginx.
-                env={**env, "BERTH_REGISTRY__ACCEL_REDIRECT": "true"},
+            *_replicas(settings, "token", token.host, token.port, token.replicas, "/healthz", (200,), env),
+            *_replicas(settings, "core", core.host, core.port, core.replicas, "/healthz", (200,), env),
+            *_replicas(
+                settings, "registry", registry.host, registry.port, registry.replicas, "/v2/", (200, 401), registry_env
             ),
             ChildSpec(
                 "jobservice",
@@ -168,6 +153,37 @@ def child_groups(
         ]
     )
     return groups
+
+
+def _replicas(
+    settings: Settings,
+    name: str,
+    host: str,
+    port: int,
+    count: int,
+    probe_path: str,
+    statuses: tuple[int, ...],
+    env: dict[str, str],
+) -> list[ChildSpec]:
+    """`count` processes of one service: replica i (named `<name>-<i+1>` from the second) on port + i,
+    its metrics on metric.port + METRIC_REPLICA_STRIDE * i. They share everything else (database, Redis,
+    storage), so any of them serves any request: nginx spreads them."""
+    specs = []
+    for i in range(count):
+        replica_env = dict(env)
+        if i:
+            replica_env[f"BERTH_{name.upper()}__PORT"] = str(port + i)
+            replica_env["BERTH_METRIC__PORT"] = str(settings.metric.port + METRIC_REPLICA_STRIDE * i)
+        specs.append(
+            ChildSpec(
+                name if i == 0 else f"{name}-{i + 1}",
+                python_service(f"services.{name}"),
+                f"http://{host}:{port + i}",
+                http_probe(f"http://{connect_host(host)}:{port + i}{probe_path}", *statuses),
+                env=replica_env,
+            )
+        )
+    return specs
 
 
 def with_accel_redirect(settings: Settings) -> Settings:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from services.common.settings import METRIC_PORT_OFFSETS, Settings, SettingsError
+from services.common.settings import METRIC_REPLICA_STRIDE, Settings, SettingsError
 
 TCP_LISTEN = "0A"
 
@@ -50,22 +50,22 @@ def service_ports(settings: Settings, *, embedded_database: bool, embedded_redis
     ports += [
         Port("log.collector.port", collector.bind, collector.port),
         Port("log.collector.port", collector.bind, collector.port, udp=True),
-        Port("token.port", settings.token.host, settings.token.port),
-        Port("core.port", settings.core.host, settings.core.port),
-        Port("registry.port", settings.registry.host, settings.registry.port),
+        *_replica_ports("token", settings.token.host, settings.token.port, settings.token.replicas),
+        *_replica_ports("core", settings.core.host, settings.core.port, settings.core.replicas),
+        *_replica_ports("registry", settings.registry.host, settings.registry.port, settings.registry.replicas),
         Port("jobservice.port", settings.jobservice.host, settings.jobservice.port),
     ]
     if settings.metric.enabled:
-        hosts = {
-            "registry": settings.registry.host,
-            "token": settings.token.host,
-            "core": settings.core.host,
-            "jobservice": settings.jobservice.host,
+        replicated = {
+            "registry": (settings.registry.host, settings.registry.replicas),
+            "token": (settings.token.host, settings.token.replicas),
+            "core": (settings.core.host, settings.core.replicas),
+            "jobservice": (settings.jobservice.host, 1),
         }
-        ports += [
-            Port(f"metric.port (+{offset}, {service})", hosts[service], settings.metric.port_of(service))
-            for service, offset in METRIC_PORT_OFFSETS.items()
-        ]
+        for service, (host, replicas) in replicated.items():
+            for i in range(replicas):
+                port = settings.metric.port_of(service) + METRIC_REPLICA_STRIDE * i
+                ports.append(Port(f"metric.port (+{port - settings.metric.port}, {service})", host, port))
     if embedded_database:
         ports.append(Port("database.port", "127.0.0.1", settings.database.port))
     if embedded_redis:
@@ -89,6 +89,11 @@ def check_files(settings: Settings) -> None:
                 raise SettingsError(f"{settings.source}: key '{key}': file {value} does not exist")
             if not os.access(value, os.R_OK):
                 raise SettingsError(f"{settings.source}: key '{key}': file {value} is not readable")
+
+
+def _replica_ports(service: str, host: str, port: int, replicas: int) -> list[Port]:
+    key = f"{service}.port" if replicas == 1 else f"{service}.port (+{service}.replicas)"
+    return [Port(key, host, port + i) for i in range(replicas)]
 
 
 def check_ports(ports: Iterable[Port], source: str) -> None:

@@ -28,21 +28,26 @@ _ANY_ADDRESS = {"0.0.0.0", "::", "[::]", ""}
 
 @dataclass(frozen=True)
 class Upstreams:
-    """Where nginx connects, each "host:port" (a service bound to every address is reached on 127.0.0.1)."""
+    """Where nginx connects, each "host:port" (a service bound to every address is reached on 127.0.0.1);
+    a service with replicas has one address per replica."""
 
-    registry: str
-    token: str
-    core: str
+    registry: str | tuple[str, ...]
+    token: str | tuple[str, ...]
+    core: str | tuple[str, ...]
     # nginx's syslog access_log and error_log (UDP).
     log_collector: str
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Upstreams:
         collector = settings.log.collector
+
+        def replicas(host: str, port: int, count: int) -> tuple[str, ...]:
+            return tuple(address(host, port + i) for i in range(count))
+
         return cls(
-            registry=address(settings.registry.host, settings.registry.port),
-            token=address(settings.token.host, settings.token.port),
-            core=address(settings.core.host, settings.core.port),
+            registry=replicas(settings.registry.host, settings.registry.port, settings.registry.replicas),
+            token=replicas(settings.token.host, settings.token.port, settings.token.replicas),
+            core=replicas(settings.core.host, settings.core.port, settings.core.replicas),
             log_collector=address(collector.host, collector.port),
         )
 
@@ -165,9 +170,15 @@ def _http_block(settings: Settings, upstreams: Upstreams, d: Path) -> list[str]:
     return lines
 
 
-def _upstream(name: str, address: str) -> list[str]:
+def _upstream(name: str, addresses: str | tuple[str, ...]) -> list[str]:
     # Kept-alive connections to each service: no TCP handshake per request (needs HTTP/1.1, no Connection).
-    return [f"upstream {name} {{", f"    server {address};", "    keepalive 32;", "}"]
+    # Several replicas: each request to the one with the fewest active requests; one that refuses a
+    # connection is passed over for a while (nginx's max_fails/fail_timeout defaults) and its request
+    # retried on another only if nothing of it was sent yet (proxy_next_upstream's default: an upload is
+    # never replayed half-sent).
+    servers = (addresses,) if isinstance(addresses, str) else addresses
+    balance = ["    least_conn;"] if len(servers) > 1 else []
+    return [f"upstream {name} {{", *balance, *(f"    server {a};" for a in servers), "    keepalive 32;", "}"]
 
 
 _ACCESS_LINE = [

@@ -157,8 +157,26 @@ def test_upstream_addresses_from_settings() -> None:
     assert address("::1", 5000) == "[::1]:5000"
     assert address("registry.internal", 5000) == "registry.internal:5000"
     settings = Settings(registry=RegistrySettings(host="0.0.0.0", port=6000))
-    assert Upstreams.from_settings(settings).registry == "127.0.0.1:6000"
+    assert Upstreams.from_settings(settings).registry == ("127.0.0.1:6000",)
     assert Upstreams.from_settings(settings).log_collector == "127.0.0.1:1514"
+
+
+def test_replicas_are_the_servers_of_one_upstream_balanced_by_least_connections() -> None:
+    settings = Settings(registry=RegistrySettings(port=6000, replicas=3))
+    upstreams = Upstreams.from_settings(settings)
+    assert upstreams.registry == ("127.0.0.1:6000", "127.0.0.1:6001", "127.0.0.1:6002")
+    conf = render_nginx_conf(settings, upstreams, DIR)
+    block = conf[conf.index("upstream registry {") :].split("}", 1)[0]
+    assert block.split("\n")[1:] == [
+        "        least_conn;",
+        "        server 127.0.0.1:6000;",
+        "        server 127.0.0.1:6001;",
+        "        server 127.0.0.1:6002;",
+        "        keepalive 32;",
+        "    ",
+    ]
+    core = conf[conf.index("upstream core {") :].split("}", 1)[0]
+    assert "least_conn" not in core  # one server: nothing to balance
 
 
 def test_command_line() -> None:
