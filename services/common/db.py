@@ -9,7 +9,7 @@ from typing import Any, Protocol
 import asyncpg
 
 from services.common.migrations import apply_migrations
-from services.common.settings import DatabaseSettings
+from services.common.settings import DatabaseSettings, parse_endpoint
 
 
 class Executor(Protocol):
@@ -54,6 +54,7 @@ class Database:
         self._settings = settings
         self._migrate = migrate
         self._pool: asyncpg.Pool | None = None
+        self._reader: asyncpg.Pool | None = None
         # The after-commit hooks of each open transaction(), by id of its connection.
         self._after_commit: dict[int, list[Callable[[], None]]] = {}
 
@@ -63,12 +64,29 @@ class Database:
             raise RuntimeError("database pool used before start-up opened it")
         return self._pool
 
+    @property
+    def reader(self) -> asyncpg.Pool:
+        """Where reads that may lag the last commit by a moment go: the read replica (database.read_replica)
+        if there is one, else the primary. Never for what feeds a cache: a reading older than the change
+        notification that cleared the cache would be kept."""
+        return self._reader or self.pool
+
     async def open(self) -> None:
         s = self._settings
+        self._pool = await self._create_pool(s.host, s.port, "database.host, database.port")
+        if s.read_replica:
+            host, port = parse_endpoint(s.read_replica)
+            self._reader = await self._create_pool(host, port, "database.read_replica")
+        if self._migrate:
+            async with self.pool.acquire() as conn:
+                await apply_migrations(conn)
+
+    async def _create_pool(self, host: str, port: int, keys: str) -> asyncpg.Pool:
+        s = self._settings
         try:
-            self._pool = await asyncpg.create_pool(
-                host=s.host,
-                port=s.port,
+            return await asyncpg.create_pool(
+                host=host,
+                port=port,
                 user=s.username,
                 password=s.password.reveal() or None,
                 database=s.name,
@@ -85,17 +103,15 @@ class Database:
             )
         except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
             raise DatabaseUnavailable(
-                f"cannot connect to PostgreSQL at {s.host}:{s.port} database {s.name!r} as {s.username!r}: "
-                f"{exc} (keys database.host, database.port, database.name, database.username)"
+                f"cannot connect to PostgreSQL at {host}:{port} database {s.name!r} as {s.username!r}: "
+                f"{exc} (keys {keys}, database.name, database.username)"
             ) from exc
-        if self._migrate:
-            async with self.pool.acquire() as conn:
-                await apply_migrations(conn)
 
     async def close(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
+        for pool in (self._reader, self._pool):
+            if pool is not None:
+                await pool.close()
+        self._pool = self._reader = None
 
     async def lifespan(self, _app: object) -> AsyncIterator[None]:
         """For `app.cleanup_ctx`."""

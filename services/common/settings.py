@@ -61,6 +61,9 @@ class DatabaseSettings:
     name: str = "berth"
     max_open_conns: int = field(default=20, metadata={"min": 1})
     connect_timeout: float = field(default=10.0, metadata={"min": 0.1})
+    # A streaming-replication standby ("host:port"; same database, user and password) that core's
+    # uncached list APIs (projects, repositories, a project's artifacts) read from; empty: the primary.
+    read_replica: str = field(default="", metadata={"endpoint": True})
 
     def dsn(self) -> str:
         return f"postgresql://{self.username}@{self.host}:{self.port}/{self.name}"

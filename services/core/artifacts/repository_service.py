@@ -40,13 +40,13 @@ class RepositoryService:
     async def list_all(
         self, principal: Principal, terms: Sequence[Term], sort: Sequence[SortKey], page: Page
     ) -> tuple[list[RepositoryView], int]:
-        return await store.list_visible_repositories(self._db.pool, Viewer.of(principal), terms, sort, page)
+        return await store.list_visible_repositories(self._db.reader, Viewer.of(principal), terms, sort, page)
 
     async def list(
         self, principal: Principal, ref: ProjectRef, terms: Sequence[Term], sort: Sequence[SortKey], page: Page
     ) -> tuple[list[RepositoryView], int]:
         project, _ = await self._projects.resolve(principal, ref, Resource.REPOSITORY, Action.LIST)
-        return await store.list_project_repositories(self._db.pool, project.id, project.name, terms, sort, page)
+        return await store.list_project_repositories(self._db.reader, project.id, project.name, terms, sort, page)
 
     async def get(self, principal: Principal, ref: ProjectRef, path: str) -> RepositoryView:
         # Pull is what every role and a public project's visitors hold on repositories (Harbor's read).

@@ -160,11 +160,13 @@ class ArtifactService:
         if latest and not any(t.key in LATEST_KEYS for t in terms):
             raise BadRequest("latest_in_repository needs a media_type or artifact_type term in q")
         project, _ = await self._projects.resolve(principal, ref, Resource.ARTIFACT, Action.LIST)
-        repositories = await repository_store.project_repository_ids(self._db.pool, project.name)
+        # From the read replica, if there is one: this list is not cached (one repository's list is, and
+        # stays on the primary).
+        repositories = await repository_store.project_repository_ids(self._db.reader, project.name)
         if not repositories:
             return [], 0
         rows, total = await artifact_store.list_artifacts(
-            self._db.pool,
+            self._db.reader,
             project.id,
             repositories,
             terms,

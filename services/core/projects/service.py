@@ -57,7 +57,7 @@ class ProjectService:
     async def list(
         self, principal: Principal, terms: Sequence[Term], sort: Sequence[SortKey], page: Page
     ) -> tuple[list[tuple[ProjectView, ProjectAccess]], int]:
-        views, total = await store.list_projects(self._db.pool, Viewer.of(principal), terms, sort, page)
+        views, total = await store.list_projects(self._db.reader, Viewer.of(principal), terms, sort, page)
         return [(v, self.access(principal, v)) for v in views], total
 
     def access(self, principal: Principal, view: ProjectView) -> ProjectAccess:
