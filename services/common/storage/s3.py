@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import posixpath
 import re
-from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,27 +112,30 @@ class S3Driver:
                 return None
             raise
 
-    async def _pieces(self, key: str) -> list[_Piece] | None:
-        """The base and its contiguous segments, in order; None if there is no base. Segments after a gap
-        (a write that stopped between its deletes) are not part of the file, and the next write there
-        deletes them."""
+    async def _layout(self, key: str) -> tuple[list[_Piece] | None, list[_Piece]]:
+        """The file's pieces: the base and its contiguous segments, in order (None if there is no base);
+        and every segment under its key. Segments after a gap (a write that stopped between its deletes)
+        are not part of the file, and the next write there deletes them."""
         base, segments = await asyncio.gather(self._head(key), self._segments(key))
         if base is None:
-            return None
+            return None, segments
         pieces = [_Piece(key, 0, int(base["ContentLength"]), base["LastModified"].timestamp())]
         for piece in segments:
             if piece.start != pieces[-1].start + pieces[-1].size:
                 break
             pieces.append(piece)
-        return pieces
+        return pieces, segments
+
+    async def _pieces(self, key: str) -> list[_Piece] | None:
+        return (await self._layout(key))[0]
 
     async def _segments(self, key: str) -> list[_Piece]:
         found = []
         async for page in self._list(key + SEGMENT):
             for obj in page.get("Contents", []):
-                match = _SEGMENT_NAME.search(obj["Key"])
-                if match and obj["Key"] == key + match.group(0):
-                    found.append(_Piece(obj["Key"], int(match.group(1)), obj["Size"], obj["LastModified"].timestamp()))
+                start = _segment_start(obj["Key"], key)
+                if start is not None:
+                    found.append(_Piece(obj["Key"], start, obj["Size"], obj["LastModified"].timestamp()))
         return sorted(found, key=lambda piece: piece.start)
 
     async def _delete_keys(self, keys: Sequence[str]) -> None:
@@ -194,7 +197,7 @@ class S3Driver:
         """A multipart upload completed from the parts added when the block ends, aborted if it raises."""
         async with self._calls:
             started = await self._client.create_multipart_upload(Bucket=self.bucket, Key=key)
-        upload = _Multipart(self, key, started["UploadId"])
+        upload = _Multipart(started["UploadId"])
         try:
             yield upload
         except BaseException:
@@ -257,20 +260,19 @@ class S3Driver:
             target = f"{key}{SEGMENT}{offset:020d}"
             stale = await self._cut(path, key, offset)
         # Segments go before the new bytes are written: old ones left after new ones would read as data.
-        if stale:
-            await self._delete_keys(stale)
+        await self._delete_keys(stale)
         return offset + await self._stream(target, chunks, observe, always=offset == 0)
 
     async def _cut(self, path: str, key: str, offset: int) -> list[str]:
         """Prepare a write at `offset`: shrink the piece that straddles it, return the keys after it."""
-        pieces = await self._pieces(key)
+        pieces, segments = await self._layout(key)
         if pieces is None:
             raise PathNotFound(path)
         size = pieces[-1].start + pieces[-1].size
         if offset > size:
             raise ValueError(f"write at offset {offset} beyond the end ({size} bytes) of {path}")
         contiguous = {piece.key for piece in pieces}
-        stale = [p.key for p in await self._segments(key) if p.key not in contiguous or p.start >= offset]
+        stale = [p.key for p in segments if p.key not in contiguous or p.start >= offset]
         for piece in pieces:
             if piece.start < offset < piece.start + piece.size:
                 await self._shrink(piece.key, offset - piece.start)
@@ -293,68 +295,53 @@ class S3Driver:
         buffer = bytearray()
         upload: _Multipart | None = None
         previous: asyncio.Future[Any] | None = None
-        multipart: contextlib.AbstractAsyncContextManager[_Multipart] | None = None
+        failure: Exception | None = None
+        # The multipart upload, once the stream outgrows a part, completes as the block ends and is
+        # aborted if anything in it raises.
+        async with contextlib.AsyncExitStack() as stack:
 
-        async def flush(data: bytes) -> None:
-            # Observed and uploaded at once; the part before it is done first, so observation is in order.
-            nonlocal previous
-            assert upload is not None
-            if previous is not None:
-                await previous
-            number = upload.next_number()
-            part = asyncio.ensure_future(self._upload_part(key, upload.id, number, data))
-            upload.pending.append(part)
-            if observe is not None:
-                await _observed(observe, data)
-            previous = part
+            async def flush() -> None:
+                # Observed and uploaded at once; the part before it is done first, so observation is in order.
+                nonlocal upload, previous, written
+                if upload is None:
+                    upload = await stack.enter_async_context(self._multipart(key))
+                data = bytes(buffer)
+                buffer.clear()
+                if previous is not None:
+                    await previous
+                previous = upload.add(self._upload_part(key, upload.id, upload.next_number(), data))
+                if observe is not None:
+                    await _observed(observe, data)
+                written += len(data)
 
-        failure: BaseException | None = None
-        try:
             try:
                 async for chunk in chunks:
                     buffer += chunk
                     if len(buffer) >= self._part_size:
-                        if upload is None:
-                            multipart = self._multipart(key)
-                            upload = await multipart.__aenter__()
-                        data = bytes(buffer)
-                        buffer.clear()
-                        await flush(data)
-                        written += len(data)
+                        await flush()
             except Exception as exc:  # the client's stream broke: keep what arrived, then say so
                 failure = exc
-            if upload is None:
-                if buffer or always:
-                    data = bytes(buffer)
-                    if observe is not None and data:
-                        await _observed(observe, data)
-                    await self._put(key, data)
-                    written += len(data)
-            else:
+            if upload is not None:
                 if buffer:
-                    data = bytes(buffer)
-                    await flush(data)
-                    written += len(data)
-                assert multipart is not None
-                await multipart.__aexit__(None, None, None)
-                multipart = None
-        except BaseException as exc:
-            if multipart is not None:
-                with contextlib.suppress(BaseException):
-                    await multipart.__aexit__(type(exc), exc, exc.__traceback__)
-            raise
+                    await flush()
+            elif buffer or always:
+                data = bytes(buffer)
+                if observe is not None and data:
+                    await _observed(observe, data)
+                await self._put(key, data)
+                written += len(data)
         if failure is not None:
             raise failure
         return written
 
     async def move(self, source: str, destination: str) -> None:
         src, dst = self._key(source), self._key(destination)
-        pieces = await self._pieces(src) if src != self._root else None
+        if src == self._root:
+            raise PathNotFound(source)
+        pieces, stale = await asyncio.gather(self._pieces(src), self._segments(dst))
         if pieces is None:
             raise PathNotFound(source)
-        stale = [piece.key for piece in await self._segments(dst)]
-        if stale:
-            await self._delete_keys(stale)
+        await self._delete_keys([piece.key for piece in stale])
         if len(pieces) == 1 and pieces[0].size <= MAX_COPY_PART:
             async with self._calls:
                 await self._client.copy_object(
@@ -405,11 +392,7 @@ class S3Driver:
             async for page in self._list(key):
                 for obj in page.get("Contents", []):
                     name = obj["Key"]
-                    if (
-                        name == key
-                        or name.startswith(prefix_of_tree)
-                        or (_SEGMENT_NAME.search(name) and (name[:-21] == key))
-                    ):
+                    if name == key or name.startswith(prefix_of_tree) or _segment_start(name, key) is not None:
                         found.append(name)
             return found
 
@@ -453,8 +436,7 @@ class S3Driver:
 class _Multipart:
     """The state of one multipart upload: its id and the parts on their way."""
 
-    def __init__(self, driver: S3Driver, key: str, upload_id: str) -> None:
-        self.key = key
+    def __init__(self, upload_id: str) -> None:
         self.id = upload_id
         self.number = 0
         self.pending: list[asyncio.Future[Any]] = []
@@ -463,8 +445,10 @@ class _Multipart:
         self.number += 1
         return self.number
 
-    def add(self, part: Any) -> None:
-        self.pending.append(asyncio.ensure_future(part))
+    def add(self, part: Coroutine[Any, Any, dict[str, Any]]) -> asyncio.Future[dict[str, Any]]:
+        future = asyncio.ensure_future(part)
+        self.pending.append(future)
+        return future
 
 
 async def _observed(observe: ChunkObserver, data: bytes) -> None:
@@ -473,6 +457,12 @@ async def _observed(observe: ChunkObserver, data: bytes) -> None:
         await asyncio.to_thread(observe, data)
     else:
         observe(data)
+
+
+def _segment_start(name: str, key: str) -> int | None:
+    """The offset at which `name` starts if it is a segment of the file at `key`, else None."""
+    match = _SEGMENT_NAME.search(name)
+    return int(match.group(1)) if match and name == key + match.group(0) else None
 
 
 def _missing(exc: ClientError) -> bool:
