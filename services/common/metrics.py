@@ -58,13 +58,18 @@ class ServiceMetrics:
     def gauge(self, name: str, documentation: str, labels: tuple[str, ...] = ()) -> Gauge:
         return Gauge(name, documentation, labels, registry=self.registry)
 
-    def requests(self, names: RequestMetricNames, route_of: Callable[[web.Request], str]) -> Middleware:
-        """The request counter and latency histogram of this service, as a middleware."""
-        return request_metrics(
-            self.counter(names.total, names.total_help, ("code", "method", names.route_label)),
-            self.histogram(names.duration, names.duration_help, ("method", names.route_label)),
-            route_of,
-        )
+    def requests(self, names: RequestMetricNames, route_of: Callable[[web.Request], str]) -> list[Middleware]:
+        """The request counter and latency histogram of this service, as its middleware; none while
+        metrics are off, so requests pay nothing for them."""
+        if not self.enabled:
+            return []
+        return [
+            request_metrics(
+                self.counter(names.total, names.total_help, ("code", "method", names.route_label)),
+                self.histogram(names.duration, names.duration_help, ("method", names.route_label)),
+                route_of,
+            )
+        ]
 
     async def lifespan(self, _app: web.Application) -> AsyncIterator[None]:
         """Serves `path` on the metrics port for as long as the service's app runs (nothing when off). A

@@ -327,8 +327,12 @@ class MetricSettings:
     # last reading, so it never waits on the database.
     refresh_seconds: float = field(default=15.0, metadata={"min": 0.5})
 
-    def port_of(self, service: str) -> int:
-        return self.port + METRIC_PORT_OFFSETS[service]
+    def replica_base(self, replica: int) -> int:
+        """The `port` replica `replica` (0 the first) of the services is given: one block of offsets each."""
+        return self.port + METRIC_REPLICA_STRIDE * replica
+
+    def port_of(self, service: str, replica: int = 0) -> int:
+        return self.replica_base(replica) + METRIC_PORT_OFFSETS[service]
 
 
 @dataclass(frozen=True)

@@ -148,7 +148,7 @@ def create_app(
             # First, so every line logged below carries the request id (and the access line is written).
             request_context("core"),
             # Harbor's names; the operation is the route's pattern (bounded), never the path.
-            metrics.requests(CORE_REQUESTS, route_pattern),
+            *metrics.requests(CORE_REQUESTS, route_pattern),
             # Outside the error middleware, to see the 401 it rendered (with its Basic challenge).
             no_challenge_for_scripts(),
             # Before authentication, so a 401 for wrong credentials is rendered in Harbor's envelope too.

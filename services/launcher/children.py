@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 import redis.asyncio as aioredis
 
-from services.common.settings import METRIC_REPLICA_STRIDE, Settings
+from services.common.settings import Settings
 from services.launcher.embedded import Backends, EmbeddedPostgres, ensure_database
 from services.launcher.preflight import redis_address
 from services.launcher.supervisor import ChildSpec, Probe
@@ -166,14 +166,14 @@ def _replicas(
     env: dict[str, str],
 ) -> list[ChildSpec]:
     """`count` processes of one service: replica i (named `<name>-<i+1>` from the second) on port + i,
-    its metrics on metric.port + METRIC_REPLICA_STRIDE * i. They share everything else (database, Redis,
+    its metrics on `metric.replica_base(i)`. They share everything else (database, Redis,
     storage), so any of them serves any request: nginx spreads them."""
     specs = []
     for i in range(count):
         replica_env = dict(env)
         if i:
             replica_env[f"BERTH_{name.upper()}__PORT"] = str(port + i)
-            replica_env["BERTH_METRIC__PORT"] = str(settings.metric.port + METRIC_REPLICA_STRIDE * i)
+            replica_env["BERTH_METRIC__PORT"] = str(settings.metric.replica_base(i))
         specs.append(
             ChildSpec(
                 name if i == 0 else f"{name}-{i + 1}",

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from services.common.settings import METRIC_REPLICA_STRIDE, Settings, SettingsError
+from services.common.settings import Settings, SettingsError
 
 TCP_LISTEN = "0A"
 
@@ -64,7 +64,7 @@ def service_ports(settings: Settings, *, embedded_database: bool, embedded_redis
         }
         for service, (host, replicas) in replicated.items():
             for i in range(replicas):
-                port = settings.metric.port_of(service) + METRIC_REPLICA_STRIDE * i
+                port = settings.metric.port_of(service, i)
                 ports.append(Port(f"metric.port (+{port - settings.metric.port}, {service})", host, port))
     if embedded_database:
         ports.append(Port("database.port", "127.0.0.1", settings.database.port))

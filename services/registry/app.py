@@ -69,7 +69,7 @@ def create_app(
             # First, so every line logged below carries the request id.
             request_context("registry"),
             # CNCF Distribution's names and handler labels, which Harbor's dashboards read.
-            metrics.requests(REGISTRY_REQUESTS, _handler_name),
+            *metrics.requests(REGISTRY_REQUESTS, _handler_name),
             # Before access control, so a refused request is rendered in the OCI envelope too.
             error_middleware(
                 oci_envelope,

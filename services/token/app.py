@@ -59,7 +59,7 @@ def create_app(
         middlewares=[
             # First, so every line logged below carries the request id.
             request_context("token"),
-            metrics.requests(TOKEN_REQUESTS, route_pattern),
+            *metrics.requests(TOKEN_REQUESTS, route_pattern),
             # Every refusal, routing ones included, in Harbor's error envelope.
             error_middleware(
                 harbor_envelope,

@@ -134,16 +134,18 @@ class RegistryApi:
                 headers["X-Accel-Redirect"] = self._settings.accel_prefix + self._blobs.path(digest)
                 return web.Response(status=200, headers=headers)
             return web.FileResponse(local, headers=headers)
-        url = await self._blobs.download_url(digest, self._downloads.expiry_s)
-        if url is not None and self._downloads.redirect:
-            # The client fetches from the object store itself, with the URL's own short-lived signature.
-            return web.Response(status=307, headers={**headers, "Location": url, "Content-Length": "0"})
-        if url is not None and self._settings.accel_redirect:
-            # nginx fetches from the object store and streams to the client; the digest rides in the path,
-            # as nginx keeps no header of this answer once it proxies the object store's.
-            target = urlsplit(url)
-            headers["X-Accel-Redirect"] = f"{self._settings.accel_s3_prefix}{digest}{target.path}?{target.query}"
-            return web.Response(status=200, headers=headers)
+        if self._downloads.redirect or self._settings.accel_redirect:
+            # Signed only when someone else fetches it: streaming through this process needs no URL.
+            url = await self._blobs.download_url(digest, self._downloads.expiry_s)
+            if url is not None and self._downloads.redirect:
+                # The client fetches from the object store itself, with the URL's own short-lived signature.
+                return web.Response(status=307, headers={**headers, "Location": url, "Content-Length": "0"})
+            if url is not None:
+                # nginx fetches from the object store and streams to the client; the digest rides in the
+                # path, as nginx keeps no header of this answer once it proxies the object store's.
+                target = urlsplit(url)
+                headers["X-Accel-Redirect"] = f"{self._settings.accel_s3_prefix}{digest}{target.path}?{target.query}"
+                return web.Response(status=200, headers=headers)
         return await self._stream_blob(request, digest, size, headers)
 
     async def _stream_blob(
