@@ -15,6 +15,8 @@ from typing import Any
 
 import httpx
 
+from services.common.secret import Secret
+from services.common.settings import S3StorageSettings
 from tests.harness.plugin import free_port, stop_service
 from tests.harness.waiting import eventually
 
@@ -151,6 +153,16 @@ class SeaweedFSProcess:
 
     def has_object(self, bucket: str, key: str) -> bool:
         return key in self.keys(bucket, key)
+
+    def settings(self, bucket: str) -> S3StorageSettings:
+        """`storage.s3` for `bucket`, as the services load it from `storage_config`."""
+        return S3StorageSettings(
+            bucket=bucket,
+            region=self.region,
+            regionendpoint=self.endpoint,
+            accesskey=self.access_key,
+            secretkey=Secret(self.secret_key),
+        )
 
     def storage_config(self, bucket: str, **s3: object) -> dict[str, object]:
         """berth.yml's `storage` section for `bucket`, with further `storage.s3` keys as given."""

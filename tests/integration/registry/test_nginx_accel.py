@@ -8,11 +8,9 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 
 from services.common.settings import (
     FilesystemStorageSettings,
@@ -23,7 +21,6 @@ from services.common.settings import (
     S3StorageSettings,
     Settings,
     StorageSettings,
-    load_settings,
 )
 from services.proxy.prepare import prepare_proxy
 from services.proxy.render import Upstreams
@@ -50,9 +47,8 @@ def proxied(
     storage_config = None
     s3 = S3StorageSettings()
     if storage_kind == "s3":
-        seaweedfs = request.getfixturevalue("seaweedfs")
-        storage_config = seaweedfs.storage_config(request.getfixturevalue("s3_bucket"))
-        s3 = load_settings(environ={}, path=_written(workdir / "s3.yml", {"storage": storage_config})).storage.s3
+        seaweedfs, bucket = request.getfixturevalue("seaweedfs"), request.getfixturevalue("s3_bucket")
+        storage_config, s3 = seaweedfs.storage_config(bucket), seaweedfs.settings(bucket)
     registry = RegistryProcess(
         workdir,
         module_database,
@@ -99,11 +95,6 @@ def proxied(
         proc.terminate()
         proc.wait(timeout=10)
         registry.stop()
-
-
-def _written(path: Path, config: dict[str, object]) -> Path:
-    path.write_text(yaml.safe_dump(config))
-    return path
 
 
 @pytest.fixture

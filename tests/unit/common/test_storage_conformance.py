@@ -14,14 +14,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.common.secret import Secret
-from services.common.settings import S3StorageSettings
 from services.common.storage import FileInfo, PathNotFound, StorageDriver
 from services.common.storage.factory import s3_client
 from services.common.storage.filesystem import WRITE_BUFFER, FilesystemDriver
 from services.common.storage.memory import MemoryDriver
 from services.common.storage.s3 import MIN_PART, S3Driver
-from tests.harness.seaweedfs import SeaweedFSProcess
 
 MIB = 1 << 20
 
@@ -37,18 +34,8 @@ async def driver(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         # megabytes, and a key prefix of each test's own in the module's bucket.
         seaweedfs = request.getfixturevalue("seaweedfs")
         bucket = request.getfixturevalue("s3_bucket")
-        async with s3_client(s3_settings(seaweedfs, bucket)) as client:
+        async with s3_client(seaweedfs.settings(bucket)) as client:
             yield S3Driver(client, bucket, root=f"t/{secrets.token_hex(6)}", part_size=MIN_PART)
-
-
-def s3_settings(seaweedfs: SeaweedFSProcess, bucket: str) -> S3StorageSettings:
-    return S3StorageSettings(
-        bucket=bucket,
-        region=seaweedfs.region,
-        regionendpoint=seaweedfs.endpoint,
-        accesskey=seaweedfs.access_key,
-        secretkey=Secret(seaweedfs.secret_key),
-    )
 
 
 async def chunks(*parts: bytes) -> AsyncIterator[bytes]:
