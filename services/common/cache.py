@@ -97,11 +97,14 @@ class LookupCache:
 
 
 class ChangeListener:
-    """Feeds the cache from the change channel: live only while notifications are received."""
+    """Feeds the cache from a change channel (the registry's by default): live only while notifications
+    are received. A payload that is not a repository id drops everything."""
 
-    def __init__(self, settings: DatabaseSettings, cache: LookupCache, application_name: str) -> None:
+    def __init__(
+        self, settings: DatabaseSettings, cache: LookupCache, application_name: str, channel: str = CHANNEL
+    ) -> None:
         self._cache = cache
-        self.lifespan = Listener(settings, CHANNEL, application_name, self._on_notify, self._on_live).lifespan
+        self.lifespan = Listener(settings, channel, application_name, self._on_notify, self._on_live).lifespan
 
     def _on_notify(self, payload: str) -> None:
         try:

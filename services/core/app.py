@@ -13,6 +13,7 @@ from services.common.config.live import SystemConfig
 from services.common.db import Database
 from services.common.errors import error_middleware, harbor_envelope
 from services.common.events.relay import Relay
+from services.common.identity.access_cache import AccessLookup
 from services.common.identity.bootstrap import DefaultPasswordCheck, bootstrap_lifespan
 from services.common.jobs.gc import parse_gc_params
 from services.common.jobs.models import GARBAGE_COLLECTION, PURGE_AUDIT_LOG
@@ -122,7 +123,10 @@ def create_app(
     # The token service's authenticators, built the same way and rebuilt alike when auth_mode, ldap_* or
     # robot_name_prefix change: in ldap_auth mode directory users log in here too (Basic and /c/login),
     # through the one directory the LDAP and usergroups APIs use.
-    live = LiveAuthentication(settings, db, hasher, cache, directory=directory)
+    # Uncached here (unlike the token service): an API client that changes a membership or a password and
+    # at once calls again with Basic must see its own write, not wait for the change's notification.
+    access = AccessLookup(db, settings.database, "berth-core-access", max_bytes=0)
+    live = LiveAuthentication(settings, db, access, hasher, cache, directory=directory)
     config.on_change(live.configure)
     credentials = live.authentication
     sessions = SessionService(db, credentials, SessionStore(redis, config), audit)

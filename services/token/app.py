@@ -12,6 +12,7 @@ from services.common.auth.passwords import CredentialCache, PasswordHasher
 from services.common.config.live import SystemConfig
 from services.common.db import Database
 from services.common.errors import error_middleware, harbor_envelope
+from services.common.identity.access_cache import AccessLookup
 from services.common.identity.bootstrap import bootstrap_lifespan
 from services.common.ldap.directory import Directory
 from services.common.logging import request_context
@@ -47,8 +48,16 @@ def create_app(
     # /configurations.
     config = SystemConfig(settings, db, application_name="berth-token-config")
     # The same authenticators, in the same order, as core's Basic and /c/login, rebuilt on a change.
+    # Each token's lookup of the account and its projects, from memory until the database says they changed.
+    access = AccessLookup(db, settings.database, "berth-token-access")
     live = LiveAuthentication(
-        settings, db, hasher, CredentialCache(), directory=directory, extra_authenticators=extra_authenticators
+        settings,
+        db,
+        access,
+        hasher,
+        CredentialCache(),
+        directory=directory,
+        extra_authenticators=extra_authenticators,
     )
     config.on_change(live.configure)
     key = SigningKey(settings.token)
@@ -71,5 +80,7 @@ def create_app(
     setup_routes(app, handler)
     # Key before database: a missing half of a key pair is reported without waiting on PostgreSQL.
     app.cleanup_ctx.append(metrics.lifespan)
-    app.cleanup_ctx.extend([key.lifespan, db.lifespan, config.lifespan, bootstrap_lifespan(db, settings, hasher)])
+    app.cleanup_ctx.extend(
+        [key.lifespan, db.lifespan, access.lifespan, config.lifespan, bootstrap_lifespan(db, settings, hasher)]
+    )
     return app

@@ -11,8 +11,9 @@ With `auth_mode: ldap_auth` the database authenticator keeps only the admin (as 
 name falls through to the LDAP authenticator (`ldap.py`), one more `Authenticator`; `modes.py` builds
 the list for the configured mode, for the token service and core alike.
 
-The hot path is one query per token: an authenticator is told which projects the request names and may
-fetch them, with the account's roles there, in the same round trip as the account itself (`Identified`).
+The hot path is one lookup per token: an authenticator is told which projects the request names and may
+fetch them, with the account's roles there, in the same round trip as the account itself (`Identified`),
+answered from memory while nothing it read has changed (`AccessLookup`).
 One that does not (`projects=None`) leaves the lookup to the authorizer.
 """
 
@@ -34,8 +35,7 @@ from services.common.auth.errors import (
 )
 from services.common.auth.passwords import CredentialCache, PasswordHasher
 from services.common.auth.robot_names import RobotNames
-from services.common.db import Database
-from services.common.identity import access_store
+from services.common.identity.access_cache import AccessLookup
 from services.common.identity.models import ADMIN_USER_ID, ROBOT_PREFIX, ProjectAccess, Robot
 
 # Longer names or passwords are refused before any lookup or hashing.
@@ -108,15 +108,15 @@ class DatabaseAuthenticator:
     """Users whose password hash is in the database; with `admin_only` (LDAP mode) the admin alone."""
 
     def __init__(
-        self, db: Database, hasher: PasswordHasher, cache: CredentialCache, *, admin_only: bool = False
+        self, access: AccessLookup, hasher: PasswordHasher, cache: CredentialCache, *, admin_only: bool = False
     ) -> None:
-        self._db = db
+        self._access = access
         self._hasher = hasher
         self._cache = cache
         self._admin_only = admin_only
 
     async def authenticate(self, credentials: Credentials, projects: Sequence[str]) -> Identified | None:
-        found = await access_store.user_access(self._db.pool, credentials.username, projects)
+        found = await self._access.user_access(credentials.username, projects)
         user = found.user if found is not None else None
         if self._admin_only and (user is None or user.id != ADMIN_USER_ID):
             return None
@@ -141,14 +141,14 @@ class RobotAuthenticator:
 
     def __init__(
         self,
-        db: Database,
+        access: AccessLookup,
         hasher: PasswordHasher,
         cache: CredentialCache,
         *,
         names: RobotNames | None = None,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
-        self._db = db
+        self._access = access
         self._hasher = hasher
         self._cache = cache
         self._names = names
@@ -162,7 +162,7 @@ class RobotAuthenticator:
     async def authenticate(self, credentials: Credentials, projects: Sequence[str]) -> Identified | None:
         if not await self._is_robot(credentials.username):
             return None
-        found = await access_store.robot_access(self._db.pool, credentials.username, projects)
+        found = await self._access.robot_access(credentials.username, projects)
         if found is None:
             await self._hasher.verify_absent(credentials.password)
             raise InvalidCredentials("invalid robot account name or secret")
@@ -212,7 +212,7 @@ class Authentication:
 
 
 def default_authenticators(
-    db: Database,
+    access: AccessLookup,
     hasher: PasswordHasher,
     cache: CredentialCache,
     *,
@@ -222,6 +222,6 @@ def default_authenticators(
     """Robots first (their names are unambiguous), then the database; in `ldap_auth` mode
     `modes.authenticators_for` puts the directory after them."""
     return [
-        RobotAuthenticator(db, hasher, cache, names=robot_names),
-        DatabaseAuthenticator(db, hasher, cache, admin_only=auth_mode == "ldap_auth"),
+        RobotAuthenticator(access, hasher, cache, names=robot_names),
+        DatabaseAuthenticator(access, hasher, cache, admin_only=auth_mode == "ldap_auth"),
     ]

@@ -31,6 +31,7 @@ from services.common.auth.passwords import CredentialCache, PasswordHasher
 from services.common.auth.robot_names import RobotNames
 from services.common.config.keys import LDAP_SCOPES, defaults
 from services.common.db import Database
+from services.common.identity.access_cache import AccessLookup
 from services.common.ldap.directory import (
     Directory,
     DirectoryConfigError,
@@ -120,6 +121,7 @@ class LiveAuthentication:
         self,
         settings: Settings,
         db: Database,
+        access: AccessLookup,
         hasher: PasswordHasher,
         cache: CredentialCache,
         *,
@@ -130,6 +132,7 @@ class LiveAuthentication:
         decides whether it is asked. `extra_authenticators` come after the configured ones."""
         self._settings = settings
         self._db = db
+        self._access = access
         self._hasher = hasher
         self._cache = cache
         self._fixed_directory = directory
@@ -157,7 +160,14 @@ class LiveAuthentication:
 
     def _authenticators(self, config: AuthConfig, directory: Directory) -> list[Authenticator]:
         found = authenticators_for(
-            config.mode, config.ldap, self._db, self._hasher, self._cache, directory, robot_names=self.robot_names
+            config.mode,
+            config.ldap,
+            self._db,
+            self._access,
+            self._hasher,
+            self._cache,
+            directory,
+            robot_names=self.robot_names,
         )
         return [self._internal, *found, *self._extra]
 

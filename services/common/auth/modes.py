@@ -15,6 +15,7 @@ from services.common.auth.ldap import LdapAuthenticator
 from services.common.auth.passwords import CredentialCache, PasswordHasher
 from services.common.auth.robot_names import RobotNames
 from services.common.db import Database
+from services.common.identity.access_cache import AccessLookup
 from services.common.ldap.directory import Directory, UnconfiguredDirectory
 from services.common.ldap.ldap3_directory import Ldap3Directory
 from services.common.settings import LdapSettings
@@ -35,6 +36,7 @@ def authenticators_for(
     auth_mode: str,
     ldap: LdapSettings,
     db: Database,
+    access: AccessLookup,
     hasher: PasswordHasher,
     cache: CredentialCache,
     directory: Directory,
@@ -42,7 +44,7 @@ def authenticators_for(
     robot_names: RobotNames | None = None,
 ) -> list[Authenticator]:
     """The ordered authenticators of `auth_mode`; `directory` is asked only in `ldap_auth` mode."""
-    authenticators = default_authenticators(db, hasher, cache, auth_mode=auth_mode, robot_names=robot_names)
+    authenticators = default_authenticators(access, hasher, cache, auth_mode=auth_mode, robot_names=robot_names)
     if auth_mode == LDAP_AUTH:
         # After robots and the database's admin: every other name is the directory's. A cache of its
         # own, with the directory's TTL: a directory check is remembered for `ldap.cache_seconds`; a new

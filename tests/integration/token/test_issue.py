@@ -22,6 +22,7 @@ from tests.harness.token import (
     query,
     set_password,
 )
+from tests.harness.waiting import eventually
 from tests.integration.token.helpers import ADMIN, ISSUER, SERVICE, ask, assert_error, claims, granted
 
 pytestmark = pytest.mark.integration
@@ -175,7 +176,7 @@ def test_a_changed_password_is_effective_at_once_despite_the_cache(
     assert ask(token_service, auth=(user, "Old-123")).status_code == 200
     assert ask(token_service, auth=(user, "Old-123")).status_code == 200  # now from the cache
     set_password(module_database, user, "New-456")
-    assert_error(ask(token_service, auth=(user, "Old-123")), 401, "UNAUTHORIZED")
+    eventually(lambda: ask(token_service, auth=(user, "Old-123")).status_code == 401, "the old password refused")
     assert ask(token_service, auth=(user, "New-456")).status_code == 200
 
 
@@ -186,6 +187,7 @@ def test_a_deleted_user_is_refused_at_once_despite_the_cache(
     add_user(module_database, user, "Secret-123")
     assert ask(token_service, auth=(user, "Secret-123")).status_code == 200
     query(module_database, "UPDATE users SET deleted = true WHERE username = $1", user)
+    eventually(lambda: ask(token_service, auth=(user, "Secret-123")).status_code == 401, "the deleted user refused")
     assert_error(ask(token_service, auth=(user, "Secret-123")), 401, "UNAUTHORIZED")
 
 
@@ -204,9 +206,49 @@ def test_losing_a_membership_is_effective_at_once(
         "DELETE FROM project_members WHERE project_id = (SELECT id FROM projects WHERE name = $1)",
         project,
     )
-    assert granted(ask(token_service, f"repository:{project}/a:push", auth=(user, "Secret-123"))) == {
-        f"{project}/a": []
-    }
+    eventually(
+        lambda: (
+            granted(ask(token_service, f"repository:{project}/a:push", auth=(user, "Secret-123")))
+            == {f"{project}/a": []}
+        ),
+        "push refused once the membership is gone",
+    )
+
+
+def test_lookups_come_from_memory_until_the_database_notifies_a_change(
+    token_service: TokenServiceProcess, module_database: TestDatabase, unique: str
+) -> None:
+    """Each token's lookup of the account and its roles is answered from memory: a change made with the
+    triggers off (no notification) goes unseen, and the same change notified applies to the next tokens."""
+    # Until the listener has LISTENed (its keep-alive is a SELECT 1 after that), nothing is kept in memory.
+    eventually(
+        lambda: query(
+            module_database,
+            "SELECT 1 FROM pg_stat_activity WHERE application_name = 'berth-token-access'"
+            " AND (query LIKE 'LISTEN%' OR query = 'SELECT 1') AND datname = current_database()",
+        ),
+        "the token service listening for identity changes",
+    )
+    project, user = f"c{unique}", f"c{unique}"
+    add_project(module_database, project)
+    add_user(module_database, user, "Secret-123")
+    add_member(module_database, project, user, 2)  # developer
+    scope, auth = f"repository:{project}/a:pull,push", (user, "Secret-123")
+    assert granted(ask(token_service, scope, auth=auth)) == {f"{project}/a": ["pull", "push"]}
+    # The triggers off for this transaction only (a replica's session role): the row changes silently.
+    query(
+        module_database,
+        "DO $$ BEGIN SET LOCAL session_replication_role = replica;"
+        f" UPDATE project_members SET role = 3 WHERE project_id = (SELECT id FROM projects WHERE name = '{project}');"
+        " END $$",
+    )
+    assert granted(ask(token_service, scope, auth=auth)) == {f"{project}/a": ["pull", "push"]}
+    query(
+        module_database,
+        "UPDATE project_members SET role = 3 WHERE project_id = (SELECT id FROM projects WHERE name = $1)",
+        project,
+    )
+    eventually(lambda: granted(ask(token_service, scope, auth=auth)) == {f"{project}/a": ["pull"]}, "guest's pull")
 
 
 @pytest.mark.parametrize(
@@ -336,6 +378,11 @@ def test_disabling_a_robot_is_effective_at_once_despite_the_cache(
         f"x{unique}/a": ["pull"]
     }
     query(module_database, "UPDATE robots SET disabled = true WHERE name = $1", robot.name)
+    scope = f"repository:x{unique}/a:pull"
+    eventually(
+        lambda: ask(token_service, scope, auth=(robot.name, "Robot-Secret-7")).status_code == 401,
+        "the disabled robot refused",
+    )
     assert_error(ask(token_service, auth=(robot.name, "Robot-Secret-7")), 401, "UNAUTHORIZED")
 
 
