@@ -53,6 +53,7 @@ compose-test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.registry_bench
+	$(BIN)/python -m bench.distribution_bench --replicas 2
 	$(BIN)/python -m bench.log_bench
 	$(BIN)/python -m bench.token_bench
 	$(BIN)/python -m bench.artifact_list_bench

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
+from yarl import URL
 
 T = TypeVar("T")
 MiB = 1 << 20
@@ -82,10 +83,11 @@ class CpuSnapshot:
 
 
 class CpuMeter:
-    """CPU seconds of some processes (from /proc/<pid>/stat) and of the whole machine (from /proc/stat)."""
+    """CPU seconds of some processes (from /proc/<pid>/stat) and of the whole machine (from /proc/stat); a
+    name may stand for several processes (replicas, nginx's workers), whose seconds are summed."""
 
-    def __init__(self, pids: dict[str, int]) -> None:
-        self.pids = pids
+    def __init__(self, pids: dict[str, int] | dict[str, list[int]]) -> None:
+        self.pids = {name: [p] if isinstance(p, int) else p for name, p in pids.items()}
 
     @staticmethod
     def _stat(path: str) -> tuple[str, float] | None:
@@ -115,9 +117,9 @@ class CpuMeter:
 
     def snapshot(self) -> CpuSnapshot:
         named = {}
-        for name, pid in self.pids.items():
-            stat = self._stat(f"/proc/{pid}/stat")
-            named[name] = stat[1] if stat else 0.0
+        for name, pids in self.pids.items():
+            stats = (self._stat(f"/proc/{pid}/stat") for pid in pids)
+            named[name] = sum(stat[1] for stat in stats if stat)
         named["client"] = time.process_time()
         return CpuSnapshot(named, self._postgres(), self._machine_busy())
 
@@ -240,6 +242,46 @@ async def compare(targets: list[Target], duration: float, slices: int) -> None:
         order = targets if i % 2 == 0 else list(reversed(targets))
         for t in order:
             await slice_(t, duration / slices)
+
+
+# --- registry clients ----------------------------------------------------------------------------------
+
+
+def new_session(concurrency: int, headers: dict[str, str] | None = None) -> aiohttp.ClientSession:
+    """Keep-alive connections, no decompression, 1 MiB reads; `headers` on every request (a bearer token:
+    nginx, Distribution and the bare servers ignore it, so both sides of a comparison get the same bytes)."""
+    return aiohttp.ClientSession(
+        headers=headers,
+        connector=aiohttp.TCPConnector(limit=concurrency, force_close=False, keepalive_timeout=60),
+        timeout=aiohttp.ClientTimeout(total=300),
+        auto_decompress=False,
+        read_bufsize=READ_CHUNK,
+    )
+
+
+@dataclass
+class Blob:
+    data: bytes
+    digest: str
+
+
+async def chunked_upload(session: aiohttp.ClientSession, base: str, repo: str, blob: Blob, chunk_size: int) -> None:
+    """A docker client's chunked upload: POST, PATCH `chunk_size` chunks with Content-Range, PUT ?digest=."""
+    async with session.post(f"{base}/v2/{repo}/blobs/uploads/") as r:
+        if r.status != 202:
+            raise RuntimeError(f"{base} POST upload: {r.status} {await r.text()}")
+        location = URL(base).join(URL(r.headers["Location"]))
+    view = memoryview(blob.data)
+    for start in range(0, len(blob.data), chunk_size):
+        chunk = view[start : start + chunk_size]
+        headers = {"Content-Type": "application/octet-stream", "Content-Range": f"{start}-{start + len(chunk) - 1}"}
+        async with session.patch(location, data=chunk, headers=headers) as r:
+            if r.status != 202:
+                raise RuntimeError(f"{base} PATCH chunk at {start}: {r.status} {await r.text()}")
+            location = URL(base).join(URL(r.headers["Location"]))
+    async with session.put(location.update_query(digest=blob.digest), headers={"Content-Length": "0"}) as r:
+        if r.status != 201:
+            raise RuntimeError(f"{base} PUT upload: {r.status} {await r.text()}")
 
 
 # --- interrupts ----------------------------------------------------------------------------------------

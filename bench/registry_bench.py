@@ -30,18 +30,19 @@ from pathlib import Path
 
 import aiohttp
 import httpx
-from yarl import URL
 
 from bench.common import (
-    READ_CHUNK,
+    Blob,
     CpuMeter,
     MiB,
     Result,
     Target,
+    chunked_upload,
     cleaned_up,
     compare,
     exit_on_interrupt,
     install_interrupts,
+    new_session,
     run_async,
     slice_,
     start_module,
@@ -255,24 +256,6 @@ def registry_pid(proc: RegistryProcess) -> int:
 # --- client --------------------------------------------------------------------------------------------
 
 
-def new_session(concurrency: int, headers: dict[str, str] | None = None) -> aiohttp.ClientSession:
-    # Every session carries the bench's bearer token; nginx and the bare server ignore it, so both sides
-    # of each comparison send the same bytes.
-    return aiohttp.ClientSession(
-        headers=headers,
-        connector=aiohttp.TCPConnector(limit=concurrency, force_close=False, keepalive_timeout=60),
-        timeout=aiohttp.ClientTimeout(total=300),
-        auto_decompress=False,
-        read_bufsize=READ_CHUNK,
-    )
-
-
-@dataclass
-class Blob:
-    data: bytes
-    digest: str
-
-
 async def push(base: str, repo: str, blobs: list[Blob], headers: dict[str, str], meter: CpuMeter) -> Result:
     """Chunked uploads: POST, PATCH 5 MiB chunks with Content-Range, PUT ?digest=; PUSH_CLIENTS at once."""
     result = Result("push")
@@ -280,31 +263,11 @@ async def push(base: str, repo: str, blobs: list[Blob], headers: dict[str, str],
     for b in blobs:
         queue.put_nowait(b)
 
-    async def upload(session: aiohttp.ClientSession, blob: Blob) -> None:
-        async with session.post(f"{base}/v2/{repo}/blobs/uploads/") as r:
-            if r.status != 202:
-                raise RuntimeError(f"POST upload: {r.status} {await r.text()}")
-            location = URL(base).join(URL(r.headers["Location"]))
-        view = memoryview(blob.data)
-        for start in range(0, len(blob.data), CHUNK_SIZE):
-            chunk = view[start : start + CHUNK_SIZE]
-            headers = {
-                "Content-Type": "application/octet-stream",
-                "Content-Range": f"{start}-{start + len(chunk) - 1}",
-            }
-            async with session.patch(location, data=chunk, headers=headers) as r:
-                if r.status != 202:
-                    raise RuntimeError(f"PATCH chunk at {start}: {r.status} {await r.text()}")
-                location = URL(base).join(URL(r.headers["Location"]))
-        async with session.put(location.update_query(digest=blob.digest), headers={"Content-Length": "0"}) as r:
-            if r.status != 201:
-                raise RuntimeError(f"PUT upload: {r.status} {await r.text()}")
-
     async def worker(session: aiohttp.ClientSession) -> None:
         while not queue.empty():
             blob = queue.get_nowait()
             t0 = time.perf_counter()
-            await upload(session, blob)
+            await chunked_upload(session, base, repo, blob, CHUNK_SIZE)
             result.latencies.append(time.perf_counter() - t0)
             result.requests += 1
             result.nbytes += len(blob.data)

@@ -97,7 +97,8 @@ async def check_token(session: aiohttp.ClientSession, url: str, headers: dict[st
         if r.status != 200:
             raise RuntimeError(f"GET {url}: {r.status} {body}")
     claims = jwt.decode(body["token"], options={"verify_signature": False})
-    if claims["access"] != [{"type": "repository", "name": f"{PROJECT}/app", "actions": ["pull", "push"]}]:
+    access = [{k: v for k, v in entry.items() if k != "project_id"} for entry in claims["access"]]
+    if access != [{"type": "repository", "name": f"{PROJECT}/app", "actions": ["pull", "push"]}]:
         raise RuntimeError(f"unexpected access claim {claims['access']}")
 
 
