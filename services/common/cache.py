@@ -41,13 +41,19 @@ class LookupCache:
         self._changed_at: dict[int, int] = {}
         self._cleared_at = 0
         self.live = False  # True only while notifications are being received
+        # Lookups answered from memory and not (bypassed while not live included), for the metrics.
+        self.hits = 0
+        self.misses = 0
 
     def get(self, key: Hashable) -> Any | None:
         if not self.live:
+            self.misses += 1
             return None
         entry = self._entries.get(key)
         if entry is None:
+            self.misses += 1
             return None
+        self.hits += 1
         self._entries.move_to_end(key)
         return entry[1]
 

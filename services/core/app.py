@@ -12,6 +12,7 @@ from services.common.cache import CORE_LISTENER, ChangeListener, LookupCache
 from services.common.config.live import SystemConfig
 from services.common.db import Database
 from services.common.errors import error_middleware, harbor_envelope
+from services.common.events.backlog import OutboxMetrics
 from services.common.events.relay import Relay
 from services.common.identity.access_cache import AccessLookup
 from services.common.identity.bootstrap import DefaultPasswordCheck, bootstrap_lifespan
@@ -147,6 +148,7 @@ def create_app(
     ui = UiFiles()
 
     metrics = ServiceMetrics(settings.metric, "core", settings.core.host)
+    metrics.cache_lookups({"artifact_lists": list_cache, "credentials": cache})
     app = web.Application(
         middlewares=[
             # First, so every line logged below carries the request id (and the access line is written).
@@ -227,6 +229,7 @@ def create_app(
     app.router.add_routes(ApiExplorer().routes())
     app.cleanup_ctx.append(metrics.lifespan)
     project_metrics = ProjectMetrics(metrics, db, every_s=settings.metric.refresh_seconds)
+    outbox_metrics = OutboxMetrics(metrics, db, every_s=settings.metric.refresh_seconds)
     app.cleanup_ctx.extend(
         [
             # First, so it closes last: what the others record at shutdown still goes out.
@@ -240,8 +243,9 @@ def create_app(
             # Core writes events too (API deletes, tags, copies): relayed even with no registry running.
             Relay(db, redis, settings.database).lifespan,
             RegistryHealthCheck(registries, settings.core.registry_health_check_seconds).lifespan,
-            # After the pool: it reads the project tables.
+            # After the pool: they read the project tables and the outbox.
             project_metrics.lifespan,
+            outbox_metrics.lifespan,
         ]
     )
     if settings.core.cache_mb > 0:

@@ -31,7 +31,8 @@ from services.common.tasks import background
 from services.jobservice.context import JobRegistry
 from services.jobservice.dispatcher import Dispatcher
 from services.jobservice.jobs import registry
-from services.jobservice.metrics import JobMetrics
+from services.jobservice.jobs.gc import GcProgress
+from services.jobservice.metrics import GcMetrics, JobMetrics, TaskConcurrency
 from services.jobservice.pool import PoolReporter
 from services.jobservice.replication_events import ReplicationTrigger
 from services.jobservice.scheduler import Scheduler
@@ -56,6 +57,8 @@ def create_app(
     secret_key = SecretKeyFile(settings.secret_key_file)
     # The registry's blob storage, which garbage collection deletes from.
     storage, storage_lifespan = (storage, None) if storage is not None else configured_driver(settings.storage)
+    # What this process's garbage collections have deleted so far (plain counts; the metrics read them).
+    gc_progress = GcProgress()
     jobs = jobs or registry(
         storage,
         upload_ttl=timedelta(hours=settings.registry.upload_ttl_hours),
@@ -63,6 +66,7 @@ def create_app(
         local=settings.internal_urls(),
         config=config,
         heartbeat_timeout_s=js.heartbeat_timeout_seconds,
+        gc_progress=gc_progress,
     )
     submitter = JobSubmitter(db, queue, max_attempts=js.max_attempts)
     # Pushes, pulls, deletes and quota events become webhook deliveries, one chain per policy target.
@@ -102,6 +106,8 @@ def create_app(
 
     metrics = ServiceMetrics(settings.metric, "jobservice", js.host)
     job_metrics = JobMetrics(metrics, db, every_s=settings.metric.refresh_seconds)
+    gc_metrics = GcMetrics(metrics, db, gc_progress, every_s=settings.metric.refresh_seconds)
+    metrics.collector(TaskConcurrency(name, workers, jobs))
     app = web.Application(middlewares=[request_context("jobservice"), error_middleware(harbor_envelope)])
     app.router.add_get("/healthz", healthz)
     # Pushes and tags start the event-based replication policies' executions.
@@ -110,5 +116,5 @@ def create_app(
         app.cleanup_ctx.append(storage_lifespan)
     app.cleanup_ctx.extend([db.lifespan, config.lifespan, redis.lifespan, work, trigger.lifespan, webhooks.lifespan])
     # After the pool (it reads the job rows), stopped before it.
-    app.cleanup_ctx.extend([metrics.lifespan, job_metrics.lifespan])
+    app.cleanup_ctx.extend([metrics.lifespan, job_metrics.lifespan, gc_metrics.lifespan])
     return app

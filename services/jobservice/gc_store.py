@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from services.common.db import Executor
+from services.common.jobs.models import GARBAGE_COLLECTION
 
 # An artifact nothing holds: no tag, named by no index, and not the accessory of a subject that exists.
 _UNTAGGED = (
@@ -141,3 +142,14 @@ async def lock_deleting(tx: Executor, limit: int) -> list[tuple[str, int]]:
 async def delete_rows(tx: Executor, digests: Sequence[str]) -> int:
     status = await tx.execute("DELETE FROM blobs WHERE digest = ANY($1::text[]) AND status = 'deleting'", list(digests))
     return int(status.rsplit(" ", 1)[1])
+
+
+async def last_success(ex: Executor) -> float | None:
+    """When the newest garbage collection that deleted for real (not a dry run) succeeded, from any
+    jobservice process: seconds since the epoch, None before the first."""
+    value = await ex.fetchval(
+        "SELECT EXTRACT(EPOCH FROM max(finished_at))::float8 FROM jobs"
+        " WHERE type = $1 AND status = 'success' AND result->>'dry_run' = 'false'",
+        GARBAGE_COLLECTION,
+    )
+    return None if value is None else float(value)

@@ -13,6 +13,7 @@ from services.common.cache import REGISTRY_LISTENER, ChangeListener, LookupCache
 from services.common.config.live import SystemConfig
 from services.common.db import Database
 from services.common.errors import error_middleware, oci_envelope
+from services.common.events.backlog import OutboxMetrics
 from services.common.events.relay import Relay
 from services.common.logging import request_context
 from services.common.metrics import RequestMetricNames, ServiceMetrics
@@ -64,6 +65,9 @@ def create_app(
     )
 
     metrics = ServiceMetrics(settings.metric, "registry", settings.registry.host)
+    # Manifest, blob and project-id lookups (all misses while the cache is off or not live).
+    metrics.cache_lookups({"registry_lookups": cache})
+    outbox_metrics = OutboxMetrics(metrics, db, every_s=settings.metric.refresh_seconds)
     app = web.Application(
         middlewares=[
             # First, so every line logged below carries the request id.
@@ -94,6 +98,8 @@ def create_app(
     # relayed at the next start, by whichever relay runs first).
     redelivery = timedelta(seconds=settings.registry.event_redelivery_seconds)
     app.cleanup_ctx.append(Relay(db, redis, settings.database, redeliver_after=redelivery).lifespan)
+    # After the pool: it reads the outbox.
+    app.cleanup_ctx.append(outbox_metrics.lifespan)
     app.cleanup_ctx.append(pulls.lifespan)
     if settings.registry.cache_mb > 0:
         app.cleanup_ctx.append(ChangeListener(settings.database, cache, REGISTRY_LISTENER).lifespan)

@@ -50,12 +50,13 @@ def create_app(
     # The same authenticators, in the same order, as core's Basic and /c/login, rebuilt on a change.
     # Each token's lookup of the account and its projects, from memory until the database says they changed.
     access = AccessLookup(db, settings.database, "berth-token-access")
+    credentials = CredentialCache()
     live = LiveAuthentication(
         settings,
         db,
         access,
         hasher,
-        CredentialCache(),
+        credentials,
         directory=directory,
         extra_authenticators=extra_authenticators,
     )
@@ -64,6 +65,7 @@ def create_app(
     handler = TokenHandler(settings.token, live.authentication, Authorizer(db), key, config, clock=clock)
 
     metrics = ServiceMetrics(settings.metric, "token", settings.token.host)
+    metrics.cache_lookups({"credentials": credentials, "access": access.cache})
     app = web.Application(
         middlewares=[
             # First, so every line logged below carries the request id.

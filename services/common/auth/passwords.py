@@ -94,6 +94,9 @@ class CredentialCache:
         self._clock = clock
         self._entries: OrderedDict[bytes, float] = OrderedDict()  # digest → expiry, oldest first
         self._inflight: dict[bytes, asyncio.Future[bool]] = {}
+        # Checks answered from memory and not (a check joining one in flight is a miss), for the metrics.
+        self.hits = 0
+        self.misses = 0
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -129,7 +132,9 @@ class CredentialCache:
         """True when a recent identical check succeeded; otherwise `verify()`, remembered if it succeeds."""
         digest = self._digest(stamp, name, secret)
         if self._hit(digest):
+            self.hits += 1
             return True
+        self.misses += 1
         task = self._inflight.get(digest)
         if task is None:
             # A task of its own: a client that hangs up mid-check cancels only its wait, not the others'.

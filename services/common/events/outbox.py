@@ -77,3 +77,14 @@ async def acknowledge(tx: Executor, event_ids: Sequence[str]) -> set[uuid.UUID]:
         "DELETE FROM event_outbox WHERE event_id = ANY($1::uuid[]) RETURNING event_id", list(event_ids)
     )
     return {r["event_id"] for r in rows}
+
+
+async def backlog(ex: Executor) -> tuple[int, int]:
+    """(rows not yet published, rows published and not yet acknowledged): what the relay and the
+    consumer have still to do. Both are small while they keep up; each count reads one partial index."""
+    row = await ex.fetchrow(
+        "SELECT (SELECT count(*) FROM event_outbox WHERE published_at IS NULL) AS pending,"
+        " (SELECT count(*) FROM event_outbox WHERE published_at IS NOT NULL) AS unacknowledged"
+    )
+    assert row is not None
+    return int(row["pending"]), int(row["unacknowledged"])

@@ -47,6 +47,11 @@ class AccessLookup:
         self._cache = LookupCache(max_bytes)
         self.lifespan = ChangeListener(settings, self._cache, application_name, CHANNEL).lifespan
 
+    @property
+    def cache(self) -> LookupCache:
+        """The entries (their hit and miss counts are the service's metrics)."""
+        return self._cache
+
     async def user_access(self, username: str, projects: Sequence[str]) -> UserAccess | None:
         return await self._lookup(
             ("user", username, tuple(projects)),

@@ -9,7 +9,7 @@ from services.common.jobs.models import GARBAGE_COLLECTION, PURGE_AUDIT_LOG, REP
 from services.common.secret_key import SecretKeyFile
 from services.common.storage import StorageDriver
 from services.jobservice.context import JobRegistry
-from services.jobservice.jobs.gc import GarbageCollector
+from services.jobservice.jobs.gc import GarbageCollector, GcProgress
 from services.jobservice.jobs.purge_audit import purge_audit_log
 from services.jobservice.jobs.replication import Replication
 from services.jobservice.jobs.retention import run_retention
@@ -24,10 +24,12 @@ def registry(
     local: tuple[str, str, str],
     config: SystemConfig,
     heartbeat_timeout_s: float,
+    gc_progress: GcProgress,
 ) -> JobRegistry:
     return {
         PURGE_AUDIT_LOG: purge_audit_log,
-        GARBAGE_COLLECTION: GarbageCollector(storage, upload_ttl),
+        # Its deletions so far, for the metrics.
+        GARBAGE_COLLECTION: GarbageCollector(storage, upload_ttl, gc_progress),
         RETENTION: run_retention,
         # Decrypts the endpoints' passwords with core's key file, read when a replication first runs.
         REPLICATION: Replication(storage, secret_key, local),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 
 from services.common import upload_sessions
@@ -27,12 +28,31 @@ SWEEP_BATCH = 1000
 UNTAGGED_BATCH = 500
 
 
+@dataclass
+class GcProgress:
+    """What this process's runs have done so far, added to as each batch goes (so a run's progress shows
+    while it runs) and read by the metrics at a scrape (services.jobservice.metrics)."""
+
+    running: int = 0  # runs in progress here (dry runs included)
+    manifests_deleted: int = 0  # untagged artifacts
+    blobs_deleted: int = 0
+    bytes_freed: int = 0
+
+
 class GarbageCollector:
-    def __init__(self, storage: StorageDriver, upload_ttl: timedelta) -> None:
+    def __init__(self, storage: StorageDriver, upload_ttl: timedelta, progress: GcProgress | None = None) -> None:
         self._storage = storage
         self._upload_ttl = upload_ttl
+        self._progress = progress or GcProgress()
 
     async def __call__(self, context: JobContext) -> None:
+        self._progress.running += 1
+        try:
+            await self._run(context)
+        finally:
+            self._progress.running -= 1
+
+    async def _run(self, context: JobContext) -> None:
         try:
             params = parse_gc_params(context.job.parameters)
         except ValueError as exc:
@@ -56,6 +76,7 @@ class GarbageCollector:
         if params.delete_untagged:
             while deleted := await gc_store.delete_untagged(pool, window, UNTAGGED_BATCH):
                 artifacts += len(deleted)
+                self._progress.manifests_deleted += len(deleted)
             await context.log(f"deleted {artifacts} untagged artifacts")
         started = time.monotonic()
         marked = 0
@@ -106,8 +127,11 @@ class GarbageCollector:
                     await self._storage.delete_many([blob_dir(parse_digest(d)) for d, _ in batch])
                     async with turn:
                         deleted = await gc_store.delete_rows(tx, [d for d, _ in batch])
+                size = sum(size for _, size in batch)
                 blobs += deleted
-                freed += sum(size for _, size in batch)
+                freed += size
+                self._progress.blobs_deleted += deleted
+                self._progress.bytes_freed += size
                 if len(batch) < SWEEP_BATCH:
                     return  # the rest, if any, is in the other deleters' batches or an upload's hands
 

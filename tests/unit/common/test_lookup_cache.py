@@ -15,6 +15,16 @@ def test_hit_after_put() -> None:
     assert cache.get("k") == "value"
 
 
+def test_hits_and_misses_are_counted_a_bypass_as_a_miss() -> None:
+    cache = live_cache()
+    cache.put("k", 1, "value", 10, cache.generation)
+    cache.get("k")
+    cache.get("absent")
+    cache.live = False
+    cache.get("k")
+    assert (cache.hits, cache.misses) == (1, 2)
+
+
 def test_nothing_is_served_or_stored_while_not_live() -> None:
     cache = live_cache()
     cache.put("k", 1, "value", 10, cache.generation)

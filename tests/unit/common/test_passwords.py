@@ -74,6 +74,7 @@ async def test_a_successful_check_is_remembered() -> None:
     assert await cache.check("stamp", "alice", "pw", verify)
     assert await cache.check("stamp", "alice", "pw", verify)
     assert verify.calls == 1
+    assert (cache.hits, cache.misses) == (1, 1)
 
 
 async def test_a_failed_check_is_not_remembered() -> None:
