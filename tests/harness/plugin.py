@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -114,6 +115,27 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def free_port_block(size: int) -> int:
+    """The first of `size` consecutive free ports (replica i of a service listens on port + i), taken
+    below the kernel's ephemeral range: a port next to a free_port() answer may be handed to any outgoing
+    connection before the service binds it, a port below that range only to an explicit bind."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    for _ in range(500):
+        base = random.randrange(10_000, low - size)
+        if all(_bindable(port) for port in range(base, base + size)):
+            return base
+    raise RuntimeError(f"no {size} consecutive free ports between 10000 and {low}")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def http_ready(url: str, *statuses: int) -> Callable[[], bool]:

@@ -26,10 +26,12 @@ from typing import Any
 import httpx
 import yaml
 
-from tests.harness.plugin import REDIS_URL, REPO_ROOT, TestDatabase, free_port
+from tests.harness.plugin import REDIS_URL, REPO_ROOT, TestDatabase, free_port, free_port_block
 
 STATUS_LINE = re.compile(r"^(?P<name>\S+)\s+(?P<state>\S+)\s+pid=(?P<pid>\S+)\s+restarts=(?P<restarts>\d+)")
 ADMIN_PASSWORD = "Harbor12345"
+# The most replicas of one service a test (or a bench) runs.
+MAX_REPLICAS = 4
 
 
 @contextlib.contextmanager
@@ -66,7 +68,9 @@ class StackProcess:
         self.output_path = workdir / "launcher.out"
         self.http_port = free_port()
         self.url = f"http://127.0.0.1:{self.http_port}"
-        self.ports = {name: free_port() for name in ("registry", "token", "core", "jobservice", "collector")}
+        # Blocks for the services that may run replicas (replica i on port + i).
+        self.ports = {name: free_port_block(MAX_REPLICAS) for name in ("registry", "token", "core")}
+        self.ports |= {name: free_port() for name in ("jobservice", "collector")}
         db: dict[str, Any] = (
             database.settings_dict()
             if database is not None
