@@ -6,6 +6,7 @@ import datetime as dt
 import time
 from collections.abc import Callable
 
+import orjson
 from aiohttp import web
 
 from services.common.config.live import SystemConfig
@@ -56,7 +57,7 @@ class TokenHandler:
         now = int(self._clock())
         ttl = self._config.get("token_expiration") * 60  # at each token: a change applies to the next one
         granted = await self._authorizer.grant(identified, requested, dt.datetime.fromtimestamp(now, dt.UTC))
-        token, _claims = self._key.signer.sign(
+        token = self._key.issue(
             issuer=self._settings.issuer,
             subject=principal.name,
             audience=self._settings.service,
@@ -68,9 +69,14 @@ class TokenHandler:
             "token": token,
             "access_token": token,
             "expires_in": ttl,
-            "issued_at": dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "issued_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
         }
-        return web.json_response(body, headers={"Cache-Control": "no-store"})
+        return web.Response(
+            body=orjson.dumps(body),
+            content_type="application/json",
+            charset="utf-8",
+            headers={"Cache-Control": "no-store"},
+        )
 
 
 async def healthz(request: web.Request) -> web.Response:

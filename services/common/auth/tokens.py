@@ -18,10 +18,12 @@ from enum import StrEnum
 from pathlib import Path
 
 import jwt
+import orjson
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from jwt.api_jws import PyJWS
 
 from services.common.auth.scopes import REPOSITORY, Access, InvalidScope, from_claim
 
@@ -137,6 +139,7 @@ class TokenSigner:
             raise InvalidToken("the token signing key must be an EC P-256 key")
         self._key = key
         self.kid = key_id(key.public_key())
+        self._jws = PyJWS(algorithms=[ALGORITHM])
 
     def sign(
         self, *, issuer: str, subject: str, audience: str, access: list[Access], ttl_seconds: int, now: int
@@ -165,7 +168,9 @@ class TokenSigner:
             # and an extra member of an entry is ignored by every client, as a private claim would be.
             "access": [a.to_claim() for a in claims.access],
         }
-        token = jwt.encode(payload, self._key, algorithm=ALGORITHM, headers={"kid": self.kid})
+        # PyJWS over orjson's bytes rather than jwt.encode: the claims are built here and need none of
+        # jwt.encode's checks, and its stdlib JSON was a visible share of a token's CPU.
+        token = self._jws.encode(orjson.dumps(payload), self._key, algorithm=ALGORITHM, headers={"kid": self.kid})
         return token, claims
 
 
