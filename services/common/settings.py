@@ -108,6 +108,10 @@ class S3StorageSettings:
     skipverify: bool = False
     # Key prefix under which Berth keeps everything, so one bucket can hold several registries.
     rootdirectory: str = ""
+    # Server-side encryption of every object Berth writes (Distribution's keys): SSE-S3 (AES256), or SSE-KMS
+    # with the KMS key `keyid` (a key id, ARN or alias/name) when it is set; keyid needs encrypt: true.
+    encrypt: bool = False
+    keyid: str = ""
     # Bytes per part of a multipart write, and the size from which a write becomes one.
     chunksize: int = field(default=16 << 20, metadata={"min": 5 << 20, "max": 5 << 30})
     # Blob GETs answer 307 to a pre-signed URL valid this long, and clients fetch from S3 directly;
@@ -429,6 +433,7 @@ def load_settings(path: str | os.PathLike[str] | None = None, environ: Mapping[s
     _apply_env(data, env)
     # Taken before build() consumes it, for the message of a check across keys.
     env_names: dict[str, str] = dict(data.get("__env__", {}))
+    s3_env_names: dict[str, str] = dict(_section(data, "storage", "s3").get("__env__", {}))
     settings = build(Settings, data, source=source, prefix="")
     if settings.skip_audit_log_database and not settings.audit_log_forward_endpoint:
         # Harbor refuses it too: the entries would be kept nowhere.
@@ -438,7 +443,23 @@ def load_settings(path: str | os.PathLike[str] | None = None, environ: Mapping[s
             f"{origin}: key '{key}' is true but 'audit_log_forward_endpoint' is empty, so audit entries would be"
             " kept nowhere; set audit_log_forward_endpoint (host:port) or set skip_audit_log_database to false"
         )
+    s3 = settings.storage.s3
+    if s3.keyid and not s3.encrypt:
+        # Distribution ignores keyid then; an operator who named a KMS key means objects to be encrypted with it.
+        origin = f"environment {s3_env_names['keyid']}" if "keyid" in s3_env_names else source
+        raise SettingsError(
+            f"{origin}: key 'storage.s3.keyid' is set but 'storage.s3.encrypt' is not true, so the KMS key would"
+            " never be used; set storage.s3.encrypt to true (SSE-KMS with that key) or remove keyid"
+        )
     return dataclasses.replace(settings, source=source)
+
+
+def _section(data: Mapping[str, Any], *path: str) -> Mapping[str, Any]:
+    """The mapping at `path` in the raw configuration, or an empty one (build() reports a wrong shape)."""
+    node: Any = data
+    for part in path:
+        node = node.get(part) if isinstance(node, Mapping) else None
+    return node if isinstance(node, Mapping) else {}
 
 
 def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:

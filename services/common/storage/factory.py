@@ -21,7 +21,15 @@ def configured_driver(settings: StorageSettings) -> tuple[StorageDriver, Lifespa
     if not settings.s3.enabled:
         return FilesystemDriver(settings.filesystem.rootdirectory), None
     s3 = settings.s3
-    driver = S3Driver(None, s3.bucket, root=s3.rootdirectory, part_size=s3.chunksize, concurrency=s3.max_connections)
+    driver = S3Driver(
+        None,
+        s3.bucket,
+        root=s3.rootdirectory,
+        part_size=s3.chunksize,
+        concurrency=s3.max_connections,
+        encrypt=s3.encrypt,
+        keyid=s3.keyid,
+    )
 
     async def lifespan(_app: Any) -> AsyncIterator[None]:
         async with s3_client(s3) as client:

@@ -48,18 +48,39 @@ class _Piece:
 
 class S3Driver:
     """`client` is an open aiobotocore S3 client (its owner closes it; a service's lifespan attaches it
-    with `attach`); `root` a key prefix."""
+    with `attach`); `root` a key prefix. With `encrypt`, every object is written with server-side encryption,
+    as Distribution's driver does: SSE-KMS with the KMS key `keyid` when given, else SSE-S3 (AES256)."""
 
     def __init__(
-        self, client: Any, bucket: str, *, root: str = "", part_size: int = 16 << 20, concurrency: int = 32
+        self,
+        client: Any,
+        bucket: str,
+        *,
+        root: str = "",
+        part_size: int = 16 << 20,
+        concurrency: int = 32,
+        encrypt: bool = False,
+        keyid: str = "",
     ) -> None:
         if part_size < MIN_PART:
             raise ValueError(f"part_size must be at least {MIN_PART} bytes (S3's minimum part), got {part_size}")
+        if keyid and not encrypt:
+            raise ValueError("a KMS key id is used only with encrypt")
         self._client = client
         self.bucket = bucket
         self._root = f"{root.strip('/')}/" if root.strip("/") else ""
         self._part_size = part_size
         self._calls = asyncio.Semaphore(concurrency)
+        # The parameters of every call that makes an object (PutObject, CreateMultipartUpload, CopyObject; the
+        # parts of a multipart upload, UploadPartCopy's included, take its encryption). A CopyObject without
+        # them would leave the copy unencrypted, whatever its source was.
+        self._encryption: dict[str, str] = {}
+        if encrypt:
+            self._encryption = (
+                {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": keyid}
+                if keyid
+                else {"ServerSideEncryption": "AES256"}
+            )
 
     def attach(self, client: Any) -> None:
         self._client = client
@@ -190,13 +211,13 @@ class S3Driver:
 
     async def _put(self, key: str, data: bytes) -> None:
         async with self._calls:
-            await self._client.put_object(Bucket=self.bucket, Key=key, Body=data)
+            await self._client.put_object(Bucket=self.bucket, Key=key, Body=data, **self._encryption)
 
     @contextlib.asynccontextmanager
     async def _multipart(self, key: str) -> AsyncIterator[_Multipart]:
         """A multipart upload completed from the parts added when the block ends, aborted if it raises."""
         async with self._calls:
-            started = await self._client.create_multipart_upload(Bucket=self.bucket, Key=key)
+            started = await self._client.create_multipart_upload(Bucket=self.bucket, Key=key, **self._encryption)
         upload = _Multipart(started["UploadId"])
         try:
             yield upload
@@ -345,7 +366,7 @@ class S3Driver:
         if len(pieces) == 1 and pieces[0].size <= MAX_COPY_PART:
             async with self._calls:
                 await self._client.copy_object(
-                    Bucket=self.bucket, Key=dst, CopySource={"Bucket": self.bucket, "Key": src}
+                    Bucket=self.bucket, Key=dst, CopySource={"Bucket": self.bucket, "Key": src}, **self._encryption
                 )
         else:
             await self._assemble(dst, pieces)

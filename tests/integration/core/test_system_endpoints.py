@@ -89,6 +89,50 @@ def test_volumes_when_core_cannot_see_the_storage(world: World) -> None:
         world.storage.mkdir()
 
 
+@pytest.fixture(scope="module")
+def s3_core(module_database: TestDatabase, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CoreProcess]:
+    """A core whose registry stores on S3: a bucket (core never calls the endpoint for these requests) and a
+    filesystem rootdirectory that is not there, which core must not consult (it would answer 404)."""
+    files = tmp_path_factory.mktemp("system-s3")
+    settings = {
+        "storage": {
+            "filesystem": {"rootdirectory": str(files / "not-there")},
+            "s3": {
+                "bucket": "berth-blobs",
+                "regionendpoint": "http://127.0.0.1:9",
+                "accesskey": "berth",
+                "secretkey": "not-used",
+                "encrypt": True,
+            },
+        },
+        "token": {"certificate": str(files / "root.crt"), "private_key": str(files / "private_key.pem")},
+    }
+    core = CoreProcess(tmp_path_factory.mktemp("core-s3"), module_database, settings=settings)
+    core.start()
+    try:
+        yield core
+    finally:
+        core.stop()
+
+
+def test_volumes_on_s3_lists_none(world: World, s3_core: CoreProcess) -> None:
+    """A bucket has no capacity, and the local disk under an unused rootdirectory is not the registry's:
+    an empty list, which Harbor's UI reads as nothing to show (as it does for any storage but filesystem)."""
+    with s3_core.client(ADMIN) as c:
+        r = c.get("/systeminfo/volumes")
+        assert r.status_code == 200, r.text
+        assert r.headers["Content-Type"].startswith("application/json")
+        assert r.json() == {"storage": []}
+        assert c.get("/systeminfo").json()["registry_storage_provider_name"] == "s3"
+    with world.core.client(ADMIN) as c:
+        assert c.get("/systeminfo").json()["registry_storage_provider_name"] == "filesystem"
+    for auth, status in ((None, 401), (("sys-user", PW), 403)):
+        with s3_core.client(auth) as c:
+            r = c.get("/systeminfo/volumes")
+        assert r.status_code == status, (auth, r.text)
+        errors_of(r)
+
+
 def test_who_may_read_volumes(world: World, unique: str) -> None:
     world.storage.mkdir(exist_ok=True)
     with world.core.client(ADMIN) as c:

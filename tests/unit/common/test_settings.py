@@ -490,3 +490,32 @@ def test_skip_audit_log_database_with_the_endpoint(config: WriteConfig) -> None:
         environ={"BERTH_SKIP_AUDIT_LOG_DATABASE": "yes", "BERTH_AUDIT_LOG_FORWARD_ENDPOINT": "log.example.com:514"},
     )
     assert (settings.audit_log_forward_endpoint, settings.skip_audit_log_database) == ("log.example.com:514", True)
+
+
+def test_s3_encryption_keys(config: WriteConfig) -> None:
+    s3 = load_settings(config(""), environ={}).storage.s3
+    assert (s3.encrypt, s3.keyid) == (False, "")
+    s3 = load_settings(config("storage:\n  s3:\n    bucket: b\n    encrypt: true\n"), environ={}).storage.s3
+    assert (s3.encrypt, s3.keyid) == (True, "")
+    s3 = load_settings(
+        config(""), environ={"BERTH_STORAGE__S3__ENCRYPT": "true", "BERTH_STORAGE__S3__KEYID": "alias/berth"}
+    ).storage.s3
+    assert (s3.encrypt, s3.keyid) == (True, "alias/berth")
+
+
+def test_s3_keyid_needs_encrypt(config: WriteConfig) -> None:
+    path = config("storage:\n  s3:\n    bucket: b\n    keyid: arn:aws:kms:eu-west-1:111122223333:key/1234\n")
+    with pytest.raises(SettingsError) as info:
+        load_settings(path, environ={})
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"{path}: key 'storage.s3.keyid' is set but 'storage.s3.encrypt' is not true")
+    path = config("storage:\n  s3:\n    keyid: k\n    encrypt: false\n")
+    with pytest.raises(SettingsError, match=r"key 'storage.s3.keyid' is set"):
+        load_settings(path, environ={})
+    with pytest.raises(SettingsError, match=r"^environment BERTH_STORAGE__S3__KEYID: key 'storage.s3.keyid'"):
+        load_settings(config(""), environ={"BERTH_STORAGE__S3__KEYID": "k"})
+    with pytest.raises(SettingsError, match=r"^environment BERTH_STORAGE__S3__KEYID: "):
+        load_settings(config("storage:\n  s3: null\n"), environ={"BERTH_STORAGE__S3__KEYID": "k"})
+    with pytest.raises(SettingsError, match=r"key 'storage.s3.encrypt' must be true or false"):
+        load_settings(config("storage:\n  s3:\n    keyid: k\n    encrypt: 'yes please'\n"), environ={})
