@@ -313,8 +313,9 @@ class LogSettings:
 
 
 # Each service's metrics listener, as an offset from metric.port: on one machine (make run) they cannot share a
-# port; in the compose deployment each container has its own address and all may keep the same offsets.
-METRIC_PORT_OFFSETS = {"registry": 0, "token": 1, "core": 2, "jobservice": 3}
+# port; in the compose deployment each container has its own address and all may keep the same offsets. The
+# proxy (one nginx, never replicated) serves its stub_status below them, so replicas' blocks stay contiguous.
+METRIC_PORT_OFFSETS = {"proxy": -1, "registry": 0, "token": 1, "core": 2, "jobservice": 3}
 # A further replica of the services shifts its metrics ports by this much (one block of offsets each).
 METRIC_REPLICA_STRIDE = 4
 
@@ -322,10 +323,11 @@ METRIC_REPLICA_STRIDE = 4
 @dataclass(frozen=True)
 class MetricSettings:
     """Prometheus metrics, as Harbor's harbor.yml has them: each service serves `path` on a port of its own,
-    `port` plus the service's offset (registry +0, token +1, core +2, jobservice +3)."""
+    `port` plus the service's offset (proxy -1, registry +0, token +1, core +2, jobservice +3)."""
 
     enabled: bool = False
-    port: int = 9090
+    # At least 2: nginx's stub_status is on port - 1.
+    port: int = field(default=9090, metadata={"min": 2})
     path: str = "/metrics"
     # How often figures read from the database (projects, queues) are read again; a scrape only reads the
     # last reading, so it never waits on the database.

@@ -3,7 +3,7 @@
 `python -m services.deploy.prepare --config berth.yml --out DIR` reads berth.yml once and writes, under DIR:
 
     docker-compose.yml             copied from deploy/ unless DIR already holds it (the offline bundle does)
-    .env                           what the compose file substitutes: image version, published ports
+    .env                           what the compose file substitutes: image version, published ports, replicas
     docker-compose.override.yml    only with TLS: publishes https.port (compose merges it automatically)
     config/<service>/berth.yml     one per Python service: hosts are compose service names, binds 0.0.0.0
     config/proxy/nginx.conf        rendered by services.proxy with the containers as upstreams
@@ -63,6 +63,9 @@ PORTS = {
     "redis": 6379,
 }
 PYTHON_SERVICES = ("log", "registry", "token", "core", "jobservice")
+# Docker's embedded DNS, in every container on a user-defined network: nginx asks it for the services' names
+# per request, so it follows `docker compose up --scale` and restarted containers.
+DOCKER_DNS = "127.0.0.11"
 COMPOSE_FILE = "docker-compose.yml"
 OVERRIDE_FILE = "docker-compose.override.yml"
 
@@ -117,6 +120,9 @@ def prepare(
         token=f"token:{PORTS['token']}",
         core=f"core:{PORTS['core']}",
         log_collector=f"log:{PORTS['log']}",
+        resolver=DOCKER_DNS,
+        # stub_status on the container's address, for a scraper in the compose network; not published.
+        status_host="",
     )
     proxy = proxy_settings(settings, tls is not None)
     _write(config / "proxy" / "nginx.conf", render_nginx_conf(proxy, upstreams, PROXY_DIR), 0o644)
@@ -247,6 +253,10 @@ def compose_env(settings: Settings) -> str:
         # Docker's syslog logging driver runs in the daemon, on the host: the log container is published
         # on the host's loopback (Harbor's 127.0.0.1:1514) for it, and for nobody else.
         f"BERTH_LOG_PORT={settings.log.collector.port}",
+        # The compose file's `scale:` of each; `docker compose up --scale registry=3` wins over them.
+        f"BERTH_REGISTRY_REPLICAS={settings.registry.replicas}",
+        f"BERTH_TOKEN_REPLICAS={settings.token.replicas}",
+        f"BERTH_CORE_REPLICAS={settings.core.replicas}",
         # Not used by the compose file: what install.sh prints.
         f"BERTH_URL={settings.public_url()}",
     ]

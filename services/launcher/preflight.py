@@ -56,6 +56,8 @@ def service_ports(settings: Settings, *, embedded_database: bool, embedded_redis
         Port("jobservice.port", settings.jobservice.host, settings.jobservice.port),
     ]
     if settings.metric.enabled:
+        # nginx's stub_status, on this machine's loopback only (render.Upstreams.status_host).
+        ports.append(Port("metric.port (-1, proxy stub_status)", "127.0.0.1", settings.metric.port_of("proxy")))
         replicated = {
             "registry": (settings.registry.host, settings.registry.replicas),
             "token": (settings.token.host, settings.token.replicas),

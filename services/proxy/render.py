@@ -3,6 +3,12 @@
 What goes where (as Harbor's proxy): /v2/ to the registry, /service/token to the token service, /api/, /c/
 and everything else to core. Blob downloads come back from the registry as `X-Accel-Redirect` to an
 internal location aliased to the storage directory, so nginx streams the file with sendfile.
+
+Two ways to reach the services. `make run` (fixed addresses, one per replica): `upstream` blocks, kept-alive
+connections, least connections. Compose (`Upstreams.resolver` set): nginx resolves an `upstream` block's
+names once, at start, so it would never see a container added by `--scale` or one that came back on a new
+address; there it proxies through a variable, which nginx resolves with `resolver` (Docker's embedded DNS)
+when its answer is older than `valid`, and spreads requests over every address of the name.
 """
 
 from __future__ import annotations
@@ -22,6 +28,12 @@ SYSLOG_TAG = "proxy"
 TRANSFER_TIMEOUT = "900s"
 # The object store blob downloads are streamed from (storage.s3 without redirect).
 S3_UPSTREAM = "berth_s3"
+# Compose: how long nginx keeps a DNS answer for a service's name (a scaled-up container gets requests this
+# long after it is up at most), and how long it tries to connect to an address before the next one.
+RESOLVER_VALID = "5s"
+CONNECT_TIMEOUT = "5s"
+# nginx's own counters (active connections, accepts, requests), for Prometheus' nginx exporter.
+STUB_STATUS_PATH = "/stub_status"
 
 _ANY_ADDRESS = {"0.0.0.0", "::", "[::]", ""}
 
@@ -36,6 +48,12 @@ class Upstreams:
     core: str | tuple[str, ...]
     # nginx's syslog access_log and error_log (UDP).
     log_collector: str
+    # A DNS server ("host" or "host:port") nginx asks for the services' names at run time, following
+    # `docker compose up --scale` and restarted containers; empty: `upstream` blocks, resolved at start.
+    resolver: str = ""
+    # Where /stub_status listens (with metric.enabled): this machine's loopback only under `make run`;
+    # empty: every address of the proxy's container, for a Prometheus in the compose network.
+    status_host: str = "127.0.0.1"
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Upstreams:
@@ -133,9 +151,7 @@ def _http_block(settings: Settings, upstreams: Upstreams, d: Path) -> list[str]:
         f"    '{_ACCESS_LINE[-1]}';",
         f"access_log {_log_target(settings, upstreams, d / ACCESS_LOG)} berth;",
         "",
-        *_upstream("registry", upstreams.registry),
-        *_upstream("token", upstreams.token),
-        *_upstream("core", upstreams.core),
+        *(_resolved(upstreams) if upstreams.resolver else _upstreams(upstreams)),
         *(_upstream(S3_UPSTREAM, _s3_address(settings)) if settings.storage.s3.enabled else []),
         "",
     ]
@@ -157,17 +173,78 @@ def _http_block(settings: Settings, upstreams: Upstreams, d: Path) -> list[str]:
             "    ssl_prefer_server_ciphers off;",
             "    ssl_session_cache shared:berth_ssl:10m;",
             "    ssl_session_timeout 1h;",
-            *_indent(_locations(settings), 1),
+            *_indent(_locations(settings, upstreams), 1),
             "}",
         ]
     else:
         lines += [
             "server {",
             f"    listen {settings.http.port};",
-            *_indent(_locations(settings), 1),
+            *_indent(_locations(settings, upstreams), 1),
             "}",
         ]
+    if settings.metric.enabled:
+        lines += _stub_status(settings, upstreams)
     return lines
+
+
+SERVICES = ("registry", "token", "core")
+
+
+def _upstreams(upstreams: Upstreams) -> list[str]:
+    return [
+        *_upstream("registry", upstreams.registry),
+        *_upstream("token", upstreams.token),
+        *_upstream("core", upstreams.core),
+    ]
+
+
+def _resolved(upstreams: Upstreams) -> list[str]:
+    """Compose: each service's "name:port" in a variable, which nginx resolves at run time (see the module
+    docstring). The price, accepted: no kept-alive connections and no least_conn towards the services (both
+    belong to `upstream` blocks); requests go round robin over the name's addresses, one TCP handshake each,
+    on the compose network."""
+    lines = [
+        "# Docker's embedded DNS, asked again once an answer is older than valid=: a container added by",
+        "# `--scale` or restarted on a new address gets requests without a reload. No keepalive, no least_conn",
+        "# towards the services (those need upstream blocks, resolved once at start): accepted for that.",
+        f"resolver {upstreams.resolver} valid={RESOLVER_VALID} ipv6=off;",
+        f"resolver_timeout {CONNECT_TIMEOUT};",
+    ]
+    for service in SERVICES:
+        target = getattr(upstreams, service)
+        if not isinstance(target, str):
+            raise ValueError(f"with a resolver, {service} is one name:port, got {target!r}")
+        lines += [f"map $host $berth_{service} {{", f"    default {target};", "}"]
+    return lines
+
+
+def _pass(service: str, upstreams: Upstreams) -> list[str]:
+    """proxy_pass to `service`. Neither form has a URI part, so nginx sends the request's URI as the client
+    sent it (with a variable too: only a URI part given in the directive would replace it)."""
+    if not upstreams.resolver:
+        return [f"proxy_pass http://{service};"]
+    # A container that is gone (scaled down, restarting) must not hold a request for the default 60 s.
+    return [f"proxy_pass http://$berth_{service};", f"proxy_connect_timeout {CONNECT_TIMEOUT};"]
+
+
+def _stub_status(settings: Settings, upstreams: Upstreams) -> list[str]:
+    port = settings.metric.port_of("proxy")
+    listen = f"{upstreams.status_host}:{port}" if upstreams.status_host else str(port)
+    return [
+        "",
+        "# nginx's counters for Prometheus (metric.enabled), on metric.port - 1, apart from client traffic.",
+        "server {",
+        f"    listen {listen};",
+        "    access_log off;",
+        f"    location = {STUB_STATUS_PATH} {{",
+        "        stub_status;",
+        "    }",
+        "    location / {",
+        "        return 404;",
+        "    }",
+        "}",
+    ]
 
 
 def _upstream(name: str, addresses: str | tuple[str, ...]) -> list[str]:
@@ -203,7 +280,7 @@ _PROXY_HEADERS = [
 ]
 
 
-def _locations(settings: Settings) -> list[str]:
+def _locations(settings: Settings, upstreams: Upstreams) -> list[str]:
     prefix = settings.registry.accel_prefix
     root = settings.storage.filesystem.rootdirectory.rstrip("/") or "/"
     return [
@@ -213,24 +290,24 @@ def _locations(settings: Settings) -> list[str]:
         *_PROXY_HEADERS,
         "",
         "location /v2/ {",
-        "    proxy_pass http://registry;",
+        *_indent(_pass("registry", upstreams), 1),
         "    # Blob and manifest answers stream to the client; nothing is spooled to disk.",
         "    proxy_buffering off;",
         "}",
         "location /service/token {",
-        "    proxy_pass http://token;",
+        *_indent(_pass("token", upstreams), 1),
         "    proxy_ignore_headers X-Accel-Redirect;",
         "}",
         "location /api/ {",
-        "    proxy_pass http://core;",
+        *_indent(_pass("core", upstreams), 1),
         "    proxy_ignore_headers X-Accel-Redirect;",
         "}",
         "location /c/ {",
-        "    proxy_pass http://core;",
+        *_indent(_pass("core", upstreams), 1),
         "    proxy_ignore_headers X-Accel-Redirect;",
         "}",
         "location / {",
-        "    proxy_pass http://core;",
+        *_indent(_pass("core", upstreams), 1),
         "    proxy_ignore_headers X-Accel-Redirect;",
         "}",
         "",

@@ -1,5 +1,6 @@
 """The Compose deployment for real: images built without an image registry, install.sh, docker login, push and
-pull through the proxy container, the logs in the log container, `docker-compose down -v`.
+pull through the proxy container, the logs in the log container, replicas (berth.yml's, then `--scale`)
+each answering through nginx, `docker-compose down -v`.
 
 It runs against a Docker daemon of its own (tests.harness.dockerd: Debian's dockerd with the vfs
 storage driver and no iptables), started and stopped here, so nothing of the machine's Docker is touched.
@@ -12,11 +13,13 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -33,6 +36,13 @@ REPO = Path(__file__).resolve().parents[2]
 SERVICES = ("log", "postgresql", "redis", "registry", "token", "core", "jobservice", "proxy")
 HEALTHY_TIMEOUT = 240.0
 LOG_TIMEOUT = 30.0
+# berth.yml's replicas for the test; `--scale registry=3` later adds one more.
+REPLICAS = {"registry": 2, "core": 2}
+# Long enough for nginx's resolver to see a new container (valid=5s) and for round robin to reach it.
+BALANCE_TIMEOUT = 60.0
+# Container creation on the vfs storage driver copies the image's files: more than compose's 60 s default.
+COMPOSE_HTTP_TIMEOUT = "600"
+UPSTREAM = re.compile(r'"path":"(?P<path>[^"]*)".*?"upstream":"(?P<upstream>[^"]*)"')
 
 
 def free_port() -> int:
@@ -71,6 +81,7 @@ class Deployment:
             DOCKER_HOST=daemon.host,
             DOCKER_CONFIG=str(daemon.config_dir),
             COMPOSE_PROJECT_NAME=project,
+            COMPOSE_HTTP_TIMEOUT=COMPOSE_HTTP_TIMEOUT,
         )
         self.env = env
 
@@ -89,10 +100,10 @@ class Deployment:
             raise AssertionError(f"docker {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
         return done
 
-    def health(self) -> dict[str, str]:
-        """Service name → health status of its container ('missing' when compose has none)."""
+    def health(self) -> dict[str, list[str]]:
+        """Service name → health status of each of its containers (none listed when compose has none)."""
         ids = self.compose("ps", "-q").stdout.split()
-        states = {name: "missing" for name in SERVICES}
+        states: dict[str, list[str]] = {name: [] for name in SERVICES}
         if ids:
             fmt = (
                 '{{index .Config.Labels "com.docker.compose.service"}} '
@@ -100,19 +111,50 @@ class Deployment:
             )
             for line in self.docker("inspect", "-f", fmt, *ids).stdout.splitlines():
                 name, _, status = line.partition(" ")
-                states[name] = status
+                states.setdefault(name, []).append(status)
         return states
 
-    def wait_healthy(self) -> None:
+    def wait_healthy(self, replicas: dict[str, int]) -> None:
+        """Until every service has its number of containers (1 unless `replicas` says), each healthy."""
         deadline = time.monotonic() + HEALTHY_TIMEOUT
         while True:
             states = self.health()
-            if all(status == "healthy" for status in states.values()):
+            if all(statuses == ["healthy"] * replicas.get(name, 1) for name, statuses in states.items()):
                 return
             if time.monotonic() > deadline:
                 logs = self.compose("logs", "--no-color", "--tail", "30", "log", check=False).stdout
                 raise AssertionError(f"not all healthy after {HEALTHY_TIMEOUT:.0f} s: {states}\n{logs}")
             time.sleep(1)
+
+    def addresses(self, service: str) -> set[str]:
+        """The compose-network IP address of each of `service`'s containers, from `docker inspect`."""
+        ids = self.compose("ps", "-q", service).stdout.split()
+        fmt = "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}"
+        return set(self.docker("inspect", "-f", fmt, *ids).stdout.split())
+
+    def upstreams(self, path_prefix: str) -> set[str]:
+        """The addresses nginx sent requests under `path_prefix` to, from the `upstream` field of its access
+        lines (in the log container's proxy.log); a retried request lists each address it tried."""
+        found: set[str] = set()
+        for match in UPSTREAM.finditer(self.log_file("proxy")):
+            if match["path"].startswith(path_prefix):
+                found |= {a.strip().rsplit(":", 1)[0] for a in match["upstream"].split(",") if a.strip()}
+        return found
+
+    def wait_balanced(self, url: str, service: str, path_prefix: str, expected: set[str]) -> None:
+        """Requests to `url` until nginx's access log shows each address in `expected` answering one."""
+        deadline = time.monotonic() + BALANCE_TIMEOUT
+        while not expected <= (seen := self.upstreams(path_prefix)):
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"{service}: nginx reached {sorted(seen)} in {BALANCE_TIMEOUT:.0f} s, not all of {sorted(expected)}"
+                )
+            for _ in range(len(expected) * 2):
+                try:
+                    urllib.request.urlopen(url, timeout=10).close()
+                except urllib.error.HTTPError:
+                    pass  # the registry's 401 challenge is an answer too
+            time.sleep(0.5)
 
     def log_file(self, program: str) -> str:
         """The log container's file for `program` (empty while it does not exist yet)."""
@@ -158,6 +200,8 @@ def test_compose_deployment(dockerd: DockerDaemon, bundle: Path, tmp_path: Path)
     config = yaml.safe_load((directory / "berth.yml.tmpl").read_text())
     config["http"]["port"] = http_port
     config["log"]["collector"]["port"] = log_port
+    for service, count in REPLICAS.items():
+        config[service]["replicas"] = count
     (directory / "berth.yml").write_text(yaml.safe_dump(config))
 
     project = f"berthtest{run_id}"
@@ -165,9 +209,11 @@ def test_compose_deployment(dockerd: DockerDaemon, bundle: Path, tmp_path: Path)
     failed = True
     try:
         berth.run("./install.sh", timeout=900)
-        berth.wait_healthy()
-        # All 8 containers, each healthy, and none that compose runs besides them.
-        assert sorted(berth.health()) == sorted(SERVICES)
+        berth.wait_healthy(REPLICAS)
+        # All 10 containers (two registries, two cores), each healthy, and none that compose runs besides them.
+        assert {name: len(statuses) for name, statuses in berth.health().items()} == {
+            name: REPLICAS.get(name, 1) for name in SERVICES
+        }
         # The services run as berth (uid 10000), nginx too: it reads the blob files the registry writes.
         for service in ("log", "registry", "token", "core", "jobservice", "proxy"):
             assert berth.compose("exec", "-T", service, "id", "-u").stdout.strip() == "10000", service
@@ -213,6 +259,21 @@ def test_compose_deployment(dockerd: DockerDaemon, bundle: Path, tmp_path: Path)
         berth.wait_logged("jobservice", "scheduler_leader")
         # What the README tells an operator to run.
         assert manifest_path in berth.compose("exec", "-T", "log", "berth", "logs", "registry").stdout
+
+        # berth.yml's replicas: nginx sends requests to both registries and both cores (their addresses as
+        # `docker inspect` has them, in the `upstream` field of its access lines).
+        registries = berth.addresses("registry")
+        assert len(registries) == 2, registries
+        berth.wait_balanced(f"http://{registry}/v2/", "registry", "/v2/", registries)
+        cores = berth.addresses("core")
+        assert len(cores) == 2, cores
+        berth.wait_balanced(f"http://{registry}/api/v2.0/health", "core", "/api/", cores)
+        # --scale on the command line wins over berth.yml's; nginx finds the third one by DNS, unreloaded.
+        berth.compose("up", "-d", "--scale", "registry=3", timeout=900)
+        berth.wait_healthy({**REPLICAS, "registry": 3})
+        third = berth.addresses("registry") - registries
+        assert len(third) == 1, (third, registries)
+        berth.wait_balanced(f"http://{registry}/v2/", "registry", "/v2/", registries | third)
         failed = False
     except BaseException:
         print(berth.compose("ps", check=False).stdout)

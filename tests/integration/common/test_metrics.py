@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from services.common.oci import mediatypes as mt
 from tests.harness.oci import digest_of, image_manifest, push_blob, push_image, push_manifest
-from tests.harness.plugin import REDIS_URL, TEST_PROJECT, TestDatabase, free_port
+from tests.harness.plugin import REDIS_URL, TEST_PROJECT, TestDatabase, free_port_block
 from tests.harness.token import add_project, query
 from tests.harness.waiting import eventually
 from tests.integration.core.registry_stack import Stack, running_stack_with_jobservice
@@ -25,10 +25,9 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def metered(module_database: TestDatabase, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, int]]:
-    # Four consecutive free ports are not guaranteed; a base whose +0 and +2 were free a moment ago is.
-    base = free_port()
-    while base + 3 > 65535:
-        base = free_port()
+    # metric.port - 1 (nginx's stub_status, when a proxy runs) to metric.port + 3 (the jobservice), reserved as
+    # one block below the ephemeral range: no port handed out elsewhere (free_port) falls inside it.
+    base = free_port_block(5) + 1
     metric = {"metric": {"enabled": True, "port": base, "path": "/metrics", "refresh_seconds": 0.5}}
     with running_stack_with_jobservice(module_database, tmp_path_factory, shared_settings=metric) as stack:
         add_project(module_database, TEST_PROJECT)

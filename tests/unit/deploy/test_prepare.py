@@ -61,12 +61,18 @@ def test_each_container_gets_compose_addresses(tmp_path: Path) -> None:
     assert "POSTGRES_USER=postgres\n" in env and "POSTGRES_DB=berth\n" in env
 
     nginx = (out / "config" / "proxy" / "nginx.conf").read_text()
-    for line in ("server registry:5000;", "server token:5001;", "server core:5002;", "listen 8081;"):
-        assert line in nginx
+    # The services' names, resolved per request by Docker's DNS (so `--scale` is followed), no upstream blocks.
+    assert "resolver 127.0.0.11 valid=5s ipv6=off;" in nginx
+    for service, port in (("registry", 5000), ("token", 5001), ("core", 5002)):
+        assert f"default {service}:{port};" in nginx
+        assert f"proxy_pass http://$berth_{service};" in nginx
+        assert f"upstream {service} " not in nginx
+    assert "listen 8081;" in nginx
     assert 'alias "/data/registry/";' in nginx
     assert "syslog:server=log:1514,tag=proxy" in nginx
     dotenv = (out / ".env").read_text()
     assert "BERTH_HTTP_PORT=8081\n" in dotenv and "BERTH_LOG_PORT=1514\n" in dotenv
+    assert "BERTH_REGISTRY_REPLICAS=1\n" in dotenv and "BERTH_CORE_REPLICAS=1\n" in dotenv
     assert (out / "docker-compose.yml").read_text() == (REPO / "deploy" / "docker-compose.yml").read_text()
     assert not (out / "docker-compose.override.yml").exists()
 
@@ -125,3 +131,33 @@ def test_a_certificate_without_its_key_is_refused(tmp_path: Path, capsys: pytest
     assert "'https.private_key'" in capsys.readouterr().err
     # Refused before anything is written: a working rendering there would have been left as it was.
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_replicas_become_the_compose_scale_of_each_service(tmp_path: Path) -> None:
+    config = write_config(tmp_path, registry__replicas=3, token__replicas=2, core__replicas=4)
+    out = tmp_path / "out"
+    main(["--config", str(config), "--out", str(out)])
+    dotenv = dict(
+        line.split("=", 1) for line in (out / ".env").read_text().splitlines() if line and not line.startswith("#")
+    )
+    assert (dotenv["BERTH_REGISTRY_REPLICAS"], dotenv["BERTH_TOKEN_REPLICAS"], dotenv["BERTH_CORE_REPLICAS"]) == (
+        "3",
+        "2",
+        "4",
+    )
+    compose = read_yaml(out / "docker-compose.yml")["services"]
+    for service in ("registry", "token", "core"):
+        assert compose[service]["scale"] == f"${{BERTH_{service.upper()}_REPLICAS:-1}}"
+        # Nothing that gives two containers of the service the same name or host port.
+        assert "container_name" not in compose[service] and "ports" not in compose[service]
+    # One nginx, whichever the count: it follows the containers by DNS, its stub_status unpublished.
+    assert "scale" not in compose["proxy"] and "container_name" not in compose["proxy"]
+    assert compose["proxy"]["ports"] == ["${BERTH_HTTP_PORT}:${BERTH_HTTP_PORT}"]
+
+
+def test_stub_status_listens_on_the_containers_address_when_metrics_are_on(tmp_path: Path) -> None:
+    config = write_config(tmp_path, metric__enabled=True, metric__port=9300)
+    out = tmp_path / "out"
+    main(["--config", str(config), "--out", str(out)])
+    nginx = (out / "config" / "proxy" / "nginx.conf").read_text()
+    assert "listen 9299;" in nginx and "stub_status;" in nginx

@@ -6,12 +6,16 @@ import dataclasses
 import re
 from pathlib import Path
 
+import pytest
+
 from services.common.settings import (
+    CoreSettings,
     FilesystemStorageSettings,
     HttpSettings,
     HttpsSettings,
     LogCollectorSettings,
     LogSettings,
+    MetricSettings,
     RegistrySettings,
     Settings,
     StorageSettings,
@@ -190,3 +194,69 @@ def test_command_line() -> None:
         "-e",
         str(DIR / "error.log"),
     ]
+
+
+COMPOSE = Upstreams(
+    registry="registry:5000",
+    token="token:5001",
+    core="core:5002",
+    log_collector="log:1514",
+    resolver="127.0.0.11",
+    status_host="",
+)
+
+
+def test_with_a_resolver_each_service_is_a_variable_resolved_per_request() -> None:
+    conf = render_nginx_conf(Settings(), COMPOSE, DIR)
+    http = block(conf, "http")
+    assert "    resolver 127.0.0.11 valid=5s ipv6=off;" in http
+    for service, target in (("registry", "registry:5000"), ("token", "token:5001"), ("core", "core:5002")):
+        assert f"default {target};" in block(conf, f"map $host $berth_{service}")
+        # No upstream block: nginx would resolve its names once, at start, and never follow --scale.
+        assert f"upstream {service} " not in conf
+    assert "keepalive 32;" not in conf and "least_conn;" not in conf
+    assert "proxy_pass http://$berth_registry;" in block(conf, "location /v2/")
+    assert "proxy_pass http://$berth_token;" in block(conf, "location /service/token")
+    for prefix in ("/api/", "/c/", "/"):
+        location = block(conf, f"location {prefix}")
+        assert "proxy_pass http://$berth_core;" in location
+        assert "proxy_connect_timeout 5s;" in location
+    # No URI part after the variable: nginx passes the client's URI unchanged, as without a variable.
+    targets = re.findall(r"proxy_pass ([^;]*);", conf)
+    assert sorted(set(targets)) == ["http://$berth_core", "http://$berth_registry", "http://$berth_token"]
+    # Everything else as the launcher's rendering: the same directives once the routing lines are left out.
+    routing = re.compile(r"resolver|map \$host|default \w+:\d+;|proxy_pass|proxy_connect_timeout|^\s*}$|^#")
+
+    def rest(text: str) -> list[str]:
+        lines = block(text, "server").splitlines()
+        return [line for line in lines if not routing.search(line.strip())]
+
+    assert rest(conf) == rest(render())
+
+
+def test_a_resolver_takes_one_name_per_service() -> None:
+    several = dataclasses.replace(COMPOSE, core=("core-1:5002", "core-2:5002"))
+    with pytest.raises(ValueError, match="core"):
+        render_nginx_conf(Settings(), several, DIR)
+
+
+def test_the_launchers_rendering_has_no_resolver() -> None:
+    settings = Settings(core=CoreSettings(replicas=2))
+    conf = render_nginx_conf(settings, Upstreams.from_settings(settings), DIR)
+    assert "resolver" not in conf and "$berth_core" not in conf
+    assert "least_conn;" in block(conf, "upstream core") and "keepalive 32;" in block(conf, "upstream core")
+    assert "proxy_connect_timeout" not in conf
+
+
+def test_stub_status_only_with_metrics_on_metric_port_minus_one() -> None:
+    assert "stub_status" not in render()
+    on = Settings(metric=MetricSettings(enabled=True, port=9100))
+    launcher = render(on)
+    status = block(launcher, "location = /stub_status")
+    assert "stub_status;" in status
+    # make run: this machine's loopback only; the main server keeps its own port.
+    assert "listen 127.0.0.1:9099;" in launcher
+    assert "listen 8080;" in launcher
+    compose = render_nginx_conf(on, COMPOSE, DIR)
+    # Compose: every address of the proxy's container, so a scraper in the compose network reaches it.
+    assert "listen 9099;" in compose and "127.0.0.1:9099" not in compose
