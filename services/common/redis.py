@@ -50,7 +50,7 @@ def connect(settings: RedisSettings, **options: Any) -> aioredis.Redis:
         return aioredis.from_url(settings.url, decode_responses=False, **options)
     url = urllib.parse.urlsplit(settings.url)
     db = int(url.path.strip("/") or 0)
-    sentinel = Sentinel(settings.sentinel_addresses(), sentinel_kwargs=options, **options)  # type: ignore[no-untyped-call]
+    sentinel = Sentinel(settings.sentinel_addresses(), sentinel_kwargs=options, **options)  # type: ignore[no-untyped-call, unused-ignore]
     master: aioredis.Redis = sentinel.master_for(
         settings.sentinel_master_set, db=db, password=url.password, username=url.username, decode_responses=False
     )
