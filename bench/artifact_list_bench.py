@@ -1,7 +1,8 @@
 """Artifact list benchmark: core's artifact and repository lists over 100,000 artifacts, 50 clients.
 
     .venv/bin/python -m bench.artifact_list_bench [--artifacts N] [--seconds S] [--page-size P]
-                                                  [--keep | --reuse NAME] [--core-cache-mb MB] [--strict]
+                                                  [--push-rate N] [--keep | --reuse NAME] [--core-cache-mb MB]
+                                                  [--strict]
 
 Starts a fresh PostgreSQL database, a token service, a registry and core on one database and one Redis
 prefix (as tests/integration/core/registry_stack.py does), and seeds N artifacts (default 100,000)
@@ -22,8 +23,15 @@ and as a developer member of `bench` (HTTP Basic both; the visibility SQL differ
 - all repositories: `/repositories?q=project_id=<bench>&page=K&page_size=P`, every page: the same rows
   through the cross-project list, which adds the visibility rule (the member's memberships) to the SQL.
 
+Each scenario and user runs twice in the same alternation: without pushes, and (`+push`) while a push
+load of --push-rate manifest PUTs per second (default 10; 0: no push runs) goes into `bench/big` (every
+other push) and the small `bench/r*` repositories: new manifests on the seeded blobs, each unique by an
+annotation, one in four by tag, as the seeding pushes them (a fixed schedule, at most PUSH_CLIENTS at a
+time, so a slow push does not slow the rate down until they are all busy).
+
 Prints the seeding rate, and per scenario and user p50/p95/p99 (ms), requests/s and the verdict
-against the target: p95 <= 100 ms. With --keep the seeded database is left in place (its name is
+against the target: p95 <= 100 ms; for the `+push` rows also the push rate achieved and the pushes'
+p50/p95. With --keep the seeded database is left in place (its name is
 printed) and --reuse NAME measures it again without seeding. --core-cache-mb sets core's artifact list
 cache (default 64 as in production; 0 measures every request against the database). Everything else
 started is stopped and removed at the end, also on Ctrl-C.
@@ -53,7 +61,6 @@ from bench.common import (
     Result,
     Target,
     cleaned_up,
-    compare,
     exit_on_interrupt,
     install_interrupts,
     run_async,
@@ -72,6 +79,8 @@ BENCH_SMALL_REPOS = 150
 OTHER_PROJECTS, OTHER_REPOS = 3, 50
 MEMBER, MEMBER_PASSWORD = "bench-member", "Bench-Secret-123"
 TAG_EVERY = 4
+PUSH_CLIENTS = 8
+PUSH_LABEL = " +push"
 
 
 # --- the stack -----------------------------------------------------------------------------------------
@@ -185,24 +194,43 @@ def manifest_for(repo: str, seq: int) -> bytes:
     return json.dumps(body).encode()
 
 
+class Tokens:
+    """The admin's push tokens, one per repository, fetched once."""
+
+    def __init__(self, stack: Stack, session: aiohttp.ClientSession) -> None:
+        self._url, self._session = f"{stack.token.url}/service/token", session
+        self._tokens: dict[str, str] = {}
+
+    async def of(self, repo: str) -> str:
+        if repo not in self._tokens:
+            params = {"service": "berth-registry", "scope": f"repository:{repo}:pull,push"}
+            headers = {"Authorization": basic_auth(*ADMIN_CREDENTIALS)}
+            async with self._session.get(self._url, params=params, headers=headers) as r:
+                r.raise_for_status()
+                self._tokens[repo] = (await r.json())["token"]
+        return self._tokens[repo]
+
+
+async def put_manifest(session: aiohttp.ClientSession, registry: str, token: str, repo: str, seq: int) -> None:
+    """One manifest on the repository's seeded blobs, unique by `seq`; by tag when `seq` is a multiple
+    of TAG_EVERY, by digest otherwise."""
+    manifest = manifest_for(repo, seq)
+    reference = f"v{seq}" if seq % TAG_EVERY == 0 else digest_of(manifest)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": mt.OCI_MANIFEST}
+    async with session.put(f"{registry}/v2/{repo}/manifests/{reference}", data=manifest, headers=headers) as r:
+        if r.status != 201:
+            raise RuntimeError(f"manifest PUT {repo}:{reference}: {r.status} {await r.text()}")
+
+
 async def seed(stack: Stack, layout: Layout) -> tuple[int, float]:
     """Every artifact of `layout` through the registry (token flow, blob uploads, manifest PUTs)."""
-    registry, token_url = stack.registry.url, f"{stack.token.url}/service/token"
-    admin = {"Authorization": basic_auth(*ADMIN_CREDENTIALS)}
-    tokens: dict[str, str] = {}
+    registry = stack.registry.url
     connector = aiohttp.TCPConnector(limit=SEED_CLIENTS * 2, keepalive_timeout=60)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=120)) as session:
-
-        async def token_for(repo: str) -> str:
-            if repo not in tokens:
-                params = {"service": "berth-registry", "scope": f"repository:{repo}:pull,push"}
-                async with session.get(token_url, params=params, headers=admin) as r:
-                    r.raise_for_status()
-                    tokens[repo] = (await r.json())["token"]
-            return tokens[repo]
+        tokens = Tokens(stack, session)
 
         async def prepare(repo: str) -> None:
-            headers = {"Authorization": f"Bearer {await token_for(repo)}"}
+            headers = {"Authorization": f"Bearer {await tokens.of(repo)}"}
             for blob in blobs_for(repo):
                 url = f"{registry}/v2/{repo}/blobs/uploads/?digest={digest_of(blob)}"
                 async with session.post(url, data=blob, headers=headers) as r:
@@ -226,13 +254,7 @@ async def seed(stack: Stack, layout: Layout) -> tuple[int, float]:
         async def worker() -> None:
             nonlocal done, last_report
             for repo, seq in jobs:
-                manifest = manifest_for(repo, seq)
-                reference = f"v{seq}" if seq % TAG_EVERY == 0 else digest_of(manifest)
-                headers = {"Authorization": f"Bearer {tokens[repo]}", "Content-Type": mt.OCI_MANIFEST}
-                url = f"{registry}/v2/{repo}/manifests/{reference}"
-                async with session.put(url, data=manifest, headers=headers) as r:
-                    if r.status != 201:
-                        raise RuntimeError(f"manifest PUT {repo}:{reference}: {r.status} {await r.text()}")
+                await put_manifest(session, registry, await tokens.of(repo), repo, seq)
                 done += 1
                 now = time.perf_counter()
                 if now - last_report >= 15:
@@ -295,10 +317,88 @@ async def check(session: aiohttp.ClientSession, url: str, headers: dict[str, str
             raise RuntimeError(f"GET {url}: X-Total-Count {r.headers['X-Total-Count']}, {len(body)} rows")
 
 
-async def measure(stack: Stack, scenarios: list[Scenario], args: argparse.Namespace) -> dict[str, Result]:
+class PushLoad:
+    """`rate` manifest PUTs per second on a fixed schedule while `running`, every other one into
+    `bench/big`, the rest round-robin into the small `bench/r*`; at most PUSH_CLIENTS in flight (a tick
+    with all of them busy is skipped, so the rate achieved shows a registry that cannot keep up). Each
+    push's latency goes to `result`, the Result of the slice being measured."""
+
+    def __init__(self, stack: Stack, layout: Layout, rate: float) -> None:
+        self.stack, self.rate = stack, rate
+        small = [n for n in layout.counts if n.startswith(f"{PROJECT}/r")]
+        self.repos = [r for pair in zip([f"{PROJECT}/{BIG}"] * len(small), small, strict=True) for r in pair]
+        # Unique across runs on a kept database: the millisecond the run began, then a counter.
+        self.seq = int(time.time() * 1000) * 1000
+        self.result: Result | None = None
+        self.pushed: list[str] = []  # repositories pushed to, in order
+
+    async def run(self) -> None:
+        connector = aiohttp.TCPConnector(limit=PUSH_CLIENTS, keepalive_timeout=60)
+        async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as session:
+            tokens = Tokens(self.stack, session)
+            for repo in set(self.repos):
+                await tokens.of(repo)
+            busy = asyncio.Semaphore(PUSH_CLIENTS)
+            tasks: set[asyncio.Task[None]] = set()
+            i = 0
+            next_at = time.perf_counter()
+
+            async def push(repo: str, seq: int, result: Result) -> None:
+                t0 = time.perf_counter()
+                try:
+                    await put_manifest(session, self.stack.registry.url, await tokens.of(repo), repo, seq)
+                except (aiohttp.ClientError, TimeoutError, RuntimeError):
+                    result.errors += 1
+                else:
+                    result.latencies.append(time.perf_counter() - t0)
+                    result.requests += 1
+                    self.pushed.append(repo)
+                finally:
+                    busy.release()
+
+            while True:
+                next_at += 1 / self.rate
+                await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+                result = self.result
+                if result is None or busy.locked():
+                    continue
+                await busy.acquire()
+                repo = self.repos[i % len(self.repos)]
+                i += 1
+                self.seq += 1
+                task = asyncio.create_task(push(repo, self.seq, result))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+
+
+async def measured_slice(t: Target, duration: float, load: PushLoad | None) -> None:
+    """slice_ (bench.common), with the push load running through it for a `+push` target."""
+    pushing = load is not None and t.label.endswith(PUSH_LABEL)
+    part = Result(t.label)
+    if pushing:
+        assert load is not None
+        load.result = part
+    t0 = time.perf_counter()
+    try:
+        await slice_(t, duration)
+    finally:
+        if load is not None:
+            load.result = None
+    part.wall = time.perf_counter() - t0
+    PUSHES.setdefault(t.label, Result(t.label)).add(part)
+
+
+# Per `+push` target: the pushes made during its slices (requests, latencies, wall).
+PUSHES: dict[str, Result] = {}
+
+
+async def measure(
+    stack: Stack, scenarios: list[Scenario], layout: Layout, args: argparse.Namespace
+) -> dict[str, Result]:
     api = stack.core.api
     size = args.page_size
     users = {"admin": ADMIN_CREDENTIALS, "member": (MEMBER, MEMBER_PASSWORD)}
+    loads = ["", PUSH_LABEL] if args.push_rate > 0 else [""]
     rng = random.Random(7)
     targets = []
     for s in scenarios:
@@ -307,15 +407,18 @@ async def measure(stack: Stack, scenarios: list[Scenario], args: argparse.Namesp
         rng.shuffle(urls)
         for user, (name, password) in users.items():
             headers = {"Authorization": basic_auth(name, password)}
-            meter = CpuMeter({"core": stack.core.pid})
-            targets.append(Target(f"{s.label} as {user}", urls, CLIENTS, meter, headers))
+            for suffix in loads:
+                meter = CpuMeter({"core": stack.core.pid, "registry": stack.registry.pid})
+                targets.append(Target(f"{s.label} as {user}{suffix}", urls, CLIENTS, meter, headers))
     print(
         f"measuring: {CLIENTS} clients, page_size {size}, {args.seconds:g} s per scenario and user"
-        f" in {args.slices} alternating slices",
+        f" in {args.slices} alternating slices"
+        + (f", each also with {args.push_rate:g} pushes/s" if args.push_rate > 0 else ""),
         flush=True,
     )
+    load = PushLoad(stack, layout, args.push_rate) if args.push_rate > 0 else None
     async with contextlib.AsyncExitStack() as sessions:
-        for t, s in zip(targets, [s for s in scenarios for _ in users], strict=True):
+        for t, s in zip(targets, [s for s in scenarios for _ in users for _ in loads], strict=True):
             connector = aiohttp.TCPConnector(limit=CLIENTS, force_close=False, keepalive_timeout=60)
             t.session = await sessions.enter_async_context(
                 aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60))
@@ -328,7 +431,16 @@ async def measure(stack: Stack, scenarios: list[Scenario], args: argparse.Namesp
             await slice_(t, min(1.0, args.seconds / 5))  # warm-up (connections, credential cache), discarded
             t.result = Result(t.label)
         print("  verified: totals and page lengths; warmed up", flush=True)
-        await compare(targets, args.seconds, args.slices)
+        pusher = asyncio.create_task(load.run()) if load is not None else None
+        try:
+            for i in range(args.slices):  # as bench.common.compare, the push load on for `+push` targets
+                for t in targets if i % 2 == 0 else list(reversed(targets)):
+                    await measured_slice(t, args.seconds / args.slices, load)
+        finally:
+            if pusher is not None:
+                pusher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pusher
     return {t.label: t.result for t in targets}
 
 
@@ -336,19 +448,25 @@ def report(results: dict[str, Result]) -> bool:
     print()
     print("details (CPU: cores busy on average; client is this process, 'other' the rest of the machine)")
     for r in results.values():
-        print(f"  {r.label:<34} {r.requests:>6} ok {r.errors:>3} err  {r.wall:5.1f} s   CPU: {r.cpu_line()}")
+        print(f"  {r.label:<40} {r.requests:>6} ok {r.errors:>3} err  {r.wall:5.1f} s   CPU: {r.cpu_line()}")
         if r.requests:
             per = {k: v / r.requests * 1e3 for k, v in r.cpu.items()}
-            print(f"  {'':<34} CPU per request: " + "  ".join(f"{k} {v:.1f} ms" for k, v in per.items()))
+            print(f"  {'':<40} CPU per request: " + "  ".join(f"{k} {v:.1f} ms" for k, v in per.items()))
     print()
     print(f"summary ({CLIENTS} clients; target p95 <= {TARGET_P95_MS:.0f} ms)")
     ok = True
     for r in results.values():
         hit = r.pct(95) <= TARGET_P95_MS and not r.errors
         ok = ok and hit
+        pushes = PUSHES.get(r.label)
+        pushed = ""
+        if pushes is not None and pushes.label.endswith(PUSH_LABEL):
+            pushed = f"   pushes {pushes.rps:4.1f}/s p50 {pushes.pct(50):5.0f} p95 {pushes.pct(95):5.0f} ms"
+            if pushes.errors:
+                pushed += f" ({pushes.errors} failed)"
         print(
-            f"  {r.label:<34} {r.rps:6.0f} req/s  p50 {r.pct(50):6.1f}  p95 {r.pct(95):6.1f}  p99 {r.pct(99):6.1f} ms"
-            f"   {'OK' if hit else 'MISS'}"
+            f"  {r.label:<40} {r.rps:6.0f} req/s  p50 {r.pct(50):6.1f}  p95 {r.pct(95):6.1f}  p99 {r.pct(99):6.1f} ms"
+            f"   {'OK' if hit else 'MISS'}{pushed}"
         )
         if r.errors:
             print(f"  WARNING: {r.errors} failed requests (counted out of the rates)")
@@ -365,6 +483,9 @@ def main() -> None:
     group.add_argument("--keep", action="store_true", help="leave the seeded database in place for --reuse")
     group.add_argument("--reuse", metavar="NAME", help="measure a database kept by --keep, without seeding")
     parser.add_argument("--core-cache-mb", type=int, default=64, help="core's artifact list cache (default 64; 0: off)")
+    parser.add_argument(
+        "--push-rate", type=float, default=10.0, help="pushes/s during the `+push` runs (default 10; 0: none)"
+    )
     parser.add_argument("--strict", action="store_true", help="exit 1 when the target is missed")
     args = parser.parse_args()
 
@@ -394,17 +515,26 @@ def main() -> None:
             # planner statistics, and the visibility map that index-only scans need.
             vacuum_analyze(stack.db)
             bench_repos = [n for n in layout.counts if n.startswith(PROJECT + "/")]
+            # From the database: a kept one holds the pushes of earlier runs too.
+            big_total = int(
+                query(
+                    stack.db,
+                    "SELECT count(*) AS n FROM artifacts a JOIN repositories r ON r.id = a.repository_id"
+                    " WHERE r.name = $1",
+                    f"{PROJECT}/{BIG}",
+                )[0]["n"]
+            )
             project_id = int(query(stack.db, "SELECT id FROM projects WHERE name = $1", PROJECT)[0]["id"])
             scenarios = [
                 Scenario(
                     "artifacts (big repo)",
                     f"/projects/{PROJECT}/repositories/{BIG}/artifacts?with_tag=true",
-                    layout.counts[f"{PROJECT}/{BIG}"],
+                    big_total,
                 ),
                 Scenario("project repositories", f"/projects/{PROJECT}/repositories?sort=name", len(bench_repos)),
                 Scenario("all repos, q=project_id", f"/repositories?q=project_id={project_id}", len(bench_repos)),
             ]
-            results = run_async(measure(stack, scenarios, args))
+            results = run_async(measure(stack, scenarios, layout, args))
             ok = report(results)
     print(f"\n(total {time.monotonic() - started:.0f} s)")
     if args.strict and not ok:

@@ -62,7 +62,7 @@ class LookupCache:
         repository changed (or the cache was cleared) since."""
         if not self.live or size > self._max_bytes // 8:
             return
-        if max(self._cleared_at, self._changed_at.get(repository_id, 0)) > generation:
+        if self.changed_since(repository_id, generation):
             return
         self._drop(key)
         self._entries[key] = (repository_id, value, size)
@@ -70,6 +70,12 @@ class LookupCache:
         self._bytes += size
         while self._bytes > self._max_bytes:
             self._drop(next(iter(self._entries)))
+
+    def changed_since(self, repository_id: int, generation: int) -> bool:
+        """True when the repository was invalidated (or the cache cleared) after `generation`: a lookup
+        read at that generation may be stale now (what `put` refuses; a caller sharing a lookup still in
+        flight asks it too)."""
+        return max(self._cleared_at, self._changed_at.get(repository_id, 0)) > generation
 
     def invalidate(self, repository_id: int) -> None:
         self.generation += 1

@@ -4,13 +4,15 @@ never from the request.
 
 A list is two statements (the page, then the count) whatever the page size: an artifact's tags,
 references, accessories, labels and size are aggregated in sub-selects of the page query, not fetched per
-row.
+row. One repository's list is also offered as its order (`list_order`: every id, which the service caches)
+and a page of rows by id (`artifacts_by_id`), so that a deep page costs its own rows and not the OFFSET.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from array import array
 from collections.abc import Sequence
 from typing import Any
 
@@ -234,6 +236,24 @@ def _label_clause(term: Term, args: list[Any]) -> str:
     return " AND ".join(clauses) or "TRUE"
 
 
+def _list_where(repository: str, terms: Sequence[Term], args: list[Any]) -> str:
+    """` WHERE ...` of a list: the top-level artifacts of `repository` ($1 or ANY($1)) matching `terms`."""
+    base = [f"a.repository_id = {repository}", top_level(repository)]
+    base += [_tag_clause(t, args) for t in terms if t.key == "tags"]
+    base += [_label_clause(t, args) for t in terms if t.key == "labels"]
+    filters = [t for t in terms if t.key not in ("tags", "labels")]
+    return where_clause(" AND ".join(base), filters, ARTIFACT_FILTERS, args)
+
+
+def _select(with_tag: bool, with_label: bool) -> str:
+    select = _ARTIFACT_SELECT if with_tag else _ARTIFACT_SELECT.replace(_TAGS, "NULL")
+    return select if with_label else select.replace(_LABELS, "NULL")
+
+
+def _order(sort: Sequence[SortKey]) -> str:
+    return order_by(sort, ARTIFACT_SORTS, ["a.created_at DESC"], "a.id DESC")
+
+
 async def list_artifacts(
     ex: Executor,
     project_id: int,
@@ -255,28 +275,43 @@ async def list_artifacts(
         args, repository = [repositories], "$1"
     else:
         args, repository = [list(repositories)], "ANY($1::bigint[])"
-    base = [f"a.repository_id = {repository}", top_level(repository)]
-    base += [_tag_clause(t, args) for t in terms if t.key == "tags"]
-    base += [_label_clause(t, args) for t in terms if t.key == "labels"]
-    filters = [t for t in terms if t.key not in ("tags", "labels")]
-    where = where_clause(" AND ".join(base), filters, ARTIFACT_FILTERS, args)
+    where = _list_where(repository, terms, args)
     if latest:
         newest = (
             f"SELECT DISTINCT ON (a.repository_id) a.id FROM artifacts a{where}"
             " ORDER BY a.repository_id, a.created_at DESC, a.id DESC"
         )
         where = f" WHERE a.id IN ({newest})"
-    order = order_by(sort, ARTIFACT_SORTS, ["a.created_at DESC"], "a.id DESC")
+    order = _order(sort)
     n = len(args)
-    select = _ARTIFACT_SELECT if with_tag else _ARTIFACT_SELECT.replace(_TAGS, "NULL")
-    if not with_label:
-        select = select.replace(_LABELS, "NULL")
+    select = _select(with_tag, with_label)
     # The page's ids first, then the sub-selects for those rows only: with them in the same SELECT as the
     # OFFSET, PostgreSQL computes them for every row it skips too (a deep page cost seconds).
     page_ids = f"SELECT a.id FROM artifacts a{where} ORDER BY {order} LIMIT ${n + 1} OFFSET ${n + 2}"
     rows = await ex.fetch(f"{select} WHERE a.id IN ({page_ids}) ORDER BY {order}", *args, page.size, page.offset)
     total = await ex.fetchval(f"SELECT count(*) FROM artifacts a{where}", *args)
     return [_artifact(r, project_id) for r in rows], int(total)
+
+
+async def list_order(ex: Executor, repository_id: int, terms: Sequence[Term], sort: Sequence[SortKey]) -> array[int]:
+    """The ids of every top-level artifact of the repository matching `terms`, in the list's order: what a
+    page is a slice of, and whose length is the total. One statement (for the default order an index-only
+    scan of artifacts_repository_list), 8 bytes per artifact."""
+    args: list[Any] = [repository_id]
+    where = _list_where("$1", terms, args)
+    rows = await ex.fetch(f"SELECT a.id FROM artifacts a{where} ORDER BY {_order(sort)}", *args)
+    return array("q", [r[0] for r in rows])
+
+
+async def artifacts_by_id(
+    ex: Executor, project_id: int, ids: Sequence[int], *, with_tag: bool, with_label: bool
+) -> list[ArtifactView]:
+    """The artifacts with these ids that still exist, in the order of `ids`: a page of a cached
+    list_order, whatever its offset, at the cost of its own rows."""
+    rows = await ex.fetch(f"{_select(with_tag, with_label)} WHERE a.id = ANY($1::bigint[])", list(ids))
+    position = {artifact_id: i for i, artifact_id in enumerate(ids)}
+    rows.sort(key=lambda r: position[r["id"]])
+    return [_artifact(r, project_id) for r in rows]
 
 
 async def artifact(ex: Executor, project_id: int, repository: str, ref: ArtifactRef) -> ArtifactView | None:

@@ -4,6 +4,9 @@ database's triggers). No aiohttp here."""
 
 from __future__ import annotations
 
+import asyncio
+import builtins
+import dataclasses
 from collections.abc import Sequence
 
 import structlog
@@ -28,6 +31,8 @@ from services.core.read_only import require_writable
 from services.core.security.access import Viewer
 
 log = structlog.get_logger()
+# What one cached repository's stats cost: the key, the value, the entry's bookkeeping.
+STATS_BYTES = 400
 
 
 class RepositoryService:
@@ -36,17 +41,87 @@ class RepositoryService:
         self._db = db
         self._projects = projects
         self._cache = cache
+        # Stats being read (see _stats), by repository, with the cache generation each read began at.
+        self._stats_in_flight: dict[int, tuple[int, asyncio.Future[dict[int, store.RepositoryStats]]]] = {}
 
     async def list_all(
         self, principal: Principal, terms: Sequence[Term], sort: Sequence[SortKey], page: Page
     ) -> tuple[list[RepositoryView], int]:
-        return await store.list_visible_repositories(self._db.reader, Viewer.of(principal), terms, sort, page)
+        rows, total = await store.list_visible_repositories(self._db.reader, Viewer.of(principal), terms, sort, page)
+        return await self._with_stats(rows), total
 
     async def list(
         self, principal: Principal, ref: ProjectRef, terms: Sequence[Term], sort: Sequence[SortKey], page: Page
     ) -> tuple[list[RepositoryView], int]:
         project, _ = await self._projects.resolve(principal, ref, Resource.REPOSITORY, Action.LIST)
-        return await store.list_project_repositories(self._db.reader, project.id, project.name, terms, sort, page)
+        rows, total = await store.list_project_repositories(
+            self._db.reader, project.id, project.name, terms, sort, page
+        )
+        return await self._with_stats(rows), total
+
+    async def _with_stats(self, rows: builtins.list[RepositoryView]) -> builtins.list[RepositoryView]:
+        """The rows with their artifact counts and last pushes (the last push counts as an update)."""
+        if not rows:
+            return rows
+        found = await self._stats([r.id for r in rows])
+        out = []
+        for r in rows:
+            s = found.get(r.id)
+            if s is None:  # deleted since the page was read
+                out.append(r)
+                continue
+            updated = r.updated_at if s.last_push is None else max(r.updated_at, s.last_push)
+            out.append(dataclasses.replace(r, artifact_count=s.artifact_count, updated_at=updated))
+        return out
+
+    async def _stats(self, repository_ids: builtins.list[int]) -> dict[int, store.RepositoryStats]:
+        """Each repository's stats, cached per repository until it changes (the notifications that keep
+        the artifact list cache exact: every artifact insert, update and delete names its repository),
+        read from the primary like every cached list. The ones missing are read in one statement; one
+        a read in flight is already fetching (begun after the repository's last change) is shared, so
+        the count of a big repository that just took a push is read once, not by every request at once.
+        Without notifications: no cache, from the read replica like the page itself."""
+        if not self._cache.live:
+            return await store.stats(self._db.reader, repository_ids)
+        found: dict[int, store.RepositoryStats] = {}
+        waiting: dict[int, asyncio.Future[dict[int, store.RepositoryStats]]] = {}
+        missing = []
+        for repository_id in repository_ids:
+            cached: store.RepositoryStats | None = self._cache.get(("repository-stats", repository_id))
+            if cached is not None:
+                found[repository_id] = cached
+                continue
+            flight = self._stats_in_flight.get(repository_id)
+            if flight is not None and not self._cache.changed_since(repository_id, flight[0]):
+                waiting[repository_id] = flight[1]
+            else:
+                missing.append(repository_id)
+        if missing:
+            generation = self._cache.generation
+
+            async def read() -> dict[int, store.RepositoryStats]:
+                stats = await store.stats(self._db.pool, missing)
+                for repository_id, s in stats.items():
+                    self._cache.put(("repository-stats", repository_id), repository_id, s, STATS_BYTES, generation)
+                return stats
+
+            task = asyncio.ensure_future(read())
+            entry = (generation, task)
+            for repository_id in missing:
+                self._stats_in_flight[repository_id] = entry
+                waiting[repository_id] = task
+
+            def done(_: asyncio.Future[dict[int, store.RepositoryStats]]) -> None:
+                for repository_id in missing:
+                    if self._stats_in_flight.get(repository_id) is entry:
+                        del self._stats_in_flight[repository_id]
+
+            task.add_done_callback(done)
+        for repository_id, future in waiting.items():
+            s = (await asyncio.shield(future)).get(repository_id)
+            if s is not None:
+                found[repository_id] = s
+        return found
 
     async def get(self, principal: Principal, ref: ProjectRef, path: str) -> RepositoryView:
         # Pull is what every role and a public project's visitors hold on repositories (Harbor's read).

@@ -5,13 +5,18 @@ commit, so a delete here is a MANIFEST_UNKNOWN there at once. No aiohttp here.
 
 Artifact list pages are cached (rendered, with their totals) per repository and list parameters, after
 the permission check, which runs for every request: a cached page holds nothing that depends on who
-asks. This process's own changes drop its entries at once; the notifications drop everyone's."""
+asks. This process's own changes drop its entries at once; the notifications drop everyone's. Under it,
+and dropped the same way, each list's order (its artifact ids, one read shared by the requests that miss
+it at once): a page missing from the cache is the slice of the order read by id, so the pages of a
+repository taking pushes cost their own rows, not an OFFSET over the whole list and its count."""
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import dataclasses
 import json
+from array import array
 from collections.abc import Callable, Hashable, Sequence
 
 import structlog
@@ -96,6 +101,8 @@ class ArtifactService:
         self._projects = projects
         self._labels = labels
         self._cache = cache
+        # Lists of ids being read (see _order), with the cache generation each began at.
+        self._orders_in_flight: dict[Hashable, tuple[int, asyncio.Future[array[int]]]] = {}
 
     async def _mark(self, project_id: int, views: builtins.list[ArtifactView]) -> builtins.list[ArtifactView]:
         """The views with each tag's `immutable` set; no statement when no view has a tag."""
@@ -133,13 +140,56 @@ class ArtifactService:
         if cached is not None:
             return cached
         generation = self._cache.generation
-        rows, total = await artifact_store.list_artifacts(
-            self._db.pool, project.id, repository_id, terms, sort, page, with_tag=with_tag, with_label=with_label
-        )
+        rows: builtins.list[ArtifactView] | None = None
+        if self._cache.live:
+            order = await self._order(repository_id, tuple(terms), tuple(sort))
+            ids = order[page.offset : page.offset + page.size]
+            found = await artifact_store.artifacts_by_id(
+                self._db.pool, project.id, ids, with_tag=with_tag, with_label=with_label
+            )
+            # An artifact of the order gone meanwhile (its notification is on its way): the page is read
+            # whole below instead.
+            if len(found) == len(ids):
+                rows, total = found, len(order)
+        if rows is None:
+            rows, total = await artifact_store.list_artifacts(
+                self._db.pool, project.id, repository_id, terms, sort, page, with_tag=with_tag, with_label=with_label
+            )
         # The rules' changes clear this cache (ImmutableRuleService), so a cached page's flags stay true.
         body = render(await self._mark(project.id, rows))
         self._cache.put(key, repository_id, (body, total), len(body) + CACHED_PAGE_OVERHEAD_BYTES, generation)
         return body, total
+
+    async def _order(self, repository_id: int, terms: tuple[Term, ...], sort: tuple[SortKey, ...]) -> array[int]:
+        """The repository's whole list in order, as artifact ids (artifact_store.list_order), cached until
+        the repository changes. One read at a time per list: a request finding one in flight shares it, if
+        the repository has not changed since it began (else it would be handed a list older than its own
+        start); a push into a big repository thus costs one read of its ids, not one per request."""
+        key = ("artifact-order", repository_id, terms, sort)
+        cached: array[int] | None = self._cache.get(key)
+        if cached is not None:
+            return cached
+        flight = self._orders_in_flight.get(key)
+        if flight is not None and not self._cache.changed_since(repository_id, flight[0]):
+            return await asyncio.shield(flight[1])
+        generation = self._cache.generation
+
+        async def read() -> array[int]:
+            order = await artifact_store.list_order(self._db.pool, repository_id, terms, sort)
+            size = order.itemsize * len(order) + CACHED_PAGE_OVERHEAD_BYTES
+            self._cache.put(key, repository_id, order, size, generation)
+            return order
+
+        task = asyncio.ensure_future(read())
+        entry = (generation, task)
+        self._orders_in_flight[key] = entry
+
+        def done(_: asyncio.Future[array[int]]) -> None:
+            if self._orders_in_flight.get(key) is entry:
+                del self._orders_in_flight[key]
+
+        task.add_done_callback(done)
+        return await asyncio.shield(task)
 
     async def list_project(
         self,
