@@ -59,6 +59,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.artifact_list_bench
 	$(BIN)/python -m bench.gc_bench
 	$(BIN)/python -m bench.quota_bench
+	$(BIN)/python -m bench.storage_bench
 
 # The whole stack as local processes under the launcher (services/launcher). First what is missing: python3-venv
 # and the venv; nginx, and PostgreSQL and Redis only when none answers where berth.yml points (the launcher

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
 import signal
 import socket
@@ -144,6 +145,19 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes], what: str, log: Path
             return
         time.sleep(0.05)
     raise RuntimeError(f"{what} did not listen on {port} within {timeout} s")
+
+
+def children(pid: int) -> list[int]:
+    """The direct children of a process (nginx's workers under its master), [] once it is gone."""
+    with contextlib.suppress(OSError, ValueError):
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    return []
+
+
+def service_pids(status: dict[str, dict[str, str]], name: str) -> list[int]:
+    """The pids of a launcher's service and its replicas (`registry`, `registry-1`, ...) from
+    StackProcess.status()."""
+    return [int(s["pid"]) for key, s in status.items() if key == name or key.startswith(name + "-")]
 
 
 def stop_process(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
@@ -282,6 +296,63 @@ async def chunked_upload(session: aiohttp.ClientSession, base: str, repo: str, b
     async with session.put(location.update_query(digest=blob.digest), headers={"Content-Length": "0"}) as r:
         if r.status != 201:
             raise RuntimeError(f"{base} PUT upload: {r.status} {await r.text()}")
+
+
+def blob_check(blobs: list[Blob]) -> Callable[[int, aiohttp.ClientResponse, bytes], None]:
+    """For `verify`: the i-th URL answers 200 with the i-th blob's bytes."""
+
+    def check(i: int, r: aiohttp.ClientResponse, body: bytes) -> None:
+        if r.status != 200 or "sha256:" + hashlib.sha256(body).hexdigest() != blobs[i].digest:
+            raise RuntimeError(f"GET {r.url}: {r.status}, body is not {blobs[i].digest}")
+
+    return check
+
+
+@dataclass
+class PushTarget:
+    """One side of a push comparison: `clients` chunked uploads at a time to `base`'s `repo`."""
+
+    label: str
+    base: str
+    repo: str
+    meter: CpuMeter
+    session: aiohttp.ClientSession
+    chunk_size: int
+    clients: int
+    result: Result = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.result = Result(self.label)
+
+
+async def push_slice(t: PushTarget, blobs: list[Blob]) -> None:
+    queue = list(reversed(blobs))
+    part = Result(t.label)
+
+    async def worker() -> None:
+        while queue:
+            blob = queue.pop()
+            t0 = time.perf_counter()
+            await chunked_upload(t.session, t.base, t.repo, blob, t.chunk_size)
+            part.latencies.append(time.perf_counter() - t0)
+            part.requests += 1
+            part.nbytes += len(blob.data)
+
+    before = t.meter.snapshot()
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(t.clients)))
+    part.wall = time.perf_counter() - t0
+    part.cpu = t.meter.delta(before, t.meter.snapshot())
+    t.result.add(part)
+
+
+async def push_compare(targets: list[PushTarget], blobs: list[Blob], slices: int) -> None:
+    """Each slice pushes its share of the blobs to every target in turn (order flipped every round)."""
+    share = -(-len(blobs) // slices)
+    for i in range(slices):
+        order = targets if i % 2 == 0 else list(reversed(targets))
+        for t in order:
+            await push_slice(t, blobs[i * share : (i + 1) * share])
 
 
 # --- interrupts ----------------------------------------------------------------------------------------

@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import base64
 import contextlib
-import hashlib
 import os
 import resource
 import shutil
@@ -42,15 +41,19 @@ from bench.common import (
     Blob,
     CpuMeter,
     MiB,
+    PushTarget,
     Result,
     Target,
-    chunked_upload,
+    blob_check,
+    children,
     cleaned_up,
     compare,
     exit_on_interrupt,
     install_interrupts,
     new_session,
+    push_compare,
     run_async,
+    service_pids,
     verify,
 )
 from services.common.oci import mediatypes as mt
@@ -104,72 +107,20 @@ def running(replicas: int) -> Iterator[Stacks]:
 # --- processes and their CPU ---------------------------------------------------------------------------
 
 
-def children(pid: int) -> list[int]:
-    with contextlib.suppress(OSError):
-        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    return []
-
-
 def meters(stacks: Stacks) -> tuple[CpuMeter, CpuMeter, CpuMeter]:
     """(Berth's registry side, Berth's token side, Distribution): the processes each side's work runs in."""
     status = stacks.berth.status()
-
-    def group(prefix: str) -> list[int]:
-        return [int(s["pid"]) for name, s in status.items() if name == prefix or name.startswith(prefix + "-")]
-
-    nginx = [worker for master in group("proxy") for worker in children(master)] or group("proxy")
+    proxy = service_pids(status, "proxy")
+    nginx = [worker for master in proxy for worker in children(master)] or proxy
     assert stacks.distribution._proc is not None
     return (
-        CpuMeter({"registry": group("registry"), "nginx": nginx}),
-        CpuMeter({"token": group("token"), "nginx": nginx}),
+        CpuMeter({"registry": service_pids(status, "registry"), "nginx": nginx}),
+        CpuMeter({"token": service_pids(status, "token"), "nginx": nginx}),
         CpuMeter({"distribution": [stacks.distribution._proc.pid]}),
     )
 
 
 # --- push ----------------------------------------------------------------------------------------------
-
-
-@dataclass
-class PushTarget:
-    label: str
-    base: str
-    repo: str
-    meter: CpuMeter
-    session: aiohttp.ClientSession
-    result: Result = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.result = Result(self.label)
-
-
-async def push_slice(t: PushTarget, blobs: list[Blob]) -> None:
-    queue = list(reversed(blobs))
-    part = Result(t.label)
-
-    async def worker() -> None:
-        while queue:
-            blob = queue.pop()
-            t0 = time.perf_counter()
-            await chunked_upload(t.session, t.base, t.repo, blob, CHUNK_SIZE)
-            part.latencies.append(time.perf_counter() - t0)
-            part.requests += 1
-            part.nbytes += len(blob.data)
-
-    before = t.meter.snapshot()
-    t0 = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(PUSH_CLIENTS)))
-    part.wall = time.perf_counter() - t0
-    part.cpu = t.meter.delta(before, t.meter.snapshot())
-    t.result.add(part)
-
-
-async def push_compare(targets: list[PushTarget], blobs: list[Blob], slices: int) -> None:
-    """Each slice pushes its share of the blobs to every target in turn (order flipped every round)."""
-    share = -(-len(blobs) // slices)
-    for i in range(slices):
-        order = targets if i % 2 == 0 else list(reversed(targets))
-        for t in order:
-            await push_slice(t, blobs[i * share : (i + 1) * share])
 
 
 # --- wrk: a client in C, for the small requests ----------------------------------------------------------
@@ -253,14 +204,6 @@ class Figures:
     token: WrkTarget
 
 
-def blob_check(blobs: list[Blob]) -> Callable[[int, aiohttp.ClientResponse, bytes], None]:
-    def check(i: int, r: aiohttp.ClientResponse, body: bytes) -> None:
-        if r.status != 200 or "sha256:" + hashlib.sha256(body).hexdigest() != blobs[i].digest:
-            raise RuntimeError(f"GET {r.url}: {r.status}, body is not {blobs[i].digest}")
-
-    return check
-
-
 def verify_get(url: str, headers: dict[str, str], good: Callable[[httpx.Response], bool]) -> None:
     """One untimed GET whose answer must be right before wrk repeats it (wrk counts only statuses)."""
     r = httpx.get(url, headers=headers, timeout=60)
@@ -294,8 +237,10 @@ async def workload(stacks: Stacks, args: argparse.Namespace) -> Figures:
 
         # 1. push ---------------------------------------------------------------------------------------
         pushes = [
-            PushTarget("berth", berth_url, repo, registry_meter, await session(PUSH_CLIENTS)),
-            PushTarget("distribution", dist_url, repo, dist_meter, await session(PUSH_CLIENTS)),
+            PushTarget("berth", berth_url, repo, registry_meter, await session(PUSH_CLIENTS), CHUNK_SIZE, PUSH_CLIENTS),
+            PushTarget(
+                "distribution", dist_url, repo, dist_meter, await session(PUSH_CLIENTS), CHUNK_SIZE, PUSH_CLIENTS
+            ),
         ]
         print(
             f"push: {BLOB_COUNT} x {BLOB_SIZE // MiB} MiB in {CHUNK_SIZE // MiB} MiB chunks, {PUSH_CLIENTS} clients,"

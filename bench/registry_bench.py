@@ -37,6 +37,7 @@ from bench.common import (
     MiB,
     Result,
     Target,
+    children,
     chunked_upload,
     cleaned_up,
     compare,
@@ -237,13 +238,11 @@ def start_bare(stack: Stack, manifest: bytes, media_type: str) -> None:
 
 def nginx_worker_pid(nginx: subprocess.Popen[bytes]) -> int:
     """The nginx worker, which does the work (the master only forks it); falls back to the master."""
-    children = Path(f"/proc/{nginx.pid}/task/{nginx.pid}/children")
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
-        with contextlib.suppress(OSError, ValueError):
-            pids = children.read_text().split()
-            if pids:
-                return int(pids[0])
+        pids = children(nginx.pid)
+        if pids:
+            return pids[0]
         time.sleep(0.05)
     return nginx.pid
 
