@@ -81,13 +81,16 @@ class BlobService:
 
     async def commit(self, repository: str, upload_id: str, source: str, digest: Digest, size: int) -> None:
         """Make a verified upload file the blob `digest`, durably, and record it, in one transaction that
-        holds the blob's row lock: a blob garbage collection is deleting gets these bytes back before it is
-        live again, and the sweep, which deletes only rows still 'deleting' under the same lock, cannot
-        remove them. A live blob keeps its bytes (the same, by digest)."""
+        holds the blob's row lock (the row made first if there is none): a new blob or one garbage
+        collection is deleting gets these bytes before it is live, and the sweep, which deletes only rows
+        still 'deleting' under the same lock, cannot remove them. A live blob keeps its bytes (the same, by
+        digest)."""
         async with self._db.transaction() as tx:
-            if await blob_rows.lock_status(tx, str(digest)) != "live":
+            status = await blob_rows.claim(tx, str(digest), size)
+            if status != "live":
                 await self._storage.move(source, blob_path(digest))
-            await blob_rows.record(tx, str(digest), size)
+            if status == "deleting":
+                await blob_rows.revive(tx, str(digest))
             repo_id = await ensure_repository(tx, repository)
             await blob_rows.link(tx, repo_id, str(digest))
             await upload_sessions.delete(tx, upload_id)

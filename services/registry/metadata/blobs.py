@@ -18,20 +18,41 @@ async def linked_size(db: Executor, repository: str, digest: str) -> tuple[int, 
     return None if row is None else (row["repository_id"], row["size"])
 
 
-async def lock_status(tx: Executor, digest: str) -> str | None:
-    """The blob's status ('live' or 'deleting'), its row locked until the transaction ends, so garbage
-    collection can neither mark nor sweep it meanwhile; None when there is no row (nothing to lock)."""
-    value: str | None = await tx.fetchval("SELECT status FROM blobs WHERE digest = $1 FOR UPDATE", digest)
-    return value
+# Tries of claim before it gives up: each further one means garbage collection deleted the row while this
+# transaction waited for its lock, and then the next insert makes it.
+CLAIM_TRIES = 10
 
 
-async def record(db: Executor, digest: str, size: int) -> None:
-    """The blob, live: a row garbage collection was deleting is taken back (its window starts again)."""
-    await db.execute(
-        "INSERT INTO blobs (digest, size) VALUES ($1, $2) ON CONFLICT (digest) DO UPDATE"
-        " SET status = 'live', created_at = now(), updated_at = now() WHERE blobs.status = 'deleting'",
+async def claim(tx: Executor, digest: str, size: int) -> str:
+    """The blob's row, locked until the transaction ends, made if there is none: 'new' (made here, live
+    once the transaction commits, so its bytes must be in place before), 'deleting' (garbage collection
+    was deleting it: bring the bytes back, then `revive`) or 'live'. Garbage collection can neither mark
+    nor sweep the row meanwhile, and a concurrent claim of the same digest waits for this one.
+
+    Made rather than left absent while the bytes move: with no row to lock, a second upload of the digest
+    could commit, and garbage collection mark and sweep it, between this upload's move and its insert;
+    the sweep then deleted the bytes this upload had just put there, and its row went live without them."""
+    for _ in range(CLAIM_TRIES):
+        made = await tx.fetchval(
+            "INSERT INTO blobs (digest, size) VALUES ($1, $2) ON CONFLICT (digest) DO NOTHING RETURNING status",
+            digest,
+            size,
+        )
+        if made is not None:
+            return "new"
+        status: str | None = await tx.fetchval("SELECT status FROM blobs WHERE digest = $1 FOR UPDATE", digest)
+        if status is not None:
+            return status
+    raise RuntimeError(f"blob {digest}: its row was deleted under {CLAIM_TRIES} claims in a row")
+
+
+async def revive(tx: Executor, digest: str) -> None:
+    """A row garbage collection was deleting, claimed and its bytes back, live again (its window starts
+    again)."""
+    await tx.execute(
+        "UPDATE blobs SET status = 'live', created_at = now(), updated_at = now()"
+        " WHERE digest = $1 AND status = 'deleting'",
         digest,
-        size,
     )
 
 

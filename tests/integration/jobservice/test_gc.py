@@ -5,23 +5,31 @@ concurrently with it, never lose a byte of an acknowledged image."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import random
 import threading
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
 
+from services.common.cache import LookupCache
 from services.common.db import Database
 from services.common.oci import mediatypes as mt
+from services.common.oci.digest import parse_digest
 from services.common.settings import DatabaseSettings
+from services.common.storage.filesystem import FilesystemDriver
+from services.common.storage.paths import blob_dir, blob_path, upload_dir
 from services.jobservice import gc_store
+from services.registry.blobs import BlobService
 from tests.harness.oci import digest_of, image_manifest, push_blob, push_image, push_manifest
 from tests.harness.plugin import PG_HOST, PG_PORT, PG_USER, TestDatabase, fresh_database
 from tests.harness.token import add_project, query
@@ -287,4 +295,75 @@ async def test_mark_in_windows_takes_exactly_the_unreferenced_and_passes_over_wh
         assert [r["digest"] for r in rows] == [d for d in digests if d not in expected]
     finally:
         await holder.close()
+        await db.close()
+
+
+class _MoveThatWaits(FilesystemDriver):
+    """The real filesystem driver whose first move, once done, waits for `release`: an upload's commit
+    held between putting its bytes in place and committing its row."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.moved, self.release = asyncio.Event(), asyncio.Event()
+
+    async def move(self, source: str, destination: str) -> None:
+        await super().move(source, destination)
+        if not self.moved.is_set():
+            self.moved.set()
+            await self.release.wait()
+
+
+async def _one_chunk(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+async def test_an_upload_of_a_new_blob_keeps_its_bytes_through_a_second_upload_and_a_sweep(
+    pg_database: TestDatabase, tmp_path: Path
+) -> None:
+    """Two uploads of one new blob: the first has moved its bytes into place and not committed yet; the
+    second commits (or waits for the first), and GC marks and sweeps with a zero window; then the first
+    commits. The blob is live with its bytes. (When the first held no row lock while its bytes moved, the
+    second committed, the sweep deleted the bytes the first had moved, and the first's row went live
+    without them: CI's race test on S3 pulled a 404.)"""
+    db = Database(DatabaseSettings(host=PG_HOST, port=PG_PORT, username=PG_USER, name=pg_database.name))
+    await db.open()
+    try:
+        storage = _MoveThatWaits(tmp_path)
+        blobs = BlobService(db, storage, LookupCache(1 << 20))
+        data = b"a blob nobody has pushed before"
+        digest = parse_digest(digest_of(data))
+
+        async def commit(upload_id: str) -> None:
+            source = f"{upload_dir(upload_id)}/data"
+            await storage.write(source, _one_chunk(data))
+            await blobs.commit("gc/new", upload_id, source, digest, len(data))
+
+        async def second_done_or_waiting() -> bool:
+            waiting = await db.pool.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'",
+                pg_database.name,
+            )
+            return second.done() or waiting > 0
+
+        first = asyncio.create_task(commit(str(uuid.uuid4())))
+        await asyncio.wait_for(storage.moved.wait(), DEADLINE_S)
+        second = asyncio.create_task(commit(str(uuid.uuid4())))
+        deadline = time.monotonic() + DEADLINE_S
+        while not await second_done_or_waiting():
+            assert time.monotonic() < deadline, "the second upload neither committed nor waited"
+            await asyncio.sleep(0.05)
+        after: str | None = ""
+        while after is not None:
+            async with db.transaction() as tx:
+                _, after = await gc_store.mark(tx, 0.0, 1000, after)
+        async with db.transaction() as tx:  # the sweep's steps, as one deleter takes them
+            batch = await gc_store.lock_deleting(tx, 1000)
+            await storage.delete_many([blob_dir(parse_digest(d)) for d, _ in batch])
+            await gc_store.delete_rows(tx, [d for d, _ in batch])
+        storage.release.set()
+        await asyncio.wait_for(asyncio.gather(first, second), DEADLINE_S)
+
+        assert await db.pool.fetchval("SELECT status FROM blobs WHERE digest = $1", str(digest)) == "live"
+        assert b"".join([chunk async for chunk in storage.read(blob_path(digest))]) == data
+    finally:
         await db.close()
