@@ -26,6 +26,7 @@ import pytest
 import yaml
 
 from tests.harness.registry_auth import RegistryTokenAuth, fetch_token
+from tests.harness.waiting import eventually
 
 if TYPE_CHECKING:
     from tests.harness.dockerd import DockerDaemon
@@ -190,6 +191,19 @@ class ServiceProcess:
 
     def logs(self) -> str:
         return self.log_path.read_text() if self.log_path.exists() else ""
+
+    def settled_logs(self) -> str:
+        """The log once it holds the lines of every request answered so far. A service writes its lines
+        after the response has gone (one write to stdout per event-loop iteration), so a client can hold
+        its answer before the line is in the file: a marker request is sent, and its line, written after
+        theirs, awaited."""
+        url = getattr(self, "url", None)
+        assert isinstance(url, str), f"{type(self).__name__} has no url to send the log marker to"
+        marker = f"log-marker-{uuid.uuid4().hex}"
+        httpx.get(f"{url}/log-marker", headers={"X-Request-Id": marker}, timeout=30)
+        return eventually(
+            lambda: text if marker in (text := self.logs()) else "", f"{self.module}'s log line of {marker}"
+        )
 
 
 class RegistryProcess(ServiceProcess):

@@ -79,7 +79,7 @@ async def _ping_fails(endpoint: RemoteEndpoint, error: type[RemoteError] = Remot
 
 def _token_requests(registry: RegistryProcess) -> int:
     assert registry.token is not None
-    lines = (json.loads(line) for line in registry.token.logs().splitlines() if line.startswith("{"))
+    lines = (json.loads(line) for line in registry.token.settled_logs().splitlines() if line.startswith("{"))
     return sum(1 for entry in lines if entry.get("event") == "request" and entry.get("path") == "/service/token")
 
 

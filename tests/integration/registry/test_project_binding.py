@@ -115,7 +115,7 @@ def holdings(db: TestDatabase, repo: str) -> dict[str, object]:
 def refusals(registry: RegistryProcess, repo: str) -> list[dict[str, object]]:
     """The registry's log lines saying why a token was refused for `repo`'s project."""
     found = []
-    for line in registry.logs().splitlines():
+    for line in registry.settled_logs().splitlines():
         try:
             entry = json.loads(line)
         except ValueError:

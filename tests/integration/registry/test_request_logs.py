@@ -12,12 +12,9 @@ from tests.harness.plugin import RegistryProcess
 pytestmark = pytest.mark.integration
 
 
-def log_lines(server: RegistryProcess) -> list[dict[str, object]]:
-    lines = []
-    for line in server.logs().splitlines():
-        if line.startswith("{"):
-            lines.append(json.loads(line))
-    return lines
+def logged(server: RegistryProcess, request_id: str) -> dict[str, object]:
+    lines = (json.loads(line) for line in server.settled_logs().splitlines() if line.startswith("{"))
+    return next(entry for entry in lines if entry.get("request_id") == request_id)
 
 
 def test_request_id_is_echoed_and_logged(
@@ -27,7 +24,7 @@ def test_request_id_is_echoed_and_logged(
 
     assert r.status_code == 404
     assert r.headers["X-Request-Id"] == "req-from-nginx-1"
-    line = next(entry for entry in log_lines(registry_server) if entry.get("request_id") == "req-from-nginx-1")
+    line = logged(registry_server, "req-from-nginx-1")
     assert line["event"] == "request"
     assert line["service"] == "registry"
     assert line["method"] == "GET"
@@ -43,4 +40,4 @@ def test_a_request_id_is_made_when_none_is_sent(registry: httpx.Client, registry
 
     request_id = r.headers["X-Request-Id"]
     assert len(request_id) >= 16
-    assert any(entry.get("request_id") == request_id for entry in log_lines(registry_server))
+    assert logged(registry_server, request_id)["event"] == "request"
