@@ -10,6 +10,7 @@
     config/proxy/tls/              the certificate and key from https.certificate/private_key (when set)
     config/secret/token/           the token signing key pair, generated once, kept on later runs
     config/secret/keys/secretkey   the key of stored credentials (core and jobservice), generated once, kept
+    config/secret/s3/secretkey     the S3 secret key (registry and jobservice), from berth.yml or its file
     config/db/env                  the database password for the PostgreSQL container (generated once)
 
 so that `cd DIR && docker compose up -d` starts Berth. Running it again after editing berth.yml re-renders
@@ -47,6 +48,9 @@ LOGS = "/var/log/berth"
 TOKEN_KEY = "/etc/berth/secret/token/private_key.pem"
 TOKEN_CERT = "/etc/berth/secret/token/root.crt"
 SECRET_KEY = "/etc/berth/secret/keys/secretkey"
+S3_SECRET = "/etc/berth/secret/s3/secretkey"
+# The services that open the storage driver, and so the only ones given the S3 secret key.
+STORAGE_SERVICES = ("registry", "jobservice")
 PROXY_DIR = Path("/var/lib/berth/proxy")
 TLS_CERT = "/etc/berth/tls/server.crt"
 TLS_KEY = "/etc/berth/tls/server.key"
@@ -83,8 +87,9 @@ def prepare(
     if compose_source is None and not (out / COMPOSE_FILE).is_file():
         raise SettingsError(f"{out / COMPOSE_FILE} is missing; pass --compose-file deploy/docker-compose.yml")
     password = database_password(settings, config / "db" / "env")
+    s3_secret = s3_secret_key(settings, host_root)
 
-    for sub in (*PYTHON_SERVICES, "proxy/tls", "secret/token", "secret/keys", "db"):
+    for sub in (*PYTHON_SERVICES, "proxy/tls", "secret/token", "secret/keys", "secret/s3", "db"):
         (config / sub).mkdir(parents=True, exist_ok=True)
     if compose_source is not None and compose_source.resolve() != (out / COMPOSE_FILE).resolve():
         shutil.copyfile(compose_source, out / COMPOSE_FILE)
@@ -101,9 +106,14 @@ def prepare(
     else:
         _write(tls_dir / "server.crt", tls[0].read_text(), 0o644, owner=BERTH_UID)
         _write(tls_dir / "server.key", tls[1].read_text(), 0o600, owner=BERTH_UID)
+    s3_file = config / "secret" / "s3" / "secretkey"
+    if s3_secret is None:
+        s3_file.unlink(missing_ok=True)
+    else:
+        _write(s3_file, s3_secret + "\n", 0o600, owner=BERTH_UID)
     for service in PYTHON_SERVICES:
-        text = render_yaml(service_settings(settings, service, password), settings.source)
-        _write(config / service / "berth.yml", text, 0o600, owner=BERTH_UID)
+        data = service_settings(settings, service, password, s3_secret=s3_secret is not None)
+        _write(config / service / "berth.yml", render_yaml(data, settings.source), 0o600, owner=BERTH_UID)
 
     load_or_create_keypair(
         str(config / "secret" / "token" / "private_key.pem"),
@@ -150,13 +160,39 @@ def database_password(settings: Settings, env_file: Path) -> str:
     return secrets.token_urlsafe(24)
 
 
+def s3_secret_key(settings: Settings, host_root: Path | None) -> str | None:
+    """The S3 secret key the storage services get in a file of their own: berth.yml's secretkey, or what
+    its secretkey_file holds on the host (a path there means nothing inside a container). None without
+    S3 or without either, when botocore finds credentials itself (AWS_* variables, an instance role)."""
+    s3 = settings.storage.s3
+    if not s3.enabled:
+        return None
+    if not s3.secretkey_file:
+        return s3.secretkey.reveal() or None
+    path = _host_path(s3.secretkey_file, _base(settings), host_root)
+    try:
+        value = path.read_text().strip()
+    except OSError as exc:
+        raise SettingsError(
+            f"{settings.source}: key 'storage.s3.secretkey_file': cannot read {path}: {exc.strerror}"
+        ) from None
+    if not value or "\n" in value:
+        raise SettingsError(f"{settings.source}: key 'storage.s3.secretkey_file': {path} must hold the key, one line")
+    return value
+
+
+def _base(settings: Settings) -> Path:
+    # A relative path is taken from berth.yml's directory, where an operator would look for it.
+    return Path(settings.source).parent if settings.source != "<defaults>" else Path.cwd()
+
+
 def tls_pair(settings: Settings, host_root: Path | None) -> tuple[Path, Path] | None:
     """The certificate and key files to give nginx, checked (one line naming the key when wrong); None
     without TLS."""
     https = settings.https
     if not https.enabled:
         return None
-    base = Path(settings.source).parent if settings.source != "<defaults>" else Path.cwd()
+    base = _base(settings)
     readable = dataclasses.replace(
         settings,
         https=dataclasses.replace(
@@ -181,17 +217,21 @@ def check_accel_prefix(settings: Settings) -> None:
 
 def _host_path(path: str, base: Path, host_root: Path | None) -> Path:
     # Run in a container (install.sh), the host's files are under host_root (/ mounted there read-only);
-    # a relative path is taken from berth.yml's directory, where an operator would look for it.
+    # a relative path is taken from `base`.
     p = Path(path)
     if not p.is_absolute():
         return base / p
     return host_root / p.relative_to("/") if host_root is not None else p
 
 
-def service_settings(settings: Settings, service: str, db_password: str) -> dict[str, Any]:
+def service_settings(settings: Settings, service: str, db_password: str, *, s3_secret: bool = False) -> dict[str, Any]:
     """berth.yml for one Python service's container: the operator's settings, with the addresses, paths
-    and listeners of the compose deployment."""
+    and listeners of the compose deployment. `s3_secret`: prepare wrote the S3 secret key to its file;
+    the storage services read it there, the others never see it."""
     data: dict[str, Any] = to_plain(settings)
+    data["storage"]["s3"].update(secretkey="", secretkey_file="")
+    if s3_secret and service in STORAGE_SERVICES:
+        data["storage"]["s3"]["secretkey_file"] = S3_SECRET
     data["external_url"] = settings.public_url()
     data["data_volume"] = "/var/lib/berth"
     data["secret_key_file"] = SECRET_KEY

@@ -161,3 +161,51 @@ def test_stub_status_listens_on_the_containers_address_when_metrics_are_on(tmp_p
     main(["--config", str(config), "--out", str(out)])
     nginx = (out / "config" / "proxy" / "nginx.conf").read_text()
     assert "listen 9299;" in nginx and "stub_status;" in nginx
+
+
+def test_the_s3_secret_key_goes_to_a_file_only_the_storage_services_mount(tmp_path: Path) -> None:
+    """A secretkey_file names a host path, which means nothing inside a container: prepare copies the key
+    to config/secret/s3/secretkey, which docker-compose.yml mounts on the registry and the jobservice,
+    and their berth.yml points there; no other service's berth.yml holds the key or its path."""
+    (tmp_path / "s3-secret").write_text("the-s3-secret\n")
+    config = write_config(
+        tmp_path,
+        storage__s3={"bucket": "berth", "accesskey": "AKIA1", "secretkey_file": "s3-secret"},
+    )
+    out = tmp_path / "out"
+    main(["--config", str(config), "--out", str(out)])
+
+    secret = out / "config" / "secret" / "s3" / "secretkey"
+    assert secret.read_text() == "the-s3-secret\n" and secret.stat().st_mode & 0o777 == 0o600
+    for service in ("registry", "jobservice"):
+        s3 = read_yaml(out / "config" / service / "berth.yml")["storage"]["s3"]
+        assert (s3["secretkey_file"], s3["secretkey"], s3["bucket"]) == ("/etc/berth/secret/s3/secretkey", "", "berth")
+    for service in ("core", "token", "log"):
+        text = (out / "config" / service / "berth.yml").read_text()
+        assert "the-s3-secret" not in text and "/secret/s3/" not in text and "s3-secret" not in text
+    compose = read_yaml(out / "docker-compose.yml")["services"]
+    mounted = {
+        name
+        for name, spec in compose.items()
+        if "./config/secret/s3:/etc/berth/secret/s3:ro" in spec.get("volumes", [])
+    }
+    assert mounted == {"registry", "jobservice"}
+
+    # An inline key goes the same way; back to the filesystem, the file goes.
+    config = write_config(tmp_path, storage__s3={"bucket": "berth", "secretkey": "inline-secret"})
+    main(["--config", str(config), "--out", str(out)])
+    assert secret.read_text() == "inline-secret\n"
+    assert "inline-secret" not in (out / "config" / "registry" / "berth.yml").read_text()
+    main(["--config", str(write_config(tmp_path)), "--out", str(out)])
+    assert not secret.exists()
+    assert read_yaml(out / "config" / "registry" / "berth.yml")["storage"]["s3"]["secretkey_file"] == ""
+
+
+def test_an_s3_secret_file_that_cannot_be_read_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_config(tmp_path, storage__s3={"bucket": "berth", "secretkey_file": str(tmp_path / "absent")})
+    with pytest.raises(SystemExit) as exited:
+        main(["--config", str(config), "--out", str(tmp_path / "out")])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'storage.s3.secretkey_file'" in err and "absent" in err
+    assert list((tmp_path / "out").iterdir()) == []
