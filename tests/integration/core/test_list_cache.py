@@ -3,9 +3,10 @@ processes on one database).
 
 Core (`stack.core`) lists; every change is made behind its back: through the registry, through a second
 core process (`other`), or in SQL. The next list shows the change as soon as PostgreSQL has delivered the
-change's notification: the checks retry for at most DEADLINE_S, as the registry's cache tests do. A change
-made with triggers switched off (no notification) shows that the list really is served from the cache,
-so the tests above it would fail without invalidation.
+change's notification: the checks retry within the harness's deadline (generous, for a loaded CI
+machine), as the registry's cache tests do. A change made with triggers switched off (no notification)
+shows that the list really is served from the cache, so the tests above it would fail without
+invalidation.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import json
 import subprocess
 import time
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,13 +42,12 @@ from tests.harness.core import CoreProcess
 from tests.harness.oci import digest_of, image_manifest, push_image
 from tests.harness.plugin import PG_HOST, PG_PORT, PG_USER, REDIS_URL, TestDatabase
 from tests.harness.token import add_project
+from tests.harness.waiting import async_eventually, eventually
 from tests.integration.core.registry_stack import ADMIN, Stack, running_stack
 from tests.integration.core.test_query_counts import Counting
 
 pytestmark = pytest.mark.integration
 
-# Notifications arrive within milliseconds; the deadline is for a loaded CI machine, and a check retries.
-DEADLINE_S = 30.0
 PROJECT = "lc"
 
 
@@ -101,15 +101,6 @@ def listing(api: httpx.Client, repo: str, **params: Any) -> tuple[list[dict[str,
     r = api.get(f"/projects/{PROJECT}/repositories/{repo}/artifacts", params=query)
     assert r.status_code == 200, r.text
     return r.json(), int(r.headers["X-Total-Count"])
-
-
-def eventually(check: Callable[[], bool], what: str, deadline: float = DEADLINE_S) -> None:
-    """Within `deadline` of the change's commit (the notification's delivery), never later."""
-    end = time.monotonic() + deadline
-    while not check():
-        if time.monotonic() > end:
-            raise AssertionError(f"not within {deadline} s: {what}")
-        time.sleep(0.02)
 
 
 def tags_of(rows: list[dict[str, Any]]) -> set[str]:
@@ -203,13 +194,12 @@ def test_pulls_recorded_by_the_registry_are_shown(world: World, repo: str) -> No
         assert rows[0]["pull_time"] == ZERO_TIME
         assert reg.get(f"/v2/{PROJECT}/{repo}/manifests/v1", headers={"Accept": mt.OCI_MANIFEST}).is_success
     # The registry writes pulls in batches (about every second): wait for that commit, then at most
-    # DEADLINE_S more.
+    # the deadline again.
     eventually(
         lambda: (
             psql(db, f"SELECT pull_time IS NOT NULL FROM artifacts WHERE repository_id = {repo_id(db, repo)}") == "t"
         ),
         "the registry flushed the pull",
-        deadline=30,
     )
     eventually(lambda: listing(api, repo)[0][0]["pull_time"] != ZERO_TIME, "the pull time is shown")
 
@@ -336,15 +326,6 @@ def artifact_service(counting: Counting, cache: LookupCache) -> ArtifactService:
     return ArtifactService(db, projects, LabelService(db, projects, cache, audit), cache, config)
 
 
-async def until(check: Callable[[], bool], what: str) -> None:
-    """Lets the event loop run until `check` holds, for at most DEADLINE_S."""
-    end = time.monotonic() + DEADLINE_S
-    while not check():
-        if time.monotonic() > end:
-            raise AssertionError(f"not within {DEADLINE_S} s: {what}")
-        await asyncio.sleep(0.001)
-
-
 async def test_concurrent_misses_share_one_read_of_the_order(
     pg_database: TestDatabase, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -370,11 +351,11 @@ async def test_concurrent_misses_share_one_read_of_the_order(
         first = [asyncio.ensure_future(service._order(repository, (), ())) for _ in range(10)]
         # The ten requests take their first step in one turn of the loop, before the read they start does:
         # once it has begun, a request that did not share it would have begun its own.
-        await until(lambda: len(reads) >= 1, "the first read begins")
+        await async_eventually(lambda: len(reads) >= 1, "the first read begins")
         assert len(reads) == 1
         cache.invalidate(repository)
         late = asyncio.ensure_future(service._order(repository, (), ()))
-        await until(lambda: len(reads) >= 2, "a request after the change reads anew")
+        await async_eventually(lambda: len(reads) >= 2, "a request after the change reads anew")
         gate.set()
         await asyncio.gather(*first, late)
         # The read begun before the change was not cached; the one after it was.
@@ -403,7 +384,6 @@ def test_a_lost_listener_connection_bypasses_the_cache_until_it_is_back(world: W
     eventually(
         lambda: int(psql(db, f"SELECT count(*) FROM pg_stat_activity WHERE {listeners(db)}")) == 2,
         "both cores listen again",
-        deadline=20,
     )
     # Back: the cache works again (a silent change is not seen on a cached page) ...
     assert tags_of(cached_listing(api, repo)[0]) == {"unannounced"}

@@ -9,7 +9,7 @@ import datetime as dt
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -32,16 +32,10 @@ from services.jobservice.scheduler import Scheduler
 from services.jobservice.worker import Worker
 from tests.harness.jobservice import JobserviceProcess
 from tests.harness.plugin import PG_HOST, PG_PORT, PG_USER, REDIS_URL, TestDatabase
+from tests.harness.waiting import async_eventually as wait_until
 
 pytestmark = pytest.mark.integration
 DEADLINE_S = 30.0
-
-
-async def wait_until(check: Callable[[], Awaitable[bool]], what: str, deadline_s: float = DEADLINE_S) -> None:
-    deadline = time.monotonic() + deadline_s
-    while not await check():
-        assert time.monotonic() < deadline, f"not within {deadline_s} s: {what}"
-        await asyncio.sleep(0.05)
 
 
 class Bench:

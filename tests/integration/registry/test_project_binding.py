@@ -8,13 +8,12 @@ requires, in one statement here) and re-created directly in the database, as the
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Iterator
 from pathlib import Path
 
 import httpx
@@ -32,6 +31,7 @@ from tests.harness.oci import digest_of, image_manifest, push_blob, push_image, 
 from tests.harness.plugin import PG_HOST, PG_PORT, PG_USER, RegistryProcess, TestDatabase
 from tests.harness.registry_auth import fetch_token
 from tests.harness.token import TokenServiceProcess, add_member, add_project, add_user, query
+from tests.harness.waiting import async_eventually as wait_until
 from tests.harness.waiting import eventually
 from tests.integration.registry.helpers import assert_error
 
@@ -335,13 +335,7 @@ async def test_project_ids_are_cached_for_pulls_and_dropped_with_their_repositor
             )
             return value
 
-        async def wait_until(check: Callable[[], Awaitable[bool]], what: str) -> None:
-            deadline = time.monotonic() + DEADLINE_S
-            while not await check():
-                assert time.monotonic() < deadline, f"not within {DEADLINE_S} s: {what}"
-                await asyncio.sleep(0.02)
-
-        await wait_until(lambda: asyncio.sleep(0, cache.live), "the cache listens")
+        await wait_until(lambda: cache.live, "the cache listens")
         first = await create("p")
         await db.pool.execute("INSERT INTO repositories (name) VALUES ('p/app')")
         assert await ids.current("p/app", fresh=False) == first

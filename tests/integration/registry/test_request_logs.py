@@ -14,7 +14,9 @@ pytestmark = pytest.mark.integration
 
 def logged(server: RegistryProcess, request_id: str) -> dict[str, object]:
     lines = (json.loads(line) for line in server.settled_logs().splitlines() if line.startswith("{"))
-    return next(entry for entry in lines if entry.get("request_id") == request_id)
+    found: dict[str, object] | None = next((entry for entry in lines if entry.get("request_id") == request_id), None)
+    assert found is not None, f"no log line carries request id {request_id}"
+    return found
 
 
 def test_request_id_is_echoed_and_logged(
