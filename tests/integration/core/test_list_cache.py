@@ -384,6 +384,7 @@ def test_a_lost_listener_connection_bypasses_the_cache_until_it_is_back(world: W
     eventually(
         lambda: int(psql(db, f"SELECT count(*) FROM pg_stat_activity WHERE {listeners(db)}")) == 2,
         "both cores listen again",
+        deadline_s=20,
     )
     # Back: the cache works again (a silent change is not seen on a cached page) ...
     assert tags_of(cached_listing(api, repo)[0]) == {"unannounced"}

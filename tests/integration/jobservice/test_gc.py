@@ -349,7 +349,7 @@ async def test_an_upload_of_a_new_blob_keeps_its_bytes_through_a_second_upload_a
         first = asyncio.create_task(commit(str(uuid.uuid4())))
         await asyncio.wait_for(storage.moved.wait(), DEADLINE_S)
         second = asyncio.create_task(commit(str(uuid.uuid4())))
-        await async_eventually(second_done_or_waiting, "the second upload commits or waits")
+        await async_eventually(second_done_or_waiting, "the second upload commits or waits", DEADLINE_S)
         after: str | None = ""
         while after is not None:
             async with db.transaction() as tx:

@@ -335,7 +335,7 @@ async def test_project_ids_are_cached_for_pulls_and_dropped_with_their_repositor
             )
             return value
 
-        await wait_until(lambda: cache.live, "the cache listens")
+        await wait_until(lambda: cache.live, "the cache listens", DEADLINE_S)
         first = await create("p")
         await db.pool.execute("INSERT INTO repositories (name) VALUES ('p/app')")
         assert await ids.current("p/app", fresh=False) == first
@@ -345,14 +345,18 @@ async def test_project_ids_are_cached_for_pulls_and_dropped_with_their_repositor
         # deletion notifies too (migration 0010), so not even a pull keeps the old id.
         await db.pool.execute("DELETE FROM projects WHERE name = 'p'")
         second = await create("p")
-        await wait_until(lambda: _equals(ids.current("p/app", fresh=False), second), "the replaced id is dropped")
+        await wait_until(
+            lambda: _equals(ids.current("p/app", fresh=False), second), "the replaced id is dropped", DEADLINE_S
+        )
         assert await ids.current("p/app", fresh=True) == second  # a write always reads
 
         # As core deletes a project: its repositories first, whose notification drops the cached id.
         await db.pool.execute("DELETE FROM repositories WHERE name = 'p/app'")
         await db.pool.execute("DELETE FROM projects WHERE name = 'p'")
         fourth = await create("p")
-        await wait_until(lambda: _equals(ids.current("p/app", fresh=False), fourth), "the cached id is dropped")
+        await wait_until(
+            lambda: _equals(ids.current("p/app", fresh=False), fourth), "the cached id is dropped", DEADLINE_S
+        )
 
         # A project without repositories is not cached: nothing can go stale.
         empty = await create("q")
