@@ -36,6 +36,26 @@ async def background(coro: Coroutine[Any, Any, None]) -> AsyncIterator[asyncio.T
                 raise
 
 
+class TaskSet:
+    """Tasks started by requests that outlive them (a proxy cache's fetches), kept until they end, so
+    that the lifespan that owns them cancels and awaits those still running."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def cancel_all(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
 def _cancels_of_current_task() -> int:
     current = asyncio.current_task()
     return current.cancelling() if current is not None else 0

@@ -188,6 +188,7 @@ def create_app(
     # (created at start when absent).
     secret_key = SecretKeyFile(settings.secret_key_file, create=True)
     registries = RegistryService(db, secret_key, RemoteProbe())
+    retention = RetentionService(db, projects, submitter)
     setup_routes(
         app,
         [
@@ -196,7 +197,7 @@ def create_app(
             LoginApi(sessions),
             UsersApi(users),
             UserPermissionsApi(PermissionService(db, projects)),
-            ProjectsApi(projects),
+            ProjectsApi(projects, retention),
             ProjectMetadataApi(ProjectMetadataService(db, projects, audit)),
             MembersApi(MemberService(db, projects, audit)),
             RobotsApi(RobotService(db, projects, audit, hasher, config=config)),
@@ -212,7 +213,7 @@ def create_app(
             ImmutableRulesApi(ImmutableRuleService(db, projects, list_cache, audit)),
             StatisticsApi(StatisticsService(db, projects)),
             QuotasApi(QuotaService(db)),
-            RetentionApi(RetentionService(db, projects, submitter)),
+            RetentionApi(retention),
             RegistriesApi(registries),
             ReplicationPoliciesApi(ReplicationPolicyService(db, settings.public_url())),
             ReplicationExecutionsApi(ReplicationExecutionService(db, submitter)),

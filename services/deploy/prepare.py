@@ -9,7 +9,8 @@
     config/proxy/nginx.conf        rendered by services.proxy with the containers as upstreams
     config/proxy/tls/              the certificate and key from https.certificate/private_key (when set)
     config/secret/token/           the token signing key pair, generated once, kept on later runs
-    config/secret/keys/secretkey   the key of stored credentials (core and jobservice), generated once, kept
+    config/secret/keys/secretkey   the key of stored credentials (core, jobservice, registry, token),
+                                   generated once, kept
     config/secret/s3/secretkey     the S3 secret key (registry and jobservice), from berth.yml or its file
     config/db/env                  the database password for the PostgreSQL container (generated once)
 

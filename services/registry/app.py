@@ -18,6 +18,7 @@ from services.common.events.relay import Relay
 from services.common.logging import request_context
 from services.common.metrics import RequestMetricNames, ServiceMetrics
 from services.common.redis import RedisClient
+from services.common.secret_key import SecretKeyFile
 from services.common.settings import Settings
 from services.common.storage import StorageDriver
 from services.common.storage.factory import configured_driver
@@ -28,6 +29,10 @@ from services.registry.auth import ROUTE, Authorizer, access_control
 from services.registry.blobs import BlobService
 from services.registry.errors import NotFound, Unsupported
 from services.registry.manifests import ManifestService
+from services.registry.proxy.cache import ProxyCache
+from services.registry.proxy.fetches import BlobFetches
+from services.registry.proxy.push_guard import push_guard
+from services.registry.proxy.upstreams import Upstreams
 from services.registry.pulls import PullRecorder
 from services.registry.read_only import read_only_guard
 from services.registry.token_auth import CertificateSource, TokenAuthorizer
@@ -60,9 +65,13 @@ def create_app(
     downloads = BlobDownloads(
         redirect=settings.storage.s3.redirect, expiry_s=settings.storage.s3.redirect_expiry_seconds
     )
-    api = RegistryApi(
-        settings.registry, authorizer, blobs, uploads, ManifestService(db, cache, store), pulls, downloads
+    manifests = ManifestService(db, cache, store)
+    # Proxy-cache projects: their endpoints' passwords decrypt with core's key (read at the first use).
+    upstreams = Upstreams(db, cache, SecretKeyFile(settings.secret_key_file))
+    proxy = ProxyCache(
+        upstreams, manifests, blobs, uploads, BlobFetches(), max_manifest_bytes=settings.registry.max_manifest_bytes
     )
+    api = RegistryApi(settings.registry, authorizer, blobs, uploads, manifests, pulls, downloads, proxy)
 
     metrics = ServiceMetrics(settings.metric, "registry", settings.registry.host)
     # Manifest, blob and project-id lookups (all misses while the cache is off or not live).
@@ -83,6 +92,7 @@ def create_app(
             # Resolves the endpoint and the access it needs; the token check plugs in here.
             access_control(authorizer),
             read_only_guard(config),
+            push_guard(upstreams),
         ],
     )
     app.on_response_prepare.append(_api_version_header)
@@ -101,6 +111,8 @@ def create_app(
     # After the pool: it reads the outbox.
     app.cleanup_ctx.append(outbox_metrics.lifespan)
     app.cleanup_ctx.append(pulls.lifespan)
+    # After the pool: its fetches store blobs; stopped first, so none is left writing.
+    app.cleanup_ctx.append(proxy.lifespan)
     if settings.registry.cache_mb > 0:
         app.cleanup_ctx.append(ChangeListener(settings.database, cache, REGISTRY_LISTENER).lifespan)
     app.cleanup_ctx.append(_janitor(uploads, timedelta(hours=settings.registry.upload_ttl_hours)))

@@ -79,6 +79,18 @@ class BlobService:
         log.info("blob_mounted", repository=repository, digest=str(digest), source=source)
         return True
 
+    async def adopt(self, repository: str, digest: Digest) -> bool:
+        """Link a blob stored for any repository into `repository` (a proxy cache's pull of a layer it
+        already holds elsewhere); False when no live blob has that digest. The blob row is key-share-locked
+        until the link commits, so garbage collection's mark passes over it, and the new link keeps it
+        for the time window after."""
+        async with self._db.transaction() as tx:
+            if not await blob_rows.share_live(tx, str(digest)):
+                return False
+            repo_id = await ensure_repository(tx, repository)
+            await blob_rows.link(tx, repo_id, str(digest))
+        return True
+
     async def commit(self, repository: str, upload_id: str, source: str, digest: Digest, size: int) -> None:
         """Make a verified upload file the blob `digest`, durably, and record it, in one transaction that
         holds the blob's row lock (the row made first if there is none): a new blob or one garbage

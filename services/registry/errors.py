@@ -99,3 +99,11 @@ class NotFound(BerthError):
 
 class PaginationInvalid(BerthError):
     code, status, default_message = "PAGINATION_NUMBER_INVALID", 400, "invalid number of results requested"
+
+
+class UpstreamFailed(BerthError):
+    """A proxy-cache project's upstream could not give what a pull asked for (it cannot be reached, it
+    answered an error, or its bytes do not match their digest): nothing was stored, and the next pull asks
+    it again. Distribution's UNAVAILABLE."""
+
+    code, status, default_message = "UNAVAILABLE", 503, "the proxy cache's upstream registry failed"

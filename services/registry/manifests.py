@@ -99,6 +99,16 @@ async def _refuse_deleting_immutable(tx: Executor, repository: str, artifact_id:
             raise TagImmutable(immutable_message(path, tag, rule))
 
 
+async def _join_cached_parents(tx: Executor, repository_id: int, artifact_id: int, digest: str) -> None:
+    """A proxy cache keeps an index before the children clients pull (they may never pull them all): a
+    child kept later becomes a child of the indexes already kept that list it, with their platform for it,
+    as if they had been pushed together."""
+    for parent_id, content, media_type in await artifacts.indexes_naming(tx, repository_id, digest):
+        platforms = dict(parse_manifest(content, media_type).child_digests)
+        if digest in platforms:
+            await artifacts.add_reference(tx, parent_id, artifact_id, _json(platforms[digest]))
+
+
 class ManifestService:
     def __init__(self, db: Database, cache: LookupCache, storage: StorageDriver | None = None) -> None:
         self._db = db
@@ -153,8 +163,17 @@ class ManifestService:
         return found
 
     async def put(
-        self, repository: str, reference: str, content_type: str | None, body: bytes, *, operator: str
+        self,
+        repository: str,
+        reference: str,
+        content_type: str | None,
+        body: bytes,
+        *,
+        operator: str,
+        cached: bool = False,
     ) -> PushedManifest:
+        """A push; `cached`: a proxy cache keeping what its upstream gave, where an index is kept with
+        only the children that clients pulled (the others are fetched when asked for)."""
         ref = Reference.parse(reference)
         algorithm = ref.digest.algorithm if ref.digest is not None else "sha256"
         digest = digest_bytes(body, algorithm)
@@ -179,7 +198,7 @@ class ManifestService:
         )
         for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
             try:
-                repo_id = await self._write(new, None if chart is None else chart.icon, operator)
+                repo_id = await self._write(new, None if chart is None else chart.icon, operator, cached)
                 break
             except QuotaExceeded as exc:
                 await self._report_exceeded(new, operator, exc)
@@ -193,7 +212,7 @@ class ManifestService:
         log.info("manifest_pushed", repository=repository, digest=new.digest, tag=ref.tag)
         return PushedManifest(digest=new.digest, subject_digest=new.subject_digest)
 
-    async def _write(self, new: NewManifest, icon: ChartIcon | None, operator: str) -> int:
+    async def _write(self, new: NewManifest, icon: ChartIcon | None, operator: str, cached: bool) -> int:
         """The push's one transaction: every check, then the rows and the event; the repository's id."""
         repository, tag = new.repository, new.tag
         async with quota_store.refusals(), self._db.transaction() as tx:
@@ -206,7 +225,7 @@ class ManifestService:
                     f"manifest references blob {missing[0]} unknown to repository {repository}", detail=missing
                 )
             missing = await artifacts.missing_children(tx, repo_id, [d for d, _ in new.child_digests])
-            if missing:
+            if missing and not cached:
                 raise ManifestBlobUnknown(
                     f"index references manifest {missing[0]} unknown to repository {repository}", detail=missing
                 )
@@ -219,7 +238,9 @@ class ManifestService:
             if icon is not None:
                 # In the same transaction: an artifact never names an icon that is not there.
                 await icons.put(tx, icon.digest, icon.content_type, icon.content)
-            await artifacts.insert(tx, repo_id, new)
+            artifact_id = await artifacts.insert(tx, repo_id, new)
+            if cached:
+                await _join_cached_parents(tx, repo_id, artifact_id, new.digest)
             events = [
                 Event(
                     EventType.PUSH_ARTIFACT, operator, repository, digest=new.digest, tag=tag, media_type=new.media_type

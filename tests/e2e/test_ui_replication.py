@@ -299,3 +299,35 @@ def test_a_pull_rule_from_a_harbor_endpoint_filters_by_label_on_a_schedule(
     with registry_endpoint.client() as registry:
         assert manifest_on(registry, f"{project}-copy/tool", "v1").headers["Docker-Content-Digest"] == wanted
         assert manifest_on(registry, f"{project}-copy/tool", "v2").status_code == 404
+
+
+def test_admin_creates_a_proxy_cache_project_of_an_endpoint_and_sees_it_marked(
+    admin_page: Page, core: Site, distribution: DistributionProcess
+) -> None:
+    page = admin_page
+    endpoint = unique("cache-ep")
+    with core.client(ADMIN) as admin:
+        r = admin.post(
+            "/registries",
+            json={
+                "name": endpoint,
+                "url": distribution.url,
+                "type": "docker-registry",
+                "credential": {"type": "basic", "access_key": USER, "access_secret": PASSWORD},
+            },
+        )
+        assert r.status_code == 201, r.text
+        registry_id = int(r.headers["Location"].rsplit("/", 1)[1])
+    name = unique("cache")
+    page.goto(f"{core.url}/harbor/projects")
+    page.fill("#new-project-name", name)
+    expect(page.locator("#new-project-registry")).to_be_disabled()
+    page.check("#new-project-proxy")
+    page.select_option("#new-project-registry", str(registry_id))
+    page.click("#new-project button[type=submit]")
+    row = page.locator(f'#projects tbody tr[data-name="{name}"]')
+    expect(row.locator(".proxy-cache")).to_have_text("Proxy cache")
+    with core.client(ADMIN) as admin:
+        assert admin.get(f"/projects/{name}").json()["registry_id"] == registry_id
+    row.get_by_role("link", name=name).click()
+    expect(page.locator("#project-proxy-cache")).to_have_text(f"Proxy cache of {endpoint} ({distribution.url}).")

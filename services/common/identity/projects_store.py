@@ -43,18 +43,21 @@ async def create_project(
     public: bool = False,
     metadata: dict[str, Any] | None = None,
     project_id: int | None = None,
+    registry_id: int | None = None,
 ) -> Project:
-    """A new project; `project_id` only for `library` (id 1, as in Harbor)."""
+    """A new project; `project_id` only for `library` (id 1, as in Harbor); `registry_id`: the endpoint
+    of a proxy-cache project."""
     try:
         row = await ex.fetchrow(
-            "INSERT INTO projects (id, name, owner_id, public, metadata)"
-            " VALUES (COALESCE($1, nextval(pg_get_serial_sequence('projects', 'id'))), $2, $3, $4, $5::jsonb)"
+            "INSERT INTO projects (id, name, owner_id, public, metadata, registry_id)"
+            " VALUES (COALESCE($1, nextval(pg_get_serial_sequence('projects', 'id'))), $2, $3, $4, $5::jsonb, $6)"
             f" RETURNING {PROJECT_COLUMNS}",
             project_id,
             name,
             owner_id,
             public,
             json.dumps(metadata or {}),
+            registry_id,
         )
     except asyncpg.UniqueViolationError as exc:
         raise Conflict(clash("project", exc)) from None

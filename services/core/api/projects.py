@@ -21,6 +21,7 @@ from services.core.projects.models import (
     ProjectView,
 )
 from services.core.projects.service import ProjectService
+from services.core.retention.service import RetentionService, proxy_cache_policy
 from services.core.security.access import ProjectAccess
 from services.core.security.middleware import principal_of
 
@@ -57,6 +58,15 @@ def _storage_limit(data: dict[str, Any]) -> int | None:
     return value
 
 
+def _registry_id(data: dict[str, Any]) -> int | None:
+    value = data.get("registry_id")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise BadRequest(f"registry_id must be the id of a registry endpoint (an integer > 0), not {str(value)[:40]!r}")
+    return value
+
+
 def render(view: ProjectView, access: ProjectAccess) -> dict[str, Any]:
     role = best_role(view.roles)
     return {
@@ -72,12 +82,15 @@ def render(view: ProjectView, access: ProjectAccess) -> dict[str, Any]:
         "current_user_role_ids": sorted(int(r) for r in view.roles),
         "repo_count": view.repo_count,
         "metadata": {**view.metadata, "public": "true" if view.public else "false"},
+        # Harbor's omitempty: only a proxy-cache project shows its endpoint.
+        **({"registry_id": view.registry_id} if view.registry_id is not None else {}),
     }
 
 
 class ProjectsApi:
-    def __init__(self, projects: ProjectService) -> None:
+    def __init__(self, projects: ProjectService, retention: RetentionService) -> None:
         self._projects = projects
+        self._retention = retention
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -121,7 +134,13 @@ class ProjectsApi:
         name = opt_str(data, "project_name")
         if name is None:
             raise BadRequest("project_name is required")
-        project = await self._projects.create(principal, name, parse_changes(data), _storage_limit(data))
+        registry_id = _registry_id(data)
+        project = await self._projects.create(
+            principal, name, parse_changes(data), _storage_limit(data), registry_id=registry_id
+        )
+        if registry_id is not None:
+            # As Harbor's handler: a proxy cache keeps what was pulled lately, by a policy of its own.
+            await self._retention.create(principal, proxy_cache_policy(project.id))
         in_location = request.headers.get("X-Resource-Name-In-Location", "")
         ident = project.name if in_location and parse_bool(in_location, "X-Resource-Name-In-Location") else project.id
         return web.Response(status=201, headers={"Location": f"{API}/projects/{ident}"})

@@ -8,7 +8,6 @@ aiohttp here; handlers pass a `Principal` and parsed strings in.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
 import structlog
@@ -20,17 +19,20 @@ from services.core.auditing import AuditLog
 from services.core.errors import BadRequest, Conflict, NotFound, ProjectNotFound
 from services.core.listing import parse_bool
 from services.core.projects import store
-from services.core.projects.models import BOOL_METADATA, SEVERITIES, TEXT_METADATA, ProjectRef, ProjectView
+from services.core.projects.models import (
+    BOOL_METADATA,
+    SEVERITIES,
+    TEXT_METADATA,
+    ProjectRef,
+    ProjectView,
+    proxy_number,
+)
 from services.core.projects.service import ProjectService
 from services.core.security.access import refuse
 
 log = structlog.get_logger()
 
 METADATA_KEYS = BOOL_METADATA | TEXT_METADATA
-# Go's strconv.ParseInt(value, 10, 32), which Harbor checks the proxy-cache numbers with: an optional
-# sign and decimal digits, nothing else (no spaces, no underscores, unlike Python's int()).
-_DECIMAL = re.compile(r"[+-]?[0-9]{1,20}")
-_INT32 = range(-(2**31), 2**31)
 # Harbor's tag retention sets this key when a policy is bound to the project; its metadata API refuses
 # it ("invalid key"), so a client cannot point a project at another project's policy.
 _MANAGED = frozenset({"retention_id"})
@@ -56,12 +58,7 @@ def normalize(key: str, value: str) -> str:
         if severity not in SEVERITIES:
             raise BadRequest(f"severity must be one of {', '.join(SEVERITIES)} (any case), not {value[:50]!r}")
         return severity
-    number = int(value) if _DECIMAL.fullmatch(value) else None
-    if number is None or number not in _INT32:
-        raise BadRequest(f"{key} must be a 32-bit integer in decimal, not {value[:50]!r}")
-    if key == "max_upstream_conn" and number <= 0 and number != -1:
-        raise BadRequest(f"max_upstream_conn must be a positive number of connections or -1 (no limit), not {number}")
-    return str(number)
+    return proxy_number(key, value)
 
 
 def metadata_of(view: ProjectView) -> dict[str, str]:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.common.rbac import Role
+from services.core.errors import BadRequest
 from services.core.listing import ListKeys
 
 # Harbor's project name rule (src/common/utils: `^[a-z0-9]+(?:[._-][a-z0-9]+)*$`, at most 255).
@@ -35,6 +36,25 @@ BOOL_METADATA = frozenset(
 )
 SEVERITIES = ("none", "low", "medium", "high", "critical")
 TEXT_METADATA = frozenset({"severity", "retention_id", "proxy_speed_kb", "max_upstream_conn"})
+# The registry endpoint types a proxy-cache project may name (Harbor's permitted_registry_types_for_proxy_cache,
+# of those Berth speaks: services.core.registries.models.TYPES): both answer the OCI Distribution API.
+PROXY_TYPES = ("docker-registry", "harbor")
+# Metadata of proxy-cache projects only: Harbor drops them from any other project's request.
+PROXY_METADATA = frozenset({"proxy_speed_kb", "max_upstream_conn"})
+# Go's strconv.ParseInt(value, 10, 32), which Harbor checks the proxy-cache numbers with: an optional
+# sign and decimal digits, nothing else (no spaces, no underscores, unlike Python's int()).
+_DECIMAL = re.compile(r"[+-]?[0-9]{1,20}")
+_INT32 = range(-(2**31), 2**31)
+
+
+def proxy_number(key: str, value: str) -> str:
+    """A proxy-cache number (proxy_speed_kb, max_upstream_conn) as Harbor stores it, or a 400 naming it."""
+    number = int(value) if _DECIMAL.fullmatch(value) else None
+    if number is None or number not in _INT32:
+        raise BadRequest(f"{key} must be a 32-bit integer in decimal, not {value[:50]!r}")
+    if key == "max_upstream_conn" and number <= 0 and number != -1:
+        raise BadRequest(f"max_upstream_conn must be a positive number of connections or -1 (no limit), not {number}")
+    return str(number)
 
 
 def valid_project_name(name: str) -> bool:
@@ -65,6 +85,11 @@ class ProjectView:
     updated_at: dt.datetime
     repo_count: int
     roles: frozenset[Role]  # the caller's, directly and through groups
+    registry_id: int | None = None  # the endpoint of a proxy-cache project
+
+    @property
+    def is_proxy(self) -> bool:
+        return self.registry_id is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,11 +22,14 @@ from services.core.errors import BadRequest, Forbidden, ProjectNotEmpty, Project
 from services.core.listing import Page, SortKey, Term
 from services.core.projects import store
 from services.core.projects.models import (
+    PROXY_METADATA,
+    PROXY_TYPES,
     Deletability,
     ProjectChanges,
     ProjectRef,
     ProjectView,
     deletability,
+    proxy_number,
     valid_project_name,
 )
 from services.core.quotas import store as quotas_store
@@ -100,8 +103,16 @@ class ProjectService:
         return await store.project_exists(self._db.pool, name)
 
     async def create(
-        self, principal: Principal, name: str, changes: ProjectChanges, storage_limit: int | None = None
+        self,
+        principal: Principal,
+        name: str,
+        changes: ProjectChanges,
+        storage_limit: int | None = None,
+        *,
+        registry_id: int | None = None,
     ) -> Project:
+        """A project; with `registry_id`, a proxy cache of that registry endpoint (the sysadmin's to
+        create, as Harbor's), whose pulls that miss are fetched from it."""
         if principal.kind == "anonymous":
             raise Unauthorized("authentication is required to create a project")
         if principal.robot is not None and not robot_may(principal.robot, "project", Action.CREATE):
@@ -120,6 +131,7 @@ class ProjectService:
             )
         if storage_limit is not None:
             check_limit(storage_limit, "storage_limit")
+        metadata = await self._proxy_metadata(principal, registry_id, changes.metadata)
         # Harbor's rule: the limit asked for is the sysadmin's to give; anyone else's project (and an
         # omitted or 0 limit) gets storage_per_project.
         if storage_limit is None or storage_limit == 0 or not principal.sysadmin:
@@ -128,15 +140,36 @@ class ProjectService:
         owner_id = principal.user_id if principal.user_id is not None else ADMIN_USER_ID
         async with self._db.transaction() as tx:
             project = await projects_store.create_project(
-                tx, name, owner_id=owner_id, public=bool(changes.public), metadata=changes.metadata
+                tx, name, owner_id=owner_id, public=bool(changes.public), metadata=metadata, registry_id=registry_id
             )
             if storage_limit != UNLIMITED:
                 await quotas_store.set_project_limit(tx, project.id, storage_limit)
             if principal.user_id is not None:
                 await members_store.add_member(tx, project.id, "u", principal.user_id, Role.PROJECT_ADMIN)
             await self._audit(tx, principal, "create", project.id, name)
-        log.info("project_created", project_id=project.id, project=name)
+        log.info("project_created", project_id=project.id, project=name, registry_id=registry_id)
         return project
+
+    async def _proxy_metadata(
+        self, principal: Principal, registry_id: int | None, metadata: dict[str, str]
+    ) -> dict[str, str]:
+        """The metadata a new project keeps: Harbor's proxy-cache rules. Without an endpoint the
+        proxy-cache numbers are dropped; with one, the caller must be a sysadmin, the endpoint must exist
+        and be of a type that can be proxied, and the numbers must be 32-bit integers."""
+        if registry_id is None:
+            return {k: v for k, v in metadata.items() if k not in PROXY_METADATA}
+        if not principal.sysadmin:
+            raise Forbidden("Only system admin can create proxy cache project")
+        kind = await store.registry_type(self._db.pool, registry_id)
+        if kind is None:
+            raise BadRequest(f"registry {registry_id} not found: registry_id must name a registry endpoint")
+        if kind not in PROXY_TYPES:
+            raise BadRequest(f"unsupported registry type {kind}: a proxy cache needs one of {', '.join(PROXY_TYPES)}")
+        # Harbor ignores content trust for proxy caches (goharbor/harbor#12940): what it caches is unsigned.
+        kept = {k: v for k, v in metadata.items() if k != "enable_content_trust"}
+        for key in PROXY_METADATA & kept.keys():
+            kept[key] = proxy_number(key, kept[key])
+        return kept
 
     async def update(self, principal: Principal, ref: ProjectRef, changes: ProjectChanges) -> None:
         # Project (self) update is projectAdmin's alone: maintainers writing it was CVE-2024-22278.

@@ -39,7 +39,7 @@ _ROLES = (
 _REPO_COUNT = "(SELECT count(*) FROM repositories r WHERE r.name >= p.name || '/' AND r.name < p.name || '0')"
 _SELECT = (
     "SELECT p.id, p.name, p.owner_id, COALESCE(o.username, '') AS owner_name, p.public, p.metadata,"
-    f" p.created_at, p.updated_at, {_REPO_COUNT} AS repo_count, {_ROLES} AS roles"
+    f" p.created_at, p.updated_at, {_REPO_COUNT} AS repo_count, {_ROLES} AS roles, p.registry_id"
     " FROM projects p LEFT JOIN users o ON o.id = p.owner_id"
 )
 # Parameters $1 (user id), $2 (sees everything), $3 (robot namespaces): the projects the caller may see.
@@ -64,6 +64,7 @@ def _view(row: asyncpg.Record) -> ProjectView:
         updated_at=row["updated_at"],
         repo_count=row["repo_count"],
         roles=frozenset(Role(r) for r in row["roles"]),
+        registry_id=row["registry_id"],
     )
 
 
@@ -121,6 +122,12 @@ async def update_project(ex: Executor, project_id: int, public: bool | None, met
         public,
         json.dumps(metadata),
     )
+
+
+async def registry_type(ex: Executor, registry_id: int) -> str | None:
+    """The type of registry endpoint `registry_id` (what a proxy-cache project may name); None: none."""
+    kind: str | None = await ex.fetchval("SELECT type FROM registries WHERE id = $1", registry_id)
+    return kind
 
 
 async def lock_repo_count(ex: Executor, project_id: int) -> int | None:

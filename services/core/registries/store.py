@@ -133,8 +133,7 @@ async def set_status(ex: Executor, registry_id: int, status: str, reason: str) -
 async def delete_registry(ex: Executor, registry_id: int) -> RegistryView | None:
     try:
         row = await ex.fetchrow(f"DELETE FROM registries AS r WHERE r.id = $1 RETURNING {_COLUMNS}", registry_id)
-    except asyncpg.ForeignKeyViolationError:
-        raise RegistryInUse(
-            f"the registry {registry_id} is referenced by replication policies, cannot delete it"
-        ) from None
+    except asyncpg.ForeignKeyViolationError as exc:
+        what = "proxy cache projects" if exc.table_name == "projects" else "replication policies"
+        raise RegistryInUse(f"the registry {registry_id} is referenced by {what}, cannot delete it") from None
     return None if row is None else _registry(row)

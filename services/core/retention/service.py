@@ -30,6 +30,33 @@ log = structlog.get_logger()
 METADATA_KEY = "retention_id"
 
 
+# What a proxy-cache project keeps by default (Harbor's defaultDaysToRetentionForProxyCacheProject).
+PROXY_CACHE_RETENTION_DAYS = 7
+
+
+def proxy_cache_policy(project_id: int, days: int = PROXY_CACHE_RETENTION_DAYS) -> dict[str, Any]:
+    """Harbor's policy.WithNDaysSinceLastPull: every repository keeps what was pulled in the last `days`,
+    checked daily at midnight."""
+    return {
+        "algorithm": "or",
+        "rules": [
+            {
+                "id": 1,
+                "priority": 1,
+                "action": "retain",
+                "template": "nDaysSinceLastPull",
+                "params": {"nDaysSinceLastPull": days},
+                "tag_selectors": [{"kind": "doublestar", "decoration": "matches", "pattern": "**"}],
+                "scope_selectors": {
+                    "repository": [{"kind": "doublestar", "decoration": "repoMatches", "pattern": "**"}]
+                },
+            }
+        ],
+        "trigger": {"kind": "Schedule", "settings": {"cron": "0 0 0 * * *"}},
+        "scope": {"level": "project", "ref": project_id},
+    }
+
+
 class RetentionNotFound(NotFound):
     default_message = "retention policy not found"
 

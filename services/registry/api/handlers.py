@@ -27,6 +27,9 @@ from services.registry.errors import (
     PaginationInvalid,
 )
 from services.registry.manifests import ManifestService
+from services.registry.metadata.models import Manifest
+from services.registry.proxy.cache import Fetched, ProxyCache
+from services.registry.proxy.fetches import BlobReader
 from services.registry.pulls import PullRecorder
 from services.registry.uploads import UploadService
 
@@ -79,8 +82,10 @@ class RegistryApi:
         manifests: ManifestService,
         pulls: PullRecorder,
         downloads: BlobDownloads | None = None,
+        proxy: ProxyCache | None = None,
     ) -> None:
         self._settings = settings
+        self._proxy = proxy
         self._downloads = downloads or BlobDownloads()
         self._authorizer = authorizer
         self._blobs = blobs
@@ -118,13 +123,25 @@ class RegistryApi:
 
     async def get_blob(self, request: web.Request, route: Route) -> web.StreamResponse:
         digest = digest_param(route.ref)
-        size = await self._blobs.size(route.name, digest)
         headers = {
             "Docker-Content-Digest": str(digest),
             "Content-Type": "application/octet-stream",
             "ETag": f'"{digest}"',
             "Cache-Control": "max-age=31536000",
         }
+        try:
+            size = await self._blobs.size(route.name, digest)
+        except BlobUnknown:
+            upstream = await self._proxy.upstream(route.name) if self._proxy is not None else None
+            if self._proxy is None or upstream is None:
+                raise
+            if request.method == "HEAD":
+                size = await self._proxy.blob_size(upstream, route.name, digest)
+                return await head_response(request, headers, size)
+            reader = await self._proxy.blob_reader(upstream, route.name, digest)
+            if reader is not None:
+                return await self._stream_fetch(request, reader, headers)
+            size = await self._blobs.size(route.name, digest)  # the registry held it: linked here now
         if request.method == "HEAD":
             return await head_response(request, {**headers, "Accept-Ranges": "bytes"}, size)
         local = self._blobs.local_path(digest)
@@ -179,6 +196,36 @@ class RegistryApi:
         await response.write(first)
         async for chunk in chunks:
             await response.write(chunk)
+        await response.write_eof()
+        return response
+
+    async def _stream_fetch(
+        self, request: web.Request, reader: BlobReader, headers: dict[str, str]
+    ) -> web.StreamResponse:
+        """A proxy cache's blob as it arrives from the upstream: the whole blob (a range is answered once
+        it is stored), its size when the upstream said it. An upstream that fails before its first byte is
+        a clean error; after it, the body is cut short."""
+        try:
+            size = await reader.ready()
+            response = web.StreamResponse(status=200, headers=headers)
+            if size is not None:
+                response.content_length = size
+            await response.prepare(request)
+        except BaseException:
+            reader.close()
+            raise
+        chunks = reader.chunks()
+        try:
+            async for chunk in chunks:
+                await response.write(chunk)
+        except Exception as exc:
+            # The status line is out: cutting the connection is the only way left to say the body is bad.
+            log.warning("proxy_blob_stream_cut", digest=str(reader.fetch.digest), reason=str(exc))
+            if request.transport is not None:
+                request.transport.close()
+            return response
+        finally:
+            await chunks.aclose()  # its spool file now, not when the collector finds it (a client gone)
         await response.write_eof()
         return response
 
@@ -252,7 +299,12 @@ class RegistryApi:
     # --- manifests -------------------------------------------------------------------------------------
 
     async def get_manifest(self, request: web.Request, route: Route) -> web.StreamResponse:
-        manifest = await self._manifests.get(route.name, route.ref)
+        upstream = await self._proxy.upstream(route.name) if self._proxy is not None else None
+        manifest: Manifest | Fetched
+        if self._proxy is not None and upstream is not None:
+            manifest = await self._proxy.manifest(upstream, route.name, route.ref, operator(request))
+        else:
+            manifest = await self._manifests.get(route.name, route.ref)
         accepted = _accepted_types(request)
         if accepted is not None and manifest.media_type not in accepted:
             raise ManifestUnknown(

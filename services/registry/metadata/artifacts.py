@@ -8,6 +8,7 @@ import json
 import asyncpg
 
 from services.common.db import Executor
+from services.common.oci import mediatypes as mt
 from services.registry.metadata.models import Manifest, NewManifest, Referrer
 
 _MANIFEST_COLUMNS = "a.id, a.repository_id, a.digest, a.media_type, a.size, a.content, a.subject_digest"
@@ -109,6 +110,29 @@ async def _references(db: Executor, repository_id: int, artifact_id: int, m: New
             [d for d, _ in m.child_digests],
             [None if p is None else json.dumps(p) for _, p in m.child_digests],
         )
+
+
+async def indexes_naming(db: Executor, repository_id: int, digest: str) -> list[tuple[int, bytes, str]]:
+    """(id, content, media type) of the repository's indexes whose content names `digest` (a proxy
+    cache's, kept before their children)."""
+    rows = await db.fetch(
+        "SELECT id, content, media_type FROM artifacts WHERE repository_id = $1 AND media_type = ANY($2::text[])"
+        " AND position(convert_to($3, 'UTF8') IN content) > 0",
+        repository_id,
+        sorted(mt.INDEXES),
+        digest,
+    )
+    return [(r["id"], bytes(r["content"]), r["media_type"]) for r in rows]
+
+
+async def add_reference(db: Executor, parent_id: int, child_id: int, platform: str | None) -> None:
+    await db.execute(
+        "INSERT INTO artifact_references (parent_id, child_id, platform) VALUES ($1, $2, $3::jsonb)"
+        " ON CONFLICT DO NOTHING",
+        parent_id,
+        child_id,
+        platform,
+    )
 
 
 async def _tag(db: Executor, repository_id: int, artifact_id: int, m: NewManifest) -> int:

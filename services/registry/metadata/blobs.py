@@ -56,6 +56,12 @@ async def revive(tx: Executor, digest: str) -> None:
     )
 
 
+async def share_live(tx: Executor, digest: str) -> bool:
+    """Whether the blob is live, its row key-share-locked until the transaction ends if so."""
+    found = await tx.fetchval("SELECT true FROM blobs WHERE digest = $1 AND status = 'live' FOR KEY SHARE", digest)
+    return bool(found)
+
+
 async def link(db: Executor, repository_id: int, digest: str) -> None:
     await db.execute(
         "INSERT INTO repository_blobs (repository_id, digest) VALUES ($1, $2) ON CONFLICT DO NOTHING",

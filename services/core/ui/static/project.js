@@ -38,8 +38,21 @@ export function projectPage({ user, params }) {
   const title = h("h1", {}, "Project");
   const status = notice();
   const quota = h("p", { class: "project-quota", id: "project-quota", hidden: true });
+  const proxy = h("p", { class: "proxy-cache", id: "project-proxy-cache", hidden: true });
   const tabs = h("nav", { class: "tabs", id: "project-tabs", "aria-label": "project" });
   const body = h("div", { class: "tab-body" });
+
+  async function showProxy(registryId) {
+    proxy.textContent = "Proxy cache: pulls that miss are fetched from its registry endpoint.";
+    proxy.hidden = false;
+    if (!user.sysadmin_flag) return; // the endpoints are the sysadmin's to read
+    try {
+      const registry = (await getJson(`${API}/registries/${registryId}`)).data;
+      proxy.textContent = `Proxy cache of ${registry.name} (${registry.url}).`;
+    } catch (err) {
+      status.show(failure("read the registry endpoint", err), "error");
+    }
+  }
 
   async function load() {
     let project;
@@ -51,6 +64,7 @@ export function projectPage({ user, params }) {
     }
     title.textContent = `Project ${project.name}`;
     loadQuota();
+    if (project.registry_id) showProxy(project.registry_id);
     const canSeeLogs = await getJson(`${base}/logs?page_size=1`).then(
       () => true,
       () => false,
@@ -100,6 +114,7 @@ export function projectPage({ user, params }) {
     h("p", { class: "crumbs" }, link("/harbor/projects", "‹ Projects")),
     title,
     quota,
+    proxy,
     status,
     tabs,
     body,

@@ -2,6 +2,7 @@
 // The system administrator also sees each project's storage quota (GET /api/v2.0/quotas is theirs alone:
 // one call per row of the page) and gives a new project its limit (storage_limit, which the API honours
 // for them only), starting from the system's storage_per_project, as Harbor's New Project dialog does.
+// The system administrator may also make it a proxy cache of one of the registry endpoints (registry_id).
 
 import { API, getJson, request } from "./api.js";
 import { failure, field, fieldFor, formatTime, h, link, notice, pager } from "./dom.js";
@@ -50,6 +51,23 @@ export function projectsPage({ user }) {
   const name = h("input", { name: "project_name", id: "new-project-name", required: true, maxlength: 255 });
   const isPublic = h("input", { type: "checkbox", name: "public", id: "new-project-public" });
   const quota = sysadmin ? storageInput("new-project-quota", { unlimited: true }) : null;
+  const isProxy = h("input", { type: "checkbox", name: "proxy_cache", id: "new-project-proxy" });
+  const endpoint = h("select", { id: "new-project-registry", disabled: true });
+  isProxy.addEventListener("change", () => {
+    endpoint.disabled = !isProxy.checked;
+  });
+
+  async function loadEndpoints() {
+    try {
+      const { data } = await getJson(`${API}/registries?page_size=100`);
+      endpoint.replaceChildren(...data.map((r) => h("option", { value: r.id }, `${r.name} (${r.url})`)));
+      if (data.length === 0) {
+        endpoint.append(h("option", { value: "" }, "No registry endpoints: add one under Registries"));
+      }
+    } catch (err) {
+      status.show(failure("list the registry endpoints", err), "error");
+    }
+  }
   let defaultLimit = null; // storage_per_project, once read
 
   async function loadDefaultLimit() {
@@ -70,7 +88,12 @@ export function projectsPage({ user }) {
     return h(
       "tr",
       { "data-name": p.name },
-      h("td", {}, link(`/harbor/projects/${id}/repositories`, p.name)),
+      h(
+        "td",
+        {},
+        link(`/harbor/projects/${id}/repositories`, p.name),
+        p.registry_id ? h("span", { class: "badge proxy-cache" }, "Proxy cache") : null,
+      ),
       h("td", {}, p.metadata?.public === "true" ? "Public" : "Private"),
       h("td", {}, roleName(p.current_user_role_id)),
       h("td", {}, p.repo_count),
@@ -97,11 +120,14 @@ export function projectsPage({ user }) {
     // Left empty (or not read yet), the API gives the default.
     const limit = quota?.read() ?? null;
     if (limit !== null) body.storage_limit = limit;
+    if (isProxy.checked && endpoint.value) body.registry_id = Number(endpoint.value);
     try {
       await request("POST", `${API}/projects`, body);
       status.show(`Project ${projectName} created.`);
       name.value = "";
       isPublic.checked = false;
+      isProxy.checked = false;
+      endpoint.disabled = true;
       if (defaultLimit !== null) quota.write(defaultLimit);
       await load();
     } catch (err) {
@@ -110,6 +136,7 @@ export function projectsPage({ user }) {
   }
 
   if (quota) loadDefaultLimit();
+  if (sysadmin) loadEndpoints();
   load();
   return h(
     "section",
@@ -122,6 +149,8 @@ export function projectsPage({ user }) {
       field("Name", name),
       h("label", { class: "check" }, isPublic, "Public (anyone may pull)"),
       quota ? fieldFor("Storage quota", "new-project-quota", quota.element) : null,
+      sysadmin ? h("label", { class: "check" }, isProxy, "Proxy Cache (pulls fetch from a registry endpoint)") : null,
+      sysadmin ? fieldFor("Registry endpoint", "new-project-registry", endpoint) : null,
       h("button", { type: "submit" }, "Create project"),
     ),
     status,

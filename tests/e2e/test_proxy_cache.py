@@ -1,0 +1,107 @@
+"""A proxy-cache project through the whole stack (nginx, token flow): the real docker CLI and skopeo pull an
+image that only Debian's CNCF Distribution holds, through a Berth project created with that registry
+endpoint; once kept, the image still pulls with the upstream stopped, and docker cannot push into it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.test_docker_cli import Docker
+from tests.harness.distribution import DistributionProcess
+from tests.harness.dockerd import DockerDaemon
+from tests.harness.stack import ADMIN_PASSWORD, StackProcess
+from tests.harness.waiting import eventually
+
+pytestmark = pytest.mark.e2e
+
+ADMIN = ("admin", ADMIN_PASSWORD)
+SKOPEO_TIMEOUT_S = 180
+
+
+@pytest.fixture
+def upstream(tmp_path: Path) -> Iterator[DistributionProcess]:
+    with DistributionProcess(tmp_path / "upstream") as proc:
+        yield proc
+
+
+@pytest.fixture
+def docker(docker_daemon: DockerDaemon, tmp_path: Path) -> Docker:
+    return Docker(docker_daemon, tmp_path)
+
+
+def proxy_project(stack: StackProcess, upstream: DistributionProcess) -> str:
+    with httpx.Client(base_url=f"{stack.url}/api/v2.0", auth=ADMIN, timeout=60) as api:
+        name = f"hub-{uuid.uuid4().hex[:6]}"
+        r = api.post("/registries", json={"name": name, "url": upstream.url, "type": "docker-registry"})
+        assert r.status_code == 201, r.text
+        registry_id = int(r.headers["Location"].rsplit("/", 1)[1])
+        r = api.post("/projects", json={"project_name": name, "registry_id": registry_id})
+        assert r.status_code == 201, r.text
+    return name
+
+
+def kept_tags(stack: StackProcess, project: str, repository: str, digest: str) -> list[str]:
+    with httpx.Client(base_url=f"{stack.url}/api/v2.0", auth=ADMIN, timeout=60) as api:
+        path = repository.replace("/", "%252F")
+        r = api.get(f"/projects/{project}/repositories/{path}/artifacts/{digest}?with_tag=true")
+        return [t["name"] for t in r.json().get("tags") or []] if r.status_code == 200 else []
+
+
+def skopeo(*args: str) -> subprocess.CompletedProcess[str]:
+    binary = shutil.which("skopeo")
+    assert binary is not None, "skopeo is not installed: `apt-get install -y skopeo`"
+    proc = subprocess.run(
+        [binary, "--insecure-policy", *args], capture_output=True, text=True, timeout=SKOPEO_TIMEOUT_S, check=False
+    )
+    assert proc.returncode == 0, f"skopeo {' '.join(args)}: {proc.stderr}"
+    return proc
+
+
+def test_docker_and_skopeo_pull_through_a_proxy_cache_with_and_without_the_upstream(
+    stack: StackProcess, upstream: DistributionProcess, docker: Docker, tmp_path: Path
+) -> None:
+    at_upstream = f"127.0.0.1:{upstream.port}/team/hello:v1"
+    image_id = docker.build(at_upstream)
+    digest = docker.push(at_upstream)
+    docker.remove(at_upstream)
+
+    project = proxy_project(stack, upstream)
+    host = stack.url.removeprefix("http://")
+    cached = f"{host}/{project}/team/hello:v1"
+    docker.login(host, "admin")
+    docker.ok("pull", cached)
+    assert docker.image_id(cached) == image_id
+    assert any(d.endswith(digest) for d in docker.repo_digests(cached))
+    eventually(lambda: kept_tags(stack, project, "team/hello", digest) == ["v1"], "the image kept", deadline_s=60)
+
+    creds = f"--src-creds=admin:{ADMIN_PASSWORD}"
+    # dir: keeps the manifest as the registry served it (oci: would convert it).
+    copied = tmp_path / "copied"
+    skopeo("copy", "--src-tls-verify=false", creds, f"docker://{cached}", f"dir:{copied}")
+    assert "sha256:" + hashlib.sha256((copied / "manifest.json").read_bytes()).hexdigest() == digest
+    for layer in json.loads((copied / "manifest.json").read_text())["layers"]:
+        data = (copied / layer["digest"].split(":", 1)[1]).read_bytes()
+        assert "sha256:" + hashlib.sha256(data).hexdigest() == layer["digest"]
+
+    # The upstream gone: the kept image still pulls, by tag and by digest.
+    upstream.stop()
+    docker.remove(cached)
+    docker.ok("pull", cached)
+    assert docker.image_id(cached) == image_id
+    raw = skopeo("inspect", "--tls-verify=false", f"--creds=admin:{ADMIN_PASSWORD}", "--raw", f"docker://{cached}")
+    assert raw.stdout.strip()
+
+    # Nothing is pushed into a cache.
+    mine = f"{host}/{project}/team/mine:v1"
+    docker.build(mine)
+    refused = docker("push", mine)
+    assert refused.returncode != 0 and "proxy cache" in refused.stderr + refused.stdout, refused.stderr
