@@ -6,8 +6,9 @@ pull straight from its upstream, and a warm pull (the image kept) against a pull
 Starts Debian's `docker-registry` (CNCF Distribution, no auth) as the upstream and the whole Berth stack as
 `make run` starts it (nginx in front, token auth on), makes a registry endpoint of the Distribution and a
 proxy-cache project of it through core's API, and a normal project. Each round pushes a fresh image
-(LAYERS random layers of --layer-mib MiB, 64 by default: a 256 MiB image, a config of its own) to the Distribution and the same image to
-the normal project, then pulls, as docker does (the manifest, then the blobs, PARALLEL at once):
+(LAYERS random layers of --layer-mib MiB, 64 by default: a 256 MiB image; a config of its own) to the
+Distribution and the same image to the normal project, then pulls it as docker does (the manifest, then
+the blobs, PARALLEL at a time):
 
 - direct: from the Distribution;
 - cold: through the proxy-cache project, whose every blob comes from the Distribution now;

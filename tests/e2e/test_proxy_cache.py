@@ -4,6 +4,7 @@ endpoint; once kept, the image still pulls with the upstream stopped, and docker
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import shutil
@@ -15,9 +16,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from services.common.oci import mediatypes as mt
 from tests.e2e.test_docker_cli import Docker
 from tests.harness.distribution import DistributionProcess
 from tests.harness.dockerd import DockerDaemon
+from tests.harness.oci import digest_of, gzip_tar, image_manifest, index_manifest, push_blob, push_image, push_manifest
+from tests.harness.registry_auth import RegistryTokenAuth
 from tests.harness.stack import ADMIN_PASSWORD, StackProcess
 from tests.harness.waiting import eventually
 
@@ -105,3 +109,80 @@ def test_docker_and_skopeo_pull_through_a_proxy_cache_with_and_without_the_upstr
     docker.build(mine)
     refused = docker("push", mine)
     assert refused.returncode != 0 and "proxy cache" in refused.stderr + refused.stdout, refused.stderr
+
+
+def platform_image(arch: str) -> tuple[bytes, bytes]:
+    """(config, layer) of a one-file image for `arch` that docker can unpack: a real gzipped tar, its
+    uncompressed digest in the config's diff_ids."""
+    layer = gzip_tar({f"hello-{arch}.txt": f"hello from {arch} {uuid.uuid4()}\n".encode()})
+    diff_id = "sha256:" + hashlib.sha256(gzip.decompress(layer)).hexdigest()
+    config = {"architecture": arch, "os": "linux", "rootfs": {"type": "layers", "diff_ids": [diff_id]}, "config": {}}
+    return json.dumps(config).encode(), layer
+
+
+def test_docker_pull_platform_fetches_the_child_of_a_cached_index_it_lacks(
+    stack: StackProcess, upstream: DistributionProcess, docker: Docker
+) -> None:
+    children = []
+    with httpx.Client(base_url=upstream.url, timeout=60) as client:
+        for arch in ("amd64", "arm64"):
+            config, layer = platform_image(arch)
+            push_blob(client, "multi", config)
+            push_blob(client, "multi", layer)
+            manifest = image_manifest(config, [layer], media_type=mt.DOCKER_MANIFEST)
+            assert push_manifest(client, "multi", digest_of(manifest), manifest, mt.DOCKER_MANIFEST).status_code == 201
+            children.append((manifest, mt.DOCKER_MANIFEST, {"architecture": arch, "os": "linux"}))
+        index = index_manifest(children, media_type=mt.DOCKER_LIST)
+        assert push_manifest(client, "multi", "v1", index, mt.DOCKER_LIST).status_code == 201
+
+    project = proxy_project(stack, upstream)
+    host = stack.url.removeprefix("http://")
+    cached = f"{host}/{project}/multi:v1"
+    docker.login(host, "admin")
+    arm64, amd64 = digest_of(children[1][0]), digest_of(children[0][0])
+    docker.ok("pull", "--platform", "linux/arm64", cached)
+    assert docker.ok("image", "inspect", "--format", "{{.Architecture}}", cached).strip() == "arm64"
+    eventually(lambda: kept_tags(stack, project, "multi", digest_of(index)) == ["v1"], "the index kept", deadline_s=60)
+    eventually(lambda: kept_tags(stack, project, "multi", arm64) == [] and kept(stack, project, arm64), "arm64 kept")
+    assert not kept(stack, project, amd64)
+    # The other platform, later: fetched then, from the same cached index.
+    docker.remove(cached)
+    docker.ok("pull", "--platform", "linux/amd64", cached)
+    assert docker.ok("image", "inspect", "--format", "{{.Architecture}}", cached).strip() == "amd64"
+    eventually(lambda: kept(stack, project, amd64), "amd64 kept", deadline_s=60)
+    docker.remove(cached)
+
+
+def kept(stack: StackProcess, project: str, digest: str) -> bool:
+    with httpx.Client(base_url=f"{stack.url}/api/v2.0", auth=ADMIN, timeout=60) as api:
+        return api.get(f"/projects/{project}/repositories/multi/artifacts/{digest}").status_code == 200
+
+
+def test_a_harbor_type_upstream_with_credentials_is_cached_too(stack: StackProcess, tmp_path: Path) -> None:
+    """The upstream is a Harbor-type endpoint that needs credentials: this very stack, with a private
+    project (its token service's challenge answered with the endpoint's user)."""
+    source = f"src-{uuid.uuid4().hex[:6]}"
+    with httpx.Client(base_url=f"{stack.url}/api/v2.0", auth=ADMIN, timeout=60) as api:
+        assert api.post("/projects", json={"project_name": source}).status_code == 201
+        endpoint = {
+            "name": f"self-{uuid.uuid4().hex[:6]}",
+            "url": stack.url,
+            "type": "harbor",
+            "credential": {"type": "basic", "access_key": "admin", "access_secret": ADMIN_PASSWORD},
+        }
+        r = api.post("/registries", json=endpoint)
+        assert r.status_code == 201, r.text
+        registry_id = int(r.headers["Location"].rsplit("/", 1)[1])
+        project = f"mirror-{uuid.uuid4().hex[:6]}"
+        r = api.post("/projects", json={"project_name": project, "registry_id": registry_id})
+        assert r.status_code == 201, r.text
+    host = stack.url.removeprefix("http://")
+    with httpx.Client(
+        base_url=stack.url, timeout=60, auth=RegistryTokenAuth(f"{stack.url}/service/token", "berth-registry", ADMIN)
+    ) as client:
+        manifest, digest = push_image(client, f"{source}/app", "v1", layers=[uuid.uuid4().bytes * 1000])
+    copied = tmp_path / "copied"
+    creds = f"--src-creds=admin:{ADMIN_PASSWORD}"
+    skopeo("copy", "--src-tls-verify=false", creds, f"docker://{host}/{project}/{source}/app:v1", f"dir:{copied}")
+    assert (copied / "manifest.json").read_bytes() == manifest
+    eventually(lambda: kept_tags(stack, project, f"{source}/app", digest) == ["v1"], "kept", deadline_s=60)

@@ -355,3 +355,36 @@ def test_an_index_is_kept_with_the_children_clients_pull(stack: Stack, cache: Ca
         wait_for(
             lambda: references(stack, repository, index) == {amd64: "amd64", arm64: "arm64"}, "both children joined"
         )
+
+
+def test_the_quota_applies_to_what_the_cache_keeps(stack: Stack, cache: Cache) -> None:
+    """A pull past the project's quota is served from the upstream all the same, and not kept."""
+    with stack.api() as api:
+        project = f"small-{uuid.uuid4().hex[:8]}"
+        body = {"project_name": project, "registry_id": cache.registry_id, "storage_limit": 1024}
+        assert api.post("/projects", json=body).status_code == 201
+    manifest, digest = upstream_image(cache, "wide", "v1", [os.urandom(64 * 1024)])
+    repository = f"{project}/wide"
+    with stack.registry_client(*ADMIN) as client:
+        got, _ = pull(client, repository, "v1")
+        assert got == manifest
+        wait_for(
+            lambda: any(
+                "proxy_manifest_not_kept" in line and repository in line and "exceed" in line
+                for line in stack.registry.logs().splitlines()
+            ),
+            "the quota's refusal logged",
+        )
+        assert not kept(stack, repository, digest)
+        # Served again from the upstream, still not kept.
+        assert pull(client, repository, "v1")[0] == manifest
+    with stack.api() as api:
+        (quota,) = api.get(
+            "/quotas", params={"reference": "project", "reference_id": project_id(stack, project)}
+        ).json()
+        assert quota["used"]["storage"] <= 1024, quota
+
+
+def project_id(stack: Stack, name: str) -> int:
+    (row,) = query(stack.db, "SELECT id FROM projects WHERE name = $1", name)
+    return int(row["id"])
