@@ -69,7 +69,13 @@ def create_app(
     # Proxy-cache projects: their endpoints' passwords decrypt with core's key (read at the first use).
     upstreams = Upstreams(db, cache, SecretKeyFile(settings.secret_key_file))
     proxy = ProxyCache(
-        upstreams, manifests, blobs, uploads, BlobFetches(), max_manifest_bytes=settings.registry.max_manifest_bytes
+        upstreams,
+        manifests,
+        blobs,
+        uploads,
+        BlobFetches(),
+        redis,
+        max_manifest_bytes=settings.registry.max_manifest_bytes,
     )
     api = RegistryApi(settings.registry, authorizer, blobs, uploads, manifests, pulls, downloads, proxy)
 

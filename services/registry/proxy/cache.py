@@ -24,14 +24,17 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import redis.exceptions
 import structlog
+from redis.asyncio.lock import Lock
 
 from services.common.errors import BerthError
 from services.common.oci import mediatypes as mt
 from services.common.oci.digest import Digest, digest_bytes, parse_digest
 from services.common.oci.names import looks_like_digest
+from services.common.redis import RedisClient
 from services.common.remote.client import RemoteEndpoint, RemoteError, RemoteRegistry, body_excerpt, translated
-from services.common.tasks import TaskSet
+from services.common.tasks import TaskSet, background
 from services.registry.blobs import BlobService
 from services.registry.errors import BlobUnknown, ManifestInvalid, ManifestUnknown, UpstreamFailed
 from services.registry.manifest_parse import parse_manifest
@@ -47,6 +50,10 @@ REMOTE_TIMEOUT_S = 30.0
 # The freshness check of a cached tag: past this, the local copy is served.
 FRESHNESS_TIMEOUT_S = 10.0
 FETCH_CHUNK = 1 << 20
+# The lock on a blob's fetch across replicas: renewed while the fetch runs, lapsing this long after the
+# replica holding it died; the others look whether the blob is stored this often.
+LOCK_TTL_S = 30.0
+FOLLOW_POLL_S = 0.2
 ACCEPT = ", ".join(sorted(mt.MANIFESTS))
 
 
@@ -67,6 +74,7 @@ class ProxyCache:
         blobs: BlobService,
         uploads: UploadService,
         fetches: BlobFetches,
+        redis_client: RedisClient,
         *,
         max_manifest_bytes: int,
         timeout: float = REMOTE_TIMEOUT_S,
@@ -76,6 +84,7 @@ class ProxyCache:
         self._blobs = blobs
         self._uploads = uploads
         self._fetches = fetches
+        self._redis = redis_client
         self._max_manifest_bytes = max_manifest_bytes
         self._timeout = timeout
         self._sessions: dict[RemoteEndpoint, RemoteRegistry] = {}
@@ -230,6 +239,42 @@ class ProxyCache:
             await fetch.kept()
 
     async def _download(self, upstream: Upstream, repository: str, fetch: BlobFetch) -> None:
+        """The fetch of one blob, once across the registry's replicas: the replica holding the blob's Redis
+        lock fetches it from the upstream; the others wait for it to be stored and read it from storage.
+        Without Redis, each replica fetches it once."""
+        lock = Lock(
+            self._redis.client, self._redis.key("registry", "proxy-fetch", str(fetch.digest)), timeout=LOCK_TTL_S
+        )
+        while True:
+            try:
+                held = bool(await lock.acquire(blocking=False))
+            except redis.exceptions.RedisError as exc:
+                log.warning("proxy_fetch_unlocked", digest=str(fetch.digest), reason=str(exc))
+                await self._fetch_from_upstream(upstream, repository, fetch)
+                return
+            if await self._blobs.adopt(repository, fetch.digest):
+                # Stored meanwhile, by another replica: read back from storage.
+                if held:
+                    await _released(lock)
+                await self._copy_stored(repository, fetch)
+                return
+            if held:
+                break
+            await asyncio.sleep(FOLLOW_POLL_S)
+        try:
+            async with background(_renewed(lock)):
+                await self._fetch_from_upstream(upstream, repository, fetch)
+        finally:
+            await _released(lock)
+
+    async def _copy_stored(self, repository: str, fetch: BlobFetch) -> None:
+        size = await self._blobs.size(repository, fetch.digest)
+        fetch.begin(size)
+        async for chunk in self._blobs.read(fetch.digest, 0, size):
+            await fetch.append(chunk)
+        fetch.complete()
+
+    async def _fetch_from_upstream(self, upstream: Upstream, repository: str, fetch: BlobFetch) -> None:
         digest = fetch.digest
         name = upstream.remote_name(repository)
         path = f"/v2/{name}/blobs/{digest}"
@@ -298,6 +343,20 @@ class ProxyCache:
                 for session in self._sessions.values():
                     await session.__aexit__(None, None, None)
                 self._sessions.clear()
+
+
+async def _renewed(lock: Lock) -> None:
+    """Keeps a fetch's lock while the fetch runs (it may take longer than the lock's expiry)."""
+    while True:
+        await asyncio.sleep(LOCK_TTL_S / 3)
+        with contextlib.suppress(redis.exceptions.RedisError):
+            await lock.reacquire()
+
+
+async def _released(lock: Lock) -> None:
+    # A lock that lapsed, or a Redis gone: the other replicas' wait ends with the expiry all the same.
+    with contextlib.suppress(redis.exceptions.RedisError):
+        await lock.release()
 
 
 def _answered(url: str, status: int, what: str, excerpt: str) -> str:

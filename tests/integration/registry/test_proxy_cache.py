@@ -17,11 +17,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from services.common.oci import mediatypes as mt
 from tests.harness.distribution import DistributionProcess
 from tests.harness.oci import digest_of, image_manifest, push_blob, push_image
-from tests.harness.plugin import TestDatabase
+from tests.harness.plugin import REDIS_URL, RegistryProcess, TestDatabase
+from tests.harness.registry_auth import RegistryTokenAuth
 from tests.harness.seaweedfs import SeaweedFSProcess
 from tests.harness.token import query
 from tests.integration.core.registry_stack import ADMIN, Stack, assert_error, running_stack, wait_for
@@ -388,3 +390,47 @@ def test_the_quota_applies_to_what_the_cache_keeps(stack: Stack, cache: Cache) -
 def project_id(stack: Stack, name: str) -> int:
     (row,) = query(stack.db, "SELECT id FROM projects WHERE name = $1", name)
     return int(row["id"])
+
+
+@pytest.fixture
+def second_replica(stack: Stack, tmp_path: Path) -> Iterator[RegistryProcess]:
+    """Another registry process on the stack's database, Redis keys, storage and secret key: a replica."""
+    if stack.s3 is not None:
+        storage = stack.s3.storage_config(stack.s3_bucket, chunksize=5 << 20)
+    else:
+        storage = {"filesystem": {"rootdirectory": str(stack.registry.storage_root)}}
+    settings = {
+        "redis": {"url": REDIS_URL, "key_prefix": stack.registry.redis_prefix},
+        "secret_key_file": yaml.safe_load(stack.registry.config_path.read_text())["secret_key_file"],
+    }
+    replica = RegistryProcess(tmp_path / "replica", stack.db, token=stack.token, storage=storage, settings=settings)
+    replica.start()
+    try:
+        yield replica
+    finally:
+        replica.stop()
+
+
+def test_concurrent_pulls_across_replicas_fetch_each_blob_once(
+    stack: Stack, cache: Cache, second_replica: RegistryProcess
+) -> None:
+    layers = [os.urandom(4 * 1024 * 1024), os.urandom(2 * 1024 * 1024)]
+    manifest, digest = upstream_image(cache, "shared", "v1", layers)
+    repository = f"{cache.project}/shared"
+    auth = RegistryTokenAuth(f"{stack.token.url}/service/token", "berth-registry", ADMIN)
+    clients = [
+        httpx.Client(base_url=(stack.registry.url if i % 2 else second_replica.url), timeout=60, auth=auth)
+        for i in range(CONCURRENT_PULLS)
+    ]
+    try:
+        with ThreadPoolExecutor(CONCURRENT_PULLS) as pool:
+            results = list(pool.map(lambda c: pull(c, repository, "v1"), clients))
+    finally:
+        for client in clients:
+            client.close()
+    assert all(got == manifest for got, _ in results)
+    assert all(blobs == results[0][1] for _, blobs in results)
+    wait_for(lambda: kept(stack, repository, digest), "the image kept")
+    doc = json.loads(manifest)
+    for descriptor in [doc["config"], *doc["layers"]]:
+        assert upstream_count(cache.upstream, "GET", f"/v2/shared/blobs/{descriptor['digest']}", 1) == 1, descriptor
