@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -434,3 +435,88 @@ def test_concurrent_pulls_across_replicas_fetch_each_blob_once(
     doc = json.loads(manifest)
     for descriptor in [doc["config"], *doc["layers"]]:
         assert upstream_count(cache.upstream, "GET", f"/v2/shared/blobs/{descriptor['digest']}", 1) == 1, descriptor
+
+
+class CountingUpstream(BaseHTTPRequestHandler):
+    """An upstream holding one image of several layers, each sent slowly, that records when each blob
+    request began and when the last chunk of its answer was about to go (no client can have read it all
+    before that), so overlapping requests show whatever the machine's scheduling."""
+
+    config = b'{"architecture": "amd64", "os": "linux", "comment": "counting upstream"}'
+    layers = [os.urandom(128 * 1024) for _ in range(5)]
+    manifest = image_manifest(config, layers, media_type=mt.DOCKER_MANIFEST)
+    blobs = {digest_of(b): b for b in [config, *layers]}
+    lock = threading.Lock()
+    spans: list[tuple[float, float]] = []
+
+    def do_GET(self) -> None:
+        cls = type(self)
+        if self.path == "/v2/":
+            self._send(200, b"{}", "application/json")
+        elif self.path == "/v2/slow/manifests/v1":
+            self._send(200, cls.manifest, mt.DOCKER_MANIFEST)
+        elif self.path.startswith("/v2/slow/blobs/") and self.path.rsplit("/", 1)[1] in cls.blobs:
+            began = time.monotonic()
+            body = cls.blobs[self.path.rsplit("/", 1)[1]]
+            step = 16 * 1024
+            self._send(200, b"", "application/octet-stream", length=len(body))
+            for start in range(0, len(body), step):
+                if start + step >= len(body):
+                    with cls.lock:
+                        cls.spans.append((began, time.monotonic()))
+                else:
+                    # Long enough for concurrent fetches to overlap here if nothing kept them apart.
+                    time.sleep(0.01)
+                self.wfile.write(body[start : start + step])
+        else:
+            self._send(404, b"{}", "application/json")
+
+    def _send(self, status: int, body: bytes, content_type: str, length: int | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Docker-Distribution-API-Version", "registry/2.0")
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body) if length is None else length))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    @classmethod
+    def most_at_once(cls) -> int:
+        with cls.lock:
+            edges = sorted([(b, 1) for b, _ in cls.spans] + [(e, -1) for _, e in cls.spans])
+        most = current = 0
+        for _, change in edges:
+            current += change
+            most = max(most, current)
+        return most
+
+
+def test_max_upstream_conn_keeps_the_fetches_from_the_upstream_one_at_a_time(stack: Stack) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), CountingUpstream)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    CountingUpstream.spans = []
+    try:
+        with stack.api() as api:
+            url = f"http://127.0.0.1:{server.server_address[1]}"
+            r = api.post(
+                "/registries", json={"name": f"slow-{uuid.uuid4().hex[:8]}", "url": url, "type": "docker-registry"}
+            )
+            assert r.status_code == 201, r.text
+            registry_id = int(r.headers["Location"].rsplit("/", 1)[1])
+            project = f"limited-{uuid.uuid4().hex[:8]}"
+            body = {"project_name": project, "registry_id": registry_id, "metadata": {"max_upstream_conn": "1"}}
+            assert api.post("/projects", json=body).status_code == 201
+            assert api.get(f"/projects/{project}").json()["metadata"]["max_upstream_conn"] == "1"
+        repository = f"{project}/slow"
+        with stack.registry_client(*ADMIN) as client:
+            # The keeper fetches all six blobs at once unless the limit holds them back.
+            got, _ = pull(client, repository, "v1")
+            assert got == CountingUpstream.manifest
+            wait_for(lambda: kept(stack, repository, digest_of(CountingUpstream.manifest)), "the image kept")
+        assert len(CountingUpstream.spans) == len(CountingUpstream.blobs)
+        assert CountingUpstream.most_at_once() == 1, CountingUpstream.spans
+    finally:
+        server.shutdown()
+        server.server_close()
