@@ -75,6 +75,7 @@ def create_app(
         uploads,
         BlobFetches(),
         redis,
+        pulls,
         max_manifest_bytes=settings.registry.max_manifest_bytes,
     )
     api = RegistryApi(settings.registry, authorizer, blobs, uploads, manifests, pulls, downloads, proxy)

@@ -302,7 +302,9 @@ class RegistryApi:
         upstream = await self._proxy.upstream(route.name) if self._proxy is not None else None
         manifest: Manifest | Fetched
         if self._proxy is not None and upstream is not None:
-            manifest = await self._proxy.manifest(upstream, route.name, route.ref, operator(request))
+            manifest = await self._proxy.manifest(
+                upstream, route.name, route.ref, operator(request), pulled=request.method == "GET"
+            )
         else:
             manifest = await self._manifests.get(route.name, route.ref)
         accepted = _accepted_types(request)
@@ -315,8 +317,9 @@ class RegistryApi:
             "Content-Type": manifest.media_type,
             "ETag": f'"{manifest.digest}"',
         }
-        if request.method == "GET":
-            # A HEAD is a client checking what it has; only a GET is a pull (as Harbor counts them).
+        if request.method == "GET" and not isinstance(manifest, Fetched):
+            # A HEAD is a client checking what it has; only a GET is a pull (as Harbor counts them). One
+            # from a proxy cache's upstream is counted once it is kept (ProxyCache.manifest).
             self._pulls.record(route.name, manifest.digest, operator(request), manifest.media_type)
         # aiohttp sends the headers and Content-Length of this body without the body itself for HEAD.
         return web.Response(status=200, body=manifest.content, headers=headers)

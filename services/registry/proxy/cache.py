@@ -42,6 +42,7 @@ from services.registry.manifests import ManifestService
 from services.registry.metadata.models import Manifest
 from services.registry.proxy.fetches import BlobFetch, BlobFetches, BlobReader
 from services.registry.proxy.upstreams import Upstream, Upstreams
+from services.registry.pulls import PullRecorder
 from services.registry.uploads import UploadService
 
 log = structlog.get_logger()
@@ -75,6 +76,7 @@ class ProxyCache:
         uploads: UploadService,
         fetches: BlobFetches,
         redis_client: RedisClient,
+        pulls: PullRecorder,
         *,
         max_manifest_bytes: int,
         timeout: float = REMOTE_TIMEOUT_S,
@@ -85,11 +87,12 @@ class ProxyCache:
         self._uploads = uploads
         self._fetches = fetches
         self._redis = redis_client
+        self._pulls = pulls
         self._max_manifest_bytes = max_manifest_bytes
         self._timeout = timeout
         self._sessions: dict[RemoteEndpoint, RemoteRegistry] = {}
         self._limits: dict[tuple[str, int], asyncio.Semaphore] = {}
-        self._keeping: set[tuple[str, str, str | None]] = set()
+        self._keeping: dict[tuple[str, str, str | None], asyncio.Task[None]] = {}
         self._tasks = TaskSet()  # keeping manifests
 
     async def upstream(self, repository: str) -> Upstream | None:
@@ -97,7 +100,11 @@ class ProxyCache:
 
     # --- manifests --------------------------------------------------------------------------------------
 
-    async def manifest(self, upstream: Upstream, repository: str, reference: str, operator: str) -> Manifest | Fetched:
+    async def manifest(
+        self, upstream: Upstream, repository: str, reference: str, operator: str, *, pulled: bool = False
+    ) -> Manifest | Fetched:
+        """The manifest to serve; `pulled`: a GET (a pull to count) rather than a HEAD. A local one is counted
+        by the caller; one from the upstream here, once kept."""
         by_digest = looks_like_digest(reference)
         local: Manifest | None = None
         with contextlib.suppress(ManifestUnknown):
@@ -120,7 +127,7 @@ class ProxyCache:
             raise UpstreamFailed(f"cannot fetch manifest {reference} from {where}: {reason}") from None
         if fetched is None:
             raise ManifestUnknown(f"manifest {reference} unknown to {where}")
-        self._keep(upstream, repository, None if by_digest else reference, fetched, operator)
+        self._keep(upstream, repository, None if by_digest else reference, fetched, operator, pulled)
         return fetched
 
     async def _head_manifest(self, upstream: Upstream, name: str, reference: str) -> str | None:
@@ -166,19 +173,30 @@ class ProxyCache:
             raise UpstreamFailed(f"{url} answered GET {path} with no manifest: {exc}") from None
         return Fetched(digest=digest, media_type=parsed.media_type, content=content)
 
-    def _keep(self, upstream: Upstream, repository: str, tag: str | None, fetched: Fetched, operator: str) -> None:
+    def _keep(
+        self, upstream: Upstream, repository: str, tag: str | None, fetched: Fetched, operator: str, pulled: bool
+    ) -> None:
+        """Keeps the manifest in the background (once, however many pull it meanwhile); a GET (`pulled`)
+        is counted once the keep is over, so that the kept artifact carries its pull time (what the default
+        retention rule, pulled within 7 days, reads) and its count."""
         key = (repository, fetched.digest, tag)
-        if key in self._keeping:
-            return
-        self._keeping.add(key)
+        keeping = self._keeping.get(key)
+        if keeping is None:
 
-        async def keep() -> None:
-            try:
-                await self._store(upstream, repository, tag, fetched, operator)
-            finally:
-                self._keeping.discard(key)
+            async def keep() -> None:
+                try:
+                    await self._store(upstream, repository, tag, fetched, operator)
+                finally:
+                    del self._keeping[key]
 
-        self._tasks.spawn(keep())
+            keeping = self._keeping[key] = self._tasks.spawn(keep())
+        if pulled:
+
+            async def count(kept: asyncio.Task[None]) -> None:
+                await asyncio.wait({kept})
+                self._pulls.record(repository, fetched.digest, operator, fetched.media_type)
+
+            self._tasks.spawn(count(keeping))
 
     async def _store(
         self, upstream: Upstream, repository: str, tag: str | None, fetched: Fetched, operator: str

@@ -115,6 +115,17 @@ def kept(stack: Stack, repository: str, digest: str) -> bool:
     return bool(rows)
 
 
+def pulls_of(stack: Stack, repository: str, digest: str) -> int | None:
+    rows = query(
+        stack.db,
+        "SELECT a.pull_count FROM artifacts a JOIN repositories r ON r.id = a.repository_id"
+        " WHERE r.name = $1 AND a.digest = $2 AND a.pull_time IS NOT NULL",
+        repository,
+        digest,
+    )
+    return int(rows[0]["pull_count"]) if rows else None
+
+
 def upstream_requests(upstream: DistributionProcess, method: str, path: str) -> int:
     """How many `method path` requests the upstream answered, from its access log."""
     return upstream.logs().count(f'"{method} {path} HTTP/1.1"')
@@ -141,6 +152,8 @@ def test_a_pull_is_served_from_the_upstream_kept_and_served_again_without_it(sta
         wait_for(lambda: kept(stack, repository, digest), f"{repository}@{digest} kept")
         for blob in blobs:
             assert stack.blob_stored(blob)
+        # The pull that brought it counts, once kept: the default retention rule reads its time.
+        wait_for(lambda: pulls_of(stack, repository, digest) == 1, "the first pull counted on the kept artifact")
         # The artifact is a normal one to core's API, tag included.
         with stack.api() as api:
             r = api.get(f"/projects/{cache.project}/repositories/team%252Ftool/artifacts/{digest}?with_tag=true")
