@@ -22,7 +22,7 @@ from tests.harness.distribution import DistributionProcess
 from tests.harness.dockerd import DockerDaemon
 from tests.harness.oci import digest_of, gzip_tar, image_manifest, index_manifest, push_blob, push_image, push_manifest
 from tests.harness.registry_auth import RegistryTokenAuth
-from tests.harness.stack import ADMIN_PASSWORD, StackProcess
+from tests.harness.stack import ADMIN_PASSWORD, StackProcess, fresh_stack
 from tests.harness.waiting import eventually
 
 pytestmark = pytest.mark.e2e
@@ -158,15 +158,28 @@ def kept(stack: StackProcess, project: str, digest: str) -> bool:
         return api.get(f"/projects/{project}/repositories/multi/artifacts/{digest}").status_code == 200
 
 
-def test_a_harbor_type_upstream_with_credentials_is_cached_too(stack: StackProcess, tmp_path: Path) -> None:
-    """The upstream is a Harbor-type endpoint that needs credentials: this very stack, with a private
-    project (its token service's challenge answered with the endpoint's user)."""
+@pytest.fixture(scope="module")
+def other(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
+    """A second Berth: the upstream of a Harbor-type endpoint."""
+    with fresh_stack(tmp_path_factory.mktemp("other-berth")) as proc:
+        yield proc
+
+
+def test_a_second_berth_with_credentials_is_cached_through_a_harbor_endpoint(
+    stack: StackProcess, other: StackProcess, tmp_path: Path
+) -> None:
+    """The upstream needs credentials (a private project of the other Berth): its token service's challenge
+    is answered with the endpoint's user; once kept, the image pulls with the other Berth stopped."""
     source = f"src-{uuid.uuid4().hex[:6]}"
-    with httpx.Client(base_url=f"{stack.url}/api/v2.0", auth=ADMIN, timeout=60) as api:
+    with httpx.Client(base_url=f"{other.url}/api/v2.0", auth=ADMIN, timeout=60) as api:
         assert api.post("/projects", json={"project_name": source}).status_code == 201
+    auth = RegistryTokenAuth(f"{other.url}/service/token", "berth-registry", ADMIN)
+    with httpx.Client(base_url=other.url, timeout=60, auth=auth) as client:
+        manifest, digest = push_image(client, f"{source}/app", "v1", layers=[uuid.uuid4().bytes * 1000])
+    with httpx.Client(base_url=f"{stack.url}/api/v2.0", auth=ADMIN, timeout=60) as api:
         endpoint = {
-            "name": f"self-{uuid.uuid4().hex[:6]}",
-            "url": stack.url,
+            "name": f"other-{uuid.uuid4().hex[:6]}",
+            "url": other.url,
             "type": "harbor",
             "credential": {"type": "basic", "access_key": "admin", "access_secret": ADMIN_PASSWORD},
         }
@@ -177,12 +190,12 @@ def test_a_harbor_type_upstream_with_credentials_is_cached_too(stack: StackProce
         r = api.post("/projects", json={"project_name": project, "registry_id": registry_id})
         assert r.status_code == 201, r.text
     host = stack.url.removeprefix("http://")
-    with httpx.Client(
-        base_url=stack.url, timeout=60, auth=RegistryTokenAuth(f"{stack.url}/service/token", "berth-registry", ADMIN)
-    ) as client:
-        manifest, digest = push_image(client, f"{source}/app", "v1", layers=[uuid.uuid4().bytes * 1000])
-    copied = tmp_path / "copied"
     creds = f"--src-creds=admin:{ADMIN_PASSWORD}"
-    skopeo("copy", "--src-tls-verify=false", creds, f"docker://{host}/{project}/{source}/app:v1", f"dir:{copied}")
-    assert (copied / "manifest.json").read_bytes() == manifest
+    reference = f"docker://{host}/{project}/{source}/app:v1"
+    skopeo("copy", "--src-tls-verify=false", creds, reference, f"dir:{tmp_path / 'first'}")
+    assert (tmp_path / "first" / "manifest.json").read_bytes() == manifest
     eventually(lambda: kept_tags(stack, project, f"{source}/app", digest) == ["v1"], "kept", deadline_s=60)
+
+    other.stop()
+    skopeo("copy", "--src-tls-verify=false", creds, reference, f"dir:{tmp_path / 'again'}")
+    assert (tmp_path / "again" / "manifest.json").read_bytes() == manifest

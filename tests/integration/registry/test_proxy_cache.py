@@ -272,6 +272,14 @@ class BadUpstream(BaseHTTPRequestHandler):
             self._answer(200, cls.manifest, mt.DOCKER_MANIFEST, digest=digest_of(cls.manifest))
         elif path == f"/v2/bad/blobs/{digest_of(cls.config)}":
             self._answer(200, cls.config, "application/octet-stream")
+        elif path == f"/v2/short/blobs/{digest_of(cls.layer)}":
+            # Half the bytes, then the connection closes: a body cut short.
+            self.send_response(200)
+            self.send_header("Docker-Distribution-API-Version", "registry/2.0")
+            self.send_header("Content-Length", str(len(cls.layer)))
+            self.end_headers()
+            self.wfile.write(cls.layer[: len(cls.layer) // 2])
+            self.close_connection = True
         elif path == f"/v2/bad/blobs/{digest_of(cls.layer)}":
             body = cls.layer if cls.served_bad_layer else bytes(len(cls.layer))
             cls.served_bad_layer = True
@@ -324,6 +332,12 @@ def test_bad_upstream_answers_store_nothing_and_the_next_pull_retries(stack: Sta
             error = r.json()["errors"][0]
             assert error["code"] == "UNAVAILABLE" and needle in error["message"], error
             assert not query(stack.db, "SELECT 1 FROM repositories WHERE name = $1", f"{bad_cache}/{repo}")
+
+        # A body cut short: the client's body is cut too, and nothing is stored.
+        with pytest.raises(httpx.HTTPError):
+            got = client.get(f"/v2/{bad_cache}/short/blobs/{digest_of(BadUpstream.layer)}")
+            raise httpx.HTTPError(f"answered {got.status_code} with {len(got.content)} bytes")
+        assert not query(stack.db, "SELECT 1 FROM blobs WHERE digest = $1", digest_of(BadUpstream.layer))
 
         # The layer's first fetch (a client asking for it before any manifest) brings bytes that do not
         # hash to its digest: the client never gets them all, and nothing is stored under the digest.
