@@ -29,9 +29,12 @@ from services.registry.auth import ROUTE, Authorizer, access_control
 from services.registry.blobs import BlobService
 from services.registry.errors import NotFound, Unsupported
 from services.registry.manifests import ManifestService
+from services.registry.proxy.blobs import ProxyBlobs
 from services.registry.proxy.cache import ProxyCache
 from services.registry.proxy.fetches import BlobFetches
+from services.registry.proxy.manifests import ProxyManifests
 from services.registry.proxy.push_guard import push_guard
+from services.registry.proxy.sessions import UpstreamSessions
 from services.registry.proxy.upstreams import Upstreams
 from services.registry.pulls import PullRecorder
 from services.registry.read_only import read_only_guard
@@ -68,15 +71,15 @@ def create_app(
     manifests = ManifestService(db, cache, store)
     # Proxy-cache projects: their endpoints' passwords decrypt with core's key (read at the first use).
     upstreams = Upstreams(db, cache, SecretKeyFile(settings.secret_key_file))
+    sessions = UpstreamSessions()
+    proxy_blobs = ProxyBlobs(sessions, blobs, uploads, BlobFetches(), redis)
     proxy = ProxyCache(
         upstreams,
-        manifests,
-        blobs,
-        uploads,
-        BlobFetches(),
-        redis,
-        pulls,
-        max_manifest_bytes=settings.registry.max_manifest_bytes,
+        sessions,
+        ProxyManifests(
+            sessions, manifests, proxy_blobs, pulls, max_manifest_bytes=settings.registry.max_manifest_bytes
+        ),
+        proxy_blobs,
     )
     api = RegistryApi(settings.registry, authorizer, blobs, uploads, manifests, pulls, downloads, proxy)
 

@@ -28,8 +28,9 @@ from services.registry.errors import (
 )
 from services.registry.manifests import ManifestService
 from services.registry.metadata.models import Manifest
-from services.registry.proxy.cache import Fetched, ProxyCache
+from services.registry.proxy.cache import ProxyCache
 from services.registry.proxy.fetches import BlobReader
+from services.registry.proxy.manifests import Fetched
 from services.registry.pulls import PullRecorder
 from services.registry.uploads import UploadService
 
@@ -136,9 +137,9 @@ class RegistryApi:
             if self._proxy is None or upstream is None:
                 raise
             if request.method == "HEAD":
-                size = await self._proxy.blob_size(upstream, route.name, digest)
+                size = await self._proxy.blobs.blob_size(upstream, route.name, digest)
                 return await head_response(request, headers, size)
-            reader = await self._proxy.blob_reader(upstream, route.name, digest)
+            reader = await self._proxy.blobs.blob_reader(upstream, route.name, digest)
             if reader is not None:
                 return await self._stream_fetch(request, reader, headers)
             size = await self._blobs.size(route.name, digest)  # the registry held it: linked here now
@@ -302,7 +303,7 @@ class RegistryApi:
         upstream = await self._proxy.upstream(route.name) if self._proxy is not None else None
         manifest: Manifest | Fetched
         if self._proxy is not None and upstream is not None:
-            manifest = await self._proxy.manifest(
+            manifest = await self._proxy.manifests.manifest(
                 upstream, route.name, route.ref, operator(request), pulled=request.method == "GET"
             )
         else:
