@@ -149,9 +149,9 @@ class ProxyBlobs:
                             received += len(chunk)
                             if upstream.speed_kb is not None:
                                 # proxy_speed_kb: no faster than the project allows.
-                                ahead = received / (upstream.speed_kb * 1024) - (time.monotonic() - started)
-                                if ahead > 0:
-                                    await asyncio.sleep(ahead)
+                                delay = throttle_delay(received, upstream.speed_kb, time.monotonic() - started)
+                                if delay > 0:
+                                    await asyncio.sleep(delay)
         except RemoteError as exc:
             raise UpstreamFailed(f"cannot fetch blob {digest} from {url}: {exc}") from None
         if fetch.size is not None and received != fetch.size:
@@ -166,6 +166,12 @@ class ProxyBlobs:
     async def lifespan(self, app: object) -> AsyncIterator[None]:
         async with contextlib.asynccontextmanager(self._fetches.lifespan)(app):
             yield
+
+
+def throttle_delay(received: int, speed_kb: int, elapsed_s: float) -> float:
+    """How long a fetch that has received `received` bytes in `elapsed_s` waits before reading on, to stay
+    within `speed_kb` KiB/s on average since it began."""
+    return max(received / (speed_kb * 1024) - elapsed_s, 0.0)
 
 
 async def _renewed(lock: Lock) -> None:
