@@ -8,6 +8,7 @@ from aiohttp import web
 
 from services.core.api import projects
 from services.core.api.common import API, PROJECT, project_ref
+from services.core.api.registries import render_registry
 from services.core.security.middleware import principal_of
 from services.core.statistics.models import SearchRepository
 from services.core.statistics.service import ProjectSummary, Statistics, StatisticsService
@@ -52,6 +53,9 @@ def render_summary(summary: ProjectSummary) -> dict[str, Any]:
         }
     if summary.show_quota:
         body["quota"] = {"hard": {"storage": usage.storage_limit}, "used": {"storage": usage.storage}}
+    if summary.registry is not None:
+        # Harbor's getProjectRegistrySummary: the endpoint without its credential.
+        body["registry"] = {k: v for k, v in render_registry(summary.registry).items() if k != "credential"}
     return body
 
 

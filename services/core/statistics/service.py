@@ -17,6 +17,8 @@ from services.core.listing import MAX_PARAM_LENGTH, clean_text, like_pattern
 from services.core.projects import store as projects_store
 from services.core.projects.models import ProjectRef, ProjectView
 from services.core.projects.service import ProjectService
+from services.core.registries import store as registries_store
+from services.core.registries.models import RegistryView
 from services.core.security.access import ProjectAccess, Viewer
 from services.core.statistics import store
 from services.core.statistics.models import Counts, ProjectUsage, SearchRepository
@@ -41,6 +43,7 @@ class ProjectSummary:
     usage: ProjectUsage
     show_members: bool
     show_quota: bool
+    registry: RegistryView | None = None  # the endpoint a proxy-cache project caches
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,4 +83,8 @@ class StatisticsService:
         view, access = await self._projects.resolve(principal, ref, Resource.PROJECT, Action.READ)
         show_quota = access.allows(Resource.QUOTA, Action.READ)
         usage = await store.project_usage(self._db.pool, view.id, with_storage=show_quota)
-        return ProjectSummary(view, usage, access.allows(Resource.MEMBER, Action.LIST), show_quota)
+        registry = None
+        if view.registry_id is not None:
+            found = await registries_store.registry(self._db.pool, view.registry_id)
+            registry = found[0] if found is not None else None
+        return ProjectSummary(view, usage, access.allows(Resource.MEMBER, Action.LIST), show_quota, registry)

@@ -228,6 +228,11 @@ def test_proxy_cache_projects_are_created_by_sysadmins_with_an_endpoint_that_exi
             ("nDaysSinceLastPull", {"nDaysSinceLastPull": 7})
         ]
         assert policy["trigger"]["settings"]["cron"] == "0 0 0 * * *"
+        # Its summary names the endpoint, without its credential (Harbor's getProjectRegistrySummary).
+        registry = api.get(f"/projects/{cache.project}/summary").json()["registry"]
+        assert (registry["id"], registry["url"]) == (cache.registry_id, cache.upstream.url)
+        assert "credential" not in registry
+        assert "registry" not in api.get("/projects/library/summary").json()
         assert "registry_id" not in api.get("/projects/library").json()
         assert_error(api.post("/projects", json={"project_name": "no-such-endpoint", "registry_id": 999999}), 400)
         assert_error(api.post("/projects", json={"project_name": "bad-endpoint", "registry_id": "one"}), 400)

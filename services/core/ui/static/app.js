@@ -3,6 +3,7 @@
 // answers every one of them with index.html, so a deep link or a reload lands on the same page.
 
 import { API, ApiError, getJson, request } from "./api.js";
+import { auditLogsPage } from "./logs.js";
 import { cleanupPage } from "./cleanup.js";
 import { configsPage } from "./configs.js";
 import { h, link } from "./dom.js";
@@ -27,9 +28,10 @@ const READ_ONLY_MESSAGE = "The system is in read only mode. Any modification is 
 const routes = [
   { path: /^\/harbor\/projects\/?$/, page: projectsPage },
   {
-    path: /^\/harbor\/projects\/(\d+)(?:\/(repositories|members|labels|policy|robot-account|webhook|logs))?\/?$/,
+    path: /^\/harbor\/projects\/(\d+)(?:\/(summary|repositories|members|labels|policy|robot-account|webhook|logs|configs))?\/?$/,
     page: projectPage,
   },
+  { path: /^\/harbor\/logs\/?$/, page: auditLogsPage },
   // A repository's name keeps its slashes in the path: /harbor/projects/3/repositories/apps/web.
   { path: /^\/harbor\/projects\/(\d+)\/repositories\/(.+?)\/?$/, page: repositoryPage },
   { path: /^\/harbor\/users\/?$/, page: usersPage, sysadmin: true },
@@ -87,12 +89,6 @@ function header(user) {
     "header",
     { class: "top" },
     h("span", { class: "brand" }, "Berth"),
-    h(
-      "nav",
-      { "aria-label": "main" },
-      link(HOME, "Projects"),
-      user.sysadmin_flag ? adminNav() : null,
-    ),
     searchBox(),
     h("span", { class: "spacer" }),
     // Harbor's API explorer (Swagger UI, a page of its own: a plain link, not the app's router).
@@ -102,10 +98,27 @@ function header(user) {
   );
 }
 
+// Harbor's left sidebar: Projects and Logs for everyone, the Administration area for the system administrator.
+// The entry of the page shown is marked as the current one.
+function sidebar(user) {
+  const nav = h(
+    "nav",
+    { class: "sidebar", "aria-label": "main" },
+    link(HOME, "Projects"),
+    link("/harbor/logs", "Logs"),
+    user.sysadmin_flag ? adminNav() : null,
+  );
+  for (const a of nav.querySelectorAll("a")) {
+    const href = a.getAttribute("href");
+    if (location.pathname === href || location.pathname.startsWith(`${href}/`)) a.setAttribute("aria-current", "page");
+  }
+  return nav;
+}
+
 // Harbor's Administration area: the system administrator's pages.
 function adminNav() {
   return h(
-    "span",
+    "div",
     { class: "admin-nav", role: "group", "aria-label": "Administration" },
     h("span", { class: "nav-label" }, "Administration"),
     link("/harbor/users", "Users"),
@@ -186,7 +199,7 @@ function render() {
     defaultPasswordBanner(user, info) ?? "",
     readOnlyBanner(info) ?? "",
     messageBanner(info) ?? "",
-    h("main", {}, message, found.route.page(ctx)),
+    h("div", { class: "shell" }, sidebar(user), h("main", {}, message, found.route.page(ctx))),
   );
 }
 

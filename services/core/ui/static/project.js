@@ -1,10 +1,11 @@
-// One project, in tabs as Harbor draws it: Repositories (repositories.js), Members (here), Labels
+// One project, in tabs as Harbor draws it: Summary and Configuration (project_summary.js), Repositories
+// (repositories.js, the tab a project opens on), Members (here), Labels
 // (labels.js, for those who may change them: project admins and maintainers), Policy (policy.js: tag
 // retention and immutability, for the roles that may read either), Robot Accounts (robots.js, for the roles
 // that may list them), Webhooks (webhooks.js, for the roles that may read its webhook policies) and Logs
 // (logs.js, only offered when GET /api/v2.0/projects/{id}/logs answers 200 for this user). Under the title,
-// the quota bar of GET /api/v2.0/projects/{id}/summary (Harbor's Summary), for those the summary shows the
-// quota to.
+// from GET /api/v2.0/projects/{id}/summary (Harbor's Summary): the upstream of a proxy cache, and the quota
+// bar for those the summary shows the quota to.
 
 import { API, getJson, request } from "./api.js";
 import { failure, field, h, link, notice } from "./dom.js";
@@ -12,12 +13,14 @@ import { projectLabelsTab } from "./labels.js";
 import { logsTab } from "./logs.js";
 import { POLICY_READERS, policyTab } from "./policy.js";
 import { quotaBar } from "./quotas.js";
+import { configurationTab, summaryTab } from "./project_summary.js";
 import { repositoriesTab } from "./repositories.js";
 import { projectRobotsTab } from "./robots.js";
 import { PROJECT_ADMIN, ROLES, roleName } from "./roles.js";
 import { WEBHOOK_READERS, webhooksTab } from "./webhooks.js";
 
 const TABS = [
+  ["summary", "Summary"],
   ["repositories", "Repositories"],
   ["members", "Members"],
   ["labels", "Labels"],
@@ -25,6 +28,7 @@ const TABS = [
   ["robot-account", "Robot Accounts"],
   ["webhook", "Webhooks"],
   ["logs", "Logs"],
+  ["configs", "Configuration"],
 ];
 // Harbor's role table (services/common/rbac.py): who may change a project's labels, and who may list its
 // robots (every role but Limited Guest). Decided from the roles, so no refused probe is logged.
@@ -42,18 +46,6 @@ export function projectPage({ user, params }) {
   const tabs = h("nav", { class: "tabs", id: "project-tabs", "aria-label": "project" });
   const body = h("div", { class: "tab-body" });
 
-  async function showProxy(registryId) {
-    proxy.textContent = "Proxy cache: pulls that miss are fetched from its registry endpoint.";
-    proxy.hidden = false;
-    if (!user.sysadmin_flag) return; // the endpoints are the sysadmin's to read
-    try {
-      const registry = (await getJson(`${API}/registries/${registryId}`)).data;
-      proxy.textContent = `Proxy cache of ${registry.name} (${registry.url}).`;
-    } catch (err) {
-      status.show(failure("read the registry endpoint", err), "error");
-    }
-  }
-
   async function load() {
     let project;
     try {
@@ -63,8 +55,7 @@ export function projectPage({ user, params }) {
       return;
     }
     title.textContent = `Project ${project.name}`;
-    loadQuota();
-    if (project.registry_id) showProxy(project.registry_id);
+    loadSummary();
     const canSeeLogs = await getJson(`${base}/logs?page_size=1`).then(
       () => true,
       () => false,
@@ -87,7 +78,9 @@ export function projectPage({ user, params }) {
       }),
     );
     const ctx = { user, project, base };
-    if (tab === "members") body.replaceChildren(membersTab(ctx));
+    if (tab === "summary") body.replaceChildren(summaryTab(ctx));
+    else if (tab === "configs") body.replaceChildren(configurationTab(ctx));
+    else if (tab === "members") body.replaceChildren(membersTab(ctx));
     else if (tab === "logs") body.replaceChildren(logsTab(ctx));
     else if (tab === "labels") body.replaceChildren(projectLabelsTab(ctx));
     else if (tab === "robot-account") body.replaceChildren(projectRobotsTab(ctx));
@@ -96,9 +89,13 @@ export function projectPage({ user, params }) {
     else body.replaceChildren(repositoriesTab(ctx));
   }
 
-  async function loadQuota() {
+  async function loadSummary() {
     try {
       const summary = (await getJson(`${base}/summary`)).data;
+      if (summary.registry) {
+        proxy.textContent = `Proxy cache of ${summary.registry.name} (${summary.registry.url}).`;
+        proxy.hidden = false;
+      }
       if (!summary.quota) return; // not this user's to see
       quota.replaceChildren("Quota used", quotaBar(summary.quota.used.storage, summary.quota.hard.storage));
       quota.hidden = false;
