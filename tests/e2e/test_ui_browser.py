@@ -67,7 +67,7 @@ def page(browser: Browser) -> Iterator[Page]:
     tab.on("pageerror", lambda exc: errors.append(str(exc)))
 
     def on_console(msg: ConsoleMessage) -> None:
-        # A 401 from the login probe is expected; anything else logged as an error is a bug.
+        # A 401 (a refused login, a session that lapsed) is expected; anything else logged as an error is a bug.
         if msg.type == "error" and "401" not in msg.text:
             errors.append(msg.text)
 

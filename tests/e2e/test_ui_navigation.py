@@ -11,7 +11,7 @@ import re
 import uuid
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from .test_ui_browser import PW, Site, add_user, browser, core, log_in
 from .test_ui_repositories import page, tolerated
@@ -131,3 +131,21 @@ def test_at_375_px_the_sidebar_sits_above_the_page(page: Page, core: Site) -> No
     assert nav_box["y"] + nav_box["height"] <= main_box["y"] + 1, (nav_box, main_box)
     # Nothing wider than the screen: no sideways scrolling.
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
+
+
+def test_the_login_page_loads_without_a_console_error(browser: Browser, core: Site) -> None:
+    """Not even the 401 of a probe for a session (the page fixture lets 401s pass; this test does not)."""
+    context = browser.new_context()
+    try:
+        tab = context.new_page()
+        errors: list[str] = []
+        tab.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+        tab.on("pageerror", lambda exc: errors.append(str(exc)))
+        tab.goto(core.url + "/harbor/projects")
+        expect(tab.locator("#principal")).to_be_visible()
+        logged_in(tab, core, "admin", "Harbor12345")
+        tab.get_by_role("button", name="Log out").click()
+        expect(tab.locator("#principal")).to_be_visible()
+        assert errors == []
+    finally:
+        context.close()

@@ -1,4 +1,6 @@
-"""Harbor's UI login: POST /c/login (form or JSON `principal`, `password`) and GET /c/log_out."""
+"""Harbor's UI login: POST /c/login (form or JSON `principal`, `password`) and GET /c/log_out; and GET
+/c/session, which tells the UI whether its session cookie still logs it in (200 either way: a page that
+only wants to know shows no failed request in the browser's console, as a 401 from /users/current did)."""
 
 from __future__ import annotations
 
@@ -27,7 +29,15 @@ class LoginApi:
 
     def routes(self) -> list[web.RouteDef]:
         # Harbor's UI session paths, outside /api/v2.0.
-        return [web.post("/c/login", self.login), web.get("/c/log_out", self.logout, allow_head=False)]
+        return [
+            web.post("/c/login", self.login),
+            web.get("/c/log_out", self.logout, allow_head=False),
+            web.get("/c/session", self.session, allow_head=False),
+        ]
+
+    async def session(self, request: web.Request) -> web.Response:
+        principal = principal_of(request)
+        return web.json_response({"logged_in": principal.kind != "anonymous"})
 
     async def login(self, request: web.Request) -> web.Response:
         username, password = await _credentials(request)

@@ -68,6 +68,8 @@ export async function refreshSession(message = null) {
 
 async function loadSession() {
   try {
+    // Asked first, so the login page's load logs no refused request.
+    if (!(await getJson("/c/session")).data.logged_in) return null;
     const user = (await getJson(`${API}/users/current`)).data;
     const info = (await getJson(`${API}/systeminfo`)).data;
     return { user, info };
