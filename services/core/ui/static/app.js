@@ -3,6 +3,7 @@
 // answers every one of them with index.html, so a deep link or a reload lands on the same page.
 
 import { API, ApiError, getJson, request } from "./api.js";
+import { artifactPage } from "./artifact.js";
 import { auditLogsPage } from "./logs.js";
 import { cleanupPage } from "./cleanup.js";
 import { configsPage } from "./configs.js";
@@ -32,6 +33,12 @@ const routes = [
     page: projectPage,
   },
   { path: /^\/harbor\/logs\/?$/, page: auditLogsPage },
+  // Harbor's artifact page, before the repository's: /harbor/projects/3/repositories/apps/web/artifacts-tab/
+  // artifacts/sha256:….
+  {
+    path: /^\/harbor\/projects\/(\d+)\/repositories\/(.+?)\/artifacts-tab\/artifacts\/([a-z0-9]+:[a-f0-9]+)\/?$/,
+    page: artifactPage,
+  },
   // A repository's name keeps its slashes in the path: /harbor/projects/3/repositories/apps/web.
   { path: /^\/harbor\/projects\/(\d+)\/repositories\/(.+?)\/?$/, page: repositoryPage },
   { path: /^\/harbor\/users\/?$/, page: usersPage, sysadmin: true },

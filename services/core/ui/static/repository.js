@@ -5,6 +5,7 @@
 import { API, getJson, request } from "./api.js";
 import { copyText } from "./clipboard.js";
 import { failure, formatSize, formatTime, h, link, notice, pager } from "./dom.js";
+import { artifactHref } from "./artifact.js";
 import { repositoryApi } from "./repositories.js";
 
 const PAGE_SIZE = 15;
@@ -128,7 +129,7 @@ export function repositoryPage({ params, info }) {
     return h(
       "tr",
       { "data-digest": a.digest },
-      h("td", { class: "digest", title: a.digest }, short),
+      h("td", { class: "digest", title: a.digest }, link(artifactHref(id, name, a.digest), short)),
       h("td", {}, a.type),
       h("td", { class: "tags" }, tags),
       h(
