@@ -5,12 +5,14 @@ system administrator; and a project as a guest. Every page also fits 375 px with
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterator
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.harness.oci import push_image
 from tests.harness.plugin import RegistryEndpoint
@@ -78,8 +80,10 @@ def check(page: Page, url: str) -> list[str]:
     """The page's serious violations and whether it scrolls sideways at 375 px, each named with the URL."""
     page.goto(url)
     expect(page.locator("main h1")).to_be_visible()
-    # Let its lists load: a page draws its rows after its API calls.
-    page.wait_for_load_state("networkidle")
+    # Let its lists load: a page draws its rows after its API calls. A page that polls (a running job's
+    # history) may never fall quiet on a busy machine; it is checked as it stands then.
+    with contextlib.suppress(PlaywrightTimeoutError):
+        page.wait_for_load_state("networkidle", timeout=10_000)
     found = [f"{url}: {v}" for v in serious_violations(page)]
     page.set_viewport_size({"width": 375, "height": 740})
     width = page.evaluate("document.documentElement.scrollWidth")

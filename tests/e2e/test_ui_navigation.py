@@ -149,3 +149,38 @@ def test_the_login_page_loads_without_a_console_error(browser: Browser, core: Si
         assert errors == []
     finally:
         context.close()
+
+
+def test_a_dialog_opened_from_the_keyboard_keeps_focus_and_gives_it_back(page: Page, core: Site) -> None:
+    logged_in(page, core, "admin", "Harbor12345")
+    page.goto(f"{core.url}/harbor/project-quotas")
+    edit = page.locator("#quotas tbody").get_by_role("button", name="Edit").first
+    edit.focus()
+    # The focus is drawn: an outline of its own, not the browser's absence of one.
+    assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") == "solid"
+    page.keyboard.press("Enter")
+    dialog = page.locator("dialog[open]")
+    expect(dialog).to_be_visible()
+    for _ in range(8):  # around the dialog's controls and back: the focus never leaves it
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.closest('dialog[open]') !== null")
+    page.keyboard.press("Escape")
+    expect(dialog).to_have_count(0)
+    assert page.evaluate("document.activeElement.textContent") == "Edit"
+
+
+def test_a_session_that_ends_mid_page_leads_to_the_login_page_and_back(page: Page, core: Site) -> None:
+    logged_in(page, core, "admin", "Harbor12345")
+    page.goto(f"{core.url}/harbor/logs")
+    expect(page.locator("h1")).to_have_text("Logs")
+    # Ended elsewhere (another tab logged out): the page's next call is refused.
+    page.evaluate("fetch('/c/log_out', {credentials: 'same-origin'})")
+    page.fill("#audit-logs-filter", "anything")
+    expect(page.locator("#principal")).to_be_visible()
+    expect(page.get_by_role("status")).to_have_text("Your session has ended. Log in again to go on.")
+    expect(page).to_have_url(re.compile(r"/harbor/logs$"))
+    page.fill("#principal", "admin")
+    page.fill("#password", "Harbor12345")
+    page.click("form.login button[type=submit]")
+    expect(page.locator("h1")).to_have_text("Logs")
+    expect(page).to_have_url(re.compile(r"/harbor/logs$"))

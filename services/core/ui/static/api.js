@@ -5,6 +5,12 @@
 const CSRF_HEADER = "X-Harbor-CSRF-Token";
 const UNSAFE = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 let csrfToken = "";
+// Called when the API answers 401 to a logged-in page: the session expired (or was ended elsewhere).
+let sessionLost = null;
+
+export function onSessionLost(handler) {
+  sessionLost = handler;
+}
 
 export const API = "/api/v2.0";
 
@@ -40,7 +46,12 @@ export async function request(method, path, body) {
   const response = await fetch(path, { method, headers, body: payload, credentials: "same-origin" });
   const token = response.headers.get(CSRF_HEADER);
   if (token) csrfToken = token;
-  if (!response.ok) throw new ApiError(response.status, await errorMessage(response));
+  if (!response.ok) {
+    const error = new ApiError(response.status, await errorMessage(response));
+    // A refused login is the login page's to say; any other 401 means the session is gone.
+    if (response.status === 401 && path !== "/c/login" && sessionLost) sessionLost();
+    throw error;
+  }
   return response;
 }
 

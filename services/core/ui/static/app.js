@@ -2,7 +2,7 @@
 // Paths follow Harbor's UI (/harbor/projects, /harbor/projects/3/members, /harbor/users), and core
 // answers every one of them with index.html, so a deep link or a reload lands on the same page.
 
-import { API, ApiError, getJson, request } from "./api.js";
+import { API, ApiError, getJson, onSessionLost, request } from "./api.js";
 import { artifactPage } from "./artifact.js";
 import { auditLogsPage } from "./logs.js";
 import { cleanupPage } from "./cleanup.js";
@@ -189,7 +189,7 @@ function match() {
 
 function render() {
   if (session === null) {
-    root.replaceChildren(loginPage({ onLoggedIn: refreshSession }));
+    root.replaceChildren(loginPage({ onLoggedIn: refreshSession, message: flash }));
     return;
   }
   const { user, info } = session;
@@ -220,6 +220,15 @@ document.addEventListener("click", (event) => {
   navigate(a.getAttribute("href"));
 });
 window.addEventListener("popstate", render);
+
+// A session that expires mid-page: the login page, at the same address, so that logging in again returns
+// to the page the user was on.
+onSessionLost(() => {
+  if (session === null) return;
+  session = null;
+  flash = "Your session has ended. Log in again to go on.";
+  render();
+});
 
 loadSession()
   .then((found) => {

@@ -1,6 +1,6 @@
 // Copying text for the user, and the one-time dialog that shows a robot account's secret.
 
-import { h } from "./dom.js";
+import { h, showModal } from "./dom.js";
 
 // navigator.clipboard exists only in a secure context (https, or http on localhost); Berth is often
 // served over plain http on a host name, where the old selection-and-execCommand copy still works.
@@ -55,7 +55,7 @@ export function showSecret(name, secret, what) {
     h("div", { class: "toolbar buttons" }, h("button", { type: "button", class: "secondary", onclick: close }, "Close")),
   );
   document.body.append(dialog);
-  dialog.showModal();
+  showModal(dialog);
   secretInput.select();
   return dialog;
 }

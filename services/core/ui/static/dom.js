@@ -155,6 +155,33 @@ export function formDialog({ id, title, what, submitLabel = "Save", body, submit
     ),
   );
   document.body.append(dialog);
-  dialog.showModal();
+  showModal(dialog);
   return dialog;
+}
+
+const FOCUSABLE = "a[href], button:not([disabled]), input:not([disabled]), select:not([disabled]), textarea:not([disabled])";
+
+// A modal dialog that keeps the keyboard's focus: Tab past its last control comes back to its first (and
+// Shift+Tab the other way), instead of leaving for the browser's own controls; closed, it gives the focus
+// back to what had it before.
+export function showModal(dialog) {
+  const before = document.activeElement;
+  dialog.addEventListener("keydown", (event) => {
+    if (event.key !== "Tab") return;
+    const controls = [...dialog.querySelectorAll(FOCUSABLE)].filter((el) => el.offsetParent !== null);
+    if (controls.length === 0) return;
+    const first = controls[0];
+    const last = controls[controls.length - 1];
+    if (event.shiftKey && document.activeElement === first) {
+      event.preventDefault();
+      last.focus();
+    } else if (!event.shiftKey && document.activeElement === last) {
+      event.preventDefault();
+      first.focus();
+    }
+  });
+  dialog.addEventListener("close", () => {
+    if (before instanceof HTMLElement && before.isConnected) before.focus();
+  });
+  dialog.showModal();
 }

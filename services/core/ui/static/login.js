@@ -3,7 +3,7 @@
 import { request } from "./api.js";
 import { field, h, notice } from "./dom.js";
 
-export function loginPage({ onLoggedIn }) {
+export function loginPage({ onLoggedIn, message = null }) {
   const principal = h("input", { name: "principal", id: "principal", autocomplete: "username", required: true });
   const password = h("input", {
     name: "password",
@@ -14,6 +14,7 @@ export function loginPage({ onLoggedIn }) {
   });
   const submit = h("button", { type: "submit" }, "Log in");
   const status = notice();
+  if (message) status.show(message);
 
   async function logIn(event) {
     event.preventDefault();

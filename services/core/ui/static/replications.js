@@ -7,7 +7,19 @@
 // value, and its message is shown as it is.
 
 import { API, createdId, getJson, request } from "./api.js";
-import { failure, field, formDialog, formatDuration, formatTime, h, link, notice, numberValue, pager } from "./dom.js";
+import {
+  failure,
+  field,
+  formDialog,
+  formatDuration,
+  formatTime,
+  h,
+  link,
+  notice,
+  numberValue,
+  pager,
+  showModal,
+} from "./dom.js";
 import { allRegistries, pagedTable, table } from "./registries.js";
 import { polledHistory, statusCell, stopButton } from "./runs.js";
 
@@ -340,7 +352,7 @@ async function showLog(href, taskId) {
     ),
   );
   document.body.append(dialog);
-  dialog.showModal();
+  showModal(dialog);
   try {
     text.textContent = await (await request("GET", href)).text();
   } catch (err) {
