@@ -159,3 +159,28 @@ def test_a_chart_page_shows_its_readme_and_values_as_text(page: Page, core: Site
     expect(page.locator("#artifact-tags")).to_contain_text("helm pull oci://")
     assert page.evaluate("window.__pwned === undefined")
     assert page.locator("#chart-readme script, #chart-readme img").count() == 0
+
+
+def test_a_refusal_of_the_api_is_shown_as_its_message(
+    page: Page, core: Site, pushed: Pushed, tolerated: list[str]
+) -> None:
+    """The admin may remove tags, but not an immutable one: the page says what the API said (412)."""
+    tolerated.append("412")  # the refused DELETE's answer, which the browser logs
+    rule = {
+        "disabled": False,
+        "action": "immutable",
+        "template": "immutable_template",
+        "params": {},
+        "priority": 0,
+        "tag_selectors": [{"kind": "doublestar", "decoration": "matches", "pattern": "v1"}],
+        "scope_selectors": {"repository": [{"kind": "doublestar", "decoration": "repoMatches", "pattern": "**"}]},
+    }
+    with core.client(ADMIN) as admin:
+        assert admin.post(f"/projects/{pushed.project}/immutabletagrules", json=rule).status_code == 201
+    logged_in(page, core, "admin", "Harbor12345")
+    page.goto(artifact_url(core, pushed, "app", pushed.image))
+    expect(page.locator('.tag-row[data-tag="v1"] .badge.immutable')).to_have_text("immutable")
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Remove tag v1").click()
+    expect(page.locator(".artifact-page .notice.error")).to_contain_text("Could not remove the tag v1: the tag v1")
+    assert tags_of(core, pushed, pushed.image) == ["v1"]

@@ -5,6 +5,7 @@
 import { API, ApiError, getJson, onSessionLost, request } from "./api.js";
 import { artifactPage } from "./artifact.js";
 import { auditLogsPage } from "./logs.js";
+import { forgetPermissions } from "./permissions.js";
 import { cleanupPage } from "./cleanup.js";
 import { configsPage } from "./configs.js";
 import { h, link } from "./dom.js";
@@ -200,6 +201,7 @@ function render() {
     render();
     return;
   }
+  forgetPermissions();
   const ctx = { user, info, params: found.params, navigate, refreshSession };
   const message = flash && h("p", { class: "notice info", role: "status" }, flash);
   flash = null;

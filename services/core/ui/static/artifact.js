@@ -5,11 +5,12 @@
 // platforms, each a link to the child's page; its accessories (signatures, SBOMs, other referrers), each
 // with its own; and from the additions, an image's build history, or a chart's README and values.yaml
 // (shown as text: markup in them never runs). The API decides who may change what; a refusal is shown as
-// its message.
+// its message; a button it would refuse (permissions.js) is not shown.
 
 import { API, getJson, request } from "./api.js";
 import { copyText } from "./clipboard.js";
 import { failure, field, formatSize, formatTime, h, link, notice } from "./dom.js";
+import { projectPermissions } from "./permissions.js";
 import { repositoryApi, repositoryHref } from "./repositories.js";
 
 export function artifactHref(projectId, repository, digest) {
@@ -64,7 +65,7 @@ export function artifactPage({ params, info }) {
     );
   }
 
-  function tagsSection(a) {
+  function tagsSection(a, may) {
     const name = h("input", { id: "new-tag", name: "tag", required: true, maxlength: 128, "aria-label": "New tag" });
     const add = (event) => {
       event.preventDefault();
@@ -76,7 +77,8 @@ export function artifactPage({ params, info }) {
         "li",
         { class: "tag-row", "data-tag": t.name },
         h("span", { class: "tag" }, t.name, t.immutable ? h("span", { class: "badge immutable" }, "immutable") : null),
-        h(
+        may("tag", "delete") &&
+          h(
           "button",
           {
             type: "button",
@@ -98,18 +100,20 @@ export function artifactPage({ params, info }) {
       { id: "artifact-tags" },
       h("h2", {}, "Tags"),
       rows.length ? h("ul", { class: "plain" }, rows) : h("p", { class: "muted" }, "No tags."),
-      h("form", { class: "inline", id: "add-tag", onsubmit: add }, field("Tag", name), h("button", { type: "submit" }, "Add tag")),
+      may("tag", "create") &&
+        h("form", { class: "inline", id: "add-tag", onsubmit: add }, field("Tag", name), h("button", { type: "submit" }, "Add tag")),
     );
   }
 
-  async function labelsSection(a) {
+  async function labelsSection(a, may) {
     const attached = new Set((a.labels ?? []).map((l) => l.id));
     const chips = (a.labels ?? []).map((l) =>
       h(
         "span",
         { class: "tag label", "data-label": l.name },
         l.name,
-        h(
+        may("artifact-label", "delete") &&
+          h(
           "button",
           {
             type: "button",
@@ -143,7 +147,8 @@ export function artifactPage({ params, info }) {
       { id: "artifact-labels" },
       h("h2", {}, "Labels"),
       chips.length ? h("p", {}, chips) : h("p", { class: "muted" }, "No labels."),
-      h(
+      may("artifact-label", "create") &&
+        h(
         "form",
         { class: "inline", id: "attach-label-form", onsubmit: attach },
         field("Label", choice),
@@ -262,10 +267,11 @@ export function artifactPage({ params, info }) {
     } catch (err) {
       status.show(failure("list the accessories", err), "error");
     }
+    const may = await projectPermissions(projectId);
     body.replaceChildren(
       facts,
-      tagsSection(a),
-      await labelsSection(a),
+      tagsSection(a, may),
+      await labelsSection(a, may),
       platformsSection(a) ?? "",
       accessories ?? "",
       (await additionsSection(a)) ?? "",

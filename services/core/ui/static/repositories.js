@@ -3,6 +3,7 @@
 
 import { API, getJson, request } from "./api.js";
 import { failure, formatTime, h, link, notice, pager } from "./dom.js";
+import { projectPermissions } from "./permissions.js";
 
 const PAGE_SIZE = 15;
 
@@ -39,8 +40,11 @@ export function repositoriesTab({ project }) {
     const query = new URLSearchParams({ page, page_size: PAGE_SIZE });
     if (filter) query.set("q", `name=~${filter}`);
     try {
-      const { data, total } = await getJson(`${API}/projects/${Number(project.project_id)}/repositories?${query}`);
-      rows.replaceChildren(...data.map(repositoryRow));
+      const [{ data, total }, may] = await Promise.all([
+        getJson(`${API}/projects/${Number(project.project_id)}/repositories?${query}`),
+        projectPermissions(project.project_id),
+      ]);
+      rows.replaceChildren(...data.map((r) => repositoryRow(r, may)));
       if (data.length === 0) rows.append(h("tr", {}, h("td", { colspan: 5, class: "empty" }, "No repositories.")));
       paging.replaceChildren(
         pager(page, PAGE_SIZE, total, (p) => {
@@ -53,7 +57,7 @@ export function repositoriesTab({ project }) {
     }
   }
 
-  function repositoryRow(r) {
+  function repositoryRow(r, may) {
     const name = inProject(project.name, r.name);
     const remove = async () => {
       if (!window.confirm(`Delete the repository ${r.name} and all its artifacts?`)) return;
@@ -72,7 +76,11 @@ export function repositoriesTab({ project }) {
       h("td", { class: "num" }, r.artifact_count),
       h("td", { class: "num" }, r.pull_count),
       h("td", {}, formatTime(r.update_time)),
-      h("td", {}, h("button", { type: "button", class: "danger", onclick: remove }, "Delete")),
+      h(
+        "td",
+        {},
+        may("repository", "delete") ? h("button", { type: "button", class: "danger", onclick: remove }, "Delete") : "",
+      ),
     );
   }
 

@@ -6,6 +6,7 @@ import { API, getJson, request } from "./api.js";
 import { copyText } from "./clipboard.js";
 import { failure, formatSize, formatTime, h, link, notice, pager } from "./dom.js";
 import { artifactHref } from "./artifact.js";
+import { projectPermissions } from "./permissions.js";
 import { repositoryApi } from "./repositories.js";
 
 const PAGE_SIZE = 15;
@@ -38,6 +39,7 @@ export function repositoryPage({ params, info }) {
   const name = params[1];
   const base = repositoryApi(id, name);
   let page = 1;
+  let may = () => true; // what the user may do here, once asked (permissions.js)
   const title = h("h1", {}, `Repository ${name}`);
   const projectLink = link(`/harbor/projects/${id}/repositories`, "Project");
   const status = notice();
@@ -47,7 +49,11 @@ export function repositoryPage({ params, info }) {
   async function load() {
     const query = new URLSearchParams({ with_tag: true, with_label: true, page, page_size: PAGE_SIZE });
     try {
-      const { data, total } = await getJson(`${base}/artifacts?${query}`);
+      const [{ data, total }, allowed] = await Promise.all([
+        getJson(`${base}/artifacts?${query}`),
+        projectPermissions(id),
+      ]);
+      may = allowed;
       rows.replaceChildren(...data.map(artifactRow));
       if (data.length === 0) rows.append(h("tr", {}, h("td", { colspan: 9, class: "empty" }, "No artifacts.")));
       paging.replaceChildren(
@@ -98,8 +104,9 @@ export function repositoryPage({ params, info }) {
         { class: "tag" },
         t.name,
         copyButton(pullByTag(host, a, t.name), `Copy the pull command of tag ${t.name}`, "copy"),
-        h(
-          "button",
+        may("tag", "delete") &&
+          h(
+            "button",
           {
             type: "button",
             class: "remove-tag",
@@ -146,7 +153,11 @@ export function repositoryPage({ params, info }) {
       h("td", {}, platform(a)),
       h("td", {}, formatTime(a.push_time)),
       h("td", {}, formatTime(a.pull_time)),
-      h("td", {}, h("button", { type: "button", class: "danger", onclick: remove }, "Delete")),
+      h(
+        "td",
+        {},
+        may("artifact", "delete") ? h("button", { type: "button", class: "danger", onclick: remove }, "Delete") : "",
+      ),
     );
   }
 
